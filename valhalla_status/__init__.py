@@ -1,0 +1,39 @@
+"""valhalla-status: the single source of truth for the Valhalla platform's status.
+
+The library API (see :mod:`valhalla_status.service`) is importable from here; it is loaded on
+first use so that light commands such as ``check`` do not pay for pydantic.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+_SERVICE_NAMES = {
+    "add_pack",
+    "count_packs_by_status",
+    "ensure_system_metadata",
+    "get_pack_by_id",
+    "get_packs",
+    "get_system_metadata",
+    "get_system_status",
+    "get_system_summary",
+    "remove_pack",
+    "set_backend_complete",
+    "set_notes",
+    "set_pack",
+    "update_version",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SERVICE_NAMES:
+        from . import service
+
+        return getattr(service, name)
+    if name in ("load_manifest", "write_manifest", "dump_manifest"):
+        from . import manifest
+
+        return getattr(manifest, name)
+    raise AttributeError(f"module 'valhalla_status' has no attribute {name!r}")

@@ -1,0 +1,454 @@
+"""The ``valhalla-status`` command line: a thin layer over the library.
+
+Each command parses its options, calls one library function and prints: data on stdout,
+messages on stderr. Heavy modules are imported inside the commands that need them, so that
+``check`` and ``--help`` start fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .errors import ValhallaError
+
+if TYPE_CHECKING:
+    from .models import Manifest, Pack
+    from .service import Outcome
+
+STATUS_CHOICE = click.Choice(["installed", "pending", "deprecated", "experimental"])
+
+
+class Settings:
+    """Global options, shared by every command through the click context."""
+
+    def __init__(self, manifest: str, site: str) -> None:
+        self.manifest = manifest
+        self.site = site
+
+    def load(self) -> Manifest:
+        from .manifest import load_manifest
+
+        return load_manifest(self.manifest)
+
+
+class ValhallaGroup(click.Group):
+    """Turns any stray OS or internal error into one clear line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except OSError as exc:
+            if os.environ.get("VALHALLA_DEBUG"):
+                raise
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise ValhallaError(f"{exc.strerror or exc}{where}") from None
+        except Exception as exc:
+            if os.environ.get("VALHALLA_DEBUG"):
+                raise
+            raise ValhallaError(
+                f"internal error: {type(exc).__name__}: {exc} "
+                "(set VALHALLA_DEBUG=1 to see the traceback, and please report it)"
+            ) from None
+
+
+pass_settings = click.make_pass_decorator(Settings)
+
+
+@click.group(cls=ValhallaGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--manifest",
+    envvar="VALHALLA_MANIFEST",
+    default="manifest/valhalla.yaml",
+    show_default=True,
+    metavar="PATH",
+    help="The manifest file (env VALHALLA_MANIFEST).",
+)
+@click.option(
+    "--site",
+    envvar="VALHALLA_SITE",
+    default="site",
+    show_default=True,
+    metavar="DIR",
+    help="The site folder (env VALHALLA_SITE).",
+)
+@click.version_option(package_name="valhalla-status", prog_name="valhalla-status")
+@click.pass_context
+def main(ctx: click.Context, manifest: str, site: str) -> None:
+    """The Valhalla platform's status: version, packs and backend readiness.
+
+    The manifest (a YAML file in git) is the source of truth; mutating commands validate,
+    stamp, record who and why, write it atomically and rebuild the static site.
+    """
+    ctx.obj = Settings(manifest, site)
+
+
+cli = main
+
+
+# --- shared helpers ----------------------------------------------------------------------
+
+
+def mutation(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the options every mutating command takes: ``--by`` and ``--no-build``."""
+    func = click.option(
+        "--no-build", is_flag=True, help="Do not rebuild the site after the change."
+    )(func)
+    func = click.option(
+        "--by", metavar="NAME", help="Who makes the change (default: git user.name, else login)."
+    )(func)
+    return func
+
+
+def report(settings: Settings, outcome: Outcome, no_build: bool) -> None:
+    """Print a mutation's one-line result on stderr and rebuild the site if it changed."""
+    if outcome.changed and not no_build:
+        rebuild_site(settings, outcome.manifest)
+    click.echo(outcome.message, err=True)
+
+
+def rebuild_site(settings: Settings, manifest: Manifest) -> None:
+    from .site import build_site
+
+    build_site(manifest, settings.site)
+
+
+def emit_json(document: Any) -> None:
+    from .documents import to_json
+
+    click.echo(to_json(document), nl=False)
+
+
+def human_time(value: Any) -> str:
+    from .models import format_timestamp
+
+    return format_timestamp(value)[:16].replace("T", " ") + " UTC"
+
+
+def counts_line(counts: dict[str, int]) -> str:
+    return (
+        f"{counts['total_packs']} packs: {counts['installed_packs']} installed, "
+        f"{counts['pending_packs']} pending, {counts['deprecated_packs']} deprecated, "
+        f"{counts['experimental_packs']} experimental"
+    )
+
+
+def readiness_line(manifest: Manifest) -> str:
+    system = manifest.system
+    if system.backend_complete and system.completed_at is not None:
+        return f"backend complete since {human_time(system.completed_at)}"
+    return "backend in development"
+
+
+def packs_table(packs: list[Pack]) -> str:
+    if not packs:
+        return ""
+    rows = [("ID", "NAME", "GROUP", "STATUS")] + [(p.id, p.name, p.group, p.status) for p in packs]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join(
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3]
+        for row in rows
+    )
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--force", is_flag=True, help="Replace an existing manifest (history included).")
+@mutation
+@pass_settings
+def init(settings: Settings, force: bool, by: str | None, no_build: bool) -> None:
+    """Write the default manifest (16 packs) if there is none."""
+    from .service import ensure_system_metadata
+
+    report(settings, ensure_system_metadata(settings.manifest, force=force, by=by), no_build)
+
+
+@main.command()
+@pass_settings
+def validate(settings: Settings) -> None:
+    """Check the manifest; exit 1 with located errors."""
+    manifest = settings.load()
+    click.echo(f"{settings.manifest}: valid ({len(manifest.packs)} packs)", err=True)
+
+
+@main.command()
+@click.option("--check", is_flag=True, help="Exit 1 if the file is not in canonical form.")
+@pass_settings
+def fmt(settings: Settings, check: bool) -> None:
+    """Rewrite the manifest in canonical form (or only check it)."""
+    from .manifest import format_manifest_file
+
+    changed = format_manifest_file(settings.manifest, check=check)
+    if check and changed:
+        raise ValhallaError(
+            f"{settings.manifest} is not in canonical form; run `valhalla-status fmt`"
+        )
+    if check:
+        click.echo(f"{settings.manifest}: canonical", err=True)
+    else:
+        state = "reformatted" if changed else "already canonical"
+        click.echo(f"{settings.manifest}: {state}", err=True)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print status.json.")
+@pass_settings
+def show(settings: Settings, as_json: bool) -> None:
+    """Show the full status."""
+    from .documents import status_document, summary_counts
+
+    manifest = settings.load()
+    if as_json:
+        emit_json(status_document(manifest))
+        return
+    system = manifest.system
+    lines = [
+        f"{system.name} {system.version}: {readiness_line(manifest)}",
+        system.description,
+        f"updated {human_time(system.updated_at)}",
+    ]
+    if system.notes:
+        lines.append("notes: " + system.notes.replace("\n", "\n       "))
+    lines += [counts_line(summary_counts(manifest.packs)), "", packs_table(manifest.packs)]
+    click.echo("\n".join(lines))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print summary.json.")
+@pass_settings
+def summary(settings: Settings, as_json: bool) -> None:
+    """Show the pack counts per status."""
+    from .documents import summary_document
+
+    manifest = settings.load()
+    document = summary_document(manifest)
+    if as_json:
+        emit_json(document)
+        return
+    system = manifest.system
+    click.echo(f"{system.name} {system.version}: {readiness_line(manifest)}")
+    click.echo(counts_line(document))
+
+
+@main.group()
+def pack() -> None:
+    """List, show and change packs."""
+
+
+@pack.command("list")
+@click.option("--status", type=STATUS_CHOICE, help="Only packs with this status.")
+@click.option("--group", help="Only packs in this group (any case).")
+@click.option("--json", "as_json", is_flag=True, help="Print packs.json (filtered).")
+@pass_settings
+def pack_list(settings: Settings, status: str | None, group: str | None, as_json: bool) -> None:
+    """List packs, with counts."""
+    from .documents import packs_document, summary_counts
+    from .service import get_packs
+
+    packs = get_packs(settings.load(), status=status, group=group)
+    if as_json:
+        emit_json(packs_document(packs))
+        return
+    table = packs_table(packs)
+    if table:
+        click.echo(table)
+    click.echo(counts_line(summary_counts(packs)))
+
+
+@pack.command("show")
+@click.argument("pack_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print packs/<ID>.json.")
+@pass_settings
+def pack_show(settings: Settings, pack_id: str, as_json: bool) -> None:
+    """Show one pack (ID in any case)."""
+    from .documents import pack_document
+    from .errors import NotFoundError
+    from .service import get_pack_by_id
+
+    found = get_pack_by_id(settings.load(), pack_id)
+    if found is None:
+        raise NotFoundError(
+            f"no pack {pack_id.upper()}; `valhalla-status pack list` shows the packs"
+        )
+    if as_json:
+        emit_json(pack_document(found))
+        return
+    for key, value in pack_document(found).items():
+        click.echo(f"{key}: {value}")
+
+
+@pack.command("add")
+@click.argument("pack_id", metavar="ID")
+@click.option("--name", required=True, help="Display name.")
+@click.option("--group", required=True, help="Group to list it under.")
+@click.option("--status", type=STATUS_CHOICE, default="pending", show_default=True)
+@mutation
+@pass_settings
+def pack_add(
+    settings: Settings,
+    pack_id: str,
+    name: str,
+    group: str,
+    status: str,
+    by: str | None,
+    no_build: bool,
+) -> None:
+    """Add a pack."""
+    from .service import add_pack
+
+    report(settings, add_pack(settings.manifest, pack_id, name, group, status, by=by), no_build)
+
+
+@pack.command("set")
+@click.argument("pack_id", metavar="ID")
+@click.option("--status", type=STATUS_CHOICE, help="New status.")
+@click.option("--name", help="New display name.")
+@click.option("--group", help="New group.")
+@mutation
+@pass_settings
+def pack_set(
+    settings: Settings,
+    pack_id: str,
+    status: str | None,
+    name: str | None,
+    group: str | None,
+    by: str | None,
+    no_build: bool,
+) -> None:
+    """Change a pack's status, name or group."""
+    from .service import set_pack
+
+    outcome = set_pack(settings.manifest, pack_id, status=status, name=name, group=group, by=by)
+    report(settings, outcome, no_build)
+
+
+@pack.command("remove")
+@click.argument("pack_id", metavar="ID")
+@mutation
+@pass_settings
+def pack_remove(settings: Settings, pack_id: str, by: str | None, no_build: bool) -> None:
+    """Remove a pack."""
+    from .service import remove_pack
+
+    report(settings, remove_pack(settings.manifest, pack_id, by=by), no_build)
+
+
+def notes_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--notes", metavar="TEXT", help="Set the system notes and record them in the history."
+    )(func)
+
+
+def _given(notes: str | None) -> dict[str, Any]:
+    return {} if notes is None else {"notes": notes}
+
+
+@main.command()
+@notes_option
+@click.option("--force", is_flag=True, help="Complete even while packs are pending.")
+@mutation
+@pass_settings
+def complete(
+    settings: Settings, notes: str | None, force: bool, by: str | None, no_build: bool
+) -> None:
+    """Mark the backend complete (refused while packs are pending)."""
+    from .service import set_backend_complete
+
+    outcome = set_backend_complete(settings.manifest, True, force=force, by=by, **_given(notes))
+    report(settings, outcome, no_build)
+
+
+@main.command()
+@notes_option
+@mutation
+@pass_settings
+def incomplete(settings: Settings, notes: str | None, by: str | None, no_build: bool) -> None:
+    """Mark the backend in development."""
+    from .service import set_backend_complete
+
+    outcome = set_backend_complete(settings.manifest, False, by=by, **_given(notes))
+    report(settings, outcome, no_build)
+
+
+@main.command("set-version")
+@click.argument("version")
+@notes_option
+@click.option("--force", is_flag=True, help="Allow a lower version.")
+@mutation
+@pass_settings
+def set_version(
+    settings: Settings,
+    version: str,
+    notes: str | None,
+    force: bool,
+    by: str | None,
+    no_build: bool,
+) -> None:
+    """Set the system's SemVer version (a lower one needs --force)."""
+    from .service import update_version
+
+    outcome = update_version(settings.manifest, version, force=force, by=by, **_given(notes))
+    report(settings, outcome, no_build)
+
+
+@main.command("set-notes")
+@click.argument("text", required=False)
+@click.option("--clear", is_flag=True, help="Remove the notes.")
+@mutation
+@pass_settings
+def set_notes_command(
+    settings: Settings, text: str | None, clear: bool, by: str | None, no_build: bool
+) -> None:
+    """Set the system notes to TEXT (or --clear them)."""
+    from .service import set_notes
+
+    if clear == (text is not None):
+        raise click.UsageError("give the notes TEXT or --clear, not both or neither")
+    report(settings, set_notes(settings.manifest, None if clear else text, by=by), no_build)
+
+
+@main.command()
+@click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print history.json's shape.")
+@pass_settings
+def history(settings: Settings, limit: int, as_json: bool) -> None:
+    """Show recent changes, newest first."""
+    from .documents import history_document
+
+    document = history_document(settings.load(), limit)
+    if as_json:
+        emit_json(document)
+        return
+    for entry in document["history"]:
+        changes = "; ".join(
+            f"{field}: {_short(old)} → {_short(new)}"
+            for field, (old, new) in entry["changes"].items()
+        )
+        line = f"{entry['at'][:16].replace('T', ' ')} UTC  {entry['by']}  {entry['action']}"
+        if changes:
+            line += f"  {changes}"
+        if entry["notes"]:
+            line += f"  ({entry['notes']})".replace("\n", " ")
+        click.echo(line)
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        return f"{value.get('name', '')} ({value.get('status', '')})"
+    return str(value).replace("\n", " ")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,600 @@
+"""Reading and writing the manifest file: safe YAML in, canonical YAML out, atomic and locked.
+
+Loading parses the YAML event stream itself (libyaml's C parser when present), so duplicate
+keys, anchors, aliases and tags are refused before anything is constructed. Validation errors
+are mapped back to line numbers through the composed node tree, and all are reported at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from .errors import LockTimeoutError, ManifestError, ValhallaError
+from .models import (
+    ACTIONS,
+    FORBIDDEN_CHAR,
+    FORBIDDEN_CHAR_MULTILINE,
+    MAX_PACKS,
+    PACK_ID_PATTERN,
+    SEMVER_PATTERN,
+    STATUSES,
+    Manifest,
+    cross_field_problems,
+)
+
+MAX_FILE_BYTES = 32 * 1024 * 1024
+LOCK_TIMEOUT_SECONDS = 10.0
+HEADER = (
+    "# Valhalla status manifest: the source of truth for the platform's status.\n"
+    "# Change it with `valhalla-status` (see README.md);\n"
+    "# after a hand edit, run `valhalla-status fmt`.\n"
+)
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_CONFLICT_MARKER = re.compile(r"^(<{7}|={7}|>{7})(?: |$)", re.MULTILINE)
+_RESOLVER = yaml.resolver.Resolver()
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_TAG = "tag:yaml.org,2002:"
+
+Loc = tuple[str | int, ...]
+
+
+def format_loc(loc: Loc) -> str:
+    """``('packs', 2, 'status')`` -> ``packs[2].status``."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _problem(path: str, line: int | None, loc: Loc, message: str) -> str:
+    where = f"{path}:{line}" if line else path
+    field = format_loc(loc)
+    return f"{where}: {field}: {message}" if field else f"{where}: {message}"
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def read_manifest_text(path: str | os.PathLike[str]) -> str:
+    """The manifest's text, after the checks that come before parsing (size, UTF-8, markers)."""
+    shown = os.fspath(path)
+    try:
+        size = os.stat(path).st_size
+        if os.path.isdir(path):
+            raise ManifestError([f"{shown}: is a folder, not a manifest file"])
+        if size > MAX_FILE_BYTES:
+            raise ManifestError(
+                [f"{shown}: file is {size / 2**20:.1f} MiB; the limit is 32 MiB (not parsed)"]
+            )
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise ManifestError(
+            [f"{shown}: no manifest here; run `valhalla-status init` to create one"]
+        ) from None
+    except PermissionError:
+        raise ManifestError([f"{shown}: cannot read the file: permission denied"]) from None
+    except OSError as exc:
+        raise ManifestError([f"{shown}: cannot read the file: {exc.strerror}"]) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ManifestError([f"{shown}: file is over the 32 MiB limit (not parsed)"])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ManifestError(
+            [
+                f"{shown}:{line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column "
+                f"{column}); save the file as UTF-8"
+            ]
+        ) from None
+    text = text.removeprefix("\ufeff")
+    marker = _CONFLICT_MARKER.search(text)
+    if marker:
+        line = text.count("\n", 0, marker.start()) + 1
+        raise ManifestError(
+            [
+                f"{shown}:{line}: merge-conflict marker '{marker.group(1)}'; "
+                "resolve the conflict first"
+            ]
+        )
+    return text
+
+
+def _scalar(event: Any) -> Any:
+    if not event.implicit[0]:  # quoted or block: always a string
+        return event.value
+    tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, (True, False))
+    if tag == _TAG + "str" or tag == _TAG + "timestamp":
+        return event.value  # timestamps are validated as strings by the model
+    if tag == _TAG + "null":
+        return None
+    if tag == _TAG + "bool":
+        return event.value.lower() in ("yes", "true", "on")
+    if tag in (_TAG + "int", _TAG + "float"):
+        return _CONSTRUCTOR.construct_object(yaml.ScalarNode(tag, event.value))
+    return event.value  # '<<', '=' and the like: plain text here
+
+
+def _construct(text: str, shown: str) -> Any:
+    """Build plain data from the YAML events, refusing what a manifest has no use for."""
+    problems: list[str] = []
+    # Each frame: [container, loc, pending key or None, {key: line} for mappings]
+    stack: list[list[Any]] = []
+    root: Any = None
+    documents = 0
+
+    def place(value: Any, line: int) -> None:
+        nonlocal root
+        if not stack:
+            root = value
+            return
+        frame = stack[-1]
+        container = frame[0]
+        if isinstance(container, list):
+            container.append(value)
+            return
+        key = frame[2]
+        if key is _NO_KEY:  # this value is a key
+            if not isinstance(value, str):
+                problems.append(_problem(shown, line, frame[1], f"key {value!r} is not a string"))
+                value = repr(value)
+            if value in frame[3]:
+                problems.append(
+                    _problem(
+                        shown,
+                        line,
+                        (*frame[1], value),
+                        f"duplicate key '{value}' (first at line {frame[3][value]})",
+                    )
+                )
+            else:
+                frame[3][value] = line
+            frame[2] = value
+        else:
+            container[key] = value
+            frame[2] = _NO_KEY
+
+    def child_loc() -> Loc:
+        if not stack:
+            return ()
+        frame = stack[-1]
+        if isinstance(frame[0], list):
+            return (*frame[1], len(frame[0]))
+        return (*frame[1], frame[2]) if frame[2] is not _NO_KEY else frame[1]
+
+    try:
+        event: Any
+        for event in yaml.parse(text, Loader=_Loader):
+            kind = type(event)
+            if (
+                kind is yaml.ScalarEvent
+                or kind is yaml.MappingStartEvent
+                or kind is yaml.SequenceStartEvent
+            ):
+                line = event.start_mark.line + 1
+                if event.anchor is not None:
+                    problems.append(
+                        _problem(
+                            shown,
+                            line,
+                            child_loc(),
+                            f"YAML anchor '&{event.anchor}' is not allowed",
+                        )
+                    )
+                if event.tag is not None:
+                    problems.append(
+                        _problem(shown, line, child_loc(), f"YAML tag '{event.tag}' is not allowed")
+                    )
+                if kind is yaml.ScalarEvent:
+                    place(_scalar(event), line)
+                else:
+                    loc = child_loc()
+                    container: Any = {} if kind is yaml.MappingStartEvent else []
+                    place(container, line)
+                    stack.append([container, loc, _NO_KEY, {}])
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                stack.pop()
+            elif kind is yaml.AliasEvent:
+                line = event.start_mark.line + 1
+                problems.append(
+                    _problem(
+                        shown, line, child_loc(), f"YAML alias '*{event.anchor}' is not allowed"
+                    )
+                )
+                place(None, line)
+            elif kind is yaml.DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    problems.append(
+                        _problem(
+                            shown, event.start_mark.line + 1, (), "a manifest is one YAML document"
+                        )
+                    )
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        problems.append(_problem(shown, line, (), f"YAML syntax error: {what}"))
+    except yaml.YAMLError as exc:
+        problems.append(_problem(shown, None, (), f"YAML error: {exc}"))
+    if problems:
+        raise ManifestError(problems)
+    return root
+
+
+class _NoKey:
+    __slots__ = ()
+
+
+_NO_KEY = _NoKey()
+
+
+def _line_of(root: Any, loc: Loc) -> int | None:
+    """Walk the composed node tree along a pydantic location to the nearest line."""
+    node = root
+    if node is None:
+        return None
+    line = node.start_mark.line
+    for part in loc:
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            for key_node, value_node in node.value:
+                if key_node.value == part:
+                    line = key_node.start_mark.line
+                    node = value_node
+                    if isinstance(node, yaml.ScalarNode):
+                        line = node.start_mark.line
+                    break
+            else:
+                break
+        elif (
+            isinstance(node, yaml.SequenceNode)
+            and isinstance(part, int)
+            and 0 <= part < len(node.value)
+        ):
+            node = node.value[part]
+            line = node.start_mark.line
+        else:
+            break
+    return line + 1
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a YAML boolean)"
+    if isinstance(value, (int, float)):
+        return f"{value!r} (a YAML {type(value).__name__.replace('int', 'integer')})"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
+def _text_problem(value: str) -> str:
+    if not value.strip():
+        return "must not be blank"
+    bad = FORBIDDEN_CHAR_MULTILINE.search(value)
+    if bad is None:
+        found = FORBIDDEN_CHAR.search(value)
+        assert found is not None
+        if found.group() == "\n":
+            return "must be one line (only notes may span lines)"
+        bad = found
+    return f"contains the control character U+{ord(bad.group()):04X}, which is not allowed"
+
+
+def error_message(error: Any, loc: Loc) -> str:
+    kind = error["type"]
+    value = error.get("input")
+    field = next((p for p in reversed(loc) if isinstance(p, str)), "")
+    if kind == "extra_forbidden":
+        known = _known_fields(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return f"unknown field '{loc[-1]}'{hint}"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "literal_error":
+        if field == "status":
+            return f"{_describe(value)} is not one of {', '.join(STATUSES)}"
+        if field == "action":
+            return f"{_describe(value)} is not one of {', '.join(ACTIONS)}"
+        if field == "schema_version":
+            return f"unsupported schema_version {_describe(value)}; this tool reads 1"
+    if kind == "string_pattern_mismatch":
+        pattern = error.get("ctx", {}).get("pattern")
+        if pattern == PACK_ID_PATTERN:
+            if isinstance(value, str) and re.fullmatch(PACK_ID_PATTERN, value.upper()):
+                return f"{value!r} must be upper-case in the manifest ('{value.upper()}')"
+            return (
+                f"{value!r} is not a valid pack id: 1–32 characters of A-Z, 0-9, _ and -, "
+                "starting with a letter"
+            )
+        if pattern == SEMVER_PATTERN:
+            return f"{value!r} is not a SemVer 2.0.0 version (like 1.2.3)"
+        if field == "base_url":
+            return f"{value!r} is not an absolute https URL"
+        return _text_problem(value)
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "string_too_long":
+        limit = error.get("ctx", {}).get("max_length")
+        return f"is {len(value):,} characters; the limit is {limit:,}"
+    if kind == "too_long" and field == "packs":
+        return f"has {len(value):,} packs; the limit is {MAX_PACKS:,}"
+    if kind == "string_type":
+        hint = "; quote it" if isinstance(value, (int, float, bool)) else ""
+        return f"must be a string, not {_describe(value)}{hint}"
+    if kind == "bool_type":
+        return f"must be true or false, not {_describe(value)}"
+    if kind in ("model_type", "dict_type"):
+        return f"must be a mapping, not {_describe(value)}"
+    if kind == "list_type":
+        return f"must be a list, not {_describe(value)}"
+    message = str(error.get("msg", "invalid value"))
+    return message.removeprefix("Value error, ")
+
+
+def _known_fields(loc: Loc) -> list[str]:
+    from .models import HistoryEntry, Pack, SystemMetadata
+
+    model: Any = Manifest
+    for part in loc:
+        if part == "system":
+            model = SystemMetadata
+        elif part == "packs":
+            model = Pack
+        elif part == "history":
+            model = HistoryEntry
+    return list(model.model_fields)
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> Loc:
+    # pydantic adds validator tags (e.g. 'list[...]') to locations inside JsonValue; drop them.
+    return tuple(p for p in loc if isinstance(p, int) or ("[" not in p and "function-" not in p))
+
+
+def parse_manifest(text: str, path: str | os.PathLike[str] = "<manifest>") -> Manifest:
+    """Validate manifest text; raise ManifestError with every located problem."""
+    shown = os.fspath(path)
+    data = _construct(text, shown)
+    if data is None:
+        raise ManifestError([f"{shown}: the manifest is empty; run `valhalla-status init`"])
+    if not isinstance(data, dict):
+        raise ManifestError([f"{shown}:1: the manifest must be a mapping, not {_describe(data)}"])
+    try:
+        manifest = Manifest.model_validate(data)
+    except ValidationError as exc:
+        root = yaml.compose(text, Loader=_Loader)
+        problems = []
+        for error in exc.errors():
+            loc = _clean_loc(error["loc"])
+            problems.append(_problem(shown, _line_of(root, loc), loc, error_message(error, loc)))
+        raise ManifestError(problems) from None
+    cross = cross_field_problems(manifest)
+    if cross:
+        root = yaml.compose(text, Loader=_Loader)
+        raise ManifestError(
+            [_problem(shown, _line_of(root, loc), loc, message) for loc, message in cross]
+        )
+    return manifest
+
+
+def load_manifest(path: str | os.PathLike[str]) -> Manifest:
+    """Read, parse and validate the manifest at ``path``."""
+    return parse_manifest(read_manifest_text(path), path)
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+class _FlowList(list[Any]):
+    """A list the dumper writes in flow style: ``[old, new]``."""
+
+
+class _CanonicalDumper(_Dumper):
+    pass
+
+
+def _represent_str(dumper: Any, value: str) -> Any:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar(_TAG + "str", value, style=style)
+
+
+def _represent_flow(dumper: Any, value: list[Any]) -> Any:
+    return dumper.represent_sequence(_TAG + "seq", value, flow_style=True)
+
+
+_CanonicalDumper.add_representer(str, _represent_str)
+_CanonicalDumper.add_representer(_FlowList, _represent_flow)
+
+
+def manifest_data(manifest: Manifest) -> dict[str, Any]:
+    """The manifest as plain JSON-compatible data in canonical key order."""
+    data = manifest.model_dump(mode="json")
+    if data["system"]["base_url"] is None:
+        del data["system"]["base_url"]
+    return data
+
+
+def dump_manifest(manifest: Manifest) -> str:
+    """The canonical text of a manifest (SPEC §3), header comment included."""
+    data = manifest_data(manifest)
+    for entry in data["history"]:
+        entry["changes"] = {k: _FlowList(v) for k, v in entry["changes"].items()}
+    body = yaml.dump(
+        data,
+        Dumper=_CanonicalDumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        indent=2,
+        width=2**30,
+    )
+    return HEADER + body
+
+
+def validate_manifest(manifest: Manifest, shown: str = "<manifest>") -> Manifest:
+    """Re-validate a manifest built in memory; raise ManifestError (no line numbers) if invalid."""
+    try:
+        checked = Manifest.model_validate(manifest_data(manifest))
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = _clean_loc(error["loc"])
+            problems.append(_problem(shown, None, loc, error_message(error, loc)))
+        raise ManifestError(problems) from None
+    cross = cross_field_problems(checked)
+    if cross:
+        raise ManifestError([_problem(shown, None, loc, message) for loc, message in cross])
+    return checked
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}.tmp-"
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: temp file beside it, fsync, ``os.replace``."""
+    target = Path(path)
+    folder = target.parent
+    temp = folder / f"{_temp_prefix(target)}{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        mode = os.stat(target).st_mode & 0o777
+    except OSError:
+        mode = 0o644
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, target)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        raise ValhallaError(f"cannot write {os.fspath(path)}: {exc.strerror or exc}") from None
+
+
+def remove_stale_temp_files(path: str | os.PathLike[str]) -> None:
+    """Remove temp files a killed writer left beside ``path`` (call with the lock held)."""
+    target = Path(path)
+    prefix = _temp_prefix(target)
+    try:
+        names = os.listdir(target.parent)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(prefix):
+            (target.parent / name).unlink(missing_ok=True)
+
+
+def write_manifest(path: str | os.PathLike[str], manifest: Manifest) -> bool:
+    """Validate and write ``manifest`` in canonical form; False when the bytes are unchanged.
+
+    The caller holds the lock (see :func:`manifest_lock`).
+    """
+    checked = validate_manifest(manifest, os.fspath(path))
+    data = dump_manifest(checked).encode("utf-8")
+    remove_stale_temp_files(path)
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(len(data) + 1) == data:
+                return False
+    except OSError:
+        pass
+    atomic_write(path, data)
+    return True
+
+
+def lock_path(path: str | os.PathLike[str]) -> Path:
+    target = Path(path)
+    return target.parent / f".{target.name}.lock"
+
+
+@contextmanager
+def manifest_lock(path: str | os.PathLike[str], timeout: float | None = None) -> Iterator[None]:
+    """Hold the manifest's exclusive lock (waiting at most ``timeout`` seconds)."""
+    from filelock import FileLock, Timeout
+
+    if timeout is None:
+        timeout = float(os.environ.get("VALHALLA_LOCK_TIMEOUT", LOCK_TIMEOUT_SECONDS))
+    lock = FileLock(lock_path(path), timeout=timeout)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise LockTimeoutError(
+            f"{os.fspath(path)} is locked by another valhalla-status process "
+            f"(waited {timeout:g} s); try again"
+        ) from None
+    except OSError as exc:
+        raise ValhallaError(
+            f"cannot lock {os.fspath(path)}: {exc.strerror or exc} ({lock_path(path)})"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def update_manifest(
+    path: str | os.PathLike[str], change: Callable[[Manifest], Manifest | None]
+) -> tuple[Manifest, Manifest | None]:
+    """Under the lock: re-read, apply ``change``, validate, write.
+
+    ``change`` returns the new manifest, or None for no change (nothing is written).
+    Returns ``(old, new)``; ``new`` is None when nothing changed.
+    """
+    with manifest_lock(path):
+        old = load_manifest(path)
+        new = change(old)
+        if new is None:
+            return old, None
+        write_manifest(path, new)
+        return old, new
+
+
+def format_manifest_file(path: str | os.PathLike[str], *, check: bool = False) -> bool:
+    """Rewrite the file in canonical form; True when it was not canonical.
+
+    With ``check`` nothing is written.
+    """
+    if check:
+        text = read_manifest_text(path)
+        return dump_manifest(parse_manifest(text, path)) != text
+    with manifest_lock(path):
+        text = read_manifest_text(path)
+        canonical = dump_manifest(parse_manifest(text, path))
+        if canonical == text:
+            return False
+        remove_stale_temp_files(path)
+        atomic_write(path, canonical.encode("utf-8"))
+        return True

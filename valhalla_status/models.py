@@ -1,0 +1,235 @@
+"""Pydantic models of the manifest: the rules of SPEC §3 live here.
+
+Constraints are declared on the fields (patterns, lengths, literals) so pydantic-core checks
+them fast and the published JSON Schemas carry them; the few rules that span fields are checked
+by :func:`cross_field_problems`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PlainSerializer,
+    PlainValidator,
+    WithJsonSchema,
+    field_validator,
+)
+
+SCHEMA_VERSION = 1
+STATUSES = ("installed", "pending", "deprecated", "experimental")
+ACTIONS = (
+    "init",
+    "complete",
+    "incomplete",
+    "set-version",
+    "set-notes",
+    "pack-add",
+    "pack-set",
+    "pack-remove",
+)
+MAX_PACKS = 100_000
+MAX_EXTRA_BYTES = 64 * 1024
+
+PackStatus = Literal["installed", "pending", "deprecated", "experimental"]
+Action = Literal[
+    "init",
+    "complete",
+    "incomplete",
+    "set-version",
+    "set-notes",
+    "pack-add",
+    "pack-set",
+    "pack-remove",
+]
+
+PACK_ID_PATTERN = r"^[A-Z][A-Z0-9_-]{0,31}$"
+# SemVer 2.0.0, the regular expression published at semver.org.
+SEMVER_PATTERN = (
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+# Characters no text field may hold: C0/C1 controls, bidi overrides and isolates, invisible
+# zero-width marks. (Zero-width joiners stay allowed: scripts and emoji need them.)
+_FORBIDDEN = r"\x00-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff"
+_FORBIDDEN_MULTILINE = _FORBIDDEN.replace(r"\x00-\x1f", r"\x00-\x09\x0b-\x1f")
+ONE_LINE_PATTERN = rf"^[^{_FORBIDDEN}]*[^{_FORBIDDEN}\s][^{_FORBIDDEN}]*$"
+MULTILINE_PATTERN = (
+    rf"^[^{_FORBIDDEN_MULTILINE}]*[^{_FORBIDDEN_MULTILINE}\s][^{_FORBIDDEN_MULTILINE}]*$"
+)
+FORBIDDEN_CHAR = re.compile(f"[{_FORBIDDEN}]")
+FORBIDDEN_CHAR_MULTILINE = re.compile(f"[{_FORBIDDEN_MULTILINE}]")
+
+_RFC3339 = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})\Z"
+)
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """Accept an RFC 3339 string (or an aware datetime) and return it in UTC."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        match = _RFC3339.match(value)
+        if not match:
+            raise ValueError(
+                f"{value!r} is not an RFC 3339 timestamp with a timezone "
+                "(e.g. '2025-09-20T00:00:00Z')"
+            )
+        day, clock, fraction, zone = match.groups()
+        micro = f".{(fraction or '')[:6]:0<6}" if fraction else ""
+        zone = "+00:00" if zone in ("Z", "z") else zone
+        try:
+            moment = datetime.fromisoformat(f"{day}T{clock}{micro}{zone}")
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a valid date and time: {exc}") from None
+    else:
+        raise ValueError(f"must be an RFC 3339 timestamp string, not {type(value).__name__}")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("timestamp has no timezone; add 'Z' for UTC")
+    return moment.astimezone(timezone.utc)
+
+
+def format_timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with ``Z``; microseconds only when present."""
+    moment = moment.astimezone(timezone.utc)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        text += f".{moment.microsecond:06d}"
+    return text + "Z"
+
+
+Timestamp = Annotated[
+    datetime,
+    PlainValidator(parse_timestamp),
+    PlainSerializer(format_timestamp, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+def _text(max_length: int, description: str, *, multiline: bool = False) -> Any:
+    return Field(
+        min_length=1,
+        max_length=max_length,
+        pattern=MULTILINE_PATTERN if multiline else ONE_LINE_PATTERN,
+        description=description,
+    )
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors; YAML types are taken as they are (no coercion)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Pack(StrictModel):
+    """One pack of the platform."""
+
+    id: str = Field(
+        pattern=PACK_ID_PATTERN,
+        description="1–32 characters of A-Z, 0-9, _ and -, starting with a letter; "
+        "upper-case; unique. Also a file name on the site.",
+    )
+    name: str = _text(100, "Display name, one line.")
+    group: str = _text(60, "Group the pack is listed under, one line.")
+    status: PackStatus = Field(description="One of installed, pending, deprecated, experimental.")
+
+
+class SystemMetadata(StrictModel):
+    """The system-wide status: the single row of the first design."""
+
+    name: str = _text(100, "System name, one line.")
+    description: str = _text(500, "One-line description of the system.")
+    base_url: str | None = Field(
+        default=None,
+        pattern=r"^https://[^\s/?#]+(/[^\s]*)?$",
+        max_length=2000,
+        description="Absolute https URL where the site is published (absent unless set).",
+    )
+    version: str = Field(pattern=SEMVER_PATTERN, description="SemVer 2.0.0 version string.")
+    backend_complete: bool = Field(description="Whether the backend is complete.")
+    notes: str | None = _text(2000, "Free-text notes; may span lines.", multiline=True)
+    updated_at: Timestamp = Field(description="When the manifest last changed (UTC).")
+    completed_at: Timestamp | None = Field(
+        description="When the backend became complete (UTC); set exactly when it is."
+    )
+    extra: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description="Any JSON-compatible mapping, at most 64 KiB serialised.",
+    )
+
+    @field_validator("extra", mode="after")
+    @classmethod
+    def _extra_is_small_json(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            size = len(json.dumps(value, allow_nan=False, ensure_ascii=False).encode())
+        except ValueError:
+            raise ValueError("must be JSON-compatible (no NaN or infinity)") from None
+        if size > MAX_EXTRA_BYTES:
+            raise ValueError(f"is {size:,} bytes serialised; the limit is 64 KiB")
+        return value
+
+
+class HistoryEntry(StrictModel):
+    """One recorded change. Entries are appended in order and never rewritten."""
+
+    at: Timestamp = Field(description="When the change was made (UTC).")
+    by: str = _text(100, "Who made the change, one line.")
+    action: Action = Field(description="The command that made the change.")
+    changes: dict[str, Annotated[list[JsonValue], Field(min_length=2, max_length=2)]] = Field(
+        default_factory=dict,
+        description="Each changed field mapped to [old, new]; pack fields as packs.<ID>.<field>.",
+    )
+    notes: str | None = _text(2000, "Why the change was made.", multiline=True)
+
+
+class Manifest(StrictModel):
+    """The whole manifest file."""
+
+    schema_version: Literal[1] = Field(description="Version of this file format (1).")
+    system: SystemMetadata = Field(description="System-wide status.")
+    packs: list[Pack] = Field(max_length=MAX_PACKS, description="The packs, in display order.")
+    history: list[HistoryEntry] = Field(default_factory=list, description="Changes, oldest first.")
+
+    def pack(self, pack_id: str) -> Pack | None:
+        """The pack with this id (any case), or None."""
+        wanted = pack_id.upper()
+        return next((p for p in self.packs if p.id == wanted), None)
+
+
+def cross_field_problems(manifest: Manifest) -> list[tuple[tuple[str | int, ...], str]]:
+    """Rules spanning fields, as (location, message) pairs."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    system = manifest.system
+    if system.backend_complete and system.completed_at is None:
+        problems.append((("system", "completed_at"), "must be set when backend_complete is true"))
+    if not system.backend_complete and system.completed_at is not None:
+        problems.append((("system", "completed_at"), "must be null when backend_complete is false"))
+    if system.completed_at is not None and system.completed_at > system.updated_at:
+        problems.append(
+            (
+                ("system", "completed_at"),
+                f"{format_timestamp(system.completed_at)} is after updated_at "
+                f"{format_timestamp(system.updated_at)}",
+            )
+        )
+    first_seen: dict[str, int] = {}
+    for index, pack in enumerate(manifest.packs):
+        if pack.id in first_seen:
+            problems.append(
+                (
+                    ("packs", index, "id"),
+                    f"duplicate id '{pack.id}' (also packs[{first_seen[pack.id]}])",
+                )
+            )
+        else:
+            first_seen[pack.id] = index
+    return problems

@@ -1,0 +1,589 @@
+"""The library API: read the status and change it. The CLI is a thin layer over this.
+
+Read functions take a manifest path or a loaded :class:`Manifest`. Mutations take either too:
+given a path they lock, re-read, apply, validate and write the file; given a Manifest they
+return the changed copy. Every real change appends one history entry; a change that changes
+nothing writes nothing and returns ``changed=False``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from .documents import status_document, summary_counts, summary_document
+from .errors import ManifestError, NotFoundError, RefusedError, ValhallaError
+from .manifest import (
+    error_message,
+    format_loc,
+    load_manifest,
+    manifest_lock,
+    update_manifest,
+    validate_manifest,
+    write_manifest,
+)
+from .models import (
+    PACK_ID_PATTERN,
+    SCHEMA_VERSION,
+    SEMVER_PATTERN,
+    STATUSES,
+    HistoryEntry,
+    Manifest,
+    Pack,
+    SystemMetadata,
+)
+
+Source = Manifest | str | os.PathLike[str]
+
+DEFAULT_PACKS: tuple[tuple[str, str, str], ...] = (
+    ("H", "Analyst Essentials", "Professional"),
+    ("I", "Reporter Premium", "Professional"),
+    ("J", "Dashboard Master", "Professional"),
+    ("K", "Executor Pro", "Professional"),
+    ("L", "Verifier Suite", "Professional"),
+    ("M", "Tracker Manager", "Professional"),
+    ("N", "Forecaster Analytics", "Professional"),
+    ("O", "Forecaster Pro", "Professional"),
+    ("P", "Supervisor Manager", "Professional"),
+    ("Q", "Supervisor Insight", "Professional"),
+    ("R", "Analyst Enterprise", "Professional"),
+    ("S", "Rollout Manager", "System infrastructure"),
+    ("T", "Security Protocol", "System infrastructure"),
+    ("U", "Debug Suite", "System infrastructure"),
+    ("V", "Deployment Checklist", "System infrastructure"),
+    ("W", "System Completion Metadata", "System infrastructure"),
+)
+SYSTEM_FIELDS = (
+    "version",
+    "backend_complete",
+    "completed_at",
+    "notes",
+    "name",
+    "description",
+    "base_url",
+    "extra",
+)
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a mutation did: the manifest after it, and the history entry (None: no change)."""
+
+    manifest: Manifest
+    entry: HistoryEntry | None
+    message: str
+
+    @property
+    def changed(self) -> bool:
+        return self.entry is not None
+
+
+# --- inputs --------------------------------------------------------------------------------
+
+
+def current_time() -> datetime:
+    """Now in UTC (whole seconds), or ``SOURCE_DATE_EPOCH`` when that is set."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        try:
+            return datetime.fromtimestamp(int(epoch), timezone.utc)
+        except (ValueError, OverflowError, OSError):
+            raise ValhallaError(
+                f"SOURCE_DATE_EPOCH={epoch!r} is not a whole number of seconds"
+            ) from None
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def default_actor() -> str:
+    """git's ``user.name`` if set, else the login name."""
+    try:
+        result = subprocess.run(
+            ["git", "config", "user.name"], capture_output=True, text=True, timeout=5
+        )
+        name = result.stdout.strip()
+        if result.returncode == 0 and name:
+            return name
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def normalise_pack_id(pack_id: str) -> str:
+    """Upper-case a pack id typed in any case; refuse one that is not a valid id."""
+    import re
+
+    wanted = pack_id.upper()
+    if not re.fullmatch(PACK_ID_PATTERN[1:-1], wanted) or not wanted.isascii():
+        raise ValhallaError(
+            f"{pack_id!r} is not a valid pack id: 1–32 characters of A-Z, 0-9, _ and -, "
+            "starting with a letter"
+        )
+    return wanted
+
+
+def check_version(version: str) -> str:
+    import re
+
+    if not re.fullmatch(SEMVER_PATTERN[1:-1], version):
+        raise ValhallaError(f"{version!r} is not a SemVer 2.0.0 version (like 1.2.3)")
+    return version
+
+
+def _build(model: Any, what: str, **fields: Any) -> Any:
+    """Construct a model from user input; a bad value becomes one clear ValhallaError."""
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            problems.append(f"{what} {format_loc(loc)}: {error_message(error, loc)}")
+        raise ValhallaError("; ".join(problems)) from None
+
+
+def _load(source: Source) -> Manifest:
+    return source if isinstance(source, Manifest) else load_manifest(source)
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def get_system_metadata(source: Source) -> SystemMetadata:
+    return _load(source).system
+
+
+def get_packs(source: Source, status: str | None = None, group: str | None = None) -> list[Pack]:
+    """Packs in manifest order, optionally only those of a status and/or group (any case)."""
+    packs = _load(source).packs
+    if status is not None:
+        packs = [p for p in packs if p.status == status]
+    if group is not None:
+        wanted = group.casefold()
+        packs = [p for p in packs if p.group.casefold() == wanted]
+    return packs
+
+
+def get_pack_by_id(source: Source, pack_id: str) -> Pack | None:
+    return _load(source).pack(pack_id)
+
+
+def count_packs_by_status(source: Source) -> dict[str, int]:
+    counts = dict.fromkeys(STATUSES, 0)
+    for pack in _load(source).packs:
+        counts[pack.status] += 1
+    return counts
+
+
+def get_system_summary(source: Source) -> dict[str, Any]:
+    """The summary document (``summary.json``)."""
+    return summary_document(_load(source))
+
+
+def get_system_status(source: Source) -> dict[str, Any]:
+    """The full status document (``status.json``)."""
+    return status_document(_load(source))
+
+
+# --- changing ------------------------------------------------------------------------------
+
+
+def compute_changes(old: Manifest, new: Manifest) -> dict[str, list[Any]]:
+    """Each changed field as ``{name: [old, new]}`` (SPEC §3 history format)."""
+    changes: dict[str, list[Any]] = {}
+    old_system = old.system.model_dump(mode="json")
+    new_system = new.system.model_dump(mode="json")
+    for name in SYSTEM_FIELDS:
+        if old_system[name] != new_system[name]:
+            changes[name] = [old_system[name], new_system[name]]
+    old_packs = {p.id: p for p in old.packs}
+    new_packs = {p.id: p for p in new.packs}
+    for pack_id, pack in old_packs.items():
+        after = new_packs.get(pack_id)
+        if after is None:
+            changes[f"packs.{pack_id}"] = [pack.model_dump(), None]
+            continue
+        for name in ("name", "group", "status"):
+            if getattr(pack, name) != getattr(after, name):
+                changes[f"packs.{pack_id}.{name}"] = [getattr(pack, name), getattr(after, name)]
+    for pack_id, pack in new_packs.items():
+        if pack_id not in old_packs:
+            changes[f"packs.{pack_id}"] = [None, pack.model_dump()]
+    return changes
+
+
+def _mutate(
+    source: Source,
+    action: str,
+    edit: Callable[[Manifest], Manifest],
+    describe: Callable[[Manifest, Manifest], str],
+    unchanged: str,
+    *,
+    by: str | None,
+    now: datetime | None,
+    notes: str | None = None,
+) -> Outcome:
+    actor = by if by is not None else default_actor()
+    moment = now or current_time()
+    result: dict[str, Any] = {}
+
+    def change(old: Manifest) -> Manifest | None:
+        new = edit(old)
+        changes = compute_changes(old, new)
+        if not changes:
+            return None
+        entry = _build(
+            HistoryEntry,
+            "history",
+            at=moment,
+            by=actor,
+            action=action,
+            changes=changes,
+            notes=notes,
+        )
+        system = new.system.model_copy(update={"updated_at": moment})
+        result["entry"] = entry
+        result["message"] = describe(old, new)
+        return new.model_copy(update={"system": system, "history": [*old.history, entry]})
+
+    if isinstance(source, Manifest):
+        changed = change(source)
+        final = validate_manifest(changed) if changed is not None else source
+    else:
+        old, changed = update_manifest(source, change)
+        final = changed if changed is not None else old
+    if changed is None:
+        return Outcome(final, None, unchanged)
+    return Outcome(final, result["entry"], result["message"])
+
+
+def _with_system(manifest: Manifest, **update: Any) -> Manifest:
+    return manifest.model_copy(update={"system": manifest.system.model_copy(update=update)})
+
+
+def _checked_notes(notes: str | None) -> str | None:
+    if notes is None:
+        return None
+    return _build(SystemMetadata, "notes", **_DUMMY_SYSTEM, notes=notes).notes
+
+
+_DUMMY_SYSTEM: dict[str, Any] = {
+    "name": "x",
+    "description": "x",
+    "version": "1.0.0",
+    "backend_complete": False,
+    "updated_at": "2000-01-01T00:00:00Z",
+    "completed_at": None,
+}
+
+
+def set_backend_complete(
+    source: Source,
+    complete: bool,
+    *,
+    notes: str | None = _UNSET,
+    force: bool = False,
+    by: str | None = None,
+    now: datetime | None = None,
+) -> Outcome:
+    """Mark the backend complete (refused while packs are pending, unless ``force``) or not."""
+    moment = now or current_time()
+    new_notes = _checked_notes(notes) if notes is not _UNSET else _UNSET
+
+    def edit(manifest: Manifest) -> Manifest:
+        update: dict[str, Any] = {} if new_notes is _UNSET else {"notes": new_notes}
+        if complete and not manifest.system.backend_complete:
+            pending = [p for p in manifest.packs if p.status == "pending"]
+            if pending and not force:
+                listed = ", ".join(f"{p.id} {p.name}" for p in pending)
+                raise RefusedError(
+                    f"not marking the backend complete: {len(pending)} pack"
+                    f"{'s are' if len(pending) != 1 else ' is'} pending ({listed}); "
+                    "use --force to complete anyway"
+                )
+            update.update(backend_complete=True, completed_at=moment)
+        elif not complete:
+            update.update(backend_complete=False, completed_at=None)
+        return _with_system(manifest, **update)
+
+    def describe(old: Manifest, new: Manifest) -> str:
+        if old.system.backend_complete == new.system.backend_complete:
+            return "Notes updated; backend unchanged"
+        if complete:
+            return f"Backend marked complete at {_human(moment)}"
+        return "Backend marked in development"
+
+    state = "complete" if complete else "in development"
+    return _mutate(
+        source,
+        "complete" if complete else "incomplete",
+        edit,
+        describe,
+        f"No change: the backend is already {state}",
+        by=by,
+        now=moment,
+        notes=None if new_notes is _UNSET else new_notes,
+    )
+
+
+def update_version(
+    source: Source,
+    version: str,
+    *,
+    notes: str | None = _UNSET,
+    force: bool = False,
+    by: str | None = None,
+    now: datetime | None = None,
+) -> Outcome:
+    """Set a new SemVer version; a lower one is refused unless ``force``."""
+    import semver
+
+    check_version(version)
+    new_notes = _checked_notes(notes) if notes is not _UNSET else _UNSET
+
+    def edit(manifest: Manifest) -> Manifest:
+        current = manifest.system.version
+        if semver.Version.parse(version) < semver.Version.parse(current) and not force:
+            raise RefusedError(
+                f"not lowering the version from {current} to {version}; use --force to do so"
+            )
+        update: dict[str, Any] = {"version": version}
+        if new_notes is not _UNSET:
+            update["notes"] = new_notes
+        return _with_system(manifest, **update)
+
+    def describe(old: Manifest, new: Manifest) -> str:
+        if old.system.version == new.system.version:
+            return "Notes updated; version unchanged"
+        return f"Version {old.system.version} → {new.system.version}"
+
+    return _mutate(
+        source,
+        "set-version",
+        edit,
+        describe,
+        f"No change: the version is already {version}",
+        by=by,
+        now=now,
+        notes=None if new_notes is _UNSET else new_notes,
+    )
+
+
+def set_notes(
+    source: Source, notes: str | None, *, by: str | None = None, now: datetime | None = None
+) -> Outcome:
+    """Set (or, with None, clear) the system notes."""
+    checked = _checked_notes(notes)
+    return _mutate(
+        source,
+        "set-notes",
+        lambda manifest: _with_system(manifest, notes=checked),
+        lambda old, new: "Notes cleared" if checked is None else "Notes updated",
+        "No change: the notes are already " + ("empty" if checked is None else "that"),
+        by=by,
+        now=now,
+        notes=checked,
+    )
+
+
+def add_pack(
+    source: Source,
+    pack_id: str,
+    name: str,
+    group: str,
+    status: str = "pending",
+    *,
+    by: str | None = None,
+    now: datetime | None = None,
+) -> Outcome:
+    """Add a pack at the end of the list."""
+    pack = _build(
+        Pack, "pack", id=normalise_pack_id(pack_id), name=name, group=group, status=status
+    )
+
+    def edit(manifest: Manifest) -> Manifest:
+        if manifest.pack(pack.id) is not None:
+            raise RefusedError(f"pack {pack.id} already exists; use `pack set` to change it")
+        return manifest.model_copy(update={"packs": [*manifest.packs, pack]})
+
+    return _mutate(
+        source,
+        "pack-add",
+        edit,
+        lambda old, new: f"Pack {pack.id} added: {pack.name} ({pack.group}, {pack.status})",
+        "",
+        by=by,
+        now=now,
+    )
+
+
+def set_pack(
+    source: Source,
+    pack_id: str,
+    *,
+    status: str | None = None,
+    name: str | None = None,
+    group: str | None = None,
+    by: str | None = None,
+    now: datetime | None = None,
+) -> Outcome:
+    """Change a pack's status, name and/or group."""
+    wanted = normalise_pack_id(pack_id)
+    update = {
+        k: v for k, v in (("status", status), ("name", name), ("group", group)) if v is not None
+    }
+    if not update:
+        raise ValhallaError("nothing to change: give --status, --name or --group")
+
+    def edit(manifest: Manifest) -> Manifest:
+        packs = list(manifest.packs)
+        for index, pack in enumerate(packs):
+            if pack.id == wanted:
+                packs[index] = _build(Pack, "pack", **{**pack.model_dump(), **update})
+                return manifest.model_copy(update={"packs": packs})
+        raise NotFoundError(_no_pack(wanted))
+
+    def describe(old: Manifest, new: Manifest) -> str:
+        before, after = old.pack(wanted), new.pack(wanted)
+        assert before is not None and after is not None
+        parts = [
+            f"{name} {getattr(before, name)} → {getattr(after, name)}"
+            if name != "status"
+            else f"{getattr(before, name)} → {getattr(after, name)}"
+            for name in ("status", "name", "group")
+            if getattr(before, name) != getattr(after, name)
+        ]
+        return f"Pack {wanted}: " + "; ".join(parts)
+
+    return _mutate(
+        source,
+        "pack-set",
+        edit,
+        describe,
+        f"No change: pack {wanted} is already like that",
+        by=by,
+        now=now,
+    )
+
+
+def remove_pack(
+    source: Source, pack_id: str, *, by: str | None = None, now: datetime | None = None
+) -> Outcome:
+    """Remove a pack."""
+    wanted = normalise_pack_id(pack_id)
+
+    def edit(manifest: Manifest) -> Manifest:
+        packs = [p for p in manifest.packs if p.id != wanted]
+        if len(packs) == len(manifest.packs):
+            raise NotFoundError(_no_pack(wanted))
+        return manifest.model_copy(update={"packs": packs})
+
+    return _mutate(
+        source, "pack-remove", edit, lambda old, new: f"Pack {wanted} removed", "", by=by, now=now
+    )
+
+
+def _no_pack(pack_id: str) -> str:
+    return f"no pack {pack_id}; `valhalla-status pack list` shows the packs"
+
+
+def default_manifest(*, by: str | None = None, now: datetime | None = None) -> Manifest:
+    """The manifest ``init`` writes: the 16 packs of SPEC §8, all installed, version 1.0.0."""
+    moment = now or current_time()
+    return validate_manifest(
+        Manifest.model_validate(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "system": {
+                    "name": "Valhalla",
+                    "description": "Valhalla professional capital markets system",
+                    "version": "1.0.0",
+                    "backend_complete": False,
+                    "notes": None,
+                    "updated_at": moment,
+                    "completed_at": None,
+                    "extra": {},
+                },
+                "packs": [
+                    {"id": i, "name": n, "group": g, "status": "installed"}
+                    for i, n, g in DEFAULT_PACKS
+                ],
+                "history": [
+                    {
+                        "at": moment,
+                        "by": by if by is not None else default_actor(),
+                        "action": "init",
+                        "changes": {},
+                        "notes": None,
+                    }
+                ],
+            }
+        )
+    )
+
+
+def ensure_system_metadata(
+    path: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    by: str | None = None,
+    now: datetime | None = None,
+) -> Outcome:
+    """Write the default manifest unless one exists (``force``: replace it)."""
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValhallaError(f"cannot create {target.parent}: {exc.strerror or exc}") from None
+    with manifest_lock(target):
+        if target.exists() and not force:
+            try:
+                existing = load_manifest(target)
+            except ManifestError:
+                raise ValhallaError(
+                    f"{target} exists but is not valid; fix it, or replace it with `init --force`"
+                ) from None
+            return Outcome(existing, None, f"No change: {target} already exists")
+        manifest = default_manifest(by=by, now=now)
+        write_manifest(target, manifest)
+    return Outcome(
+        manifest, manifest.history[-1], f"Created {target} with {len(manifest.packs)} packs"
+    )
+
+
+def _human(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+__all__ = [
+    "Outcome",
+    "add_pack",
+    "compute_changes",
+    "count_packs_by_status",
+    "current_time",
+    "default_actor",
+    "default_manifest",
+    "ensure_system_metadata",
+    "get_pack_by_id",
+    "get_packs",
+    "get_system_metadata",
+    "get_system_status",
+    "get_system_summary",
+    "remove_pack",
+    "set_backend_complete",
+    "set_notes",
+    "set_pack",
+    "summary_counts",
+    "update_version",
+]
