@@ -133,7 +133,8 @@ def human_time(value: Any) -> str:
 
 def counts_line(counts: dict[str, int]) -> str:
     return (
-        f"{counts['total_packs']} packs: {counts['installed_packs']} installed, "
+        f"{counts['total_packs']} pack{'' if counts['total_packs'] == 1 else 's'}: "
+        f"{counts['installed_packs']} installed, "
         f"{counts['pending_packs']} pending, {counts['deprecated_packs']} deprecated, "
         f"{counts['experimental_packs']} experimental"
     )
