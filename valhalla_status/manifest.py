@@ -91,6 +91,11 @@ def read_manifest_text(path: str | os.PathLike[str]) -> str:
         raise ManifestError([f"{shown}: cannot read the file: permission denied"]) from None
     except OSError as exc:
         raise ManifestError([f"{shown}: cannot read the file: {exc.strerror}"]) from None
+    return decode_manifest_bytes(raw, shown)
+
+
+def decode_manifest_bytes(raw: bytes, shown: str) -> str:
+    """Manifest bytes (from a file or a git revision) as text: size, UTF-8, conflict markers."""
     if len(raw) > MAX_FILE_BYTES:
         raise ManifestError([f"{shown}: file is over the 32 MiB limit (not parsed)"])
     try:
