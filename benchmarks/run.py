@@ -1,0 +1,252 @@
+"""Benchmarks of valhalla-status: start-up latency, build scaling, page size.
+
+    python benchmarks/run.py                 # the full run (a few minutes)
+    python benchmarks/run.py --quick         # tiny sizes and few runs (smoke test)
+
+Prints a table and writes the figures as JSON (``--output``, default
+benchmarks/results.json). Standard library plus the project; run it with the virtualenv's own
+interpreter, since a shim in front of ``python3`` adds its own start-up time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+EPOCH = "1758326400"  # 2025-09-20T00:00:00Z: fixed, so every run writes the same bytes
+
+
+def command_prefix() -> list[str]:
+    """How a user runs the tool: the console script beside this interpreter, else ``-m``."""
+    script = Path(sys.executable).with_name("valhalla-status")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "valhalla_status"]
+
+
+def run(argv: list[str], cwd: Path, env: dict[str, str], ok: tuple[int, ...] = (0,)) -> float:
+    """Wall time of one cold run; a failing command stops the benchmark."""
+    start = time.perf_counter()
+    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode not in ok:
+        raise SystemExit(f"benchmark command failed: {' '.join(argv)}\n{result.stderr}")
+    return elapsed
+
+
+def peak_rss_mib(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall time and peak resident memory (MiB) of one run, measured in a fresh parent."""
+    probe = (
+        "import resource, subprocess, sys, time\n"
+        "t = time.perf_counter()\n"
+        "r = subprocess.run(sys.argv[1:], capture_output=True)\n"
+        "t = time.perf_counter() - t\n"
+        "sys.exit(r.stderr.decode()[-2000:]) if r.returncode else None\n"
+        "print(t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, *argv], cwd=cwd, env=env, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"benchmark command failed: {' '.join(argv)}\n{result.stderr}")
+    seconds, kib = result.stdout.split()
+    return float(seconds), int(kib) / 1024
+
+
+def generate_manifest(path: Path, packs: int) -> None:
+    """A valid manifest with ``packs`` packs, written as canonical text directly (fast)."""
+    statuses = ("installed", "pending", "deprecated", "experimental")
+    lines = [
+        "schema_version: 1",
+        "system:",
+        "  name: Valhalla",
+        "  description: Valhalla professional capital markets system",
+        "  version: 1.0.0",
+        "  backend_complete: false",
+        "  notes: null",
+        "  updated_at: '2025-09-20T00:00:00Z'",
+        "  completed_at: null",
+        "  extra: {}",
+        "packs:",
+    ]
+    for index in range(packs):
+        lines += [
+            f"- id: P{index}",
+            f"  name: Component {index}",
+            f"  group: Group {index % 20}",
+            f"  status: {statuses[index % 7 % 4]}",
+        ]
+    lines += [
+        "history:",
+        "- at: '2025-09-20T00:00:00Z'",
+        "  by: benchmark",
+        "  action: init",
+        "  changes: {}",
+        "  notes: null",
+        "",
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def latency(work: Path, env: dict[str, str], runs: int) -> list[dict[str, Any]]:
+    """Cold-process latency of the common commands beside the two floors, runs alternating."""
+    tool = command_prefix()
+    statuses = ["pending", "installed"]
+    cases: dict[str, Any] = {
+        "python -c pass (floor)": lambda i: [sys.executable, "-c", "pass"],
+        "import pydantic, yaml, jinja2, click (floor)": lambda i: [
+            sys.executable,
+            "-c",
+            "import pydantic, yaml, jinja2, click",
+        ],
+        "pack set + rebuild (16 packs)": lambda i: [
+            *tool,
+            "pack",
+            "set",
+            "K",
+            "--status",
+            statuses[i % 2],
+            "--by",
+            "bench",
+        ],
+        "show --json": lambda i: [*tool, "show", "--json"],
+        "check --file site/status.json": lambda i: [
+            *tool,
+            "check",
+            "--file",
+            "site/status.json",
+        ],
+        "build (16 packs)": lambda i: [*tool, "build"],
+    }
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    ok = {"check --file site/status.json": (0, 1)}  # 1: not ready (backend in development)
+    for i in range(2 + runs):  # the first two rounds warm the OS caches
+        for name, argv in cases.items():
+            elapsed = run(argv(i), work, env, ok.get(name, (0,)))
+            if i >= 2:
+                times[name].append(elapsed)
+    floor_pass = statistics.median(times["python -c pass (floor)"])
+    floor_import = statistics.median(times["import pydantic, yaml, jinja2, click (floor)"])
+    rows = []
+    for name, values in times.items():
+        median = statistics.median(values)
+        rows.append(
+            {
+                "case": name,
+                "median_s": round(median, 4),
+                "vs_python": round(median / floor_pass, 2),
+                "vs_import_floor": round(median / floor_import, 2),
+                "runs": len(values),
+            }
+        )
+    return rows
+
+
+def scaling(root: Path, env: dict[str, str], sizes: list[int]) -> list[dict[str, Any]]:
+    tool = command_prefix()
+    rows = []
+    for size in sizes:
+        work = root / f"n{size}"
+        manifest = work / "manifest" / "valhalla.yaml"
+        generate_manifest(manifest, size)
+        validate_s, _ = peak_rss_mib([*tool, "validate"], work, env)
+        build_s, build_mib = peak_rss_mib([*tool, "build"], work, env)
+        rebuild_s, _ = peak_rss_mib([*tool, "build"], work, env)
+        rows.append(
+            {
+                "packs": size,
+                "manifest_mib": round(manifest.stat().st_size / 2**20, 2),
+                "validate_s": round(validate_s, 3),
+                "build_s": round(build_s, 3),
+                "rebuild_s": round(rebuild_s, 3),
+                "build_peak_mib": round(build_mib, 1),
+                "build_us_per_pack": round(build_s / size * 1e6, 1),
+                "validate_us_per_pack": round(validate_s / size * 1e6, 1),
+            }
+        )
+        shutil.rmtree(work)
+    return rows
+
+
+def page_size(work: Path) -> dict[str, int]:
+    page = (work / "site" / "index.html").read_bytes()
+    return {"raw_bytes": len(page), "gzip_bytes": len(gzip.compress(page, compresslevel=9))}
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    heads = list(rows[0])
+    cells = [[str(row[h]) for h in heads] for row in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads)]
+    out = ["| " + " | ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True)) + " |"]
+    out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    out += [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+        for row in cells
+    ]
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, few runs")
+    parser.add_argument("--runs", type=int, default=None, help="runs per latency case")
+    parser.add_argument("--sizes", default=None, help="comma-separated pack counts")
+    parser.add_argument("--output", default=str(Path(__file__).with_name("results.json")))
+    args = parser.parse_args()
+    runs = args.runs or (2 if args.quick else 15)
+    sizes = [
+        int(s)
+        for s in (args.sizes or ("16,200" if args.quick else "16,1000,10000,100000")).split(",")
+    ]
+
+    env = {**os.environ, "SOURCE_DATE_EPOCH": EPOCH, "VALHALLA_MANIFEST": "manifest/valhalla.yaml"}
+    env.pop("VALHALLA_SITE", None)
+    with tempfile.TemporaryDirectory(prefix="valhalla-bench-") as tmp:
+        root = Path(tmp)
+        work = root / "latency"
+        work.mkdir()
+        run([*command_prefix(), "init", "--by", "bench"], work, env)
+        latency_rows = latency(work, env, runs)
+        size = page_size(work)
+        scaling_rows = scaling(root, env, sizes)
+
+    machine = {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "system": platform.platform(),
+    }
+    results = {
+        "machine": machine,
+        "latency": latency_rows,
+        "scaling": scaling_rows,
+        "index_html": size,
+    }
+    Path(args.output).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(f"Machine: {machine['system']}, {machine['cpus']} CPUs, Python {machine['python']}")
+    print("\nCold-process latency (median of alternating runs):\n")
+    print(table(latency_rows))
+    print("\nBuild and validate by pack count:\n")
+    print(table(scaling_rows))
+    print(
+        f"\nindex.html (16 packs): {size['raw_bytes']:,} bytes raw, "
+        f"{size['gzip_bytes']:,} bytes gzipped"
+    )
+    print(f"\nResults written to {args.output}")
+
+
+if __name__ == "__main__":
+    main()
