@@ -223,6 +223,18 @@ def compute_changes(old: Manifest, new: Manifest) -> dict[str, list[Any]]:
     return changes
 
 
+class _Clock:
+    """The time of a change, read once, when first asked (inside the lock), then fixed."""
+
+    def __init__(self, now: datetime | None) -> None:
+        self._now = now
+
+    def __call__(self) -> datetime:
+        if self._now is None:
+            self._now = current_time()
+        return self._now
+
+
 def _mutate(
     source: Source,
     action: str,
@@ -231,14 +243,15 @@ def _mutate(
     unchanged: str,
     *,
     by: str | None,
-    now: datetime | None,
+    now: datetime | _Clock | None,
     notes: str | None = None,
 ) -> Outcome:
     actor = by if by is not None else default_actor()
-    moment = now or current_time()
+    clock = now if isinstance(now, _Clock) else _Clock(now)
     result: dict[str, Any] = {}
 
     def change(old: Manifest) -> Manifest | None:
+        moment = clock()  # stamped under the lock, so history and updated_at never go back
         new = edit(old)
         changes = compute_changes(old, new)
         if not changes:
@@ -298,7 +311,7 @@ def set_backend_complete(
     now: datetime | None = None,
 ) -> Outcome:
     """Mark the backend complete (refused while packs are pending, unless ``force``) or not."""
-    moment = now or current_time()
+    moment = _Clock(now)
     new_notes = _checked_notes(notes) if notes is not _UNSET else _UNSET
 
     def edit(manifest: Manifest) -> Manifest:
@@ -312,7 +325,7 @@ def set_backend_complete(
                     f"{'s are' if len(pending) != 1 else ' is'} pending ({listed}); "
                     "use --force to complete anyway"
                 )
-            update.update(backend_complete=True, completed_at=moment)
+            update.update(backend_complete=True, completed_at=moment())
         elif not complete:
             update.update(backend_complete=False, completed_at=None)
         return _with_system(manifest, **update)
@@ -321,7 +334,7 @@ def set_backend_complete(
         if old.system.backend_complete == new.system.backend_complete:
             return "Notes updated; backend unchanged"
         if complete:
-            return f"Backend marked complete at {_human(moment)}"
+            return f"Backend marked complete at {_human(moment())}"
         return "Backend marked in development"
 
     state = "complete" if complete else "in development"

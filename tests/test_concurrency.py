@@ -1,0 +1,205 @@
+"""Concurrency (SPEC §6, issue 5.1): no lost update, no stuck lock, no hang.
+
+Every test here runs real ``python -m valhalla_status`` processes against real files: the
+guarantee is about processes racing for one manifest, so threads or mocks would prove nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from filelock import FileLock
+
+from valhalla_status.manifest import load_manifest, lock_path, write_manifest
+from valhalla_status.models import Manifest
+
+WORKERS = 32
+
+
+def base_manifest(packs: int) -> Manifest:
+    """A valid manifest with ``packs`` installed packs (P00 … P31), built from a dict."""
+    return Manifest.model_validate(
+        {
+            "schema_version": 1,
+            "system": {
+                "name": "Valhalla",
+                "description": "Concurrency test system",
+                "version": "1.0.0",
+                "backend_complete": False,
+                "notes": None,
+                "updated_at": "2025-01-01T00:00:00Z",
+                "completed_at": None,
+                "extra": {},
+            },
+            "packs": [
+                {"id": f"P{i:02d}", "name": f"Pack {i}", "group": "Test", "status": "installed"}
+                for i in range(packs)
+            ],
+            "history": [
+                {
+                    "at": "2025-01-01T00:00:00Z",
+                    "by": "setup",
+                    "action": "init",
+                    "changes": {},
+                    "notes": None,
+                }
+            ],
+        }
+    )
+
+
+def cli(manifest: Path, site: Path, *args: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "valhalla_status",
+        "--manifest",
+        str(manifest),
+        "--site",
+        str(site),
+        *args,
+    ]
+
+
+def environment(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("SOURCE_DATE_EPOCH", None)
+    env.update(extra)
+    return env
+
+
+def run_workers(tmp_path: Path, *, build: bool) -> tuple[Path, Path, list[Any]]:
+    """Start WORKERS processes at once, each setting a different pack to pending."""
+    manifest = tmp_path / "manifest" / "valhalla.yaml"
+    manifest.parent.mkdir()
+    site = tmp_path / "site"
+    write_manifest(manifest, base_manifest(WORKERS))
+    extra = [] if build else ["--no-build"]
+    # A generous lock timeout: 32 queued writers on a 2-core CI machine must all get their turn.
+    env = environment(VALHALLA_LOCK_TIMEOUT="120")
+    processes = [
+        subprocess.Popen(
+            cli(manifest, site, "pack", "set", f"p{i:02d}", "--status", "pending",
+                "--by", f"worker-{i}", *extra),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(WORKERS)
+    ]  # fmt: skip
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=600)
+        results.append((process.returncode, out, err))
+    return manifest, site, results
+
+
+def check_no_lost_update(manifest_path: Path, results: list[Any]) -> Manifest:
+    for i, (code, out, err) in enumerate(results):
+        assert code == 0, f"worker {i} exited {code}: {err}"
+        assert out == "", f"worker {i} printed on stdout: {out!r}"
+        assert f"Pack P{i:02d}: installed → pending" in err
+    manifest = load_manifest(manifest_path)  # validates: raises if the file is not valid
+    assert [p.status for p in manifest.packs] == ["pending"] * WORKERS
+    entries = manifest.history[1:]
+    assert len(entries) == WORKERS, "one history entry per process, none lost, none doubled"
+    seen = {}
+    for entry in entries:
+        assert entry.action == "pack-set"
+        assert len(entry.changes) == 1
+        (field, change), = entry.changes.items()  # fmt: skip
+        assert change == ["installed", "pending"]
+        seen[entry.by] = field
+    assert seen == {f"worker-{i}": f"packs.P{i:02d}.status" for i in range(WORKERS)}
+    stamps = [entry.at for entry in manifest.history]
+    assert stamps == sorted(stamps), "entries are appended in the order the writes happened"
+    assert manifest.system.updated_at == manifest.history[-1].at
+    return manifest
+
+
+@pytest.mark.slow
+def test_parallel_mutations_without_build_lose_nothing(tmp_path: Path) -> None:
+    manifest, _site, results = run_workers(tmp_path, build=False)
+    check_no_lost_update(manifest, results)
+    leftovers = [p.name for p in manifest.parent.iterdir() if ".tmp-" in p.name]
+    assert leftovers == []
+
+
+def test_killed_lock_holder_does_not_block_the_next_writer(tmp_path: Path) -> None:
+    manifest = tmp_path / "valhalla.yaml"
+    write_manifest(manifest, base_manifest(2))
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from valhalla_status.manifest import manifest_lock\n"
+            "with manifest_lock(sys.argv[1]):\n"
+            "    print('locked', flush=True)\n"
+            "    time.sleep(600)\n",
+            str(manifest),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "locked\n"
+        # While the holder lives, the lock really is held: a writer times out.
+        blocked = subprocess.run(
+            cli(manifest, tmp_path / "site", "pack", "set", "P00", "--status", "pending",
+                "--no-build", "--by", "t"),
+            env=environment(VALHALLA_LOCK_TIMEOUT="0.5"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )  # fmt: skip
+        assert blocked.returncode == 1, blocked.stderr
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(timeout=60)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    assert holder.returncode == -signal.SIGKILL
+    assert lock_path(manifest).exists(), "the killed holder leaves its lock file behind"
+    result = subprocess.run(
+        cli(manifest, tmp_path / "site", "pack", "set", "P00", "--status", "pending",
+            "--no-build", "--by", "t"),
+        env=environment(VALHALLA_LOCK_TIMEOUT="30"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert load_manifest(manifest).packs[0].status == "pending"
+
+
+def test_lock_timeout_is_a_clear_error_not_a_hang(tmp_path: Path) -> None:
+    manifest = tmp_path / "valhalla.yaml"
+    write_manifest(manifest, base_manifest(2))
+    before = manifest.read_bytes()
+    with FileLock(lock_path(manifest)):
+        result = subprocess.run(
+            cli(manifest, tmp_path / "site", "pack", "set", "P01", "--status", "pending",
+                "--by", "t"),
+            env=environment(VALHALLA_LOCK_TIMEOUT="1"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines == [
+        f"error: {manifest} is locked by another valhalla-status process (waited 1 s); try again"
+    ]
+    assert manifest.read_bytes() == before
+    assert not (tmp_path / "site").exists(), "nothing is built when the change was not made"
