@@ -17,7 +17,7 @@ import click
 from .errors import ValhallaError
 
 if TYPE_CHECKING:
-    from .models import Manifest, Pack
+    from .models import Manifest
     from .service import Outcome
 
 STATUS_CHOICE = click.Choice(["installed", "pending", "deprecated", "experimental"])
@@ -34,6 +34,25 @@ class Settings:
         from .manifest import load_manifest
 
         return load_manifest(self.manifest)
+
+    def documents(self) -> dict[str, Any]:
+        """``{"status": status.json, "history": all entries}``, from the cache when fresh."""
+        from .cache import manifest_documents
+
+        return manifest_documents(self.manifest, self._compute_documents)
+
+    def _compute_documents(self, raw: bytes | None) -> dict[str, Any]:
+        from .documents import history_document, status_document
+        from .manifest import decode_manifest_bytes, load_manifest, parse_manifest
+
+        if raw is None:
+            manifest = load_manifest(self.manifest)
+        else:
+            manifest = parse_manifest(decode_manifest_bytes(raw, self.manifest), self.manifest)
+        return {
+            "status": status_document(manifest),
+            "history": history_document(manifest, None)["history"],
+        }
 
 
 class ValhallaGroup(click.Group):
@@ -125,10 +144,9 @@ def emit_json(document: Any) -> None:
     click.echo(to_json(document), nl=False)
 
 
-def human_time(value: Any) -> str:
-    from .models import format_timestamp
-
-    return format_timestamp(value)[:16].replace("T", " ") + " UTC"
+def human_time(timestamp: str) -> str:
+    """``2025-09-20T12:00:00Z`` -> ``2025-09-20 12:00 UTC``."""
+    return timestamp[:16].replace("T", " ") + " UTC"
 
 
 def counts_line(counts: dict[str, int]) -> str:
@@ -140,17 +158,19 @@ def counts_line(counts: dict[str, int]) -> str:
     )
 
 
-def readiness_line(manifest: Manifest) -> str:
-    system = manifest.system
-    if system.backend_complete and system.completed_at is not None:
-        return f"backend complete since {human_time(system.completed_at)}"
-    return "backend in development"
+def headline(status: dict[str, Any]) -> str:
+    if status["backend_complete"] and status["completed_at"]:
+        readiness = f"backend complete since {human_time(status['completed_at'])}"
+    else:
+        readiness = "backend in development"
+    return f"{status['name']} {status['version']}: {readiness}"
 
 
-def packs_table(packs: list[Pack]) -> str:
+def packs_table(packs: list[dict[str, Any]]) -> str:
     if not packs:
         return ""
-    rows = [("ID", "NAME", "GROUP", "STATUS")] + [(p.id, p.name, p.group, p.status) for p in packs]
+    rows = [("ID", "NAME", "GROUP", "STATUS")]
+    rows += [(p["id"], p["name"], p["group"], p["status"]) for p in packs]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     return "\n".join(
         "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3]
@@ -204,21 +224,14 @@ def fmt(settings: Settings, check: bool) -> None:
 @pass_settings
 def show(settings: Settings, as_json: bool) -> None:
     """Show the full status."""
-    from .documents import status_document, summary_counts
-
-    manifest = settings.load()
+    status = settings.documents()["status"]
     if as_json:
-        emit_json(status_document(manifest))
+        emit_json(status)
         return
-    system = manifest.system
-    lines = [
-        f"{system.name} {system.version}: {readiness_line(manifest)}",
-        system.description,
-        f"updated {human_time(system.updated_at)}",
-    ]
-    if system.notes:
-        lines.append("notes: " + system.notes.replace("\n", "\n       "))
-    lines += [counts_line(summary_counts(manifest.packs)), "", packs_table(manifest.packs)]
+    lines = [headline(status), status["description"], f"updated {human_time(status['updated_at'])}"]
+    if status["notes"]:
+        lines.append("notes: " + status["notes"].replace("\n", "\n       "))
+    lines += [counts_line(status["summary"]), "", packs_table(status["packs"])]
     click.echo("\n".join(lines))
 
 
@@ -227,16 +240,14 @@ def show(settings: Settings, as_json: bool) -> None:
 @pass_settings
 def summary(settings: Settings, as_json: bool) -> None:
     """Show the pack counts per status."""
-    from .documents import summary_document
+    from .documents import summary_from_status
 
-    manifest = settings.load()
-    document = summary_document(manifest)
+    status = settings.documents()["status"]
     if as_json:
-        emit_json(document)
+        emit_json(summary_from_status(status))
         return
-    system = manifest.system
-    click.echo(f"{system.name} {system.version}: {readiness_line(manifest)}")
-    click.echo(counts_line(document))
+    click.echo(headline(status))
+    click.echo(counts_line(status["summary"]))
 
 
 @main.group()
@@ -251,17 +262,20 @@ def pack() -> None:
 @pass_settings
 def pack_list(settings: Settings, status: str | None, group: str | None, as_json: bool) -> None:
     """List packs, with counts."""
-    from .documents import packs_document, summary_counts
-    from .service import get_packs
+    from .documents import packs_document
 
-    packs = get_packs(settings.load(), status=status, group=group)
+    packs = settings.documents()["status"]["packs"]
+    if status is not None:
+        packs = [p for p in packs if p["status"] == status]
+    if group is not None:
+        packs = [p for p in packs if p["group"].casefold() == group.casefold()]
+    document = packs_document(packs)
     if as_json:
-        emit_json(packs_document(packs))
+        emit_json(document)
         return
-    table = packs_table(packs)
-    if table:
-        click.echo(table)
-    click.echo(counts_line(summary_counts(packs)))
+    if packs:
+        click.echo(packs_table(packs))
+    click.echo(counts_line(document["summary"]))
 
 
 @pack.command("show")
@@ -270,19 +284,17 @@ def pack_list(settings: Settings, status: str | None, group: str | None, as_json
 @pass_settings
 def pack_show(settings: Settings, pack_id: str, as_json: bool) -> None:
     """Show one pack (ID in any case)."""
-    from .documents import pack_document
     from .errors import NotFoundError
-    from .service import get_pack_by_id
 
-    found = get_pack_by_id(settings.load(), pack_id)
+    wanted = pack_id.upper()
+    packs = settings.documents()["status"]["packs"]
+    found = next((p for p in packs if p["id"] == wanted), None)
     if found is None:
-        raise NotFoundError(
-            f"no pack {pack_id.upper()}; `valhalla-status pack list` shows the packs"
-        )
+        raise NotFoundError(f"no pack {wanted}; `valhalla-status pack list` shows the packs")
     if as_json:
-        emit_json(pack_document(found))
+        emit_json(found)
         return
-    for key, value in pack_document(found).items():
+    for key, value in found.items():
         click.echo(f"{key}: {value}")
 
 
@@ -422,9 +434,7 @@ def set_notes_command(
 @pass_settings
 def history(settings: Settings, limit: int, as_json: bool) -> None:
     """Show recent changes, newest first."""
-    from .documents import history_document
-
-    document = history_document(settings.load(), limit)
+    document = {"history": settings.documents()["history"][:limit]}
     if as_json:
         emit_json(document)
         return
@@ -449,6 +459,107 @@ def _short(value: Any) -> str:
     if isinstance(value, dict):
         return f"{value.get('name', '')} ({value.get('status', '')})"
     return str(value).replace("\n", " ")
+
+
+# --- review and readiness --------------------------------------------------------------------
+
+
+@main.command("diff")
+@click.argument("old", required=False)
+@click.argument("new", required=False)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="text for people, markdown for a pull-request comment or job summary, json for tools.",
+)
+@click.option("--exit-code", is_flag=True, help="Exit 1 when there are differences.")
+@pass_settings
+def diff_command(
+    settings: Settings, old: str | None, new: str | None, output_format: str, exit_code: bool
+) -> None:
+    """What changed between two manifests: OLD and NEW are git revisions or files.
+
+    With none, HEAD against the working manifest; with one, that against the working manifest.
+    Revisions read the manifest's path (--manifest) at that commit.
+    """
+    from .diff import diff
+
+    result = diff(old, new, settings.manifest)
+    click.echo(result.render(output_format), nl=False)
+    if exit_code and result.changed:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--url", metavar="URL", help="URL of status.json (a URL ending in / gets it added).")
+@click.option("--file", "path", metavar="PATH", help="A status.json file.")
+@click.option("--require-complete", is_flag=True, help="The backend must be complete.")
+@click.option("--min-version", metavar="V", help="The version must be at least V (SemVer).")
+@click.option(
+    "--require-installed",
+    "installed",
+    multiple=True,
+    metavar="ID[,ID…]",
+    help="These packs must be installed (repeatable, comma-separated, any case).",
+)
+@click.option("--all-installed", is_flag=True, help="Every pack must be installed.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait in all, retries included.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@pass_settings
+def check(
+    settings: Settings,
+    url: str | None,
+    path: str | None,
+    require_complete: bool,
+    min_version: str | None,
+    installed: tuple[str, ...],
+    all_installed: bool,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Is Valhalla ready? Exit 0 ready, 1 not ready, 3 status unavailable or invalid.
+
+    Reads --url, --file or SITE/status.json. With no requirement, ready means the backend is
+    complete; with requirements, exactly those.
+    """
+    import json
+
+    from .check import Requirements, pack_ids, run_check
+    from .errors import UnavailableError
+
+    if url is not None and path is not None:
+        raise click.UsageError("give --url or --file, not both")
+    if installed and all_installed:
+        raise click.UsageError("give --require-installed or --all-installed, not both")
+    source = url if url is not None else path or os.path.join(settings.site, "status.json")
+    wanted = Requirements(require_complete, min_version, pack_ids(installed), all_installed)
+    try:
+        result = run_check(source, wanted, timeout=timeout)
+    except UnavailableError as exc:
+        if as_json:
+            document = {"ready": False, "source": source, "error": exc.message}
+            click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        raise
+    if as_json:
+        click.echo(json.dumps(result.document(), indent=2, ensure_ascii=False))
+    status = result.status
+    if result.ready:
+        met = "; ".join(c.detail for c in result.conditions)
+        click.echo(f"ready: {status.name} {status.version}: {met}", err=True)
+        return
+    click.echo(f"not ready: {status.name} {status.version} ({result.source})", err=True)
+    for line in result.unmet:
+        click.echo(f"  - {line}", err=True)
+    sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,16 +1,22 @@
-"""The published JSON documents (status.json and friends), built from a manifest.
+"""The published JSON documents (status.json and friends).
 
-``show --json`` and the others print exactly these, so the CLI and the site never disagree.
+``status_document`` and ``history_document`` are built from a validated manifest; every other
+document is derived from plain pack documents, so the CLI can print them from the cache without
+loading pydantic. ``show --json`` and friends print exactly these, so the CLI and the site never
+disagree.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
-from .models import STATUSES, Manifest, Pack, format_timestamp
+if TYPE_CHECKING:
+    from .models import Manifest, Pack
 
 HISTORY_FEED_LENGTH = 50
+STATUSES = ("installed", "pending", "deprecated", "experimental")
 
 
 def to_json(document: Any) -> str:
@@ -22,12 +28,15 @@ def pack_document(pack: Pack) -> dict[str, Any]:
     return {"id": pack.id, "name": pack.name, "group": pack.group, "status": pack.status}
 
 
-def summary_counts(packs: list[Pack]) -> dict[str, int]:
+def summary_counts(packs: Iterable[Pack | dict[str, Any]]) -> dict[str, int]:
+    """Counts per status of packs (models or pack documents)."""
     counts = dict.fromkeys(STATUSES, 0)
+    total = 0
     for pack in packs:
-        counts[pack.status] += 1
+        counts[pack["status"] if isinstance(pack, dict) else pack.status] += 1
+        total += 1
     return {
-        "total_packs": len(packs),
+        "total_packs": total,
         "installed_packs": counts["installed"],
         "pending_packs": counts["pending"],
         "deprecated_packs": counts["deprecated"],
@@ -35,16 +44,26 @@ def summary_counts(packs: list[Pack]) -> dict[str, int]:
     }
 
 
+def packs_document(packs: Iterable[Pack | dict[str, Any]]) -> dict[str, Any]:
+    """``packs.json``: the packs (models or pack documents) and their counts."""
+    listed = [p if isinstance(p, dict) else pack_document(p) for p in packs]
+    return {"packs": listed, "summary": summary_counts(listed)}
+
+
+def summary_from_status(status: dict[str, Any]) -> dict[str, Any]:
+    """``summary.json`` from ``status.json``."""
+    return {**status["summary"], "description": status["description"]}
+
+
 def summary_document(manifest: Manifest) -> dict[str, Any]:
     return {**summary_counts(manifest.packs), "description": manifest.system.description}
 
 
-def packs_document(packs: list[Pack]) -> dict[str, Any]:
-    return {"packs": [pack_document(p) for p in packs], "summary": summary_counts(packs)}
-
-
 def status_document(manifest: Manifest) -> dict[str, Any]:
+    from .models import format_timestamp
+
     system = manifest.system
+    packs = [pack_document(p) for p in manifest.packs]
     return {
         "schema_version": manifest.schema_version,
         "name": system.name,
@@ -54,12 +73,13 @@ def status_document(manifest: Manifest) -> dict[str, Any]:
         "notes": system.notes,
         "updated_at": format_timestamp(system.updated_at),
         "completed_at": format_timestamp(system.completed_at) if system.completed_at else None,
-        "packs": [pack_document(p) for p in manifest.packs],
-        "summary": summary_counts(manifest.packs),
+        "packs": packs,
+        "summary": summary_counts(packs),
         "extra": system.extra,
     }
 
 
-def history_document(manifest: Manifest, limit: int = HISTORY_FEED_LENGTH) -> dict[str, Any]:
+def history_document(manifest: Manifest, limit: int | None = HISTORY_FEED_LENGTH) -> dict[str, Any]:
+    """``history.json``: the ``limit`` most recent entries (all with None), newest first."""
     entries = manifest.history[::-1][:limit]
     return {"history": [entry.model_dump(mode="json") for entry in entries]}

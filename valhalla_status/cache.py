@@ -1,0 +1,88 @@
+"""A content-addressed cache of a manifest's published documents.
+
+Read-only commands (``show``, ``summary``, ``pack list|show``, ``history``) print documents
+derived from the manifest. Once a manifest's exact bytes have been validated, its documents are
+stored under the SHA-256 of those bytes (and of this tool's code), so the next read of the same
+bytes skips YAML parsing and validation, and the import of pydantic with them. Any doubt (a
+missing, torn or foreign cache file, a changed tool) means a miss and a full validation.
+Set ``VALHALLA_NO_CACHE=1`` to disable it; ``VALHALLA_CACHE_DIR`` moves it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+_MAX_MANIFEST_BYTES = 32 * 1024 * 1024
+_KEEP_ENTRIES = 64
+_CODE_FILES = ("models.py", "documents.py", "manifest.py", "cache.py")
+
+
+def cache_dir() -> Path | None:
+    if os.environ.get("VALHALLA_NO_CACHE"):
+        return None
+    base = os.environ.get("VALHALLA_CACHE_DIR")
+    if base:
+        return Path(base)
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(xdg) / "valhalla-status"
+
+
+def _code_stamp() -> bytes:
+    here = Path(__file__).parent
+    parts = []
+    for name in _CODE_FILES:
+        info = os.stat(here / name)
+        parts.append(f"{name}:{info.st_size}:{info.st_mtime_ns}")
+    return "|".join(parts).encode()
+
+
+def manifest_documents(
+    path: str | os.PathLike[str], compute: Callable[[bytes | None], dict[str, Any]]
+) -> dict[str, Any]:
+    """The documents of the manifest at ``path``: cached, or ``compute(raw_bytes)`` and stored.
+
+    ``compute`` validates the bytes (raising the usual errors); for a file this cannot read (or
+    an oversized one) it gets None and reads the file itself, so errors are reported exactly as
+    without the cache.
+    """
+    folder = cache_dir()
+    try:
+        if folder is None or os.stat(path).st_size > _MAX_MANIFEST_BYTES:
+            raise OSError
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError:
+        return compute(None)
+    key = hashlib.sha256(_code_stamp() + b"\0" + raw).hexdigest()
+    entry = folder / f"{key}.json"
+    try:
+        with open(entry, encoding="utf-8") as handle:
+            cached = json.load(handle)
+        if cached.get("key") == key:
+            return cached["documents"]
+    except (OSError, ValueError, AttributeError, KeyError):
+        pass
+    documents = compute(raw)
+    _store(folder, entry, {"key": key, "documents": documents})
+    return documents
+
+
+def _store(folder: Path, entry: Path, content: dict[str, Any]) -> None:
+    """Write a cache entry atomically; a cache that cannot be written is no error."""
+    temp = entry.with_name(f".{entry.name}.{os.getpid()}.tmp")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        temp.write_text(json.dumps(content, ensure_ascii=False), encoding="utf-8")
+        os.replace(temp, entry)
+        entries = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
+        for old in entries[:-_KEEP_ENTRIES]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
