@@ -1,0 +1,141 @@
+"""Readiness evaluation for ``check``: is the published status what a deploy needs?
+
+Built on :mod:`valhalla_status.client`; like it, this imports nothing heavy (no pydantic, YAML
+or Jinja2), so a gate in a deploy script starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .client import Status, StatusClient, StatusUnavailable, semver_key
+from .errors import UnavailableError, ValhallaError
+
+
+@dataclass(frozen=True)
+class Requirements:
+    """What ``ready`` means. With nothing asked for, it means the backend is complete."""
+
+    complete: bool = False
+    min_version: str | None = None
+    installed: tuple[str, ...] = ()
+    all_installed: bool = False
+
+    def __post_init__(self) -> None:
+        if self.min_version is not None:
+            try:
+                semver_key(self.min_version)
+            except ValueError as exc:
+                raise ValhallaError(f"--min-version: {exc}") from None
+
+    @property
+    def effective(self) -> Requirements:
+        if self.complete or self.min_version or self.installed or self.all_installed:
+            return self
+        return Requirements(complete=True)
+
+
+@dataclass(frozen=True)
+class Condition:
+    name: str
+    met: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    source: str
+    status: Status
+    conditions: tuple[Condition, ...]
+
+    @property
+    def ready(self) -> bool:
+        return all(c.met for c in self.conditions)
+
+    @property
+    def unmet(self) -> list[str]:
+        return [c.detail for c in self.conditions if not c.met]
+
+    def document(self) -> dict[str, Any]:
+        """The ``check --json`` result."""
+        status = self.status
+        return {
+            "ready": self.ready,
+            "source": self.source,
+            "name": status.name,
+            "version": status.version,
+            "backend_complete": status.backend_complete,
+            "completed_at": _iso(status),
+            "conditions": [
+                {"condition": c.name, "met": c.met, "detail": c.detail} for c in self.conditions
+            ],
+            "unmet": self.unmet,
+        }
+
+
+def _iso(status: Status) -> str | None:
+    if status.completed_at is None:
+        return None
+    return status.completed_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def pack_ids(values: Iterable[str]) -> tuple[str, ...]:
+    """Ids from repeated and comma-separated options, upper-cased, duplicates dropped."""
+    ids: dict[str, None] = {}
+    for value in values:
+        for part in value.split(","):
+            if part.strip():
+                ids[part.strip().upper()] = None
+    return tuple(ids)
+
+
+def evaluate(status: Status, requirements: Requirements, source: str = "") -> CheckResult:
+    """Every condition asked for, met or not, with a line saying why."""
+    wanted = requirements.effective
+    conditions: list[Condition] = []
+    if wanted.complete:
+        if status.backend_complete:
+            moment = status.completed_at
+            since = moment.strftime(" since %Y-%m-%d %H:%M UTC") if moment else ""
+            conditions.append(Condition("complete", True, "backend complete" + since))
+        else:
+            conditions.append(Condition("complete", False, "backend is in development"))
+    if wanted.min_version is not None:
+        met = status.version_at_least(wanted.min_version)
+        relation = "≥" if met else "is lower than"
+        detail = f"version {status.version} {relation} {wanted.min_version}"
+        conditions.append(Condition("min_version", met, detail))
+    for pack_id in wanted.installed:
+        pack = status.pack(pack_id)
+        if pack is None:
+            conditions.append(Condition(f"installed:{pack_id}", False, f"no pack {pack_id}"))
+        else:
+            state = "installed" if pack.installed else f"{pack.status}, not installed"
+            detail = f"pack {pack.id} {pack.name}: {state}"
+            conditions.append(Condition(f"installed:{pack.id}", pack.installed, detail))
+    if wanted.all_installed:
+        others = [p for p in status.packs if not p.installed]
+        for p in others:
+            detail = f"pack {p.id} {p.name}: {p.status}, not installed"
+            conditions.append(Condition(f"installed:{p.id}", False, detail))
+        if not others:
+            detail = f"all {len(status.packs)} packs installed"
+            conditions.append(Condition("all_installed", True, detail))
+    return CheckResult(source, status, tuple(conditions))
+
+
+def run_check(
+    source: str | os.PathLike[str], requirements: Requirements, *, timeout: float
+) -> CheckResult:
+    """Fetch the status and evaluate it; UnavailableError (exit 3) if it cannot be read."""
+    try:
+        client = StatusClient(source, timeout=timeout)
+        status = client.fetch()
+    except StatusUnavailable as exc:
+        raise UnavailableError(str(exc)) from None
+    except ValueError as exc:
+        raise ValhallaError(str(exc)) from None
+    return evaluate(status, requirements, client.source)

@@ -1,0 +1,323 @@
+"""What changed between two manifests, in words a reviewer reads (``diff``).
+
+Each side is a file or a git revision (the manifest at that revision, read with ``git
+cat-file``). Field changes come from :func:`service.compute_changes`, the same differ that
+writes the history, so ``diff`` and the history never disagree about what changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .client import semver_key
+from .errors import ManifestError, ValhallaError
+from .manifest import decode_manifest_bytes, load_manifest, parse_manifest
+from .models import HistoryEntry, Manifest, format_timestamp, parse_timestamp
+from .service import compute_changes
+
+FORMATS = ("text", "markdown", "json")
+
+
+@dataclass(frozen=True)
+class Side:
+    label: str
+    manifest: Manifest
+
+
+# --- reading a side ------------------------------------------------------------------------
+
+
+def _one_line(error: ManifestError) -> ValhallaError:
+    more = len(error.problems) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more > 0 else ""
+    return ValhallaError(f"invalid manifest: {error.problems[0]}{suffix}")
+
+
+def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    try:
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=60)
+    except FileNotFoundError:
+        raise ValhallaError("git is not installed; give two manifest files to compare") from None
+    except subprocess.TimeoutExpired:
+        raise ValhallaError(f"git {args[0]} took over 60 s") from None
+
+
+def repository_path(manifest_path: str | os.PathLike[str]) -> tuple[Path, str]:
+    """The git work tree holding the manifest, and the manifest's path inside it."""
+    target = Path(os.path.abspath(manifest_path))
+    folder = target.parent
+    while not folder.is_dir():
+        folder = folder.parent
+    result = _git(["rev-parse", "--show-toplevel"], folder)
+    if result.returncode != 0:
+        raise ValhallaError(
+            f"{folder} is not inside a git repository; give two manifest files to compare"
+        )
+    top = Path(result.stdout.decode().strip()).resolve()
+    try:
+        inside = target.parent.resolve() / target.name
+        return top, inside.relative_to(top).as_posix()
+    except ValueError:
+        raise ValhallaError(f"{manifest_path} is outside the git repository {top}") from None
+
+
+def manifest_at_revision(revision: str, manifest_path: str | os.PathLike[str]) -> Manifest:
+    """The manifest at ``manifest_path`` as it was at a git revision."""
+    top, relative = repository_path(manifest_path)
+    if revision.startswith("-"):
+        raise ValhallaError(f"unknown revision {revision!r}")
+    commit = _git(["rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"], top)
+    if commit.returncode != 0:
+        raise ValhallaError(
+            f"unknown revision {revision!r} (not a commit in {top}, and not a file)"
+        )
+    sha = commit.stdout.decode().strip()
+    blob = _git(["cat-file", "blob", f"{sha}:{relative}"], top)
+    if blob.returncode != 0:
+        raise ValhallaError(f"{relative} does not exist at revision {revision}")
+    shown = f"{revision}:{relative}"
+    try:
+        return parse_manifest(decode_manifest_bytes(blob.stdout, shown), shown)
+    except ManifestError as exc:
+        raise _one_line(exc) from None
+
+
+def load_side(spec: str | None, manifest_path: str) -> Side:
+    """A file (if ``spec`` names one), else a git revision; None: the working manifest."""
+    try:
+        if spec is None:
+            return Side(manifest_path, load_manifest(manifest_path))
+        if os.path.isfile(spec):
+            return Side(spec, load_manifest(spec))
+    except ManifestError as exc:
+        raise _one_line(exc) from None
+    return Side(spec, manifest_at_revision(spec, manifest_path))
+
+
+# --- comparing -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PackChange:
+    id: str
+    name: str
+    change: str
+    """The change in words, without the pack: ``pending → installed``."""
+
+
+@dataclass(frozen=True)
+class ManifestDiff:
+    old: Side
+    new: Side
+    changes: dict[str, list[Any]]
+    """Field changes in the history's format (plus ``updated_at``)."""
+    packs_reordered: bool
+    history_added: tuple[HistoryEntry, ...]
+    history_removed: tuple[HistoryEntry, ...]
+
+    @property
+    def changed(self) -> bool:
+        return bool(
+            self.changes or self.packs_reordered or self.history_added or self.history_removed
+        )
+
+    def system_lines(self) -> list[str]:
+        changes = self.changes
+        lines = []
+        if "version" in changes:
+            old, new = changes["version"]
+            lower = " (lower)" if semver_key(new) < semver_key(old) else ""
+            lines.append(f"version {old} → {new}{lower}")
+        if "backend_complete" in changes:
+            if changes["backend_complete"][1]:
+                when = _when(changes["completed_at"][1])
+                lines.append(f"backend: in development → complete (completed_at {when})")
+            else:
+                lines.append("backend: complete → in development")
+        elif "completed_at" in changes:
+            old, new = changes["completed_at"]
+            lines.append(f"backend: completed_at {_when(old)} → {_when(new)}")
+        for name in ("notes", "name", "description", "base_url"):
+            if name in changes:
+                old, new = changes[name]
+                lines.append(f"{name}: {_quote(old)} → {_quote(new)}")
+        if "extra" in changes:
+            old, new = changes["extra"]
+            keys = sorted(k for k in {*old, *new} if old.get(k, _NONE) != new.get(k, _NONE))
+            lines.append("extra: changed " + ", ".join(_quote(k) for k in keys))
+        if "updated_at" in changes:
+            old, new = changes["updated_at"]
+            lines.append(f"updated: {_when(old)} → {_when(new)}")
+        return lines
+
+    def pack_changes(self) -> list[PackChange]:
+        """Per pack, in the new manifest's order, then removed packs in the old one's."""
+        order = [p.id for p in self.new.manifest.packs]
+        order += [p.id for p in self.old.manifest.packs if self.new.manifest.pack(p.id) is None]
+        result = []
+        for pack_id in order:
+            whole = self.changes.get(f"packs.{pack_id}")
+            if whole is not None:
+                before, after = whole
+                if after is not None:
+                    change = f"added ({after['group']}, {after['status']})"
+                    result.append(PackChange(pack_id, after["name"], change))
+                else:
+                    change = f"removed (was {before['group']}, {before['status']})"
+                    result.append(PackChange(pack_id, before["name"], change))
+                continue
+            pack = self.new.manifest.pack(pack_id)
+            assert pack is not None
+            if f"packs.{pack_id}.status" in self.changes:
+                old, new = self.changes[f"packs.{pack_id}.status"]
+                result.append(PackChange(pack_id, pack.name, f"{old} → {new}"))
+            if f"packs.{pack_id}.name" in self.changes:
+                old, new = self.changes[f"packs.{pack_id}.name"]
+                result.append(PackChange(pack_id, new, f"renamed {_quote(old)} → {_quote(new)}"))
+            if f"packs.{pack_id}.group" in self.changes:
+                old, new = self.changes[f"packs.{pack_id}.group"]
+                result.append(PackChange(pack_id, pack.name, f"moved: {old} → {new}"))
+        return result
+
+    def lines(self) -> list[str]:
+        """The text report."""
+        title = f"{self.old.label} → {self.new.label}"
+        if not self.changed:
+            return [f"No status changes: {title}"]
+        lines = [f"Status changes: {title}"]
+        lines += [f"  {line}" for line in self.system_lines()]
+        for item in self.pack_changes():
+            if item.change.startswith(("added", "removed")):
+                verb, rest = item.change.split(" ", 1)
+                lines.append(f"  Pack {item.id} {verb}: {item.name} {rest}")
+            elif item.change.startswith("renamed"):
+                lines.append(f"  Pack {item.id}: {item.change}")
+            else:
+                lines.append(f"  Pack {item.id}: {item.change} ({item.name})")
+        if self.packs_reordered:
+            lines.append("  Packs reordered")
+        for verb, entries in (("added", self.history_added), ("removed", self.history_removed)):
+            if entries:
+                lines.append(f"History: {_count(len(entries), 'entry', 'entries')} {verb}")
+                lines += [f"  {_entry_line(entry)}" for entry in entries]
+        return lines
+
+    def markdown(self) -> str:
+        """A report for a pull-request comment or a CI job summary."""
+        title = f"{_md(self.old.label)} → {_md(self.new.label)}"
+        if not self.changed:
+            return f"### Valhalla status: no changes\n\n{title}\n"
+        out = [f"### Valhalla status changes\n\n{title}\n"]
+        system = self.system_lines()
+        if system:
+            out.append("\n".join(f"- {_md(line)}" for line in system) + "\n")
+        packs = self.pack_changes()
+        if packs:
+            rows = [f"| {_md(p.id)} | {_md(p.name)} | {_md(p.change)} |" for p in packs]
+            out.append("\n".join(["| Pack | Name | Change |", "| --- | --- | --- |", *rows]) + "\n")
+        if self.packs_reordered:
+            out.append("Packs reordered.\n")
+        for verb, entries in (("added", self.history_added), ("removed", self.history_removed)):
+            if entries:
+                rows = [
+                    f"| {_when(format_timestamp(e.at))} | {_md(e.by)} | {e.action} "
+                    f"| {_md(_one(e.notes or ''))} |"
+                    for e in entries
+                ]
+                header = f"**History**: {_count(len(entries), 'entry', 'entries')} {verb}\n\n"
+                table = ["| When | By | Action | Notes |", "| --- | --- | --- | --- |", *rows]
+                out.append(header + "\n".join(table) + "\n")
+        return "\n".join(out)
+
+    def document(self) -> dict[str, Any]:
+        """The ``diff --format json`` document."""
+        return {
+            "old": self.old.label,
+            "new": self.new.label,
+            "changed": self.changed,
+            "changes": self.changes,
+            "packs_reordered": self.packs_reordered,
+            "history_added": [e.model_dump(mode="json") for e in self.history_added],
+            "history_removed": [e.model_dump(mode="json") for e in self.history_removed],
+            "summary": self.lines()[1:] if self.changed else [],
+        }
+
+    def render(self, output_format: str) -> str:
+        if output_format == "json":
+            return json.dumps(self.document(), indent=2, ensure_ascii=False) + "\n"
+        if output_format == "markdown":
+            return self.markdown()
+        return "\n".join(self.lines()) + "\n"
+
+
+_NONE = object()
+
+
+def diff_manifests(old: Side, new: Side) -> ManifestDiff:
+    """Compare two manifests."""
+    a, b = old.manifest, new.manifest
+    changes = compute_changes(a, b)
+    if a.system.updated_at != b.system.updated_at:
+        changes["updated_at"] = [
+            format_timestamp(a.system.updated_at),
+            format_timestamp(b.system.updated_at),
+        ]
+    old_ids = [p.id for p in a.packs if b.pack(p.id) is not None]
+    new_ids = [p.id for p in b.packs if a.pack(p.id) is not None]
+    common = 0
+    while common < min(len(a.history), len(b.history)) and a.history[common] == b.history[common]:
+        common += 1
+    return ManifestDiff(
+        old,
+        new,
+        changes,
+        old_ids != new_ids,
+        tuple(b.history[common:]),
+        tuple(a.history[common:]),
+    )
+
+
+def diff(old: str | None, new: str | None, manifest_path: str) -> ManifestDiff:
+    """``diff [OLD [NEW]]``: defaults HEAD and the working manifest."""
+    return diff_manifests(load_side(old or "HEAD", manifest_path), load_side(new, manifest_path))
+
+
+# --- words ---------------------------------------------------------------------------------
+
+
+def _when(value: str | None) -> str:
+    if value is None:
+        return "(none)"
+    return format_timestamp(parse_timestamp(value))[:16].replace("T", " ") + " UTC"
+
+
+def _quote(value: Any) -> str:
+    return "(none)" if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def _one(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"
+
+
+def _entry_line(entry: HistoryEntry) -> str:
+    line = f"{_when(format_timestamp(entry.at))}  {entry.by}  {entry.action}"
+    return f"{line}  {_quote(entry.notes)}" if entry.notes else line
+
+
+_MD_ESCAPES = str.maketrans(
+    {c: "\\" + c for c in "\\`*_[]|~#"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+)
+
+
+def _md(text: str) -> str:
+    """Plain text safe inside Markdown (and a table cell): nothing in it is markup."""
+    return _one(text).translate(_MD_ESCAPES)
