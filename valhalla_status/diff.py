@@ -69,10 +69,8 @@ def repository_path(manifest_path: str | os.PathLike[str]) -> tuple[Path, str]:
 def manifest_at_revision(revision: str, manifest_path: str | os.PathLike[str]) -> Manifest:
     """The manifest at ``manifest_path`` as it was at a git revision."""
     top, relative = repository_path(manifest_path)
-    if revision.startswith("-"):
-        raise ValhallaError(f"unknown revision {revision!r}")
     commit = _git(["rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"], top)
-    if commit.returncode != 0:
+    if revision.startswith("-") or commit.returncode != 0:
         raise ValhallaError(
             f"unknown revision {revision!r} (not a commit in {top}, and not a file)"
         )
