@@ -1,0 +1,273 @@
+"""Crash safety (SPEC §6, issue 5.2): a write killed at any moment, or failing, corrupts nothing.
+
+The kill tests start real ``python -m valhalla_status`` processes and ``SIGKILL`` them at moments
+spread over their whole run (start-up, parse, dump, write, replace, exit). Afterwards the
+manifest must be byte-for-byte the old file or the new one: ``SOURCE_DATE_EPOCH`` pins the clock,
+so the new file is known exactly. ``VALHALLA_CRASH_TRIALS`` raises the number of trials.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from valhalla_status import service
+from valhalla_status.errors import ValhallaError
+from valhalla_status.manifest import load_manifest, write_manifest
+from valhalla_status.models import Manifest
+
+TRIALS = int(os.environ.get("VALHALLA_CRASH_TRIALS", "50"))
+MUTATION_PACKS = 5_000  # ~370 KB of YAML: parsing, dumping and writing take most of the run
+EPOCH = "1767225600"  # 2026-01-01T00:00:00Z
+
+
+def big_manifest(packs: int) -> Manifest:
+    return Manifest.model_validate(
+        {
+            "schema_version": 1,
+            "system": {
+                "name": "Valhalla",
+                "description": "Crash test system",
+                "version": "1.0.0",
+                "backend_complete": False,
+                "notes": "Crash <test> & notes",
+                "updated_at": "2025-01-01T00:00:00Z",
+                "completed_at": None,
+                "extra": {"owner": "crash-test"},
+            },
+            "packs": [
+                {
+                    "id": f"P{i:05d}",
+                    "name": f"Pack number {i}",
+                    "group": f"Group {i % 7}",
+                    "status": "installed",
+                }
+                for i in range(packs)
+            ],
+            "history": [
+                {
+                    "at": "2025-01-01T00:00:00Z",
+                    "by": "setup",
+                    "action": "init",
+                    "changes": {},
+                    "notes": None,
+                }
+            ],
+        }
+    )
+
+
+def command(manifest: Path, site: Path, *args: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "valhalla_status",
+        "--manifest",
+        str(manifest),
+        "--site",
+        str(site),
+        *args,
+    ]
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env["SOURCE_DATE_EPOCH"] = EPOCH
+    env["VALHALLA_LOCK_TIMEOUT"] = "60"
+    return env
+
+
+def temp_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if ".tmp-" in p.name)
+
+
+def kill_at(args: list[str], delay: float) -> int:
+    """Start ``args``, SIGKILL it after ``delay`` seconds (if still running); its exit code."""
+    process = subprocess.Popen(
+        args, env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        process.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+    return process.wait(timeout=120)
+
+
+def kill_when_writing(args: list[str], folder: Path, delay: float) -> bool:
+    """Start ``args``; the moment its temp file appears (+ ``delay`` s), SIGKILL it.
+
+    True when the process was caught mid-write (it may finish first on a fast disk).
+    """
+    process = subprocess.Popen(
+        args, env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    caught = False
+    while process.poll() is None:
+        if any(".tmp-" in name for name in os.listdir(folder)):
+            if delay:
+                time.sleep(delay)
+            caught = process.poll() is None
+            os.kill(process.pid, signal.SIGKILL)
+            break
+        time.sleep(0.0001)
+    process.wait(timeout=120)
+    return caught
+
+
+def kill_moments(duration: float, trials: int, seed: int) -> list[float]:
+    """One random moment in each of ``trials`` equal slices of [0, 1.25 × duration]."""
+    rng = random.Random(seed)
+    span = duration * 1.25
+    return [span * (i + rng.random()) / trials for i in range(trials)]
+
+
+@pytest.mark.slow
+def test_mutation_killed_at_random_moments_leaves_old_or_new(tmp_path: Path) -> None:
+    folder = tmp_path / "manifest"
+    folder.mkdir()
+    manifest = folder / "valhalla.yaml"
+    site = tmp_path / "site"
+    write_manifest(manifest, big_manifest(MUTATION_PACKS))
+    old = manifest.read_bytes()
+    mutate = command(manifest, site, "pack", "set", "P04999", "--status", "pending",
+                     "--no-build", "--by", "crash")  # fmt: skip
+
+    started = time.monotonic()
+    reference = subprocess.run(mutate, env=environment(), capture_output=True, text=True)
+    duration = time.monotonic() - started  # only to choose kill moments, never asserted
+    assert reference.returncode == 0, reference.stderr
+    new = manifest.read_bytes()
+    assert new != old
+
+    outcomes: dict[str, int] = {"old": 0, "new": 0}
+    killed_mid_write = 0
+    for delay in kill_moments(duration, TRIALS, seed=5):
+        manifest.write_bytes(old)
+        before = set(temp_files(folder))
+        kill_at(mutate, delay)
+        after = manifest.read_bytes()
+        assert after in (old, new), f"torn manifest after a kill at {delay:.3f} s"
+        outcomes["old" if after == old else "new"] += 1
+        if set(temp_files(folder)) - before:
+            killed_mid_write += 1
+        load_manifest(manifest)  # and it is valid, by the same checks every load makes
+
+    # The kills covered the whole run: some before the replace, some after.
+    assert outcomes["old"] > 0
+    assert outcomes["new"] > 0
+
+    # Then kills aimed at the write itself: the moment the temp file appears (+ 0–2 ms).
+    rng = random.Random(55)
+    caught = 0
+    aimed = max(TRIALS // 2, 1)
+    for _ in range(aimed):
+        manifest.write_bytes(old)
+        if kill_when_writing(mutate, folder, rng.choice([0, 0, 0.0005, 0.001, 0.002])):
+            caught += 1
+        after = manifest.read_bytes()
+        assert after in (old, new), "torn manifest after a kill during the write"
+        outcomes["old" if after == old else "new"] += 1
+        load_manifest(manifest)
+        assert len(temp_files(folder)) <= 1, "temp files pile up"
+    leftovers = temp_files(folder)
+    print(
+        f"\ncrash/mutation: {TRIALS} kills at random moments over {duration * 1.25:.2f} s "
+        f"+ {aimed} aimed at the write; {MUTATION_PACKS} packs ({len(old):,} bytes): "
+        f"{outcomes['old']} old, {outcomes['new']} new, {killed_mid_write + caught} killed "
+        f"mid-write, {len(leftovers)} temp files left before the next write"
+    )
+    assert caught > 0, "no kill landed while the temp file existed"
+
+    # The next write removes what killed writers left behind.
+    manifest.write_bytes(old)
+    done = subprocess.run(
+        command(manifest, site, "pack", "set", "P00001", "--status", "pending", "--no-build"),
+        env=environment(),
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert temp_files(folder) == []
+    assert load_manifest(manifest).pack("P00001").status == "pending"  # type: ignore[union-attr]
+
+
+def test_temp_files_of_killed_writers_are_removed_by_the_next_write(tmp_path: Path) -> None:
+    """Deterministic companion of the random kills: planted leftovers go on the next write."""
+    manifest = tmp_path / "valhalla.yaml"
+    write_manifest(manifest, big_manifest(3))
+    planted = [tmp_path / f".valhalla.yaml.tmp-{pid}-deadbeef" for pid in (11, 12, 13)]
+    for path in planted:
+        path.write_bytes(b"schema_version: 1\nsystem: {half a fi")
+    unrelated = tmp_path / "notes.tmp-keep"
+    unrelated.write_text("not ours")
+    result = subprocess.run(
+        command(manifest, tmp_path / "site", "pack", "set", "P00002", "--status", "pending",
+                "--no-build", "--by", "t"),
+        env=environment(),
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert [p for p in planted if p.exists()] == []
+    assert unrelated.read_text() == "not ours"
+
+
+def _failing(name: str) -> Any:
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), name)
+
+    return fail
+
+
+@pytest.mark.parametrize("call", ["fsync", "replace"])
+def test_failing_write_leaves_manifest_unchanged_and_clean(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, call: str
+) -> None:
+    manifest = tmp_path / "valhalla.yaml"
+    write_manifest(manifest, big_manifest(5))
+    before = manifest.read_bytes()
+    monkeypatch.setattr(os, call, _failing(call))
+    with pytest.raises(ValhallaError) as caught:
+        service.set_pack(manifest, "P00003", status="pending", by="t")
+    monkeypatch.undo()
+    assert caught.value.format_message() == (
+        f"error: cannot write {manifest}: No space left on device"
+    )
+    assert manifest.read_bytes() == before
+    assert temp_files(tmp_path) == []
+    # And the next attempt, with space again, succeeds.
+    service.set_pack(manifest, "P00003", status="pending", by="t")
+    assert load_manifest(manifest).pack("P00003").status == "pending"  # type: ignore[union-attr]
+
+
+def test_failing_write_through_the_cli_is_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from valhalla_status.cli import main
+
+    manifest = tmp_path / "valhalla.yaml"
+    write_manifest(manifest, big_manifest(5))
+    before = manifest.read_bytes()
+    monkeypatch.setattr(os, "fsync", _failing("fsync"))
+    result = CliRunner().invoke(
+        main,
+        ["--manifest", str(manifest), "pack", "set", "P00001", "--status", "pending",
+         "--no-build", "--by", "t"],
+    )  # fmt: skip
+    monkeypatch.undo()
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    assert result.output.strip() == f"error: cannot write {manifest}: No space left on device"
+    assert manifest.read_bytes() == before
+    assert temp_files(tmp_path) == []
