@@ -286,7 +286,7 @@ def pack_show(settings: Settings, pack_id: str, as_json: bool) -> None:
     """Show one pack (ID in any case)."""
     from .errors import NotFoundError
 
-    wanted = pack_id.upper()
+    wanted = pack_id.upper() if pack_id.isascii() else pack_id  # 'ı'.upper() is 'I'
     packs = settings.documents()["status"]["packs"]
     found = next((p for p in packs if p["id"] == wanted), None)
     if found is None:

@@ -237,6 +237,12 @@ def _construct(text: str, shown: str) -> Any:
         line = mark.line + 1 if mark else None
         what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
         problems.append(_problem(shown, line, (), f"YAML syntax error: {what}"))
+    except yaml.reader.ReaderError as exc:  # a character YAML forbids; libyaml counts bytes
+        if _Loader is yaml.SafeLoader:
+            line = text.count("\n", 0, exc.position) + 1
+        else:
+            line = text.encode("utf-8").count(b"\n", 0, exc.position) + 1
+        problems.append(_problem(shown, line, (), f"YAML syntax error: {str(exc).splitlines()[0]}"))
     except yaml.YAMLError as exc:
         problems.append(_problem(shown, None, (), f"YAML error: {exc}"))
     if problems:
@@ -570,6 +576,12 @@ def manifest_lock(path: str | os.PathLike[str], timeout: float | None = None) ->
         lock.release()
 
 
+def _require_file(path: str | os.PathLike[str]) -> None:
+    """Refuse a missing manifest before the lock is taken (which would create its folder)."""
+    if not os.path.lexists(path):
+        read_manifest_text(path)  # raises the "run `valhalla-status init`" error
+
+
 def update_manifest(
     path: str | os.PathLike[str], change: Callable[[Manifest], Manifest | None]
 ) -> tuple[Manifest, Manifest | None]:
@@ -578,6 +590,7 @@ def update_manifest(
     ``change`` returns the new manifest, or None for no change (nothing is written).
     Returns ``(old, new)``; ``new`` is None when nothing changed.
     """
+    _require_file(path)
     with manifest_lock(path):
         old = load_manifest(path)
         new = change(old)
@@ -595,6 +608,7 @@ def format_manifest_file(path: str | os.PathLike[str], *, check: bool = False) -
     if check:
         text = read_manifest_text(path)
         return dump_manifest(parse_manifest(text, path)) != text
+    _require_file(path)
     with manifest_lock(path):
         text = read_manifest_text(path)
         canonical = dump_manifest(parse_manifest(text, path))

@@ -201,7 +201,7 @@ class Manifest(StrictModel):
 
     def pack(self, pack_id: str) -> Pack | None:
         """The pack with this id (any case), or None."""
-        wanted = pack_id.upper()
+        wanted = pack_id.upper() if pack_id.isascii() else pack_id  # 'ı'.upper() is 'I'
         return next((p for p in self.packs if p.id == wanted), None)
 
 

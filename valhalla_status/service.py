@@ -125,7 +125,7 @@ def normalise_pack_id(pack_id: str) -> str:
     import re
 
     wanted = pack_id.upper()
-    if not re.fullmatch(PACK_ID_PATTERN[1:-1], wanted) or not wanted.isascii():
+    if not re.fullmatch(PACK_ID_PATTERN[1:-1], wanted) or not pack_id.isascii():
         raise ValhallaError(
             f"{pack_id!r} is not a valid pack id: 1–32 characters of A-Z, 0-9, _ and -, "
             "starting with a letter"
@@ -288,7 +288,7 @@ def _with_system(manifest: Manifest, **update: Any) -> Manifest:
 def _checked_notes(notes: str | None) -> str | None:
     if notes is None:
         return None
-    return _build(SystemMetadata, "notes", **_DUMMY_SYSTEM, notes=notes).notes
+    return _build(SystemMetadata, "system", **_DUMMY_SYSTEM, notes=notes).notes
 
 
 _DUMMY_SYSTEM: dict[str, Any] = {

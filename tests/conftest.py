@@ -1,0 +1,157 @@
+"""Shared fixtures: a workspace folder with a real manifest file, and the CLI run against it.
+
+Manifests are built from small dicts (``small_manifest()``) dumped with ``yaml.safe_dump`` and
+then edited as text, so each bad-input test shows exactly the bytes it feeds the tool.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from valhalla_status.cli import main
+
+# 2025-09-20T00:00:00Z, the SPEC's example date.
+EPOCH = 1758326400
+EPOCH_TEXT = "2025-09-20T00:00:00Z"
+# One day later.
+EPOCH2 = EPOCH + 86400
+EPOCH2_TEXT = "2025-09-21T00:00:00Z"
+
+MANIFEST_REL = "manifest/valhalla.yaml"
+LOCK_NAME = ".valhalla.yaml.lock"
+
+_ENV_VARS = (
+    "VALHALLA_MANIFEST",
+    "VALHALLA_SITE",
+    "VALHALLA_DEBUG",
+    "VALHALLA_LOCK_TIMEOUT",
+    "SOURCE_DATE_EPOCH",
+    "VALHALLA_NO_CACHE",
+    "VALHALLA_CACHE_DIR",
+)
+
+_SMALL: dict[str, Any] = {
+    "schema_version": 1,
+    "system": {
+        "name": "Valhalla",
+        "description": "Valhalla professional capital markets system",
+        "version": "1.0.0",
+        "backend_complete": False,
+        "notes": None,
+        "updated_at": EPOCH_TEXT,
+        "completed_at": None,
+        "extra": {},
+    },
+    "packs": [
+        {"id": "H", "name": "Analyst Essentials", "group": "Professional", "status": "installed"},
+        {"id": "I", "name": "Reporter Premium", "group": "Professional", "status": "pending"},
+        {
+            "id": "S",
+            "name": "Rollout Manager",
+            "group": "System infrastructure",
+            "status": "installed",
+        },
+    ],
+    "history": [
+        {"at": EPOCH_TEXT, "by": "alice", "action": "init", "changes": {}, "notes": None},
+    ],
+}
+
+
+def small_manifest() -> dict[str, Any]:
+    """A fresh copy of a small valid manifest (3 packs, I pending, one init entry)."""
+    return copy.deepcopy(_SMALL)
+
+
+def dump(data: Any) -> str:
+    """YAML text of ``data`` as a person might write it (safe_dump, keys in given order)."""
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def edit(text: str, old: str, new: str) -> str:
+    """Replace the one occurrence of ``old``; fail loudly if it is not there exactly once."""
+    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times"
+    return text.replace(old, new)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (relative path -> bytes), except manifest lock files.
+
+    A lock file (``.<name>.lock``, empty, git-ignored) is how the writer takes its exclusive
+    lock; it is the one file a refused mutation may leave behind.
+    """
+    files = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not (path.name.startswith(".") and path.name.endswith(".lock")):
+            files[path.relative_to(folder).as_posix()] = path.read_bytes()
+    return files
+
+
+@dataclass
+class Workspace:
+    """A folder to run the CLI in, with the manifest at the default relative path."""
+
+    root: Path
+    runner: CliRunner
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / MANIFEST_REL
+
+    def write(self, content: str | bytes | dict[str, Any]) -> Path:
+        """Write the manifest: text, raw bytes, or a dict (dumped with yaml.safe_dump)."""
+        self.manifest.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, dict):
+            content = dump(content)
+        if isinstance(content, str):
+            content = content.encode("utf-8")
+        self.manifest.write_bytes(content)
+        return self.manifest
+
+    def read(self) -> dict[str, Any]:
+        loaded = yaml.safe_load(self.manifest.read_text(encoding="utf-8"))
+        assert isinstance(loaded, dict)
+        return loaded
+
+    def run(self, *args: str, env: dict[str, str | None] | None = None) -> Result:
+        """Invoke ``valhalla-status ARGS`` in-process; stray exceptions propagate to pytest."""
+        return self.runner.invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+@pytest.fixture
+def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:
+    """A clean workspace: cwd is a fresh folder, no VALHALLA_* or SOURCE_DATE_EPOCH set."""
+    for var in _ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    # The read cache lives outside the workspace (snapshots see only the workspace).
+    monkeypatch.setenv("VALHALLA_CACHE_DIR", str(tmp_path / "cache"))
+    root = tmp_path / "work"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    yield Workspace(root, CliRunner())
+
+
+@pytest.fixture
+def epoch(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Pin the clock with SOURCE_DATE_EPOCH (2025-09-20T00:00:00Z)."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(EPOCH))
+    return EPOCH
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """os.environ without VALHALLA_* / SOURCE_DATE_EPOCH, plus ``extra`` (for subprocesses).
+
+    Inside the ``ws`` fixture this keeps its VALHALLA_CACHE_DIR.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in _ENV_VARS or k == "VALHALLA_CACHE_DIR"}
+    env.update(extra)
+    return env

@@ -1,0 +1,928 @@
+"""Every rule of SPEC §3, shown with a bad manifest (issue 2, "Must be shown").
+
+Each case writes a real file, runs ``validate`` and a mutation (``set-notes``) through the CLI,
+and asserts: exit code 1, exactly the located lines ``file:line: field.path: message`` on stderr,
+nothing on stdout, no traceback, and every file in the folder byte-for-byte unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import (
+    LOCK_NAME,
+    MANIFEST_REL,
+    Workspace,
+    clean_env,
+    dump,
+    edit,
+    small_manifest,
+    snapshot,
+)
+
+from valhalla_status.manifest import _Loader
+
+# libyaml (the C parser, used when present) and PyYAML's pure parser word syntax errors
+# differently; the location is the same.
+LIBYAML = _Loader is not yaml.SafeLoader
+M = MANIFEST_REL
+BASE = dump(small_manifest())
+MUTATION = ("set-notes", "hello", "--no-build", "--by", "qa")
+SEMVER_HINT = "is not a SemVer 2.0.0 version (like 1.2.3)"
+ID_RULE = "1–32 characters of A-Z, 0-9, _ and -, starting with a letter"
+STATUS_RULE = "is not one of installed, pending, deprecated, experimental"
+
+
+def assert_rejected(
+    ws: Workspace,
+    content: str | bytes,
+    expected: list[str],
+    commands: tuple[tuple[str, ...], ...] = (("validate",), MUTATION),
+) -> None:
+    """Each command exits 1 with exactly ``expected`` on stderr and changes no file."""
+    ws.write(content)
+    before = snapshot(ws.root)
+    assert before[M] == (content.encode() if isinstance(content, str) else content)
+    for command in commands:
+        result = ws.run(*command)
+        assert result.exit_code == 1, (command, result.output)
+        assert result.stderr.splitlines() == expected, command
+        assert result.stdout == ""
+        assert "Traceback" not in result.output
+        assert snapshot(ws.root) == before, command
+
+
+def e(text: str, *pairs: str) -> str:
+    """Apply ``(old, new)`` edits to ``text``, each old string occurring exactly once."""
+    for old, new in zip(pairs[::2], pairs[1::2], strict=True):
+        text = edit(text, old, new)
+    return text
+
+
+# (case id, manifest text, expected stderr lines)
+CASES: list[tuple[str, Callable[[], str | bytes], list[str]]] = [
+    # --- YAML syntax ---------------------------------------------------------------------
+    (
+        "syntax-unclosed-flow-mapping",
+        lambda: e(BASE, "  extra: {}", "  extra: {a: 1"),
+        [
+            f"{M}:11: YAML syntax error: while parsing a flow mapping "
+            + (
+                "did not find expected ',' or '}'"
+                if LIBYAML
+                else "expected ',' or '}', but got ':'"
+            )
+        ],
+    ),
+    (
+        "syntax-bad-indentation",
+        lambda: e(BASE, "  version: 1.0.0\n", "  version: 1.0.0\n bad: x\n"),
+        [
+            f"{M}:6: YAML syntax error: while parsing a block mapping "
+            + (
+                "did not find expected key"
+                if LIBYAML
+                else "expected <block end>, but found '<block mapping start>'"
+            )
+        ],
+    ),
+    (
+        "syntax-tab-indentation",
+        lambda: e(BASE, "  version: 1.0.0", "\tversion: 1.0.0"),
+        [
+            f"{M}:5: YAML syntax error: while scanning a plain scalar "
+            "found a tab character that violates indentation"
+            if LIBYAML
+            else f"{M}:5: YAML syntax error: while scanning for the next token "
+            "found character '\\t' that cannot start any token"
+        ],
+    ),
+    (
+        "two-documents",
+        lambda: BASE + "---\nschema_version: 1\n",
+        [f"{M}:30: a manifest is one YAML document"],
+    ),
+    ("empty-file", lambda: "", [f"{M}: the manifest is empty; run `valhalla-status init`"]),
+    (
+        "not-a-mapping",
+        lambda: "- H\n- I\n",
+        [f"{M}:1: the manifest must be a mapping, not a list"],
+    ),
+    # --- wrong types -----------------------------------------------------------------------
+    (
+        "yaml-float-version",
+        lambda: e(BASE, "version: 1.0.0", "version: 1.0"),
+        [f"{M}:5: system.version: must be a string, not 1.0 (a YAML float); quote it"],
+    ),
+    (
+        "yaml-integer-version",
+        lambda: e(BASE, "version: 1.0.0", "version: 2"),
+        [f"{M}:5: system.version: must be a string, not 2 (a YAML integer); quote it"],
+    ),
+    (
+        "quoted-two-part-version",
+        lambda: e(BASE, "version: 1.0.0", "version: '1.0'"),
+        [f"{M}:5: system.version: '1.0' {SEMVER_HINT}"],
+    ),
+    (
+        "v-prefixed-version",
+        lambda: e(BASE, "version: 1.0.0", "version: v1.0.0"),
+        [f"{M}:5: system.version: 'v1.0.0' {SEMVER_HINT}"],
+    ),
+    (
+        "string-boolean",
+        lambda: e(BASE, "backend_complete: false", "backend_complete: 'false'"),
+        [f"{M}:6: system.backend_complete: must be true or false, not 'false'"],
+    ),
+    (
+        "integer-boolean",
+        lambda: e(BASE, "backend_complete: false", "backend_complete: 0"),
+        [f"{M}:6: system.backend_complete: must be true or false, not 0 (a YAML integer)"],
+    ),
+    (
+        "boolean-name",
+        lambda: e(BASE, "name: Reporter Premium", "name: true"),
+        [f"{M}:17: packs[1].name: must be a string, not true (a YAML boolean); quote it"],
+    ),
+    (
+        "integer-id",
+        lambda: e(BASE, "id: I", "id: 7"),
+        [f"{M}:16: packs[1].id: must be a string, not 7 (a YAML integer); quote it"],
+    ),
+    (
+        "status-misspelt",
+        lambda: e(BASE, "status: pending", "status: instaled"),
+        [f"{M}:19: packs[1].status: 'instaled' {STATUS_RULE}"],
+    ),
+    (
+        "status-wrong-case",
+        lambda: e(BASE, "status: pending", "status: Pending"),
+        [f"{M}:19: packs[1].status: 'Pending' {STATUS_RULE}"],
+    ),
+    (
+        "schema-version-2",
+        lambda: e(BASE, "schema_version: 1", "schema_version: 2"),
+        [
+            f"{M}:1: schema_version: unsupported schema_version 2 (a YAML integer); "
+            "this tool reads 1"
+        ],
+    ),
+    (
+        "packs-not-a-list",
+        lambda: BASE[: BASE.index("packs:")] + "packs: H\n" + BASE[BASE.index("history:") :],
+        [f"{M}:11: packs: must be a list, not 'H'"],
+    ),
+    (
+        "system-not-a-mapping",
+        lambda: "schema_version: 1\nsystem: Valhalla\npacks: []\n",
+        [f"{M}:2: system: must be a mapping, not 'Valhalla'"],
+    ),
+    (
+        "missing-required-field",
+        lambda: e(BASE, "  group: System infrastructure\n", ""),
+        [f"{M}:20: packs[2].group: required field is missing"],
+    ),
+    # --- unknown, misspelt and duplicate keys ----------------------------------------------
+    (
+        "unknown-key",
+        lambda: e(BASE, "  extra: {}\n", "  extra: {}\n  colour: red\n"),
+        [f"{M}:11: system.colour: unknown field 'colour'"],
+    ),
+    (
+        "misspelt-system-key",
+        lambda: e(BASE, "  notes: null\n  updated_at", "  notse: null\n  updated_at"),
+        [
+            f"{M}:2: system.notes: required field is missing",
+            f"{M}:7: system.notse: unknown field 'notse' (did you mean 'notes'?)",
+        ],
+    ),
+    (
+        "misspelt-pack-key",
+        lambda: e(BASE, "status: pending", "stauts: pending"),
+        [
+            f"{M}:16: packs[1].status: required field is missing",
+            f"{M}:19: packs[1].stauts: unknown field 'stauts' (did you mean 'status'?)",
+        ],
+    ),
+    (
+        "misspelt-top-level-key",
+        lambda: e(BASE, "history:", "histroy:"),
+        [f"{M}:24: histroy: unknown field 'histroy' (did you mean 'history'?)"],
+    ),
+    (
+        "duplicate-key",
+        lambda: e(BASE, "  notes: null\n  updated_at", "  notes: null\n  notes: x\n  updated_at"),
+        [f"{M}:8: system.notes: duplicate key 'notes' (first at line 7)"],
+    ),
+    (
+        "duplicate-key-in-pack",
+        lambda: e(BASE, "  status: pending\n", "  status: pending\n  status: installed\n"),
+        [f"{M}:20: packs[1].status: duplicate key 'status' (first at line 19)"],
+    ),
+    (
+        "duplicate-top-level-key",
+        lambda: BASE + "schema_version: 1\n",
+        [f"{M}:30: schema_version: duplicate key 'schema_version' (first at line 1)"],
+    ),
+    # --- ids ----------------------------------------------------------------------------------
+    (
+        "duplicate-id",
+        lambda: e(BASE, "id: S", "id: H"),
+        [f"{M}:20: packs[2].id: duplicate id 'H' (also packs[0])"],
+    ),
+    (
+        "duplicate-id-differing-in-case",
+        lambda: e(BASE, "id: S", "id: h"),
+        [f"{M}:20: packs[2].id: 'h' must be upper-case in the manifest ('H')"],
+    ),
+    (
+        "lower-case-id",
+        lambda: e(BASE, "id: I", "id: i"),
+        [f"{M}:16: packs[1].id: 'i' must be upper-case in the manifest ('I')"],
+    ),
+    (
+        "path-like-id",
+        lambda: e(BASE, "id: I", "id: ../x"),
+        [f"{M}:16: packs[1].id: '../x' is not a valid pack id: {ID_RULE}"],
+    ),
+    (
+        "path-separator-id",
+        lambda: e(BASE, "id: I", "id: A/B"),
+        [f"{M}:16: packs[1].id: 'A/B' is not a valid pack id: {ID_RULE}"],
+    ),
+    (
+        "too-long-id",
+        lambda: e(BASE, "id: I", "id: " + "X" * 33),
+        [f"{M}:16: packs[1].id: '{'X' * 33}' is not a valid pack id: {ID_RULE}"],
+    ),
+    (
+        "non-ascii-id",
+        lambda: e(BASE, "id: I", "id: É"),
+        [f"{M}:16: packs[1].id: 'É' is not a valid pack id: {ID_RULE}"],
+    ),
+    (
+        "id-starting-with-digit",
+        lambda: e(BASE, "id: I", "id: 1A"),
+        [f"{M}:16: packs[1].id: '1A' is not a valid pack id: {ID_RULE}"],
+    ),
+    (
+        "empty-id",
+        lambda: e(BASE, "id: I", "id: ''"),
+        [f"{M}:16: packs[1].id: '' is not a valid pack id: {ID_RULE}"],
+    ),
+    (
+        "id-with-trailing-newline",
+        lambda: e(BASE, "id: I", 'id: "I\\n"'),
+        [f"{M}:16: packs[1].id: 'I\\n' is not a valid pack id: {ID_RULE}"],
+    ),
+    # --- anchors, aliases, tags -------------------------------------------------------------
+    (
+        "anchor-and-alias",
+        lambda: e(BASE, "name: Analyst Essentials", "name: &n Analyst Essentials").replace(
+            "name: Reporter Premium", "name: *n"
+        ),
+        [
+            f"{M}:13: packs[0].name: YAML anchor '&n' is not allowed",
+            f"{M}:17: packs[1].name: YAML alias '*n' is not allowed",
+        ],
+    ),
+    (
+        "merge-key",
+        lambda: e(BASE, "- id: S\n", "- id: S\n  <<: {status: pending}\n"),
+        [f"{M}:21: packs[2].<<: unknown field '<<'"],
+    ),
+    (
+        "explicit-str-tag",
+        lambda: e(BASE, "name: Reporter Premium", "name: !!str Reporter Premium"),
+        [f"{M}:17: packs[1].name: YAML tag 'tag:yaml.org,2002:str' is not allowed"],
+    ),
+    (
+        "local-tag",
+        lambda: e(BASE, "extra: {}", "extra: !custom {}"),
+        [f"{M}:10: system.extra: YAML tag '!custom' is not allowed"],
+    ),
+    # --- text rules ---------------------------------------------------------------------------
+    (
+        "control-character",
+        lambda: e(BASE, "name: Reporter Premium", 'name: "Reporter\\aPremium"'),
+        [
+            f"{M}:17: packs[1].name: contains the control character U+0007, which is not allowed",
+        ],
+    ),
+    (
+        "nul-character",
+        lambda: e(BASE, "group: System infrastructure", 'group: "System\\0"'),
+        [
+            f"{M}:22: packs[2].group: contains the control character U+0000, which is not allowed",
+        ],
+    ),
+    (
+        "escape-sequence-in-notes",
+        lambda: e(BASE, "  notes: null\n  updated", '  notes: "\\e[31mred"\n  updated'),
+        [f"{M}:7: system.notes: contains the control character U+001B, which is not allowed"],
+    ),
+    (
+        "bidi-override",
+        lambda: e(BASE, "name: Reporter Premium", 'name: "Reporter \\u202Emuimerp"'),
+        [
+            f"{M}:17: packs[1].name: contains the control character U+202E, which is not allowed",
+        ],
+    ),
+    (
+        "bidi-isolate-in-by",
+        lambda: e(BASE, "by: alice", 'by: "al\\u2066ice"'),
+        [
+            f"{M}:26: history[0].by: contains the control character U+2066, which is not allowed",
+        ],
+    ),
+    (
+        "zero-width-space",
+        lambda: e(BASE, "name: Valhalla", 'name: "Val\\u200Bhalla"'),
+        [f"{M}:3: system.name: contains the control character U+200B, which is not allowed"],
+    ),
+    (
+        "newline-in-name",
+        lambda: e(BASE, "name: Reporter Premium", 'name: "Reporter\\nPremium"'),
+        [f"{M}:17: packs[1].name: must be one line (only notes may span lines)"],
+    ),
+    (
+        "blank-name",
+        lambda: e(BASE, "name: Reporter Premium", "name: '   '"),
+        [f"{M}:17: packs[1].name: must not be blank"],
+    ),
+    (
+        "empty-group",
+        lambda: e(BASE, "group: System infrastructure", "group: ''"),
+        [f"{M}:22: packs[2].group: must not be empty"],
+    ),
+    (
+        "raw-control-byte-in-stream",
+        lambda: e(BASE, "name: Reporter Premium", "name: Reporter\x07Premium"),
+        [
+            f"{M}:17: YAML syntax error: unacceptable character #x0007: "
+            f"{'control' if LIBYAML else 'special'} characters are not allowed"
+        ],
+    ),
+    (
+        "raw-control-byte-after-non-ascii-text",
+        lambda: e(
+            BASE,
+            "description: Valhalla professional capital markets system",
+            "description: " + "é" * 60,
+            "version: 1.0.0",
+            "version: 1.0.0\x07",
+        ),
+        [
+            f"{M}:5: YAML syntax error: unacceptable character #x0007: "
+            f"{'control' if LIBYAML else 'special'} characters are not allowed"
+        ],
+    ),
+    # --- length limits ------------------------------------------------------------------------
+    (
+        "pack-name-101",
+        lambda: e(BASE, "name: Reporter Premium", "name: " + "n" * 101),
+        [f"{M}:17: packs[1].name: is 101 characters; the limit is 100"],
+    ),
+    (
+        "system-name-101",
+        lambda: e(BASE, "name: Valhalla", "name: " + "v" * 101),
+        [f"{M}:3: system.name: is 101 characters; the limit is 100"],
+    ),
+    (
+        "group-61",
+        lambda: e(BASE, "group: System infrastructure", "group: " + "g" * 61),
+        [f"{M}:22: packs[2].group: is 61 characters; the limit is 60"],
+    ),
+    (
+        "description-501",
+        lambda: e(
+            BASE,
+            "description: Valhalla professional capital markets system",
+            "description: " + "d" * 501,
+        ),
+        [f"{M}:4: system.description: is 501 characters; the limit is 500"],
+    ),
+    (
+        "notes-2001",
+        lambda: e(BASE, "  notes: null\n  updated", f"  notes: {'t' * 2001}\n  updated"),
+        [f"{M}:7: system.notes: is 2,001 characters; the limit is 2,000"],
+    ),
+    (
+        "history-notes-2001",
+        lambda: e(BASE, "  changes: {}\n  notes: null", f"  changes: {{}}\n  notes: {'t' * 2001}"),
+        [f"{M}:29: history[0].notes: is 2,001 characters; the limit is 2,000"],
+    ),
+    (
+        "by-101",
+        lambda: e(BASE, "by: alice", "by: " + "b" * 101),
+        [f"{M}:26: history[0].by: is 101 characters; the limit is 100"],
+    ),
+    (
+        "extra-over-64-kib",
+        lambda: e(BASE, "extra: {}", "extra: {blob: " + "x" * (64 * 1024) + "}"),
+        [f"{M}:10: system.extra: is 65,548 bytes serialised; the limit is 64 KiB"],
+    ),
+    (
+        "extra-not-json",
+        lambda: e(BASE, "extra: {}", "extra: {ratio: .nan}"),
+        [f"{M}:10: system.extra: must be JSON-compatible (no NaN or infinity)"],
+    ),
+    # --- timestamps -------------------------------------------------------------------------
+    (
+        "naive-timestamp",
+        lambda: e(BASE, "updated_at: '2025-09-20T00:00:00Z'", "updated_at: '2025-09-20T00:00:00'"),
+        [
+            f"{M}:8: system.updated_at: '2025-09-20T00:00:00' is not an RFC 3339 timestamp "
+            "with a timezone (e.g. '2025-09-20T00:00:00Z')"
+        ],
+    ),
+    (
+        "not-rfc3339-timestamp",
+        lambda: e(BASE, "- at: '2025-09-20T00:00:00Z'", "- at: 20 Sep 2025"),
+        [
+            f"{M}:25: history[0].at: '20 Sep 2025' is not an RFC 3339 timestamp "
+            "with a timezone (e.g. '2025-09-20T00:00:00Z')"
+        ],
+    ),
+    (
+        "date-only-timestamp",
+        lambda: e(BASE, "updated_at: '2025-09-20T00:00:00Z'", "updated_at: 2025-09-20"),
+        [
+            f"{M}:8: system.updated_at: '2025-09-20' is not an RFC 3339 timestamp "
+            "with a timezone (e.g. '2025-09-20T00:00:00Z')"
+        ],
+    ),
+    (
+        "impossible-date",
+        lambda: e(BASE, "updated_at: '2025-09-20T00:00:00Z'", "updated_at: '2025-02-30T00:00:00Z'"),
+        [
+            f"{M}:8: system.updated_at: '2025-02-30T00:00:00Z' is not a valid date and time: "
+            "day is out of range for month"
+        ],
+    ),
+    (
+        "completed-at-while-incomplete",
+        lambda: e(BASE, "completed_at: null", "completed_at: '2025-09-19T00:00:00Z'"),
+        [f"{M}:9: system.completed_at: must be null when backend_complete is false"],
+    ),
+    (
+        "completed-at-missing-while-complete",
+        lambda: e(BASE, "backend_complete: false", "backend_complete: true"),
+        [f"{M}:9: system.completed_at: must be set when backend_complete is true"],
+    ),
+    (
+        "completed-at-after-updated-at",
+        lambda: e(
+            BASE,
+            "backend_complete: false",
+            "backend_complete: true",
+            "completed_at: null",
+            "completed_at: '2025-09-20T00:00:01Z'",
+        ),
+        [
+            f"{M}:9: system.completed_at: 2025-09-20T00:00:01Z is after updated_at "
+            "2025-09-20T00:00:00Z"
+        ],
+    ),
+    (
+        "completed-at-after-updated-at-across-zones",
+        lambda: e(
+            BASE,
+            "backend_complete: false",
+            "backend_complete: true",
+            "completed_at: null",
+            "completed_at: '2025-09-20T01:00:00+00:30'",
+        ),
+        [
+            f"{M}:9: system.completed_at: 2025-09-20T00:30:00Z is after updated_at "
+            "2025-09-20T00:00:00Z"
+        ],
+    ),
+    # --- all errors at once -----------------------------------------------------------------
+    (
+        "two-bad-fields-two-lines",
+        lambda: e(BASE, "version: 1.0.0", "version: 1.0", "status: pending", "status: done"),
+        [
+            f"{M}:5: system.version: must be a string, not 1.0 (a YAML float); quote it",
+            f"{M}:19: packs[1].status: 'done' {STATUS_RULE}",
+        ],
+    ),
+    (
+        "many-errors-across-sections",
+        lambda: e(
+            BASE,
+            "backend_complete: false",
+            "backend_complete: 'no'",
+            "id: S",
+            "id: s/../x",
+            "action: init",
+            "action: create",
+        ),
+        [
+            f"{M}:6: system.backend_complete: must be true or false, not 'no'",
+            f"{M}:20: packs[2].id: 's/../x' is not a valid pack id: {ID_RULE}",
+            f"{M}:27: history[0].action: 'create' is not one of init, complete, incomplete, "
+            "set-version, set-notes, pack-add, pack-set, pack-remove",
+        ],
+    ),
+    (
+        "yaml-level-problems-together",
+        lambda: e(
+            BASE,
+            "  notes: null\n  updated",
+            "  notes: null\n  notes: x\n  updated",
+            "name: Analyst Essentials",
+            "name: !!binary QQ==",
+        ),
+        [
+            f"{M}:8: system.notes: duplicate key 'notes' (first at line 7)",
+            f"{M}:14: packs[0].name: YAML tag 'tag:yaml.org,2002:binary' is not allowed",
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("content", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_manifest_is_rejected_with_located_message(
+    ws: Workspace, content: Callable[[], str | bytes], expected: list[str]
+) -> None:
+    assert_rejected(ws, content(), expected)
+
+
+def test_the_base_manifest_of_these_cases_is_valid(ws: Workspace) -> None:
+    """The cases above differ from a valid file only by their edit."""
+    ws.write(BASE)
+    result = ws.run("validate")
+    assert (result.exit_code, result.stderr, result.stdout) == (0, f"{M}: valid (3 packs)\n", "")
+
+
+def test_what_the_rules_allow(ws: Workspace) -> None:
+    """Multi-line notes, nested extra, emoji joiners and offsets are accepted (and normalised)."""
+    text = e(
+        BASE,
+        "  notes: null\n  updated",
+        "  notes: |-\n    line one\n    line two\n  updated",
+        "extra: {}",
+        "extra: {owner: {team: core, ids: [1, 2.5, true, null]}}",
+        "name: Reporter Premium",
+        "name: Reporter 👩‍💻 Premium",
+        "updated_at: '2025-09-20T00:00:00Z'",
+        "updated_at: '2025-09-20T02:00:00+02:00'",
+    )
+    ws.write(text)
+    assert ws.run("validate").exit_code == 0
+    result = ws.run("fmt")
+    assert result.exit_code == 0, result.output
+    data = ws.read()
+    assert data["system"]["notes"] == "line one\nline two"
+    assert data["system"]["updated_at"] == "2025-09-20T00:00:00Z"
+    assert data["system"]["extra"] == {"owner": {"team": "core", "ids": [1, 2.5, True, None]}}
+    assert data["packs"][1]["name"] == "Reporter 👩‍💻 Premium"
+
+
+def test_unsafe_python_tag_does_not_execute(ws: Workspace, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    text = e(
+        BASE,
+        "name: Reporter Premium",
+        f"name: !!python/object/apply:os.system ['touch {marker}']",
+        "extra: {}",
+        f"extra: !!python/object/new:os.system ['touch {marker}']",
+    )
+    assert_rejected(
+        ws,
+        text,
+        [
+            f"{M}:10: system.extra: YAML tag 'tag:yaml.org,2002:python/object/new:os.system' "
+            "is not allowed",
+            f"{M}:17: packs[1].name: YAML tag 'tag:yaml.org,2002:python/object/apply:os.system' "
+            "is not allowed",
+        ],
+        commands=(("validate",), MUTATION, ("fmt",), ("show",), ("pack", "list")),
+    )
+    assert not marker.exists()
+
+
+def _billion_laughs() -> str:
+    lines = ["schema_version: 1", "lol: &a [" + ", ".join(["lol"] * 10) + "]"]
+    for index, (name, previous) in enumerate(zip("bcdefghi", "abcdefgh", strict=True)):
+        lines.append(f"lol{index + 2}: &{name} [" + ", ".join([f"*{previous}"] * 10) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def _billion_laughs_expected() -> list[str]:
+    expected = [f"{M}:2: lol: YAML anchor '&a' is not allowed"]
+    for index, (name, previous) in enumerate(zip("bcdefghi", "abcdefgh", strict=True)):
+        key, line = f"lol{index + 2}", index + 3
+        expected.append(f"{M}:{line}: {key}: YAML anchor '&{name}' is not allowed")
+        expected += [
+            f"{M}:{line}: {key}[{i}]: YAML alias '*{previous}' is not allowed" for i in range(10)
+        ]
+    return expected
+
+
+def test_billion_laughs_is_refused_without_expanding(ws: Workspace) -> None:
+    assert_rejected(ws, _billion_laughs(), _billion_laughs_expected())
+
+
+def test_billion_laughs_fails_within_a_small_memory_limit(ws: Workspace) -> None:
+    """Expanding 10⁹ strings needs gigabytes; under a 1 GiB address-space cap the tool still
+    gives the located refusal, so nothing was expanded."""
+    ws.write(_billion_laughs())
+
+    def limit_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "valhalla_status", "validate"],
+        cwd=ws.root,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        preexec_fn=limit_memory,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == _billion_laughs_expected()
+    assert result.stdout == ""
+
+
+def test_oversized_file_is_refused_before_parsing(ws: Workspace) -> None:
+    """A valid manifest padded past 32 MiB by a comment: only the size check can refuse it."""
+    text = BASE + "#" + "x" * (33 * 1024 * 1024 - len(BASE) - 2) + "\n"
+    assert len(text.encode()) == 33 * 1024 * 1024
+    expected = [f"{M}: file is 33.0 MiB; the limit is 32 MiB (not parsed)"]
+    assert_rejected(ws, text, expected)
+
+
+def test_file_just_under_the_size_limit_is_parsed(ws: Workspace) -> None:
+    """The limit is on size, not on comments: 32 MiB minus a little is read and is valid."""
+    text = BASE + "#" + "x" * (32 * 1024 * 1024 - len(BASE) - 3) + "\n"
+    assert len(text.encode()) < 32 * 1024 * 1024
+    ws.write(text)
+    result = ws.run("validate")
+    assert (result.exit_code, result.stderr) == (0, f"{M}: valid (3 packs)\n")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (
+            BASE.encode().replace(b"Reporter Premium", b"Reporter \xe9 Premium"),
+            f"{M}:17: not valid UTF-8 (byte 0xe9 at column 18); save the file as UTF-8",
+        ),
+        (
+            BASE.encode().replace(b"schema_version: 1", b"schema_version: 1\xff"),
+            f"{M}:1: not valid UTF-8 (byte 0xff at column 18); save the file as UTF-8",
+        ),
+        (
+            "\ufeff".encode("utf-16-le") + BASE.encode("utf-16-le"),
+            f"{M}:1: not valid UTF-8 (byte 0xff at column 1); save the file as UTF-8",
+        ),
+    ],
+    ids=["latin-1-byte", "stray-0xff", "utf-16"],
+)
+def test_invalid_utf8_is_refused(ws: Workspace, raw: bytes, expected: str) -> None:
+    assert_rejected(ws, raw, [expected])
+
+
+@pytest.mark.parametrize(
+    ("conflict", "line", "marker"),
+    [
+        (
+            "<<<<<<< HEAD\n  version: 1.1.0\n=======\n  version: 1.2.0\n>>>>>>> feature\n",
+            5,
+            "<<<<<<<",
+        ),
+        ("=======\n", 5, "======="),
+        (">>>>>>> feature\n", 5, ">>>>>>>"),
+    ],
+    ids=["full-block", "separator-only", "end-only"],
+)
+def test_merge_conflict_markers_are_refused(
+    ws: Workspace, conflict: str, line: int, marker: str
+) -> None:
+    text = e(BASE, "  version: 1.0.0\n", conflict)
+    assert_rejected(
+        ws, text, [f"{M}:{line}: merge-conflict marker '{marker}'; resolve the conflict first"]
+    )
+
+
+@pytest.mark.slow
+def test_too_many_packs(ws: Workspace) -> None:
+    data = small_manifest()
+    data["packs"] = [
+        {"id": f"P{i}", "name": "n", "group": "g", "status": "installed"} for i in range(100_001)
+    ]
+    text = json.dumps(data)  # JSON is YAML; the quick way to write 100,001 packs
+    assert_rejected(
+        ws,
+        text,
+        [f"{M}:1: packs: has 100,001 packs; the limit is 100,000"],
+        commands=(("validate",),),
+    )
+
+
+def test_missing_manifest_says_to_run_init(ws: Workspace) -> None:
+    expected = [f"{M}: no manifest here; run `valhalla-status init` to create one"]
+    commands: list[tuple[str, ...]] = [
+        ("validate",),
+        ("show",),
+        ("fmt",),
+        ("fmt", "--check"),
+        ("history",),
+        MUTATION,
+        ("pack", "set", "H", "--status", "pending", "--no-build"),
+    ]
+    for command in commands:
+        result = ws.run(*command)
+        assert result.exit_code == 1, command
+        assert result.stderr.splitlines() == expected, command
+        assert "Traceback" not in result.output
+        assert list(ws.root.iterdir()) == [], command  # not even the manifest folder
+
+
+def test_manifest_path_is_a_folder(ws: Workspace) -> None:
+    ws.manifest.mkdir(parents=True)
+    for command in (("validate",), MUTATION):
+        result = ws.run(*command)
+        assert result.exit_code == 1
+        assert result.stderr == f"{M}: is a folder, not a manifest file\n"
+
+
+def _make_read_only(folder: Path) -> Callable[[], None]:
+    """Make ``folder`` refuse new files, even for root; return the undo.
+
+    chmod is enough for a normal user; root ignores it, so then the folder is made immutable
+    (``chattr +i``), which stops root too.
+    """
+    folder.chmod(0o555)
+    probe = folder / ".probe"
+    try:
+        probe.touch()
+    except PermissionError:
+        return lambda: folder.chmod(0o755)
+    probe.unlink()
+    folder.chmod(0o755)
+    done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, check=False)
+    assert done.returncode == 0, f"cannot make {folder} read-only: {done.stderr!r}"
+    return lambda: subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        MUTATION,
+        ("pack", "set", "I", "--status", "installed", "--no-build", "--by", "qa"),
+        ("fmt",),
+    ],
+    ids=["set-notes", "pack-set", "fmt"],
+)
+def test_read_only_folder(ws: Workspace, command: tuple[str, ...]) -> None:
+    ws.write(BASE.replace("version: 1.0.0", "version:   1.0.0"))  # so fmt has work to do
+    before = snapshot(ws.root)
+    undo = _make_read_only(ws.manifest.parent)
+    try:
+        result = ws.run(*command)
+    finally:
+        undo()
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    reasons = ("Permission denied", "Operation not permitted")
+    assert result.stderr in {
+        f"error: cannot lock {M}: {reason} (manifest/{LOCK_NAME})\n" for reason in reasons
+    }
+    assert snapshot(ws.root) == before
+    assert sorted(os.listdir(ws.manifest.parent)) == ["valhalla.yaml"]
+
+
+def test_read_only_folder_with_lock_file_present(ws: Workspace) -> None:
+    """If the lock file already exists, the write itself is refused, clearly."""
+    ws.write(BASE)
+    (ws.manifest.parent / LOCK_NAME).touch()
+    before = snapshot(ws.root)
+    undo = _make_read_only(ws.manifest.parent)
+    try:
+        result = ws.run(*MUTATION)
+    finally:
+        undo()
+    assert result.exit_code == 1
+    reasons = ("Permission denied", "Operation not permitted")
+    assert result.stderr in {f"error: cannot write {M}: {reason}\n" for reason in reasons}
+    assert snapshot(ws.root) == before
+    assert sorted(os.listdir(ws.manifest.parent)) == [LOCK_NAME, "valhalla.yaml"]
+
+
+def test_init_where_the_folder_is_a_file(ws: Workspace) -> None:
+    """``--manifest`` under a path that is a regular file: init cannot create its folder."""
+    (ws.root / "blocker").write_text("not a folder\n")
+    result = ws.run("--manifest", "blocker/valhalla.yaml", "init", "--no-build", "--by", "qa")
+    assert result.exit_code == 1
+    assert result.stderr == "error: cannot create blocker: File exists\n"
+    assert "Traceback" not in result.output
+    assert snapshot(ws.root) == {"blocker": b"not a folder\n"}
+
+
+def test_init_refuses_to_overwrite_an_invalid_manifest(ws: Workspace) -> None:
+    text = e(BASE, "status: pending", "status: done")
+    ws.write(text)
+    result = ws.run("init", "--no-build", "--by", "qa")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: {M} exists but is not valid; fix it, or replace it with `init --force`\n"
+    )
+    assert ws.manifest.read_text() == text
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ("pack", "add", "X", "--name", "bad\u202ename", "--group", "G"),
+            "error: pack name: contains the control character U+202E, which is not allowed",
+        ),
+        (
+            ("pack", "add", "X", "--name", "n" * 101, "--group", "G"),
+            "error: pack name: is 101 characters; the limit is 100",
+        ),
+        (
+            ("pack", "add", "X", "--name", "N", "--group", "two\nlines"),
+            "error: pack group: must be one line (only notes may span lines)",
+        ),
+        (
+            ("pack", "add", "../etc", "--name", "N", "--group", "G"),
+            f"error: '../etc' is not a valid pack id: {ID_RULE}",
+        ),
+        (
+            ("pack", "add", "ß", "--name", "N", "--group", "G"),
+            f"error: 'ß' is not a valid pack id: {ID_RULE}",
+        ),
+        (
+            ("pack", "add", "x" * 33, "--name", "N", "--group", "G"),
+            f"error: '{'x' * 33}' is not a valid pack id: {ID_RULE}",
+        ),
+        (
+            ("pack", "set", "I", "--name", "\x1b[2J"),
+            "error: pack name: contains the control character U+001B, which is not allowed",
+        ),
+        (
+            ("set-notes", "n" * 2001),
+            "error: system notes: is 2,001 characters; the limit is 2,000",
+        ),
+        (
+            ("set-notes", "bell\x07"),
+            "error: system notes: contains the control character U+0007, which is not allowed",
+        ),
+        (
+            ("complete", "--force", "--notes", "\u202e"),
+            "error: system notes: contains the control character U+202E, which is not allowed",
+        ),
+        (
+            ("set-notes", "ok", "--by", "b" * 101),
+            "error: history by: is 101 characters; the limit is 100",
+        ),
+        (
+            ("set-version", "1.0"),
+            f"error: '1.0' {SEMVER_HINT}",
+        ),
+        (
+            ("set-version", "01.2.3"),
+            f"error: '01.2.3' {SEMVER_HINT}",
+        ),
+    ],
+    ids=[
+        "bidi-name",
+        "long-name",
+        "multi-line-group",
+        "path-like-id",
+        "non-ascii-id",
+        "too-long-id",
+        "escape-in-name",
+        "long-notes",
+        "control-in-notes",
+        "bidi-in-complete-notes",
+        "long-by",
+        "two-part-version",
+        "leading-zero-version",
+    ],
+)
+def test_hostile_values_on_the_command_line(
+    ws: Workspace, args: tuple[str, ...], expected: str
+) -> None:
+    ws.write(BASE)
+    before = snapshot(ws.root)
+    extra = () if "--by" in args else ("--by", "qa")
+    result = ws.run(*args, "--no-build", *extra)
+    assert result.exit_code == 1, result.output
+    assert result.stderr == expected + "\n"
+    assert result.stdout == ""
+    assert "Traceback" not in result.output
+    assert snapshot(ws.root) == before
