@@ -101,8 +101,10 @@ class Status:
     @classmethod
     def from_document(cls, document: Any) -> Status:
         """Check a decoded ``status.json`` and type it; raise InvalidStatus if it is not one."""
-        if not isinstance(document, dict) or "schema_version" not in document:
-            raise InvalidStatus(f"not a status document ({_describe(document)})")
+        if not isinstance(document, dict):
+            raise InvalidStatus(f"not a status document (it is {_describe(document)})")
+        if "schema_version" not in document:
+            raise InvalidStatus("not a status document (it has no schema_version)")
         schema = document["schema_version"]
         if type(schema) is not int or schema not in SCHEMA_VERSIONS:
             known = ", ".join(map(str, SCHEMA_VERSIONS))
@@ -156,7 +158,8 @@ def _field(data: Any, key: str, kind: type | tuple[type, ...], prefix: str = "")
     value = data[key]
     # bool is an int in Python; a count or a version must not be a boolean.
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise ValueError(f"{prefix}{key}: unexpected {_describe(value)}")
+        expected = " or ".join(_NAMES[k] for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise ValueError(f"{prefix}{key}: expected {expected}, got {_describe(value)}")
     return value
 
 
@@ -170,11 +173,19 @@ def _timestamp(text: str, name: str) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
+_NAMES: dict[type, str] = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    type(None): "null",
+}
+
+
 def _describe(value: Any) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
-    if value is None:
-        return "null"
-    return names.get(type(value), f"a {type(value).__name__}")
+    return _NAMES.get(type(value), type(value).__name__)
 
 
 def semver_key(version: str) -> tuple[Any, ...]:
