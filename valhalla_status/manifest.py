@@ -234,7 +234,7 @@ def _construct(text: str, shown: str) -> Any:
                     )
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
+        line = min(mark.line + 1, text.count("\n") + 1) if mark else None  # EOF: last line
         what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
         problems.append(_problem(shown, line, (), f"YAML syntax error: {what}"))
     except yaml.reader.ReaderError as exc:  # a character YAML forbids; libyaml counts bytes

@@ -1,0 +1,357 @@
+"""Hostile input, property-based (issue 5.3), with Hypothesis.
+
+(a) Any valid manifest round-trips load → write → load unchanged (and byte-stable).
+(b) Any byte-level or structural mutation of a valid manifest either loads as valid or fails
+    with ManifestError whose every line is located (``file:line: …``); through the CLI that is
+    exit 1, those lines, no traceback, and the file is not written.
+
+Examples per test: ``VALHALLA_HYPOTHESIS_PROFILE=ci`` (default, short) or ``long``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from valhalla_status.cli import main
+from valhalla_status.errors import ManifestError
+from valhalla_status.manifest import dump_manifest, load_manifest, parse_manifest, write_manifest
+from valhalla_status.models import (
+    ACTIONS,
+    FORBIDDEN_CHAR,
+    FORBIDDEN_CHAR_MULTILINE,
+    PACK_ID_PATTERN,
+    STATUSES,
+    Manifest,
+)
+
+PROFILE = os.environ.get("VALHALLA_HYPOTHESIS_PROFILE", "ci")
+EXAMPLES = {"ci": 60, "long": 2_000}[PROFILE]
+PROPERTY = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+# --- valid manifests -----------------------------------------------------------------------
+
+CHARS = st.characters(exclude_categories=("Cs",))  # lone surrogates cannot be UTF-8
+
+
+def one_line(max_size: int) -> st.SearchStrategy[str]:
+    return st.text(CHARS, min_size=1, max_size=max_size).filter(
+        lambda s: s.strip() and not FORBIDDEN_CHAR.search(s)
+    )
+
+
+def multi_line(max_size: int) -> st.SearchStrategy[str]:
+    return st.text(CHARS, min_size=1, max_size=max_size).filter(
+        lambda s: s.strip() and not FORBIDDEN_CHAR_MULTILINE.search(s)
+    )
+
+
+JSON_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(CHARS, max_size=20)
+)
+JSON = st.recursive(
+    JSON_SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(CHARS, max_size=8), inner),
+    max_leaves=12,
+)
+MOMENTS = st.datetimes(
+    min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1), timezones=st.just(timezone.utc)
+)
+VERSIONS = st.builds(
+    lambda a, b, c, pre, build: f"{a}.{b}.{c}{pre}{build}",
+    st.integers(0, 10**6),
+    st.integers(0, 999),
+    st.integers(0, 999),
+    st.sampled_from(["", "-rc.1", "-alpha", "-0.3.7", "-x.7.z.92"]),
+    st.sampled_from(["", "+build.5", "+20130313144700", "+exp.sha.5114f85"]),
+)
+PACK_IDS = st.from_regex(PACK_ID_PATTERN, fullmatch=True)
+
+
+@st.composite
+def manifests(draw: Any) -> Manifest:
+    updated = draw(MOMENTS)
+    complete = draw(st.booleans())
+    completed = (
+        draw(
+            st.datetimes(min_value=datetime(1970, 1, 1), max_value=updated.replace(tzinfo=None))
+        ).replace(tzinfo=timezone.utc)
+        if complete
+        else None
+    )
+    ids = draw(st.lists(PACK_IDS, max_size=8, unique=True))
+    packs = [
+        {
+            "id": pack_id,
+            "name": draw(one_line(100)),
+            "group": draw(one_line(60)),
+            "status": draw(st.sampled_from(STATUSES)),
+        }
+        for pack_id in ids
+    ]
+    history = [
+        {
+            "at": draw(MOMENTS),
+            "by": draw(one_line(100)),
+            "action": draw(st.sampled_from(ACTIONS)),
+            "changes": draw(st.dictionaries(one_line(30), st.tuples(JSON, JSON).map(list))),
+            "notes": draw(st.none() | multi_line(200)),
+        }
+        for _ in range(draw(st.integers(0, 4)))
+    ]
+    system: dict[str, Any] = {
+        "name": draw(one_line(100)),
+        "description": draw(one_line(500)),
+        "version": draw(VERSIONS),
+        "backend_complete": complete,
+        "notes": draw(st.none() | multi_line(2000)),
+        "updated_at": updated,
+        "completed_at": completed,
+        "extra": draw(st.dictionaries(st.text(CHARS, max_size=10), JSON, max_size=4)),
+    }
+    if draw(st.booleans()):
+        system["base_url"] = draw(
+            st.sampled_from(["https://status.example.com", "https://x.org/valhalla/status/"])
+        )
+    return Manifest.model_validate(
+        {"schema_version": 1, "system": system, "packs": packs, "history": history}
+    )
+
+
+@PROPERTY
+@given(manifest=manifests())
+def test_valid_manifests_round_trip_unchanged(manifest: Manifest) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "valhalla.yaml"
+        write_manifest(path, manifest)
+        loaded = load_manifest(path)
+        assert loaded == manifest
+        first = path.read_bytes()
+        assert write_manifest(path, loaded) is False, "a re-write of the same data is a no-op"
+        assert path.read_bytes() == first
+        assert dump_manifest(load_manifest(path)).encode() == first
+
+
+# --- mutations of a valid manifest ---------------------------------------------------------
+
+BASE: dict[str, Any] = {
+    "schema_version": 1,
+    "system": {
+        "name": "Valhalla",
+        "description": "Valhalla professional capital markets system",
+        "version": "1.2.3-rc.1",
+        "backend_complete": True,
+        "notes": "Line one\nline two: 'quoted' & <b>",
+        "updated_at": "2025-09-21T00:00:00Z",
+        "completed_at": "2025-09-20T00:00:00Z",
+        "extra": {"owner": "ops", "tiers": [1, 2.5, None, True], "nested": {"a": {"b": "c"}}},
+    },
+    "packs": [
+        {"id": "H", "name": "Analyst Essentials", "group": "Professional", "status": "installed"},
+        {"id": "I", "name": "Reporter Premium", "group": "Professional", "status": "pending"},
+        {"id": "S", "name": "Rollout Manager", "group": "System", "status": "deprecated"},
+    ],
+    "history": [
+        {
+            "at": "2025-09-20T00:00:00Z",
+            "by": "alice",
+            "action": "complete",
+            "changes": {"backend_complete": [False, True], "notes": [None, "Line one"]},
+            "notes": "Backend verification passed",
+        }
+    ],
+}
+BASE_TEXT = dump_manifest(Manifest.model_validate(BASE))
+WHOLE_FILE = re.compile(r": the manifest is empty; run `valhalla-status init`$")
+
+BYTES = st.binary(max_size=12) | st.sampled_from(
+    [b"\x00", b"\xff\xfe", b"\t", b"\r", b": ", b"- ", b"&a ", b"*a", b"!!python/object ",
+     b"<<: ", b"'", b'"', b"{", b"[", b"#", b"%YAML 1.1\n", b"---\n", b"<<<<<<< HEAD\n",
+     b"\xe2\x80\xae", b"\xef\xbb\xbf", b"  ", b"\n", b"? ", b"|", b">-", b"~", b"0x1F", b"1e9"]
+)  # fmt: skip
+
+
+@st.composite
+def byte_mutations(draw: Any) -> bytes:
+    data = bytearray(BASE_TEXT.encode())
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["insert", "delete", "replace", "truncate", "lines"]))
+        at = draw(st.integers(0, len(data)))
+        if kind == "insert":
+            data[at:at] = draw(BYTES)
+        elif kind == "delete":
+            del data[at : at + draw(st.integers(1, 40))]
+        elif kind == "replace":
+            data[at : at + 1] = draw(BYTES)
+        elif kind == "truncate":
+            del data[at:]
+        else:
+            lines = bytes(data).split(b"\n")
+            i = draw(st.integers(0, len(lines) - 1))
+            j = draw(st.integers(0, len(lines) - 1))
+            choice = draw(st.sampled_from(["swap", "duplicate", "indent", "dedent"]))
+            if choice == "swap":
+                lines[i], lines[j] = lines[j], lines[i]
+            elif choice == "duplicate":
+                lines.insert(j, lines[i])
+            elif choice == "indent":
+                lines[i] = b"  " + lines[i]
+            else:
+                lines[i] = lines[i].lstrip(b" ")
+            data = bytearray(b"\n".join(lines))
+    return bytes(data)
+
+
+YAML_VALUES = st.recursive(
+    JSON_SCALARS | st.sampled_from(["1.0", "yes", "2025-09-20", "instaled", "h", "../x", ""]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(CHARS, max_size=6), inner),
+    max_leaves=6,
+)
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            found += _paths(inner, (*prefix, key))
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            found += _paths(inner, (*prefix, index))
+    return found
+
+
+@st.composite
+def structural_mutations(draw: Any) -> bytes:
+    data = json.loads(json.dumps(BASE))
+    for _ in range(draw(st.integers(1, 3))):
+        path = draw(st.sampled_from(_paths(data)))
+        *parents, last = path
+        holder: Any = data
+        for part in parents:
+            holder = holder[part]
+        if not isinstance(holder, (dict, list)):
+            continue
+        kind = draw(st.sampled_from(["set", "delete", "add-key", "duplicate"]))
+        if kind == "set":
+            holder[last] = draw(YAML_VALUES)
+        elif kind == "delete":
+            del holder[last]
+        elif kind == "add-key" and isinstance(holder, dict):
+            holder[draw(st.text(CHARS, min_size=1, max_size=10))] = draw(YAML_VALUES)
+        elif kind == "duplicate" and isinstance(holder, list):
+            holder.append(json.loads(json.dumps(holder[last])))
+    flow = draw(st.booleans())
+    return yaml.safe_dump(
+        data, sort_keys=draw(st.booleans()), allow_unicode=True, default_flow_style=flow
+    ).encode()
+
+
+def check_loads_or_located(raw: bytes) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "valhalla.yaml"
+        path.write_bytes(raw)
+        lines_in_file = raw.count(b"\n") + 1
+        try:
+            manifest = load_manifest(path)
+        except ManifestError as exc:
+            assert exc.problems, "an error names at least one problem"
+            for problem in exc.problems:
+                located = re.match(rf"{re.escape(str(path))}:(\d+): \S", problem)
+                if located:
+                    assert 1 <= int(located.group(1)) <= lines_in_file, problem
+                else:
+                    assert WHOLE_FILE.search(problem), f"unlocated: {problem!r}"
+                assert "Traceback" not in problem
+            valid, problems = False, exc.problems
+        else:
+            valid, problems = True, []
+            assert parse_manifest(dump_manifest(manifest)) == manifest
+
+        # Through the CLI: a mutation either works or fails with exactly those lines; an
+        # invalid file is never written.
+        runner = CliRunner()
+        result = runner.invoke(
+            main,
+            ["--manifest", str(path), "pack", "set", "h", "--status", "experimental",
+             "--no-build", "--by", "prop"],
+            env={"VALHALLA_NO_CACHE": "1", "SOURCE_DATE_EPOCH": "1767225600"},
+        )  # fmt: skip
+        assert isinstance(result.exception, (SystemExit, type(None))), result.exception
+        assert "Traceback" not in result.output
+        if not valid:
+            assert result.exit_code == 1
+            assert path.read_bytes() == raw, "an invalid manifest was written"
+            assert result.output.splitlines() == problems
+        else:
+            assert result.exit_code in (0, 1), result.output
+            load_manifest(path)  # still valid after whatever the command did
+
+
+@PROPERTY
+@given(raw=byte_mutations())
+def test_byte_mutations_load_or_fail_located(raw: bytes) -> None:
+    check_loads_or_located(raw)
+
+
+@PROPERTY
+@given(raw=structural_mutations())
+def test_structural_mutations_load_or_fail_located(raw: bytes) -> None:
+    check_loads_or_located(raw)
+
+
+def test_mutation_checker_rejects_an_unlocated_error() -> None:
+    """The located-error check itself can fail: an empty file is the only unlocated case."""
+    check_loads_or_located(b"")
+    assert not WHOLE_FILE.search("x.yaml: packs[0].id: bad")
+    assert re.match(r"x\.yaml:(\d+): \S", "x.yaml: bad") is None
+
+
+def test_round_trip_covers_awkward_text() -> None:
+    """Strings YAML is known to mangle, pinned as explicit cases beside the random ones."""
+    awkward = [
+        "yes", "no", "on", "null", "~", "1.0", "0x1F", "1e3", "2025-09-20", "- x", ": x",
+        "#x", "x #y", "'", '"', "\\", "a: b", "{x}", "[x]", "&a", "*a", "!x", "%x", "@x",
+        "`x`", "\u2028x", "x\u2029", "\u00a0x\u00a0", "\ufffe", "\U0001f600", "é", " lead",
+        "trail ", "|", ">", "?", "<<",
+    ]  # fmt: skip
+    data = json.loads(json.dumps(BASE))
+    data["packs"] = [
+        {"id": f"A{i}", "name": text, "group": text, "status": "installed"}
+        for i, text in enumerate(awkward)
+    ]
+    data["system"]["notes"] = "\n".join(awkward) + "\n\n  indented\n"
+    data["system"]["extra"] = {text: text for text in awkward}
+    manifest = Manifest.model_validate(data)
+    assert parse_manifest(dump_manifest(manifest)) == manifest
+
+
+def test_time_zones_normalise_to_utc() -> None:
+    data = json.loads(json.dumps(BASE))
+    data["system"]["updated_at"] = "2025-09-21T02:00:00+02:00"
+    data["system"]["completed_at"] = "2025-09-20T00:00:00.5Z"
+    manifest = parse_manifest(yaml.safe_dump(data))
+    assert manifest.system.updated_at == datetime(2025, 9, 21, tzinfo=timezone.utc)
+    assert manifest.system.completed_at == datetime(
+        2025, 9, 20, 0, 0, 0, 500000, tzinfo=timezone.utc
+    )
+    again = parse_manifest(dump_manifest(manifest))
+    assert again == manifest
+    assert again.system.updated_at - again.system.completed_at == timedelta(seconds=86399.5)
