@@ -461,6 +461,69 @@ def _short(value: Any) -> str:
     return str(value).replace("\n", " ")
 
 
+# --- the site ------------------------------------------------------------------------------
+
+
+def site_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--templates`` and ``--base-url``, shared by ``build`` and ``serve``."""
+    func = click.option(
+        "--base-url", metavar="URL", help="Absolute https URL of the site (overrides the manifest)."
+    )(func)
+    return click.option(
+        "--templates",
+        "templates_dir",
+        metavar="DIR",
+        help="Folder of templates replacing the built-in ones of the same name.",
+    )(func)
+
+
+@main.command()
+@click.option("--check", is_flag=True, help="Exit 1 and list the differing files if stale.")
+@site_options
+@pass_settings
+def build(settings: Settings, check: bool, templates_dir: str | None, base_url: str | None) -> None:
+    """Write the static site (or only --check that it is current)."""
+    from .site import build_site, check_site
+
+    manifest = settings.load()
+    options: dict[str, Any] = {"templates_dir": templates_dir, "base_url": base_url}
+    if check:
+        stale = check_site(manifest, settings.site, **options)
+        if stale:
+            listing = "".join(f"\n  {state}: {path}" for path, state in stale.items())
+            raise ValhallaError(
+                f"{settings.site} is stale ({len(stale)} files differ); "
+                f"run `valhalla-status build`{listing}"
+            )
+        click.echo(f"{settings.site}: up to date", err=True)
+        return
+    result = build_site(manifest, settings.site, **options)
+    state = "built" if result.changed else "already up to date"
+    click.echo(f"{settings.site}: {state} ({result.files} files)", err=True)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@site_options
+@pass_settings
+def serve(
+    settings: Settings, host: str, port: int, templates_dir: str | None, base_url: str | None
+) -> None:
+    """Build and serve the site read-only; rebuild when the manifest or templates change."""
+    from .serve import serve_site
+
+    serve_site(
+        settings.manifest,
+        settings.site,
+        host=host,
+        port=port,
+        templates_dir=templates_dir,
+        base_url=base_url,
+        log=lambda line: click.echo(line, err=True),
+    )
+
+
 # --- review and readiness --------------------------------------------------------------------
 
 

@@ -1,0 +1,174 @@
+"""Pydantic models of every JSON document the site publishes, and their JSON Schemas.
+
+The documents themselves are built by :mod:`valhalla_status.documents` and
+:mod:`valhalla_status.statuspage`; these models only describe them, so the schemas in
+``site/schema/`` say exactly what a client may rely on (tests validate every file against them).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Literal
+
+from pydantic import Field, JsonValue
+
+from .models import HistoryEntry, Manifest, Pack, StrictModel, Timestamp
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+class Summary(StrictModel):
+    """Pack counts per status."""
+
+    total_packs: int = Field(ge=0)
+    installed_packs: int = Field(ge=0)
+    pending_packs: int = Field(ge=0)
+    deprecated_packs: int = Field(ge=0)
+    experimental_packs: int = Field(ge=0)
+
+
+class SummaryDocument(Summary):
+    """``summary.json``: the counts and the system's description."""
+
+    description: str
+
+
+class PacksDocument(StrictModel):
+    """``packs.json``: every pack, in display order, and the counts."""
+
+    packs: list[Pack]
+    summary: Summary
+
+
+class StatusDocument(StrictModel):
+    """``status.json``: the full status."""
+
+    schema_version: Literal[1]
+    name: str
+    description: str
+    version: str
+    backend_complete: bool
+    notes: str | None
+    updated_at: Timestamp
+    completed_at: Timestamp | None
+    packs: list[Pack]
+    summary: Summary
+    extra: dict[str, JsonValue]
+
+
+class HistoryDocument(StrictModel):
+    """``history.json``: the 50 most recent changes, newest first."""
+
+    history: list[HistoryEntry]
+
+
+class ShieldsDocument(StrictModel):
+    """``shields.json``: a shields.io endpoint badge (https://shields.io/badges/endpoint-badge)."""
+
+    schemaVersion: Literal[1]
+    label: str
+    message: str
+    color: str
+    cacheSeconds: int = Field(ge=0)
+
+
+ComponentStatus = Literal[
+    "operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance"
+]
+
+
+class StatuspagePage(StrictModel):
+    """Statuspage v2 ``page`` object."""
+
+    id: str
+    name: str
+    url: str | None
+    time_zone: str
+    updated_at: Timestamp
+
+
+class StatuspageStatus(StrictModel):
+    """Statuspage v2 ``status`` object: the page's overall indicator."""
+
+    indicator: Literal["none", "minor", "major", "critical"]
+    description: str
+
+
+class StatuspageComponent(StrictModel):
+    """Statuspage v2 component: a pack, or a group of packs (``group`` true)."""
+
+    id: str
+    name: str
+    status: ComponentStatus
+    created_at: Timestamp
+    updated_at: Timestamp
+    position: int = Field(ge=1)
+    description: str | None
+    showcase: bool
+    start_date: None
+    group_id: str | None
+    page_id: str
+    group: bool
+    only_show_if_degraded: bool
+    components: list[str] | None = Field(
+        default=None, description="Ids of a group's components (groups only)."
+    )
+
+
+class StatuspageStatusDocument(StrictModel):
+    """``api/v2/status.json``."""
+
+    page: StatuspagePage
+    status: StatuspageStatus
+
+
+class StatuspageComponentsDocument(StrictModel):
+    """``api/v2/components.json``."""
+
+    page: StatuspagePage
+    components: list[StatuspageComponent]
+
+
+class StatuspageSummaryDocument(StrictModel):
+    """``api/v2/summary.json``."""
+
+    page: StatuspagePage
+    components: list[StatuspageComponent]
+    incidents: list[Any] = Field(max_length=0)
+    scheduled_maintenances: list[Any] = Field(max_length=0)
+    status: StatuspageStatus
+
+
+# Schema file (under schema/) -> the model it is generated from.
+SCHEMA_MODELS: dict[str, type[StrictModel]] = {
+    "manifest.schema.json": Manifest,
+    "status.schema.json": StatusDocument,
+    "summary.schema.json": SummaryDocument,
+    "packs.schema.json": PacksDocument,
+    "pack.schema.json": Pack,
+    "history.schema.json": HistoryDocument,
+    "shields.schema.json": ShieldsDocument,
+    "api-v2-summary.schema.json": StatuspageSummaryDocument,
+    "api-v2-status.schema.json": StatuspageStatusDocument,
+    "api-v2-components.schema.json": StatuspageComponentsDocument,
+}
+
+
+def schema_for(path: str) -> str:
+    """The schema file describing the published JSON file at ``path`` (site-relative)."""
+    if path.startswith("packs/"):
+        return "pack.schema.json"
+    return path.removesuffix(".json").replace("/", "-") + ".schema.json"
+
+
+@functools.lru_cache(maxsize=1)
+def schema_documents() -> dict[str, dict[str, Any]]:
+    """Every schema, keyed by file name (generated once per process)."""
+    return {
+        name: {
+            "$schema": JSON_SCHEMA_DIALECT,
+            # The manifest is input; the documents are output.
+            **model.model_json_schema(mode="validation" if model is Manifest else "serialization"),
+        }
+        for name, model in SCHEMA_MODELS.items()
+    }
