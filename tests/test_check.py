@@ -37,8 +37,11 @@ def check(*args: str) -> Result:
     return CliRunner().invoke(main, ["check", *args], catch_exceptions=False)
 
 
-def publish(here: Path, **kwargs: object) -> Path:
-    return write_status(here / "site" / "status.json", manifest(**kwargs))  # type: ignore[arg-type]
+def publish(
+    here: Path, *, complete: bool = False, version: str = "1.0.0", pending: tuple[str, ...] = ()
+) -> Path:
+    built = manifest(complete=complete, version=version, pending=pending)
+    return write_status(here / "site" / "status.json", built)
 
 
 # --- ready and not ready ------------------------------------------------------------------------
