@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 from status_server import Reply, Server, closed_port_url, manifest, serve, timed, write_status
 
 from valhalla_status.cli import main
+from valhalla_status.client import StatusClient
 
 READY = "ready: Valhalla 1.0.0: backend complete since 2025-09-20 00:00 UTC\n"
 
@@ -272,3 +273,26 @@ def test_check_does_not_import_pydantic_yaml_jinja_or_the_site_builder(here: Pat
     heavy = ("pydantic", "yaml", "jinja2", "valhalla_status.site", "valhalla_status.models")
     assert [m for m in modules if m.startswith(heavy)] == []
     assert done.stderr.splitlines()[-1] == READY.rstrip("\n")
+
+
+def test_a_site_built_by_the_cli_served_over_http(
+    here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1758326400")
+    runner = CliRunner()
+    assert runner.invoke(main, ["init", "--by", "alice"]).exit_code == 0
+    with serve(here / "site") as running:
+        result = check("--url", running.url + "/", "--all-installed", "--require-complete")
+        assert (result.exit_code, result.stderr) == (
+            1,
+            f"not ready: Valhalla 1.0.0 ({running.url}/status.json)\n"
+            "  - backend is in development\n",
+        )
+        assert runner.invoke(main, ["complete", "--by", "alice"]).exit_code == 0
+        result = check("--url", running.url + "/", "--require-complete")
+        assert (result.exit_code, result.stderr) == (0, READY)
+        client = StatusClient(running.url + "/")
+        first = client.fetch()
+        assert client.fetch() is first
+        assert running.requests[-1][1]["If-None-Match"]
+    assert (check().exit_code, check("--all-installed").exit_code) == (0, 0)
