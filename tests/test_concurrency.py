@@ -6,6 +6,7 @@ guarantee is about processes racing for one manifest, so threads or mocks would 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -203,3 +204,18 @@ def test_lock_timeout_is_a_clear_error_not_a_hang(tmp_path: Path) -> None:
     ]
     assert manifest.read_bytes() == before
     assert not (tmp_path / "site").exists(), "nothing is built when the change was not made"
+
+
+@pytest.mark.slow
+def test_parallel_mutations_with_rebuild_leave_the_site_matching_the_manifest(
+    tmp_path: Path,
+) -> None:
+    from valhalla_status.site import check_site
+
+    manifest_path, site, results = run_workers(tmp_path, build=True)
+    final = check_no_lost_update(manifest_path, results)
+    assert check_site(final, site) == {}, "the site is not the build of the final manifest"
+    status = json.loads((site / "status.json").read_text(encoding="utf-8"))
+    assert [p["status"] for p in status["packs"]] == ["pending"] * WORKERS
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith("site.")]
+    assert leftovers == [], "no staging or old folders left beside the site"

@@ -19,6 +19,7 @@ from .errors import ValhallaError
 if TYPE_CHECKING:
     from .models import Manifest
     from .service import Outcome
+    from .site import BuildResult
 
 STATUS_CHOICE = click.Choice(["installed", "pending", "deprecated", "experimental"])
 
@@ -128,14 +129,21 @@ def mutation(func: Callable[..., Any]) -> Callable[..., Any]:
 def report(settings: Settings, outcome: Outcome, no_build: bool) -> None:
     """Print a mutation's one-line result on stderr and rebuild the site if it changed."""
     if outcome.changed and not no_build:
-        rebuild_site(settings, outcome.manifest)
+        rebuild_site(settings)
     click.echo(outcome.message, err=True)
 
 
-def rebuild_site(settings: Settings, manifest: Manifest) -> None:
+def rebuild_site(settings: Settings, **options: Any) -> BuildResult:
+    """Build the site from the manifest as it is now, holding the manifest's lock.
+
+    Building what was just written, outside the lock, lets a slower process overwrite the site
+    of a newer manifest with an older one; under the lock, the last build is of the last write.
+    """
+    from .manifest import load_manifest, manifest_lock
     from .site import build_site
 
-    build_site(manifest, settings.site)
+    with manifest_lock(settings.manifest):
+        return build_site(load_manifest(settings.manifest), settings.site, **options)
 
 
 def emit_json(document: Any) -> None:
@@ -483,7 +491,7 @@ def site_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @pass_settings
 def build(settings: Settings, check: bool, templates_dir: str | None, base_url: str | None) -> None:
     """Write the static site (or only --check that it is current)."""
-    from .site import build_site, check_site
+    from .site import check_site
 
     manifest = settings.load()
     options: dict[str, Any] = {"templates_dir": templates_dir, "base_url": base_url}
@@ -497,7 +505,7 @@ def build(settings: Settings, check: bool, templates_dir: str | None, base_url: 
             )
         click.echo(f"{settings.site}: up to date", err=True)
         return
-    result = build_site(manifest, settings.site, **options)
+    result = rebuild_site(settings, **options)
     state = "built" if result.changed else "already up to date"
     click.echo(f"{settings.site}: {state} ({result.files} files)", err=True)
 
