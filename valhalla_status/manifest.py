@@ -41,7 +41,9 @@ HEADER = (
 )
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+# Always PyYAML's own emitter: the canonical text must not depend on whether libyaml is there
+# (libyaml's escapes characters beyond U+FFFF, e.g. emoji, and adds '...' after a '|+' scalar).
+_Dumper: Any = yaml.SafeDumper
 _CONFLICT_MARKER = re.compile(r"^(<{7}|={7}|>{7})(?: |$)", re.MULTILINE)
 _RESOLVER = yaml.resolver.Resolver()
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()

@@ -1,0 +1,259 @@
+"""Manifest I/O: round trip, canonical form, atomic writes and what a killed writer leaves."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import EPOCH_TEXT, MANIFEST_REL, Workspace, clean_env, dump, small_manifest, snapshot
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from valhalla_status.errors import ManifestError
+from valhalla_status.manifest import (
+    HEADER,
+    dump_manifest,
+    load_manifest,
+    parse_manifest,
+    write_manifest,
+)
+from valhalla_status.models import FORBIDDEN_CHAR, Manifest
+from valhalla_status.service import default_manifest
+
+M = MANIFEST_REL
+
+
+def rich_manifest() -> dict:
+    """Unicode, multi-line notes, nested extra, fractions of seconds, every change shape."""
+    data = small_manifest()
+    data["system"].update(
+        notes="Line one: with a colon\n  indented line\n# not a comment",
+        backend_complete=True,
+        completed_at="2025-09-20T00:00:00.250Z",
+        updated_at="2025-09-20T00:00:00.250Z",
+        extra={"owner": {"team": "Kärnteam", "ids": [1, 2.5, None, True]}, "empty": {}},
+    )
+    pack = {"id": "X_1-B", "name": "Ünïcødé «pack» 👩‍💻", "group": "Ω", "status": "experimental"}
+    data["packs"].append(pack)
+    data["history"].append(
+        {
+            "at": "2025-09-20T00:00:00.250Z",
+            "by": "Zoë O'Brien",
+            "action": "pack-add",
+            "changes": {"packs.X_1-B": [None, dict(pack)]},  # a copy: safe_dump would alias it
+            "notes": "with 'quotes' and \"double\" ones",
+        }
+    )
+    return data
+
+
+@pytest.mark.parametrize("kind", ["small", "rich", "default"])
+def test_round_trip(tmp_path: Path, kind: str) -> None:
+    """load -> write -> load gives the same model; the text written is dump_manifest's."""
+    path = tmp_path / "valhalla.yaml"
+    if kind == "default":
+        path.write_text(dump_manifest(default_manifest(by="alice")), encoding="utf-8")
+    else:
+        path.write_text(dump(small_manifest() if kind == "small" else rich_manifest()))
+    first = load_manifest(path)
+    write_manifest(path, first)
+    text = path.read_text(encoding="utf-8")
+    assert text == dump_manifest(first)
+    second = load_manifest(path)
+    assert second == first
+    assert dump_manifest(second) == text
+    assert write_manifest(path, second) is False  # already canonical: nothing written
+    assert path.read_text(encoding="utf-8") == text
+    assert os.listdir(tmp_path) == ["valhalla.yaml"]
+
+
+def test_canonical_text_of_the_rich_manifest(tmp_path: Path) -> None:
+    text = dump_manifest(parse_manifest(dump(rich_manifest())))
+    assert text.startswith(HEADER + "schema_version: 1\nsystem:\n  name: Valhalla\n")
+    assert "\r" not in text and text.endswith("\n") and not text.endswith("\n\n")
+    assert (
+        "  notes: |-\n    Line one: with a colon\n      indented line\n    # not a comment\n"
+        in text
+    )
+    assert "  updated_at: '2025-09-20T00:00:00.250000Z'\n" in text
+    assert "- id: X_1-B\n  name: Ünïcødé «pack» 👩‍💻\n  group: Ω\n  status: experimental\n" in text
+    assert (
+        "    packs.X_1-B: [null, {id: X_1-B, name: Ünïcødé «pack» 👩‍💻, group: Ω, "
+        "status: experimental}]\n" in text
+    )
+    assert "  extra:\n    owner:\n      team: Kärnteam\n      ids:\n      - 1\n" in text
+    assert "\\u" not in text and "\\x" not in text  # nothing escaped that need not be
+
+
+def test_key_order_is_canonical_whatever_the_input_order(tmp_path: Path) -> None:
+    data = small_manifest()
+    shuffled = {
+        "history": data["history"],
+        "packs": [dict(reversed(list(p.items()))) for p in data["packs"]],
+        "system": dict(reversed(list(data["system"].items()))),
+        "schema_version": 1,
+    }
+    assert dump_manifest(parse_manifest(dump(shuffled))) == dump_manifest(
+        parse_manifest(dump(data))
+    )
+
+
+def test_bom_and_crlf_are_read_and_normalised_by_fmt(ws: Workspace) -> None:
+    text = dump(small_manifest())
+    ws.write(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    assert ws.run("validate").exit_code == 0
+    result = ws.run("fmt")
+    assert (result.exit_code, result.stderr) == (0, f"{M}: reformatted\n")
+    assert ws.manifest.read_bytes() == (HEADER + text).encode()
+
+
+# Text a person may type into a name or notes: anything but the forbidden characters.
+_name_chars = st.characters(blacklist_categories=("Cs",)).filter(
+    lambda c: not FORBIDDEN_CHAR.match(c)
+)
+names = st.text(_name_chars, min_size=1, max_size=40).filter(lambda s: s.strip() != "")
+notes = st.text(st.one_of(_name_chars, st.just("\n")), min_size=1, max_size=80).filter(
+    lambda s: s.strip() != ""
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=names, group=names, note=notes, by=names)
+def test_any_valid_text_survives_the_canonical_dump(
+    name: str, group: str, note: str, by: str
+) -> None:
+    data = small_manifest()
+    data["packs"][0].update(name=name, group=group)
+    data["system"]["notes"] = note
+    data["history"][0].update(by=by, notes=note, changes={"notes": [None, note]})
+    manifest = Manifest.model_validate(data)
+    text = dump_manifest(manifest)
+    assert parse_manifest(text) == manifest
+    assert dump_manifest(parse_manifest(text)) == text
+
+
+def test_write_refuses_an_invalid_manifest(tmp_path: Path) -> None:
+    path = tmp_path / "valhalla.yaml"
+    path.write_text(dump(small_manifest()))
+    before = path.read_bytes()
+    good = load_manifest(path)
+    duplicate = good.packs[0]
+    bad = good.model_copy(update={"packs": [*good.packs, duplicate]})
+    with pytest.raises(ManifestError) as caught:
+        write_manifest(path, bad)
+    assert caught.value.problems == [f"{path}: packs[3].id: duplicate id 'H' (also packs[0])"]
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["valhalla.yaml"]
+
+
+def test_write_keeps_the_file_mode(ws: Workspace, epoch: int) -> None:
+    ws.write(small_manifest())
+    ws.manifest.chmod(0o640)
+    assert ws.run("set-notes", "x", "--no-build", "--by", "bob").exit_code == 0
+    assert stat.S_IMODE(ws.manifest.stat().st_mode) == 0o640
+
+
+# A writer that gets as far as its temp file and then hangs (so the test can kill it there).
+_STUCK_WRITER = textwrap.dedent(
+    """
+    import os, sys, time
+    def stuck(*args, **kwargs):
+        print("temp file written", flush=True)
+        time.sleep(600)
+    os.replace = stuck
+    from valhalla_status.cli import main
+    main(sys.argv[1:], prog_name="valhalla-status")
+    """
+)
+
+
+def kill_a_writer_mid_write(ws: Workspace, args: list[str]) -> list[str]:
+    """Run a real writer process, SIGKILL it after its temp file is written; return leftovers."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", _STUCK_WRITER, *args],
+        cwd=ws.root,
+        env=clean_env(SOURCE_DATE_EPOCH="1758326400"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "temp file written\n"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    return sorted(n for n in os.listdir(ws.manifest.parent) if ".tmp-" in n)
+
+
+@pytest.mark.parametrize(
+    "next_write",
+    [
+        ["set-notes", "after the crash", "--no-build", "--by", "bob"],
+        ["pack", "set", "I", "--status", "installed", "--no-build", "--by", "bob"],
+        ["fmt"],
+    ],
+    ids=["set-notes", "pack-set", "fmt"],
+)
+def test_temp_file_of_a_killed_writer_is_removed_by_the_next_write(
+    ws: Workspace, epoch: int, next_write: list[str]
+) -> None:
+    ws.write(dump(small_manifest()).replace("version: 1.0.0", "version:  1.0.0"))
+    before = ws.manifest.read_bytes()
+
+    leftovers = kill_a_writer_mid_write(ws, ["set-notes", "never lands", "--no-build"])
+    assert len(leftovers) == 1 and leftovers[0].startswith(".valhalla.yaml.tmp-")
+    leftover = ws.manifest.parent / leftovers[0]
+    assert b"never lands" in leftover.read_bytes()  # the new content, never put in place
+    assert ws.manifest.read_bytes() == before  # the manifest is the old one, whole
+    assert ws.run("validate").exit_code == 0
+
+    result = ws.run(*next_write)
+    assert result.exit_code == 0, result.output
+    assert sorted(os.listdir(ws.manifest.parent)) == [".valhalla.yaml.lock", "valhalla.yaml"]
+    assert "never lands" not in ws.manifest.read_text(encoding="utf-8")
+
+
+def test_no_op_mutation_after_a_crash_still_writes_nothing(ws: Workspace, epoch: int) -> None:
+    """A no-op writes nothing at all, so the manifest's bytes stay; only a write cleans up."""
+    ws.write(small_manifest())
+    kill_a_writer_mid_write(ws, ["set-notes", "never lands", "--no-build"])
+    before = snapshot(ws.root)
+    result = ws.run("set-notes", "--clear", "--no-build", "--by", "bob")
+    assert (result.exit_code, result.stderr) == (0, "No change: the notes are already empty\n")
+    assert snapshot(ws.root)[M] == before[M]
+
+
+def test_yaml_timestamps_unquoted_are_read_as_rfc3339(tmp_path: Path) -> None:
+    text = dump(small_manifest()).replace(f"'{EPOCH_TEXT}'", "2025-09-20T00:00:00Z")
+    assert "updated_at: 2025-09-20T00:00:00Z" in text
+    manifest = parse_manifest(text)
+    assert dump_manifest(manifest) == dump_manifest(parse_manifest(dump(small_manifest())))
+
+
+def test_safe_dump_of_the_canonical_text_is_plain_yaml() -> None:
+    """The canonical text is ordinary YAML any safe loader reads to the same data."""
+    manifest = parse_manifest(dump(rich_manifest()))
+    loaded = yaml.safe_load(dump_manifest(manifest))
+    assert loaded == manifest.model_dump(mode="json", exclude={"system": {"base_url"}})
+
+
+def test_canonical_text_does_not_depend_on_libyaml() -> None:
+    """libyaml's emitter escapes characters beyond U+FFFF and ends a document holding a '|+'
+    scalar with '...'; the canonical text has neither, with or without libyaml."""
+    data = small_manifest()
+    data["packs"][0]["name"] = "Rocket 🚀"
+    data["system"]["notes"] = "kept trailing blank line\n\n"
+    text = dump_manifest(parse_manifest(dump(data)))
+    assert "  name: Rocket 🚀\n" in text
+    assert "  notes: |+\n    kept trailing blank line\n\n  updated_at:" in text
+    assert text.endswith("  notes: null\n")
+    assert parse_manifest(text).system.notes == "kept trailing blank line\n\n"
