@@ -11,7 +11,7 @@ For Heimdall, CI jobs and deploy scripts::
 ``fetch`` raises :class:`StatusUnavailable` (unreachable, timed out, HTTP error) or its subclass
 :class:`InvalidStatus` (not JSON, not a status document, unknown ``schema_version``). The
 timeout bounds the whole fetch, retries included. This module imports nothing outside the
-standard library, so importing it is cheap.
+standard library (and the HTTP stack only when a URL is read), so importing it is cheap.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ import os
 import re
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -267,6 +265,9 @@ class StatusClient:
         return data
 
     def _fetch_once(self, deadline: float) -> Status:
+        import urllib.error  # here, not at the top: reading a file needs no HTTP stack
+        import urllib.request
+
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise StatusUnavailable(f"timed out after {self.timeout:g} s reading {self.source}")
@@ -324,6 +325,8 @@ class StatusClient:
 
 
 def _is_timeout(error: BaseException | None) -> bool:
+    import urllib.error
+
     if isinstance(error, urllib.error.URLError):
         error = error.reason if isinstance(error.reason, BaseException) else None
     return isinstance(error, TimeoutError)
