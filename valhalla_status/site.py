@@ -289,13 +289,17 @@ def render_site(
     }
     for path, document in statuspage_documents(manifest, base).items():
         files[path] = to_json(document)
-    for name, schema in schema_documents().items():
-        files[f"schema/{name}"] = to_json(schema)
+    files.update(_schema_files())
     for pack in manifest.packs:
         data = to_json(pack_document(pack)).encode()
         files[f"packs/{pack.id}.json"] = data
         files[f"packs/{pack.id.lower()}.json"] = data
     return {path: d.encode() if isinstance(d, str) else d for path, d in files.items()}
+
+
+@functools.lru_cache(maxsize=1)
+def _schema_files() -> dict[str, bytes]:
+    return {f"schema/{name}": to_json(doc).encode() for name, doc in schema_documents().items()}
 
 
 def _feed_id(manifest: Manifest, base: str) -> str:

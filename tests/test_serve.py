@@ -1,0 +1,174 @@
+"""``serve``: the site over HTTP, read-only, with the right types; rebuilds on change; Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from email.message import Message
+from pathlib import Path
+from typing import IO
+
+import pytest
+from conftest import Workspace, clean_env, dump, small_manifest
+
+from valhalla_status.errors import ValhallaError
+from valhalla_status.serve import SiteServer, Watcher, make_server
+
+
+@pytest.fixture
+def served(ws: Workspace) -> Iterator[tuple[SiteServer, list[str]]]:
+    """The small manifest's site, built and served on a free port; the server's log lines."""
+    ws.write(small_manifest())
+    assert ws.run("build").exit_code == 0
+    log: list[str] = []
+    server = make_server(str(ws.root / "site"), "127.0.0.1", 0, log.append)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server, log
+    server.shutdown()
+    server.server_close()
+
+
+def fetch(url: str, method: str = "GET") -> tuple[int, Message, bytes]:
+    """Status, headers (case-insensitive) and body."""
+    request = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("", "text/html; charset=utf-8"),
+        ("index.html", "text/html; charset=utf-8"),
+        ("status.json", "application/json"),
+        ("packs/h.json", "application/json"),
+        ("api/v2/summary.json", "application/json"),
+        ("feed.xml", "application/atom+xml; charset=utf-8"),
+        ("badge.svg", "image/svg+xml"),
+    ],
+)
+def test_files_are_served_with_their_content_type(
+    ws: Workspace, served: tuple[SiteServer, list[str]], path: str, content_type: str
+) -> None:
+    server, _ = served
+    status, headers, body = fetch(server.url + path)
+    assert status == 200
+    assert headers["Content-Type"] == content_type
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert body == (ws.root / "site" / (path or "index.html")).read_bytes()
+
+
+def test_json_allows_any_origin(served: tuple[SiteServer, list[str]]) -> None:
+    server, _ = served
+    assert fetch(server.url + "status.json")[1]["Access-Control-Allow-Origin"] == "*"
+    assert "Access-Control-Allow-Origin" not in fetch(server.url)[1]
+
+
+@pytest.mark.parametrize(
+    "path", ["nope.html", "packs/", "packs/ZZ.json", "../manifest/valhalla.yaml"]
+)
+def test_missing_paths_get_the_404_page(
+    ws: Workspace, served: tuple[SiteServer, list[str]], path: str
+) -> None:
+    server, log = served
+    status, headers, body = fetch(server.url + path)
+    assert status == 404
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    assert body == (ws.root / "site/404.html").read_bytes()
+    assert log[-1].startswith("127.0.0.1 ") and " 404 " in log[-1]
+
+
+def test_head_sends_no_body_and_writes_are_refused(served: tuple[SiteServer, list[str]]) -> None:
+    server, _ = served
+    assert fetch(server.url + "status.json", "HEAD")[0] == 200
+    assert fetch(server.url + "status.json", "HEAD")[2] == b""
+    assert fetch(server.url + "nope", "HEAD")[2] == b""
+    for method in ("POST", "PUT", "DELETE"):
+        assert fetch(server.url + "status.json", method)[0] == 501
+
+
+def test_watcher_rebuilds_only_on_change(ws: Workspace, tmp_path: Path) -> None:
+    ws.write(small_manifest())
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    calls: list[int] = []
+    watcher = Watcher([ws.manifest, templates], lambda: calls.append(1))
+    assert watcher.poll() is False
+    data = small_manifest()
+    data["system"]["notes"] = "changed"
+    ws.write(data)
+    assert watcher.poll() is True
+    assert watcher.poll() is False
+    (templates / "_footer.html").write_text("<footer></footer>\n")
+    assert watcher.poll() is True
+    assert calls == [1, 1]
+
+
+def test_port_in_use_is_one_clear_error(served: tuple[SiteServer, list[str]]) -> None:
+    server, _ = served
+    port = server.server_address[1]
+    with pytest.raises(ValhallaError, match=rf"^cannot listen on 127\.0\.0\.1:{port}: "):
+        make_server(".", "127.0.0.1", port, print)
+
+
+def replace(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` in one step, so the watcher never sees half of it."""
+    temp = path.with_name("incoming.yaml")
+    temp.write_text(text, encoding="utf-8")
+    os.replace(temp, path)
+
+
+def message(stream: IO[str]) -> str:
+    """The next line on stderr that is not a request log."""
+    line = stream.readline()
+    while line.startswith("127.0.0.1 "):
+        line = stream.readline()
+    return line
+
+
+def test_serve_command_builds_serves_rebuilds_and_stops_on_ctrl_c(ws: Workspace) -> None:
+    ws.write(small_manifest())
+    process = subprocess.Popen(
+        [sys.executable, "-m", "valhalla_status", "serve", "--port", "0"],
+        cwd=ws.root,
+        env=clean_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        assert process.stderr.readline() == "site: built (29 files)\n"
+        line = process.stderr.readline()
+        assert line.startswith("serving site at http://127.0.0.1:")
+        assert line.endswith("/ (Ctrl-C to stop)\n")
+        url = line.split(" at ")[1].split(" ")[0]
+        assert json.loads(fetch(url + "status.json")[2])["notes"] is None
+
+        data = small_manifest()
+        data["system"]["notes"] = "Rebuilt by serve"
+        replace(ws.manifest, dump(data))
+        assert message(process.stderr) == "site: built (29 files)\n"
+        assert json.loads(fetch(url + "status.json")[2])["notes"] == "Rebuilt by serve"
+
+        replace(ws.manifest, "schema_version: [\n")
+        failed = message(process.stderr)
+        assert failed.startswith("rebuild failed, still serving the last site: ")
+        assert json.loads(fetch(url + "status.json")[2])["notes"] == "Rebuilt by serve"
+
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+        assert process.stderr.read().splitlines()[-1] == "stopped"
+    finally:
+        process.kill()
+        process.wait()
