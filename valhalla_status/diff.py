@@ -104,8 +104,26 @@ def load_side(spec: str | None, manifest_path: str) -> Side:
 class PackChange:
     id: str
     name: str
-    change: str
-    """The change in words, without the pack: ``pending → installed``."""
+    kind: str
+    """added, removed, status, renamed or moved."""
+    words: str
+    """The change, e.g. ``pending → installed``."""
+
+    @property
+    def change(self) -> str:
+        """The change in words, without the pack."""
+        if self.kind == "status":
+            return self.words
+        return f"{self.kind}{':' if self.kind == 'moved' else ''} {self.words}"
+
+    @property
+    def line(self) -> str:
+        """The text report's line."""
+        if self.kind in ("added", "removed"):
+            return f"Pack {self.id} {self.kind}: {self.name} {self.words}"
+        if self.kind == "renamed":
+            return f"Pack {self.id}: renamed {self.words}"
+        return f"Pack {self.id}: {self.change} ({self.name})"
 
 
 @dataclass(frozen=True)
@@ -155,31 +173,32 @@ class ManifestDiff:
 
     def pack_changes(self) -> list[PackChange]:
         """Per pack, in the new manifest's order, then removed packs in the old one's."""
-        order = [p.id for p in self.new.manifest.packs]
-        order += [p.id for p in self.old.manifest.packs if self.new.manifest.pack(p.id) is None]
+        packs = {p.id: p for p in self.new.manifest.packs}
+        order = [*packs, *(p.id for p in self.old.manifest.packs if p.id not in packs)]
+        changes = self.changes
         result = []
         for pack_id in order:
-            whole = self.changes.get(f"packs.{pack_id}")
+            whole = changes.get(f"packs.{pack_id}")
             if whole is not None:
                 before, after = whole
                 if after is not None:
-                    change = f"added ({after['group']}, {after['status']})"
-                    result.append(PackChange(pack_id, after["name"], change))
+                    words = f"({after['group']}, {after['status']})"
+                    result.append(PackChange(pack_id, after["name"], "added", words))
                 else:
-                    change = f"removed (was {before['group']}, {before['status']})"
-                    result.append(PackChange(pack_id, before["name"], change))
+                    words = f"(was {before['group']}, {before['status']})"
+                    result.append(PackChange(pack_id, before["name"], "removed", words))
                 continue
-            pack = self.new.manifest.pack(pack_id)
-            assert pack is not None
-            if f"packs.{pack_id}.status" in self.changes:
-                old, new = self.changes[f"packs.{pack_id}.status"]
-                result.append(PackChange(pack_id, pack.name, f"{old} → {new}"))
-            if f"packs.{pack_id}.name" in self.changes:
-                old, new = self.changes[f"packs.{pack_id}.name"]
-                result.append(PackChange(pack_id, new, f"renamed {_quote(old)} → {_quote(new)}"))
-            if f"packs.{pack_id}.group" in self.changes:
-                old, new = self.changes[f"packs.{pack_id}.group"]
-                result.append(PackChange(pack_id, pack.name, f"moved: {old} → {new}"))
+            name = packs[pack_id].name
+            if f"packs.{pack_id}.status" in changes:
+                old, new = changes[f"packs.{pack_id}.status"]
+                result.append(PackChange(pack_id, name, "status", f"{old} → {new}"))
+            if f"packs.{pack_id}.name" in changes:
+                old, new = changes[f"packs.{pack_id}.name"]
+                words = f"{_quote(old)} → {_quote(new)}"
+                result.append(PackChange(pack_id, name, "renamed", words))
+            if f"packs.{pack_id}.group" in changes:
+                old, new = changes[f"packs.{pack_id}.group"]
+                result.append(PackChange(pack_id, name, "moved", f"{old} → {new}"))
         return result
 
     def lines(self) -> list[str]:
@@ -189,14 +208,7 @@ class ManifestDiff:
             return [f"No status changes: {title}"]
         lines = [f"Status changes: {title}"]
         lines += [f"  {line}" for line in self.system_lines()]
-        for item in self.pack_changes():
-            if item.change.startswith(("added", "removed")):
-                verb, rest = item.change.split(" ", 1)
-                lines.append(f"  Pack {item.id} {verb}: {item.name} {rest}")
-            elif item.change.startswith("renamed"):
-                lines.append(f"  Pack {item.id}: {item.change}")
-            else:
-                lines.append(f"  Pack {item.id}: {item.change} ({item.name})")
+        lines += [f"  {item.line}" for item in self.pack_changes()]
         if self.packs_reordered:
             lines.append("  Packs reordered")
         for verb, entries in (("added", self.history_added), ("removed", self.history_removed)):
@@ -265,8 +277,9 @@ def diff_manifests(old: Side, new: Side) -> ManifestDiff:
             format_timestamp(a.system.updated_at),
             format_timestamp(b.system.updated_at),
         ]
-    old_ids = [p.id for p in a.packs if b.pack(p.id) is not None]
-    new_ids = [p.id for p in b.packs if a.pack(p.id) is not None]
+    old_set, new_set = {p.id for p in a.packs}, {p.id for p in b.packs}
+    old_ids = [p.id for p in a.packs if p.id in new_set]
+    new_ids = [p.id for p in b.packs if p.id in old_set]
     common = 0
     while common < min(len(a.history), len(b.history)) and a.history[common] == b.history[common]:
         common += 1
