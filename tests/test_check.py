@@ -235,6 +235,7 @@ def test_missing_file_with_json_still_prints_a_result(here: Path) -> None:
             "give --require-installed or --all-installed, not both",
         ),
         (("--timeout", "0"), "Invalid value for '--timeout': 0.0 is not in the range x>0."),
+        (("--require-installed", " , "), "--require-installed needs at least one pack id"),
     ],
 )
 def test_usage_errors_exit_2(here: Path, args: tuple[str, ...], message: str) -> None:

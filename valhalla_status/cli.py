@@ -612,7 +612,10 @@ def check(
     if installed and all_installed:
         raise click.UsageError("give --require-installed or --all-installed, not both")
     source = url if url is not None else path or os.path.join(settings.site, "status.json")
-    wanted = Requirements(require_complete, min_version, pack_ids(installed), all_installed)
+    ids = pack_ids(installed)
+    if installed and not ids:
+        raise click.UsageError("--require-installed needs at least one pack id")
+    wanted = Requirements(require_complete, min_version, ids, all_installed)
     try:
         result = run_check(source, wanted, timeout=timeout)
     except UnavailableError as exc:
