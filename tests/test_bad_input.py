@@ -148,6 +148,11 @@ CASES: list[tuple[str, Callable[[], str | bytes], list[str]]] = [
         [f"{M}:6: system.backend_complete: must be true or false, not 0 (a YAML integer)"],
     ),
     (
+        "integer-too-long-to-convert",
+        lambda: e(BASE, "extra: {}", "extra: {n: " + "9" * 5000 + "}"),
+        [f"{M}:10: YAML syntax error: number too long (5,000 characters)"],
+    ),
+    (
         "boolean-name",
         lambda: e(BASE, "name: Reporter Premium", "name: true"),
         [f"{M}:17: packs[1].name: must be a string, not true (a YAML boolean); quote it"],
@@ -349,6 +354,13 @@ CASES: list[tuple[str, Callable[[], str | bytes], list[str]]] = [
         [f"{M}:3: system.name: contains the control character U+200B, which is not allowed"],
     ),
     (
+        "line-separator-in-name",
+        lambda: e(BASE, "name: Reporter Premium", 'name: "Reporter\u2028Premium"'),
+        [
+            f"{M}:17: packs[1].name: contains the control character U+2028, which is not allowed",
+        ],
+    ),
+    (
         "newline-in-name",
         lambda: e(BASE, "name: Reporter Premium", 'name: "Reporter\\nPremium"'),
         [f"{M}:17: packs[1].name: must be one line (only notes may span lines)"],
@@ -466,6 +478,15 @@ CASES: list[tuple[str, Callable[[], str | bytes], list[str]]] = [
         [
             f"{M}:8: system.updated_at: '2025-02-30T00:00:00Z' is not a valid date and time: "
             "day is out of range for month"
+        ],
+    ),
+    (
+        "timestamp-out-of-range-in-utc",
+        lambda: e(
+            BASE, "updated_at: '2025-09-20T00:00:00Z'", "updated_at: '9999-12-31T23:59:59-01:00'"
+        ),
+        [
+            f"{M}:8: system.updated_at: '9999-12-31T23:59:59-01:00' is out of range once in UTC",
         ],
     ),
     (

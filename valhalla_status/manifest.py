@@ -135,7 +135,13 @@ def _scalar(event: Any) -> Any:
     if tag == _TAG + "bool":
         return event.value.lower() in ("yes", "true", "on")
     if tag in (_TAG + "int", _TAG + "float"):
-        return _CONSTRUCTOR.construct_object(yaml.ScalarNode(tag, event.value))
+        try:
+            return _CONSTRUCTOR.construct_object(yaml.ScalarNode(tag, event.value))
+        except ValueError:  # an integer of more than 4,300 digits
+            raise yaml.MarkedYAMLError(
+                problem=f"number too long ({len(event.value):,} characters)",
+                problem_mark=event.start_mark,
+            ) from None
     return event.value  # '<<', '=' and the like: plain text here
 
 

@@ -59,7 +59,10 @@ SEMVER_PATTERN = (
 )
 # Characters no text field may hold: C0/C1 controls, bidi overrides and isolates, invisible
 # zero-width marks. (Zero-width joiners stay allowed: scripts and emoji need them.)
-_FORBIDDEN = r"\x00-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff"
+_FORBIDDEN = (
+    r"\x00-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060"
+    r"\u2028\u2029\u2066-\u2069\ufeff"  # line and paragraph separators break a line too
+)
 _FORBIDDEN_MULTILINE = _FORBIDDEN.replace(r"\x00-\x1f", r"\x00-\x09\x0b-\x1f")
 ONE_LINE_PATTERN = rf"^[^{_FORBIDDEN}]*[^{_FORBIDDEN}\s][^{_FORBIDDEN}]*$"
 MULTILINE_PATTERN = (
@@ -95,7 +98,10 @@ def parse_timestamp(value: Any) -> datetime:
         raise ValueError(f"must be an RFC 3339 timestamp string, not {type(value).__name__}")
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("timestamp has no timezone; add 'Z' for UTC")
-    return moment.astimezone(timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00
+        raise ValueError(f"{value!r} is out of range once in UTC") from None
 
 
 def format_timestamp(moment: datetime) -> str:
