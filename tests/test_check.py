@@ -88,6 +88,7 @@ def test_every_unmet_condition_is_named(here: Path) -> None:
         "zz",
         "--require-installed",
         "t",
+        "S",
     )
     assert result.exit_code == 1
     assert result.stderr == (
@@ -98,6 +99,13 @@ def test_every_unmet_condition_is_named(here: Path) -> None:
         "  - no pack ZZ\n"
         "  - pack T Security Protocol: pending, not installed\n"
     )
+    spaced = check("--require-installed", "k", "zz", "--require-installed", "H,t")
+    assert spaced.exit_code == 1
+    assert spaced.stderr.splitlines()[1:] == [
+        "  - pack K Executor Pro: pending, not installed",
+        "  - pack T Security Protocol: pending, not installed",
+        "  - no pack ZZ",
+    ]
 
 
 def test_all_installed(here: Path) -> None:
@@ -236,6 +244,7 @@ def test_missing_file_with_json_still_prints_a_result(here: Path) -> None:
         ),
         (("--timeout", "0"), "Invalid value for '--timeout': 0.0 is not in the range x>0."),
         (("--require-installed", " , "), "--require-installed needs at least one pack id"),
+        (("K",), "unexpected argument 'K' (pack ids follow --require-installed)"),
     ],
 )
 def test_usage_errors_exit_2(here: Path, args: tuple[str, ...], message: str) -> None:

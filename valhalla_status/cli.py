@@ -585,6 +585,7 @@ def diff_command(
     help="Seconds to wait in all, retries included.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@click.argument("more_ids", metavar="[ID]...", nargs=-1)
 @pass_settings
 def check(
     settings: Settings,
@@ -596,11 +597,13 @@ def check(
     all_installed: bool,
     timeout: float,
     as_json: bool,
+    more_ids: tuple[str, ...],
 ) -> None:
     """Is Valhalla ready? Exit 0 ready, 1 not ready, 3 status unavailable or invalid.
 
     Reads --url, --file or SITE/status.json. With no requirement, ready means the backend is
-    complete; with requirements, exactly those.
+    complete; with requirements, exactly those. IDs after the options are more ids for
+    --require-installed (`--require-installed K L`).
     """
     import json
 
@@ -611,8 +614,12 @@ def check(
         raise click.UsageError("give --url or --file, not both")
     if installed and all_installed:
         raise click.UsageError("give --require-installed or --all-installed, not both")
+    if more_ids and not installed:
+        raise click.UsageError(
+            f"unexpected argument {more_ids[0]!r} (pack ids follow --require-installed)"
+        )
     source = url if url is not None else path or os.path.join(settings.site, "status.json")
-    ids = pack_ids(installed)
+    ids = pack_ids(installed + more_ids)
     if installed and not ids:
         raise click.UsageError("--require-installed needs at least one pack id")
     wanted = Requirements(require_complete, min_version, ids, all_installed)
