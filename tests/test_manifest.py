@@ -257,3 +257,21 @@ def test_canonical_text_does_not_depend_on_libyaml() -> None:
     assert "  notes: |+\n    kept trailing blank line\n\n  updated_at:" in text
     assert text.endswith("  notes: null\n")
     assert parse_manifest(text).system.notes == "kept trailing blank line\n\n"
+
+
+def test_a_symlinked_manifest_is_written_through_not_replaced(ws: Workspace, epoch: int) -> None:
+    ws.write(small_manifest())
+    link = ws.root / "link.yaml"
+    link.symlink_to(M)
+    args = ("--manifest", "link.yaml")
+    result = ws.run(*args, "set-notes", "via the link", "--no-build", "--by", "bob")
+    assert (result.exit_code, result.stderr) == (0, "Notes updated\n")
+    assert link.is_symlink()
+    assert ws.read()["system"]["notes"] == "via the link"
+    (ws.manifest.parent / "valhalla.yaml").write_text(dump(small_manifest()))
+    assert ws.run(*args, "fmt").stderr == "link.yaml: reformatted\n"
+    assert link.is_symlink()
+    assert ws.manifest.read_text(encoding="utf-8").startswith(HEADER)
+    # One lock for both names, beside the real file.
+    assert sorted(os.listdir(ws.root)) == ["link.yaml", "manifest"]
+    assert sorted(os.listdir(ws.manifest.parent)) == [".valhalla.yaml.lock", "valhalla.yaml"]

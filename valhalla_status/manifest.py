@@ -490,13 +490,18 @@ def validate_manifest(manifest: Manifest, shown: str = "<manifest>") -> Manifest
     return checked
 
 
+def _real_file(path: str | os.PathLike[str]) -> Path:
+    """The file a manifest path names: a symlink is written (and locked) through, not replaced."""
+    return Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
+
+
 def _temp_prefix(path: Path) -> str:
     return f".{path.name}.tmp-"
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: temp file beside it, fsync, ``os.replace``."""
-    target = Path(path)
+    target = _real_file(path)
     folder = target.parent
     temp = folder / f"{_temp_prefix(target)}{os.getpid()}-{secrets.token_hex(4)}"
     try:
@@ -525,7 +530,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
 
 def remove_stale_temp_files(path: str | os.PathLike[str]) -> None:
     """Remove temp files a killed writer left beside ``path`` (call with the lock held)."""
-    target = Path(path)
+    target = _real_file(path)
     prefix = _temp_prefix(target)
     try:
         names = os.listdir(target.parent)
@@ -555,7 +560,7 @@ def write_manifest(path: str | os.PathLike[str], manifest: Manifest) -> bool:
 
 
 def lock_path(path: str | os.PathLike[str]) -> Path:
-    target = Path(path)
+    target = _real_file(path)
     return target.parent / f".{target.name}.lock"
 
 
