@@ -66,7 +66,10 @@ def format_loc(loc: Loc) -> str:
 def _problem(path: str, line: int | None, loc: Loc, message: str) -> str:
     where = f"{path}:{line}" if line else path
     field = format_loc(loc)
-    return f"{where}: {field}: {message}" if field else f"{where}: {message}"
+    text = f"{where}: {field}: {message}" if field else f"{where}: {message}"
+    # A key or value from the file may hold line breaks or terminal escapes: show them escaped,
+    # so each problem stays one line and nothing in the file can drive the terminal.
+    return FORBIDDEN_CHAR.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -389,9 +392,21 @@ def _known_fields(loc: Loc) -> list[str]:
     return list(model.model_fields)
 
 
-def _clean_loc(loc: tuple[Any, ...]) -> Loc:
+def _clean_loc(loc: tuple[Any, ...], data: Any = None) -> Loc:
     # pydantic adds validator tags (e.g. 'list[...]') to locations inside JsonValue; drop them.
-    return tuple(p for p in loc if isinstance(p, int) or ("[" not in p and "function-" not in p))
+    # A part that steps into ``data`` is a real key, kept whatever it looks like ('a[0]').
+    kept: list[str | int] = []
+    for part in loc:
+        if (isinstance(data, dict) and part in data) or (
+            isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
+        ):
+            data = data[part]
+            kept.append(part)
+            continue
+        data = None
+        if isinstance(part, int) or ("[" not in part and "function-" not in part):
+            kept.append(part)
+    return tuple(kept)
 
 
 def parse_manifest(text: str, path: str | os.PathLike[str] = "<manifest>") -> Manifest:
@@ -408,7 +423,7 @@ def parse_manifest(text: str, path: str | os.PathLike[str] = "<manifest>") -> Ma
         root = yaml.compose(text, Loader=_Loader)
         problems = []
         for error in exc.errors():
-            loc = _clean_loc(error["loc"])
+            loc = _clean_loc(error["loc"], data)
             problems.append(_problem(shown, _line_of(root, loc), loc, error_message(error, loc)))
         raise ManifestError(problems) from None
     cross = cross_field_problems(manifest)
@@ -438,6 +453,8 @@ class _CanonicalDumper(_Dumper):
 
 def _represent_str(dumper: Any, value: str) -> Any:
     style = "|" if "\n" in value else None
+    if "\x85" in value:  # PyYAML writes NEL raw in other styles and reads it back as a break
+        style = '"'
     return dumper.represent_scalar(_TAG + "str", value, style=style)
 
 
@@ -476,12 +493,13 @@ def dump_manifest(manifest: Manifest) -> str:
 
 def validate_manifest(manifest: Manifest, shown: str = "<manifest>") -> Manifest:
     """Re-validate a manifest built in memory; raise ManifestError (no line numbers) if invalid."""
+    data = manifest_data(manifest)
     try:
-        checked = Manifest.model_validate(manifest_data(manifest))
+        checked = Manifest.model_validate(data)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            loc = _clean_loc(error["loc"])
+            loc = _clean_loc(error["loc"], data)
             problems.append(_problem(shown, None, loc, error_message(error, loc)))
         raise ManifestError(problems) from None
     cross = cross_field_problems(checked)
