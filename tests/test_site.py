@@ -187,6 +187,8 @@ def test_lower_case_pack_files_equal_the_upper_case_ones(ws: Workspace) -> None:
         upper = (site / f"packs/{pack_id}.json").read_bytes()
         assert upper == (site / f"packs/{pack_id.lower()}.json").read_bytes()
         assert json.loads(upper)["id"] == pack_id
+        # One file, two names: the alias is a hard link.
+        assert (site / f"packs/{pack_id}.json").samefile(site / f"packs/{pack_id.lower()}.json")
 
 
 def test_two_builds_at_different_times_and_places_are_byte_identical(ws: Workspace) -> None:

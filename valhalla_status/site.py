@@ -368,9 +368,14 @@ def _is_current(root: Path, files: dict[str, bytes]) -> bool:
 
 
 def _write_tree(root: Path, files: dict[str, bytes]) -> None:
-    """Write ``files`` under the new folder ``root`` (never outside it), then sync once."""
+    """Write ``files`` under the new folder ``root`` (never outside it), then sync once.
+
+    A file whose bytes are the very object of an earlier one (a pack's lower-case alias) is a
+    hard link to it: one directory entry instead of a new file.
+    """
     root.mkdir()
     made = {""}
+    first: dict[int, str] = {}
     for path, data in files.items():
         if not _SAFE_PATH.fullmatch(path):
             raise ValhallaError(f"refusing to write {path!r}: not a plain path inside the site")
@@ -378,8 +383,18 @@ def _write_tree(root: Path, files: dict[str, bytes]) -> None:
         if folder not in made:
             os.makedirs(os.path.join(root, folder), exist_ok=True)
             made.add(folder)
-        with open(os.path.join(root, path), "xb") as handle:
+        target = os.path.join(root, path)
+        if id(data) in first:
+            try:
+                os.link(first[id(data)], target)
+                continue
+            except FileExistsError:  # a case-insensitive file system: the same name
+                continue
+            except OSError:  # no hard links here: write a copy
+                pass
+        with open(target, "xb") as handle:
             handle.write(data)
+        first.setdefault(id(data), target)
     _sync_filesystem(root)
 
 
