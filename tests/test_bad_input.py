@@ -45,7 +45,12 @@ def assert_rejected(
     ws: Workspace,
     content: str | bytes,
     expected: list[str],
-    commands: tuple[tuple[str, ...], ...] = (("validate",), MUTATION),
+    commands: tuple[tuple[str, ...], ...] = (
+        ("validate",),
+        MUTATION,
+        ("fmt", "--check"),
+        ("show", "--json"),
+    ),
 ) -> None:
     """Each command exits 1 with exactly ``expected`` on stderr and changes no file."""
     ws.write(content)

@@ -177,6 +177,13 @@ def test_init_force_replaces_the_manifest_and_its_history(
     assert ws.manifest.read_text(encoding="utf-8") == default_manifest_text(EPOCH2_TEXT, "bob")
 
 
+def test_init_force_replaces_an_invalid_manifest(ws: Workspace, epoch: int) -> None:
+    ws.write("schema_version: 1\nsystem: [broken\n")
+    assert ws.run("validate").exit_code == 1
+    ok(ws.run("init", "--force", NB, "--by", "alice"), f"Created {M} with 16 packs\n")
+    assert ws.manifest.read_text(encoding="utf-8") == default_manifest_text(EPOCH_TEXT, "alice")
+
+
 def test_init_creates_the_folder_of_a_custom_path(ws: Workspace, epoch: int) -> None:
     result = ws.run("--manifest", "deep/er/status.yaml", "init", NB, "--by", "alice")
     ok(result, "Created deep/er/status.yaml with 16 packs\n")
