@@ -305,7 +305,7 @@ def test_badge_is_svg_with_hostile_strings_escaped(ws: Workspace) -> None:
     site = build(ws, hostile_data())
     root = ET.parse(site / "badge.svg").getroot()
     assert root.tag == f"{SVG}svg"
-    assert root.get("aria-label") == f"{HOSTILE}: in development"
+    assert root.get("role") == "img"
     assert root.findtext(f"{SVG}title") == f"{HOSTILE}: in development"
     texts = [t.text for t in root.iter(f"{SVG}text")]
     assert texts == [HOSTILE, "in development"]

@@ -493,10 +493,9 @@ def build(settings: Settings, check: bool, templates_dir: str | None, base_url: 
     """Write the static site (or only --check that it is current)."""
     from .site import check_site
 
-    manifest = settings.load()
     options: dict[str, Any] = {"templates_dir": templates_dir, "base_url": base_url}
     if check:
-        stale = check_site(manifest, settings.site, **options)
+        stale = check_site(settings.load(), settings.site, **options)
         if stale:
             listing = "".join(f"\n  {state}: {path}" for path, state in stale.items())
             raise ValhallaError(
