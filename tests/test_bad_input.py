@@ -254,6 +254,11 @@ CASES: list[tuple[str, Callable[[], str | bytes], list[str]]] = [
         [f"{M}:20: packs[2].id: 'h' must be upper-case in the manifest ('H')"],
     ),
     (
+        "unquoted-yaml-boolean-id",
+        lambda: e(BASE, "id: I", "id: NO"),
+        [f"{M}:16: packs[1].id: must be a string, not false (a YAML boolean); quote it"],
+    ),
+    (
         "lower-case-id",
         lambda: e(BASE, "id: I", "id: i"),
         [f"{M}:16: packs[1].id: 'i' must be upper-case in the manifest ('I')"],

@@ -461,6 +461,36 @@ def test_pack_show_unknown_id(small: Workspace, typed: str, shown: str) -> None:
     )
 
 
+READ_COMMANDS = [
+    ("validate",),
+    ("fmt", "--check"),
+    ("show",),
+    ("show", "--json"),
+    ("summary",),
+    ("summary", "--json"),
+    ("pack", "list"),
+    ("pack", "list", "--json", "--status", "pending"),
+    ("pack", "show", "h"),
+    ("pack", "show", "H", "--json"),
+    ("history",),
+    ("history", "--json"),
+]
+
+
+def test_read_commands_write_nothing_and_agree_with_and_without_the_cache(
+    small: Workspace, tmp_path: Path
+) -> None:
+    before = snapshot(small.root)
+    first = [small.run(*args) for args in READ_COMMANDS]  # fills the read cache
+    second = [small.run(*args) for args in READ_COMMANDS]  # served from it
+    uncached = [small.run(*args, env={"VALHALLA_NO_CACHE": "1"}) for args in READ_COMMANDS]
+    for args, a, b, c in zip(READ_COMMANDS, first, second, uncached, strict=True):
+        assert a.exit_code == b.exit_code == c.exit_code == 0, args
+        assert a.stdout == b.stdout == c.stdout, args
+        assert a.stderr == b.stderr == c.stderr, args
+    assert snapshot(small.root) == before
+
+
 # --- pack add / set / remove -----------------------------------------------------------------
 
 
@@ -510,6 +540,25 @@ def test_pack_add_with_status(later: Workspace) -> None:
         "group": "G",
         "status": "experimental",
     }
+
+
+def test_ids_that_look_like_yaml_values_round_trip(later: Workspace) -> None:
+    for typed in ("no", "On", "NULL", "true", "E1"):
+        result = later.run("pack", "add", typed, "--name", f"Pack {typed}", "--group", "G", NB)
+        assert result.exit_code == 0, result.output
+    text = canonical(later)
+    assert "- id: 'NO'\n" in text and "- id: 'NULL'\n" in text and "- id: E1\n" in text
+    assert [p["id"] for p in later.read()["packs"]] == [
+        "H",
+        "I",
+        "S",
+        "NO",
+        "ON",
+        "NULL",
+        "TRUE",
+        "E1",
+    ]
+    ok(later.run("validate"), f"{M}: valid (8 packs)\n")
 
 
 @pytest.mark.parametrize("typed", ["h", "H"])
