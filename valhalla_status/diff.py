@@ -55,6 +55,9 @@ def repository_path(manifest_path: str | os.PathLike[str]) -> tuple[Path, str]:
         folder = folder.parent
     result = _git(["rev-parse", "--show-toplevel"], folder)
     if result.returncode != 0:
+        said = result.stderr.decode(errors="replace").strip().splitlines() or ["no output"]
+        if "not a git repository" not in said[0]:
+            raise ValhallaError(f"git cannot read the repository at {folder}: {said[0]}")
         raise ValhallaError(
             f"{folder} is not inside a git repository; give two manifest files to compare"
         )
