@@ -43,17 +43,25 @@ class Settings:
         return manifest_documents(self.manifest, self._compute_documents)
 
     def _compute_documents(self, raw: bytes | None) -> dict[str, Any]:
-        from .documents import history_document, status_document
+        return documents_of(self._parse(raw))
+
+    def _parse(self, raw: bytes | None) -> Manifest:
+        """The manifest from bytes already read (None: read the file)."""
         from .manifest import decode_manifest_bytes, load_manifest, parse_manifest
 
         if raw is None:
-            manifest = load_manifest(self.manifest)
-        else:
-            manifest = parse_manifest(decode_manifest_bytes(raw, self.manifest), self.manifest)
-        return {
-            "status": status_document(manifest),
-            "history": history_document(manifest, None)["history"],
-        }
+            return load_manifest(self.manifest)
+        return parse_manifest(decode_manifest_bytes(raw, self.manifest), self.manifest)
+
+
+def documents_of(manifest: Manifest) -> dict[str, Any]:
+    """What the cache keeps of a manifest: status.json and the whole history."""
+    from .documents import history_document, status_document
+
+    return {
+        "status": status_document(manifest),
+        "history": history_document(manifest, None)["history"],
+    }
 
 
 class ValhallaGroup(click.Group):
@@ -139,11 +147,20 @@ def rebuild_site(settings: Settings, **options: Any) -> BuildResult:
     Building what was just written, outside the lock, lets a slower process overwrite the site
     of a newer manifest with an older one; under the lock, the last build is of the last write.
     """
-    from .manifest import load_manifest, manifest_lock
+    from .cache import manifest_documents
+    from .manifest import manifest_lock
     from .site import build_site
 
+    parsed: list[Manifest] = []
+
+    def parse(raw: bytes | None) -> dict[str, Any]:
+        parsed.append(settings._parse(raw))
+        return documents_of(parsed[0])
+
     with manifest_lock(settings.manifest):
-        return build_site(load_manifest(settings.manifest), settings.site, **options)
+        manifest_documents(settings.manifest, parse)  # also primes the cache for readers
+        manifest = parsed[0] if parsed else settings.load()
+        return build_site(manifest, settings.site, **options)
 
 
 def emit_json(document: Any) -> None:
