@@ -75,7 +75,8 @@ def test_url_ending_in_slash_gets_status_json(server: Server) -> None:
     status = StatusClient(server.url + "/").fetch()
     assert status.pack("K") == PackStatus("K", "Executor Pro", "Professional", "pending")
     assert server.paths() == ["/status.json"]
-    assert server.requests[0][1]["Accept"] == "application/json"
+    headers = server.requests[0][1]
+    assert (headers["Accept"], headers["Cache-Control"]) == ("application/json", "no-cache")
 
 
 def test_etag_and_304_return_the_cached_status(server: Server, site: Path) -> None:

@@ -311,7 +311,12 @@ class StatusClient:
         return status
 
     def _headers(self) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": "valhalla-status-client"}
+        # no-cache: caches on the way must revalidate (cheap with the ETag), not serve stale.
+        headers = {
+            "Accept": "application/json",
+            "Cache-Control": "no-cache",
+            "User-Agent": "valhalla-status-client",
+        }
         if self._etag and self._cached is not None:
             headers["If-None-Match"] = self._etag
         return headers
