@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
 from conftest import (
     LOCK_NAME,
     MANIFEST_REL,
@@ -27,7 +30,10 @@ from conftest import (
     small_manifest,
     snapshot,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from valhalla_status.cli import main
 from valhalla_status.manifest import _Loader
 
 # libyaml (the C parser, used when present) and PyYAML's pure parser word syntax errors
@@ -957,3 +963,44 @@ def test_hostile_values_on_the_command_line(
     assert result.stdout == ""
     assert "Traceback" not in result.output
     assert snapshot(ws.root) == before
+
+
+_LOCATED = re.compile(rf"^{re.escape(M)}(:[1-9][0-9]*)?: \S")
+_FRAGMENTS = [b"&a ", b"*a", b"!!", b"{", b"[", b"- ", b": ", b"\n", b"  ", b"'", b'"', b"?"]
+_FRAGMENTS += [b"|", b">", b"%", b"@", b"#", b"---\n", b"...\n", b"\t", b"~", b"<<: ", b".inf"]
+_FRAGMENTS += [b"2025-13-45", b"\\u", b"\xf0\x9f\x98\x80", b"\xc3", b"\x00", b"\x1b[2J"]
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(st.data())
+def test_no_corruption_of_the_file_gives_a_traceback(data: st.DataObject) -> None:
+    """Random edits of a valid manifest: every outcome is 'valid' or located lines, exit 1."""
+    raw = bytearray(BASE.encode())
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(raw) - 1))
+        if data.draw(st.booleans()):
+            del raw[at : at + data.draw(st.integers(1, 8))]
+        else:
+            chunk = data.draw(
+                st.one_of(st.binary(min_size=1, max_size=4), st.sampled_from(_FRAGMENTS))
+            )
+            raw[at:at] = chunk
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder) / "work"
+        (root / "manifest").mkdir(parents=True)
+        env = {"VALHALLA_CACHE_DIR": str(Path(folder) / "cache"), "SOURCE_DATE_EPOCH": None}
+        (root / M).write_bytes(bytes(raw))
+        cwd = os.getcwd()
+        os.chdir(root)
+        try:
+            for args in (("validate",), ("show", "--json"), MUTATION):
+                result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+                assert result.exit_code in (0, 1), result.output
+                assert "Traceback" not in result.output
+                assert "internal error" not in result.output
+                if result.exit_code == 1:
+                    assert result.stdout == ""
+                    assert all(_LOCATED.match(line) for line in result.stderr.splitlines())
+                    assert (root / M).read_bytes() == bytes(raw)
+        finally:
+            os.chdir(cwd)
