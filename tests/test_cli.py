@@ -1047,6 +1047,16 @@ def test_lock_held_by_another_process_times_out(small: Workspace) -> None:
     assert snapshot(small.root) == before
 
 
+@pytest.mark.parametrize("value", ["abc", "nan", "-1", "inf"])
+def test_bad_lock_timeout_setting(small: Workspace, value: str) -> None:
+    before = snapshot(small.root)
+    fails(
+        small.run("set-notes", "x", NB, "--by", "bob", env={"VALHALLA_LOCK_TIMEOUT": value}),
+        f"error: VALHALLA_LOCK_TIMEOUT={value!r} is not a number of seconds (0 or more)\n",
+    )
+    assert snapshot(small.root) == before
+
+
 # --- usage errors ----------------------------------------------------------------------------
 
 

@@ -588,7 +588,15 @@ def manifest_lock(path: str | os.PathLike[str], timeout: float | None = None) ->
     from filelock import FileLock, Timeout
 
     if timeout is None:
-        timeout = float(os.environ.get("VALHALLA_LOCK_TIMEOUT", LOCK_TIMEOUT_SECONDS))
+        setting = os.environ.get("VALHALLA_LOCK_TIMEOUT", "")
+        try:
+            timeout = float(setting) if setting else LOCK_TIMEOUT_SECONDS
+            if not 0 <= timeout < float("inf"):
+                raise ValueError
+        except ValueError:
+            raise ValhallaError(
+                f"VALHALLA_LOCK_TIMEOUT={setting!r} is not a number of seconds (0 or more)"
+            ) from None
     lock = FileLock(lock_path(path), timeout=timeout)
     try:
         lock.acquire()
