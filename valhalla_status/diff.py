@@ -16,11 +16,9 @@ from typing import Any
 
 from .client import semver_key
 from .errors import ManifestError, ValhallaError
-from .manifest import decode_manifest_bytes, load_manifest, parse_manifest
+from .manifest import MAX_FILE_BYTES, decode_manifest_bytes, load_manifest, parse_manifest
 from .models import HistoryEntry, Manifest, format_timestamp, parse_timestamp
 from .service import compute_changes
-
-FORMATS = ("text", "markdown", "json")
 
 
 @dataclass(frozen=True)
@@ -61,7 +59,7 @@ def repository_path(manifest_path: str | os.PathLike[str]) -> tuple[Path, str]:
         raise ValhallaError(
             f"{folder} is not inside a git repository; give two manifest files to compare"
         )
-    top = Path(result.stdout.decode().strip()).resolve()
+    top = Path(os.fsdecode(result.stdout.strip())).resolve()
     try:
         inside = target.parent.resolve() / target.name
         return top, inside.relative_to(top).as_posix()
@@ -72,16 +70,22 @@ def repository_path(manifest_path: str | os.PathLike[str]) -> tuple[Path, str]:
 def manifest_at_revision(revision: str, manifest_path: str | os.PathLike[str]) -> Manifest:
     """The manifest at ``manifest_path`` as it was at a git revision."""
     top, relative = repository_path(manifest_path)
+    unknown = ValhallaError(
+        f"unknown revision {revision!r} (not a commit in {top}, and not a file)"
+    )
+    if revision.startswith("-"):
+        raise unknown
     commit = _git(["rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"], top)
-    if revision.startswith("-") or commit.returncode != 0:
-        raise ValhallaError(
-            f"unknown revision {revision!r} (not a commit in {top}, and not a file)"
-        )
-    sha = commit.stdout.decode().strip()
-    blob = _git(["cat-file", "blob", f"{sha}:{relative}"], top)
-    if blob.returncode != 0:
+    if commit.returncode != 0:
+        raise unknown
+    blob_name = f"{commit.stdout.decode().strip()}:{relative}"
+    size = _git(["cat-file", "-s", blob_name], top)
+    if size.returncode != 0:
         raise ValhallaError(f"{relative} does not exist at revision {revision}")
     shown = f"{revision}:{relative}"
+    if int(size.stdout) > MAX_FILE_BYTES:
+        raise ValhallaError(f"{shown}: file is over the 32 MiB limit (not parsed)")
+    blob = _git(["cat-file", "blob", blob_name], top)
     try:
         return parse_manifest(decode_manifest_bytes(blob.stdout, shown), shown)
     except ManifestError as exc:
