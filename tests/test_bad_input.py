@@ -671,12 +671,12 @@ def test_billion_laughs_is_refused_without_expanding(ws: Workspace) -> None:
 
 
 def test_billion_laughs_fails_within_a_small_memory_limit(ws: Workspace) -> None:
-    """Expanding 10⁹ strings needs gigabytes; under a 1 GiB address-space cap the tool still
+    """Expanding 10⁹ strings needs gigabytes; under a 2 GiB address-space cap the tool still
     gives the located refusal, so nothing was expanded."""
     ws.write(_billion_laughs())
 
     def limit_memory() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))
+        resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))
 
     result = subprocess.run(
         [sys.executable, "-m", "valhalla_status", "validate"],
