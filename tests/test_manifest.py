@@ -275,3 +275,15 @@ def test_a_symlinked_manifest_is_written_through_not_replaced(ws: Workspace, epo
     # One lock for both names, beside the real file.
     assert sorted(os.listdir(ws.root)) == ["link.yaml", "manifest"]
     assert sorted(os.listdir(ws.manifest.parent)) == [".valhalla.yaml.lock", "valhalla.yaml"]
+
+
+def test_base_url_is_written_after_description_only_when_set() -> None:
+    data = small_manifest()
+    data["system"] = {"base_url": "https://status.example/valhalla/", **data["system"]}
+    text = dump_manifest(parse_manifest(dump(data)))
+    assert (
+        "  description: Valhalla professional capital markets system\n"
+        "  base_url: https://status.example/valhalla/\n"
+        "  version: 1.0.0\n"
+    ) in text
+    assert "base_url" not in dump_manifest(parse_manifest(dump(small_manifest())))
