@@ -11,6 +11,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -807,23 +808,57 @@ def test_manifest_path_is_a_folder(ws: Workspace) -> None:
         assert result.stderr == f"{M}: is a folder, not a manifest file\n"
 
 
-def _make_read_only(folder: Path) -> Callable[[], None]:
-    """Make ``folder`` refuse new files, even for root; return the undo.
-
-    chmod is enough for a normal user; root ignores it, so then the folder is made immutable
-    (``chattr +i``), which stops root too.
-    """
-    folder.chmod(0o555)
+def _ignores_permissions(folder: Path) -> bool:
+    """True when this process may create files in a mode-0555 folder (root may)."""
     probe = folder / ".probe"
     try:
         probe.touch()
     except PermissionError:
-        return lambda: folder.chmod(0o755)
+        return False
     probe.unlink()
-    folder.chmod(0o755)
-    done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, check=False)
-    assert done.returncode == 0, f"cannot make {folder} read-only: {done.stderr!r}"
-    return lambda: subprocess.run(["chattr", "-i", str(folder)], check=True)
+    return True
+
+
+_AS_NON_ROOT = ["unshare", "--user", "--map-user=1000", "--map-group=1000"]
+
+
+def run_in_read_only_folder(ws: Workspace, args: tuple[str, ...]) -> tuple[int, str, str]:
+    """Run the CLI with the manifest's folder read-only: (exit code, stdout, stderr).
+
+    chmod 0555 is enough for a normal user. Root ignores it, so for root the command runs in a
+    user namespace (``unshare --user``), where the same uid has no capabilities and the mode
+    applies; where that is not possible the folder is made immutable (``chattr +i``), which
+    stops root too.
+    """
+    folder = ws.manifest.parent
+    folder.chmod(0o555)
+    try:
+        if not _ignores_permissions(folder):
+            result = ws.run(*args)
+            return result.exit_code, result.stdout, result.stderr
+        if (
+            shutil.which("unshare")
+            and subprocess.run([*_AS_NON_ROOT, "true"], capture_output=True).returncode == 0
+        ):
+            done = subprocess.run(
+                [*_AS_NON_ROOT, sys.executable, "-m", "valhalla_status", *args],
+                cwd=ws.root,
+                env=clean_env(),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            return done.returncode, done.stdout, done.stderr
+        folder.chmod(0o755)
+        done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, check=False)
+        assert done.returncode == 0, f"cannot make a folder read-only for root: {done.stderr!r}"
+        try:
+            result = ws.run(*args)
+        finally:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        return result.exit_code, result.stdout, result.stderr
+    finally:
+        folder.chmod(0o755)
 
 
 @pytest.mark.parametrize(
@@ -838,15 +873,11 @@ def _make_read_only(folder: Path) -> Callable[[], None]:
 def test_read_only_folder(ws: Workspace, command: tuple[str, ...]) -> None:
     ws.write(BASE.replace("version: 1.0.0", "version:   1.0.0"))  # so fmt has work to do
     before = snapshot(ws.root)
-    undo = _make_read_only(ws.manifest.parent)
-    try:
-        result = ws.run(*command)
-    finally:
-        undo()
-    assert result.exit_code == 1
-    assert "Traceback" not in result.output
+    code, stdout, stderr = run_in_read_only_folder(ws, command)
+    assert (code, stdout) == (1, "")
+    assert "Traceback" not in stderr
     reasons = ("Permission denied", "Operation not permitted")
-    assert result.stderr in {
+    assert stderr in {
         f"error: cannot lock {M}: {reason} (manifest/{LOCK_NAME})\n" for reason in reasons
     }
     assert snapshot(ws.root) == before
@@ -854,18 +885,16 @@ def test_read_only_folder(ws: Workspace, command: tuple[str, ...]) -> None:
 
 
 def test_read_only_folder_with_lock_file_present(ws: Workspace) -> None:
-    """If the lock file already exists, the write itself is refused, clearly."""
+    """If the lock file already exists (and may be opened), the write itself is refused."""
     ws.write(BASE)
-    (ws.manifest.parent / LOCK_NAME).touch()
+    lock = ws.manifest.parent / LOCK_NAME
+    lock.touch()
+    lock.chmod(0o666)
     before = snapshot(ws.root)
-    undo = _make_read_only(ws.manifest.parent)
-    try:
-        result = ws.run(*MUTATION)
-    finally:
-        undo()
-    assert result.exit_code == 1
+    code, stdout, stderr = run_in_read_only_folder(ws, MUTATION)
+    assert (code, stdout) == (1, "")
     reasons = ("Permission denied", "Operation not permitted")
-    assert result.stderr in {f"error: cannot write {M}: {reason}\n" for reason in reasons}
+    assert stderr in {f"error: cannot write {M}: {reason}\n" for reason in reasons}
     assert snapshot(ws.root) == before
     assert sorted(os.listdir(ws.manifest.parent)) == [LOCK_NAME, "valhalla.yaml"]
 
