@@ -4,6 +4,7 @@ deterministic, atomic, current (``--check``), and never outside the site folder.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -382,3 +383,34 @@ def test_render_is_pure(ws: Workspace) -> None:
     first = render_site(manifest)
     assert render_site(manifest) == first
     assert list(first) == list(render_site(manifest))
+
+
+def test_a_rebuild_links_unchanged_files_and_rewrites_the_rest(ws: Workspace) -> None:
+    site = built(ws)
+    inode = {p: (site / p).stat().st_ino for p in list_files(site)}
+    (site / "packs/S.json").write_text("tampered\n")
+    result = ws.run("pack", "set", "I", "--status", "installed", "--by", "bob")
+    assert result.exit_code == 0
+    assert (site / "packs/H.json").stat().st_ino == inode["packs/H.json"]
+    assert (site / "packs/I.json").stat().st_ino != inode["packs/I.json"]
+    assert (site / "packs/S.json").stat().st_ino != inode["packs/S.json"]
+    assert json.loads((site / "packs/S.json").read_text())["id"] == "S"
+    assert (site / "packs/i.json").samefile(site / "packs/I.json")
+    assert ws.run("build", "--check").exit_code == 0
+
+
+def test_compiled_templates_are_cached_and_a_broken_cache_is_no_cache(ws: Workspace) -> None:
+    ws.write(small_manifest())
+    cache = ws.root.parent / "cache" / "templates"
+    unusable = ws.root / "not-a-folder"
+    unusable.write_text("")
+    site = ws.root / "site"
+    for env in (clean_env(), clean_env(), clean_env(VALHALLA_CACHE_DIR=str(unusable))):
+        shutil.rmtree(site, ignore_errors=True)
+        subprocess.run(
+            [sys.executable, "-m", "valhalla_status", "build"], cwd=ws.root, env=env, check=True
+        )
+        assert ws.run("build", "--check").exit_code == 0
+        assert len(list(cache.glob("__jinja2_*.cache"))) == 12
+        for path in cache.iterdir():
+            path.write_bytes(b"garbage")

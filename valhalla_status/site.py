@@ -9,6 +9,7 @@ one, never a mix; :func:`check_site` lists what differs from the live site.
 from __future__ import annotations
 
 import base64
+import contextlib
 import ctypes
 import errno
 import functools
@@ -27,11 +28,13 @@ from typing import Any
 
 from jinja2 import (
     Environment,
+    FileSystemBytecodeCache,
     FileSystemLoader,
     StrictUndefined,
     TemplateError,
     TemplateSyntaxError,
 )
+from jinja2.bccache import Bucket
 from markupsafe import Markup
 
 from .documents import (
@@ -95,12 +98,39 @@ def time_element(moment: datetime) -> Markup:
     return Markup('<time datetime="{}">{}</time>').format(iso(moment), human_time(moment))
 
 
+class _BytecodeCache(FileSystemBytecodeCache):
+    """Compiled templates kept between processes; a cache that cannot be used is no cache."""
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        with contextlib.suppress(OSError):
+            super().load_bytecode(bucket)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        with contextlib.suppress(OSError):
+            super().dump_bytecode(bucket)
+
+
+def _bytecode_cache() -> _BytecodeCache | None:
+    from .cache import cache_dir
+
+    folder = cache_dir()
+    if folder is None:
+        return None
+    try:
+        (folder / "templates").mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return _BytecodeCache(str(folder / "templates"))
+
+
 @functools.lru_cache(maxsize=8)
 def environment(templates_dir: str | None = None) -> Environment:
-    """The Jinja2 environment (one per templates folder per process; templates compile once)."""
+    """The Jinja2 environment (one per templates folder per process; templates compile once,
+    and their bytecode is cached between processes, keyed by the template's source)."""
     search = [templates_dir] if templates_dir else []
     env = Environment(
         loader=FileSystemLoader([*search, str(builtin_templates())]),
+        bytecode_cache=_bytecode_cache(),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -360,18 +390,33 @@ def _differences(root: Path, files: dict[str, bytes]) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
-def _is_current(root: Path, files: dict[str, bytes]) -> bool:
-    """Whether the folder holds exactly ``files`` (stops at the first difference)."""
-    if not root.is_dir() or set(list_files(root)) != files.keys():
+def _unchanged(root: Path, files: dict[str, bytes]) -> tuple[set[str], bool]:
+    """The paths whose file in ``root`` already holds these bytes; and whether that is all."""
+    if not root.is_dir():
+        return set(), False
+    present = list_files(root)
+    same = {p for p in present if p in files and _read(root, p) == files[p]}
+    return same, len(same) == len(present) == len(files)
+
+
+def _link(source: str, target: str) -> bool:
+    """Hard-link ``target`` to ``source``; False where the file system cannot."""
+    try:
+        os.link(source, target)
+    except FileExistsError:  # a case-insensitive file system: the same name
+        return True
+    except OSError:
         return False
-    return all(_read(root, path) == data for path, data in files.items())
+    return True
 
 
-def _write_tree(root: Path, files: dict[str, bytes]) -> None:
+def _write_tree(root: Path, files: dict[str, bytes], reuse: Path, same: set[str]) -> None:
     """Write ``files`` under the new folder ``root`` (never outside it), then sync once.
 
-    A file whose bytes are the very object of an earlier one (a pack's lower-case alias) is a
-    hard link to it: one directory entry instead of a new file.
+    Creating a file costs far more than linking one, and site files are never changed in place,
+    so a file already in ``reuse`` with the same bytes (``same``) is hard-linked from there, and
+    a file whose bytes are the very object of an earlier one (a pack's lower-case alias) is
+    linked to that one.
     """
     root.mkdir()
     made = {""}
@@ -384,16 +429,10 @@ def _write_tree(root: Path, files: dict[str, bytes]) -> None:
             os.makedirs(os.path.join(root, folder), exist_ok=True)
             made.add(folder)
         target = os.path.join(root, path)
-        if id(data) in first:
-            try:
-                os.link(first[id(data)], target)
-                continue
-            except FileExistsError:  # a case-insensitive file system: the same name
-                continue
-            except OSError:  # no hard links here: write a copy
-                pass
-        with open(target, "xb") as handle:
-            handle.write(data)
+        source = os.path.join(reuse, path) if path in same else first.get(id(data))
+        if source is None or not _link(source, target):
+            with open(target, "xb") as handle:
+                handle.write(data)
         first.setdefault(id(data), target)
     _sync_filesystem(root)
 
@@ -478,13 +517,14 @@ def build_site(
         raise ValhallaError(f"cannot create {target.parent}: {exc.strerror or exc}") from None
     with manifest_lock(target):
         _recover(target)
-        if _is_current(target, files):
+        same, current = _unchanged(target, files)
+        if current:
             return BuildResult(shown, len(files), changed=False)
         token = f"{os.getpid()}-{secrets.token_hex(4)}"
         staging = target.with_name(f"{target.name}.staging-{token}")
         old = target.with_name(f"{target.name}.old-{token}")
         try:
-            _write_tree(staging, files)
+            _write_tree(staging, files, target, same)
             if not target.exists():
                 os.rename(staging, target)
             elif not _exchange(staging, target):
