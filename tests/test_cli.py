@@ -988,6 +988,22 @@ def test_bad_source_date_epoch(
     assert snapshot(small.root) == before
 
 
+def test_a_clock_before_completed_at_is_refused_clearly(
+    later: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ok(later.run("complete", "--force", NB, "--by", "bob"),
+       "Backend marked complete at 2025-09-21 00:00 UTC\n")  # fmt: skip
+    before = snapshot(later.root)
+    set_epoch(monkeypatch, EPOCH)
+    fails(
+        later.run("set-notes", "x", NB, "--by", "bob"),
+        f"error: the time of this change, {EPOCH_TEXT}, is before completed_at {EPOCH2_TEXT}; "
+        "check the clock or SOURCE_DATE_EPOCH\n",
+    )
+    assert snapshot(later.root) == before
+    ok(later.run("incomplete", NB, "--by", "bob"), "Backend marked in development\n")
+
+
 def test_by_defaults_to_git_user_name(
     small: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -39,6 +39,7 @@ from .models import (
     Manifest,
     Pack,
     SystemMetadata,
+    format_timestamp,
 )
 
 Source = Manifest | str | os.PathLike[str]
@@ -266,6 +267,11 @@ def _mutate(
             notes=notes,
         )
         system = new.system.model_copy(update={"updated_at": moment})
+        if system.completed_at is not None and system.completed_at > moment:
+            raise RefusedError(
+                f"the time of this change, {format_timestamp(moment)}, is before completed_at "
+                f"{format_timestamp(system.completed_at)}; check the clock or SOURCE_DATE_EPOCH"
+            )
         result["entry"] = entry
         result["message"] = describe(old, new)
         return new.model_copy(update={"system": system, "history": [*old.history, entry]})
