@@ -203,6 +203,14 @@ CASES: list[tuple[str, Callable[[], str | bytes], list[str]]] = [
         [f"{M}:2: system: must be a mapping, not 'Valhalla'"],
     ),
     (
+        "change-not-a-pair",
+        lambda: e(BASE, "changes: {}", "changes: {notes: [a], version: [a, b, c]}"),
+        [
+            f"{M}:28: history[0].changes.notes: must be [old, new], not a list of 1",
+            f"{M}:28: history[0].changes.version: must be [old, new], not a list of 3",
+        ],
+    ),
+    (
         "missing-required-field",
         lambda: e(BASE, "  group: System infrastructure\n", ""),
         [f"{M}:20: packs[2].group: required field is missing"],

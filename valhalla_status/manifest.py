@@ -365,6 +365,8 @@ def error_message(error: Any, loc: Loc) -> str:
         return f"is {len(value):,} characters; the limit is {limit:,}"
     if kind == "too_long" and field == "packs":
         return f"has {len(value):,} packs; the limit is {MAX_PACKS:,}"
+    if kind in ("too_short", "too_long") and len(loc) > 1 and loc[-2] == "changes":
+        return f"must be [old, new], not a list of {len(value)}"
     if kind == "string_type":
         hint = "; quote it" if isinstance(value, (int, float, bool)) else ""
         return f"must be a string, not {_describe(value)}{hint}"
