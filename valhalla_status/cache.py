@@ -20,7 +20,7 @@ from typing import Any
 
 _MAX_MANIFEST_BYTES = 32 * 1024 * 1024
 _KEEP_ENTRIES = 64
-_CODE_FILES = ("models.py", "documents.py", "manifest.py", "cache.py")
+_CODE_FILES = ("models.py", "documents.py", "manifest.py", "cache.py", "cli.py")
 
 
 def cache_dir() -> Path | None:
@@ -65,6 +65,8 @@ def manifest_documents(
         with open(entry, encoding="utf-8") as handle:
             cached = json.load(handle)
         if cached.get("key") == key:
+            with contextlib.suppress(OSError):
+                os.utime(entry)  # eviction drops the least recently used
             return cached["documents"]
     except (OSError, ValueError, AttributeError, KeyError):
         pass
