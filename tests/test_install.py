@@ -1,6 +1,6 @@
 """The wheel installs on a fresh machine: a new virtualenv (no system site-packages, so the
 dependency list must be complete), ``pip install`` of the built wheel (not editable), then
-``valhalla-status init`` and ``show`` work there.
+``valhalla-status init``, ``show`` and ``build`` work there.
 
 Slow (it builds a wheel and downloads the dependencies), so marked ``slow``; CI still runs it.
 """
@@ -91,3 +91,9 @@ def test_wheel_installs_into_a_fresh_virtualenv_and_runs(tmp_path: Path) -> None
     assert done.stdout == "2025-09-20 00:00 UTC  newcomer  init\n"
     text = (workdir / "manifest" / "valhalla.yaml").read_text(encoding="utf-8")
     assert f"updated_at: '{EPOCH_TEXT}'" in text
+
+    # The README's first command ends with `build`: the templates ship inside the wheel.
+    run([script, "build"], workdir, env)
+    status = (workdir / "site" / "status.json").read_text(encoding="utf-8")
+    assert status == run([script, "show", "--json"], workdir, env).stdout
+    assert (workdir / "site" / "index.html").read_text(encoding="utf-8").endswith("</html>\n")
