@@ -363,3 +363,45 @@ def test_time_zones_normalise_to_utc() -> None:
     again = parse_manifest(dump_manifest(manifest))
     assert again == manifest
     assert again.system.updated_at - again.system.completed_at == timedelta(seconds=86399.5)
+
+
+# --- the site of any valid manifest -------------------------------------------------------
+
+_SITE_PATH = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*")
+
+
+@PROPERTY
+@given(manifest=manifests())
+def test_any_valid_manifest_builds_a_valid_site(manifest: Manifest) -> None:
+    from xml.etree import ElementTree
+
+    import jsonschema
+
+    from valhalla_status.schemas import schema_for
+    from valhalla_status.site import render_site
+
+    files = render_site(manifest)
+    validators: dict[str, Any] = {}
+    for path, data in files.items():
+        # Every path is a plain relative path: nothing can land outside the site folder.
+        assert _SITE_PATH.fullmatch(path), path
+        assert ".." not in path.split("/")
+        if path.endswith(".json") and not path.startswith("schema/"):
+            name = schema_for(path)
+            if name not in validators:
+                schema = json.loads(files[f"schema/{name}"])
+                validators[name] = jsonschema.Draft202012Validator(
+                    schema, format_checker=jsonschema.FormatChecker()
+                )
+            validators[name].validate(json.loads(data))
+            assert data.endswith(b"\n")
+    for path in ("feed.xml", "badge.svg"):
+        ElementTree.fromstring(files[path])  # well-formed XML whatever the strings hold
+    for path in ("index.html", "404.html", "feed.xml", "badge.svg"):
+        text = files[path].decode("utf-8")
+        assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]", text), path
+    assert files["index.html"].rstrip(b"\n").endswith(b"</html>")
+    status = json.loads(files["status.json"])
+    assert [p["id"] for p in status["packs"]] == [p.id for p in manifest.packs]
+    assert status["name"] == manifest.system.name
+    assert status["notes"] == manifest.system.notes

@@ -56,6 +56,7 @@ from .statuspage import statuspage_documents
 RECENT_CHANGES = 10
 SHIELDS_CACHE_SECONDS = 300
 _PACK_ID = re.compile(PACK_ID_PATTERN)
+_NOT_XML = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _SAFE_PATH = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*")
 
 ACTION_TITLES = {
@@ -145,7 +146,10 @@ def environment(templates_dir: str | None = None) -> Environment:
 
 def _render(env: Environment, name: str, context: dict[str, Any]) -> str:
     try:
-        return env.get_template(name).render(context)
+        text = env.get_template(name).render(context)
+        # History values (``extra`` ones) may hold characters XML 1.0 and HTML forbid: show
+        # U+FFFD for them, so the feed, the badge and the pages stay well-formed.
+        return _NOT_XML.sub("\ufffd", text)
     except TemplateSyntaxError as exc:
         raise ValhallaError(f"{exc.filename}:{exc.lineno}: {exc.message}") from None
     except TemplateError as exc:
