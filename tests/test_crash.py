@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -98,7 +97,7 @@ def kill_at(args: list[str], delay: float) -> int:
     try:
         process.wait(timeout=delay)
     except subprocess.TimeoutExpired:
-        os.kill(process.pid, signal.SIGKILL)
+        process.kill()  # SIGKILL; a no-op once the process was reaped
     return process.wait(timeout=120)
 
 
@@ -116,7 +115,7 @@ def kill_when_writing(args: list[str], folder: Path, delay: float) -> bool:
             if delay:
                 time.sleep(delay)
             caught = process.poll() is None
-            os.kill(process.pid, signal.SIGKILL)
+            process.kill()  # SIGKILL; a no-op once the process was reaped
             break
         time.sleep(0.0001)
     process.wait(timeout=120)
@@ -302,7 +301,7 @@ def kill_when_staging(args: list[str], site: Path, delay: float) -> bool:
             if delay:
                 time.sleep(delay)
             caught = process.poll() is None
-            os.kill(process.pid, signal.SIGKILL)
+            process.kill()  # a no-op if the build already finished and was reaped
             break
         time.sleep(0.0005)
     process.wait(timeout=120)
