@@ -114,6 +114,20 @@ def test_bom_and_crlf_are_read_and_normalised_by_fmt(ws: Workspace) -> None:
     assert ws.manifest.read_bytes() == (HEADER + text).encode()
 
 
+def test_a_byte_order_mark_is_not_canonical(ws: Workspace, epoch: int) -> None:
+    assert ws.run("init", "--no-build", "--by", "alice").exit_code == 0
+    canonical_bytes = ws.manifest.read_bytes()
+    ws.write(b"\xef\xbb\xbf" + canonical_bytes)
+    result = ws.run("fmt", "--check")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"error: {M} is not in canonical form; run `valhalla-status fmt`\n",
+    )
+    assert ws.manifest.read_bytes() == b"\xef\xbb\xbf" + canonical_bytes
+    assert ws.run("fmt").stderr == f"{M}: reformatted\n"
+    assert ws.manifest.read_bytes() == canonical_bytes
+
+
 # Text a person may type into a name or notes: anything but the forbidden characters.
 _name_chars = st.characters(blacklist_categories=("Cs",)).filter(
     lambda c: not FORBIDDEN_CHAR.match(c)

@@ -646,14 +646,15 @@ def format_manifest_file(path: str | os.PathLike[str], *, check: bool = False) -
 
     With ``check`` nothing is written.
     """
+    # Compared as bytes: the text read has lost a byte-order mark, which is not canonical.
     if check:
         text = read_manifest_text(path)
-        return dump_manifest(parse_manifest(text, path)) != text
+        return dump_manifest(parse_manifest(text, path)).encode() != Path(path).read_bytes()
     _require_file(path)
     with manifest_lock(path):
         text = read_manifest_text(path)
         canonical = dump_manifest(parse_manifest(text, path))
-        if canonical == text:
+        if canonical.encode() == Path(path).read_bytes():
             return False
         remove_stale_temp_files(path)
         atomic_write(path, canonical.encode("utf-8"))
