@@ -200,6 +200,16 @@ def test_validate_a_valid_manifest(small: Workspace) -> None:
     assert snapshot(small.root) == before
 
 
+def test_validate_counts_in_words(ws: Workspace) -> None:
+    data = small_manifest()
+    data["packs"] = data["packs"][:1]
+    ws.write(data)
+    ok(ws.run("validate"), f"{M}: valid (1 pack)\n")
+    data["packs"] = []
+    ws.write(data)
+    ok(ws.run("validate"), f"{M}: valid (0 packs)\n")
+
+
 HAND_EDITED = """\
 # My notes about the manifest, which fmt will drop.
 schema_version: 1

@@ -221,8 +221,8 @@ def init(settings: Settings, force: bool, by: str | None, no_build: bool) -> Non
 @pass_settings
 def validate(settings: Settings) -> None:
     """Check the manifest; exit 1 with located errors."""
-    manifest = settings.load()
-    click.echo(f"{settings.manifest}: valid ({len(manifest.packs)} packs)", err=True)
+    count = len(settings.load().packs)
+    click.echo(f"{settings.manifest}: valid ({count} pack{'' if count == 1 else 's'})", err=True)
 
 
 @main.command()
