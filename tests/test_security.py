@@ -435,3 +435,23 @@ def test_limits_count_characters_not_bytes(tmp_path: Path) -> None:
         f"{manifest}:{name}: packs[0].name: is 101 characters; the limit is 100",
         f"{manifest}:{notes}: system.notes: is 2,001 characters; the limit is 2,000",
     ]
+
+
+def test_a_planted_symlink_with_the_right_bytes_does_not_survive_a_build(tmp_path: Path) -> None:
+    """A symlink whose target holds exactly the expected bytes must not be kept (or linked):
+    its owner could change the published file later, without any build."""
+    write_manifest(tmp_path / "m.yaml", Manifest.model_validate(BASE))
+    assert run(tmp_path, "build").returncode == 0
+    site = tmp_path / "site"
+    for name in ("badge.svg", "index.html"):
+        outside = tmp_path / f"outside-{name}"
+        outside.write_bytes((site / name).read_bytes())
+        (site / name).unlink()
+        (site / name).symlink_to(outside)
+    result = run(tmp_path, "build")
+    assert result.returncode == 0, result.stderr
+    for name in ("badge.svg", "index.html"):
+        assert not (site / name).is_symlink()
+        assert os.stat(site / name).st_ino != os.stat(tmp_path / f"outside-{name}").st_ino
+        (tmp_path / f"outside-{name}").write_text("changed later")
+        assert b"changed later" not in (site / name).read_bytes()

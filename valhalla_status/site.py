@@ -399,7 +399,12 @@ def _unchanged(root: Path, files: dict[str, bytes]) -> tuple[set[str], bool]:
     if not root.is_dir():
         return set(), False
     present = list_files(root)
-    same = {p for p in present if p in files and _read(root, p) == files[p]}
+    # A symlink is never "the same": its target lies outside the site and could change later.
+    same = {
+        p
+        for p in present
+        if p in files and not os.path.islink(root / p) and _read(root, p) == files[p]
+    }
     return same, len(same) == len(present) == len(files)
 
 
