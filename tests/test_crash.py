@@ -383,3 +383,41 @@ def test_build_killed_at_random_moments_leaves_a_whole_site(tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr
     assert site_state(site, trees) == "new"
     assert beside_site(site) == []
+
+
+def test_failing_build_leaves_the_old_site_whole_and_clean(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No space left on device in the middle of writing the new site: the old one stays."""
+    import builtins
+
+    from valhalla_status import site as site_module
+
+    old_manifest = big_manifest(20)
+    new_manifest = old_manifest.model_copy(
+        update={"system": old_manifest.system.model_copy(update={"notes": "Changed"})}
+    )
+    site = tmp_path / "site"
+    site_module.build_site(old_manifest, site)
+    trees = {"old": site_module.render_site(old_manifest)}
+    assert site_state(site, trees) == "old"
+
+    calls = {"n": 0}
+
+    def full_disk(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if "x" in mode or "w" in mode:
+            calls["n"] += 1
+            if calls["n"] > 1:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), file)
+        return builtins.open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(site_module, "open", full_disk, raising=False)
+    with pytest.raises(ValhallaError) as caught:
+        site_module.build_site(new_manifest, site)
+    monkeypatch.undo()
+    assert calls["n"] > 1, "the simulated failure was reached"
+    assert caught.value.format_message() == (f"error: cannot build {site}: No space left on device")
+    assert site_state(site, trees) == "old"
+    assert beside_site(site) == []
+    site_module.build_site(new_manifest, site)  # with space again, the build completes
+    assert site_state(site, {"new": site_module.render_site(new_manifest)}) == "new"
