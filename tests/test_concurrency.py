@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,23 @@ def run_workers(tmp_path: Path, *, build: bool) -> tuple[Path, Path, list[Any]]:
         )
         for i in range(WORKERS)
     ]  # fmt: skip
+    # Meanwhile, a reader: every read of the manifest (and of status.json) is whole and valid,
+    # and the number of pending packs it shows never goes back.
+    reads = {"manifest": 0, "status.json": 0}
+    seen = {"manifest": 0, "status.json": 0}
+    while any(process.poll() is None for process in processes):
+        pending = sum(p.status == "pending" for p in load_manifest(manifest).packs)
+        assert pending >= seen["manifest"]
+        seen["manifest"] = pending
+        reads["manifest"] += 1
+        if build and (site / "status.json").exists():
+            status = json.loads((site / "status.json").read_text(encoding="utf-8"))
+            pending = status["summary"]["pending_packs"]
+            assert pending >= seen["status.json"]
+            seen["status.json"] = pending
+            reads["status.json"] += 1
+        time.sleep(0.01)
+    print(f"\nconcurrency: {WORKERS} processes (build={build}); concurrent reads: {reads}")
     results = []
     for process in processes:
         out, err = process.communicate(timeout=600)
