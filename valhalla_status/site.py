@@ -399,13 +399,29 @@ def _unchanged(root: Path, files: dict[str, bytes]) -> tuple[set[str], bool]:
     if not root.is_dir():
         return set(), False
     present = list_files(root)
-    # A symlink is never "the same": its target lies outside the site and could change later.
-    same = {
-        p
-        for p in present
-        if p in files and not os.path.islink(root / p) and _read(root, p) == files[p]
-    }
+    same = {p for p in present if p in files and _holds(os.path.join(root, p), files[p])}
     return same, len(same) == len(present) == len(files)
+
+
+def _holds(path: str, data: bytes) -> bool:
+    """Whether the file at ``path`` holds exactly ``data`` (one open, one read, no buffering).
+
+    A symlink is never "the same": its target lies outside the site and could change later.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False
+    try:
+        found = b""
+        while len(found) <= len(data):
+            chunk = os.read(fd, len(data) + 1 - len(found))
+            if not chunk:
+                break
+            found += chunk
+        return found == data
+    finally:
+        os.close(fd)
 
 
 def _link(source: str, target: str) -> bool:
