@@ -237,3 +237,45 @@ def test_parallel_mutations_with_rebuild_leave_the_site_matching_the_manifest(
     assert [p["status"] for p in status["packs"]] == ["pending"] * WORKERS
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith("site.")]
     assert leftovers == [], "no staging or old folders left beside the site"
+
+
+@pytest.mark.slow
+def test_parallel_mixed_commands_lose_nothing(tmp_path: Path) -> None:
+    """Adds, removes, renames and notes at once: the pack list itself changes shape."""
+    manifest = tmp_path / "valhalla.yaml"
+    write_manifest(manifest, base_manifest(16))
+    commands = []
+    for i in range(8):
+        commands.append(("pack", "add", f"n{i}", "--name", f"New {i}", "--group", "G"))
+        commands.append(("pack", "remove", f"P{i:02d}"))
+        commands.append(("pack", "set", f"P{i + 8:02d}", "--name", f"Renamed {i}"))
+        commands.append(("set-notes", f"Notes from writer {i}"))
+    env = environment(VALHALLA_LOCK_TIMEOUT="120")
+    processes = [
+        subprocess.Popen(
+            cli(manifest, tmp_path / "site", *args, "--no-build", "--by", f"w{n}"),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n, args in enumerate(commands)
+    ]
+    for process in processes:
+        _out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err
+    final = load_manifest(manifest)
+    entries = final.history[1:]
+    added = [
+        next(iter(e.changes)).removeprefix("packs.") for e in entries if e.action == "pack-add"
+    ]
+    assert sorted(added) == [f"N{i}" for i in range(8)]
+    assert [p.id for p in final.packs] == [f"P{i:02d}" for i in range(8, 16)] + added
+    assert [p.name for p in final.packs[:8]] == [f"Renamed {i}" for i in range(8)]
+    assert sorted(e.by for e in entries) == sorted(f"w{n}" for n in range(len(commands)))
+    actions = {f"w{n}": args[0] if args[0] != "pack" else f"pack-{args[1]}"
+               for n, args in enumerate(commands)}  # fmt: skip
+    assert all(e.action == actions[e.by] for e in entries)
+    last_notes = [e for e in entries if e.action == "set-notes"][-1]
+    assert final.system.notes == last_notes.notes
+    assert final.system.updated_at == entries[-1].at

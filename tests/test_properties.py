@@ -36,7 +36,7 @@ from valhalla_status.models import (
 )
 
 PROFILE = os.environ.get("VALHALLA_HYPOTHESIS_PROFILE", "ci")
-EXAMPLES = {"ci": 60, "long": 2_000}[PROFILE]
+EXAMPLES = {"ci": 100, "long": 2_000}[PROFILE]
 PROPERTY = settings(
     max_examples=EXAMPLES,
     deadline=None,
