@@ -414,3 +414,11 @@ def test_compiled_templates_are_cached_and_a_broken_cache_is_no_cache(ws: Worksp
         assert len(list(cache.glob("__jinja2_*.cache"))) == 12
         for path in cache.iterdir():
             path.write_bytes(b"garbage")
+
+
+@pytest.mark.parametrize("pack_id", ["A\n", "a", "A/B", "A.json", ""])
+def test_only_plain_pack_ids_become_file_names(tmp_path: Path, pack_id: str) -> None:
+    manifest = parse_manifest(yaml.safe_dump(small_manifest(), sort_keys=False))
+    odd = Pack.model_construct(id=pack_id, name="Odd", group="G", status="installed")
+    with pytest.raises(ValhallaError, match="cannot be a file name"):
+        render_site(Manifest.model_construct(**{**dict(manifest), "packs": [odd]}))

@@ -340,3 +340,18 @@ def test_feed_entry_content_lists_the_changes(ws: Workspace) -> None:
         "- Pack I: pending → installed\n\n"
         "Backend verification passed"
     )
+
+
+def test_history_values_of_any_shape_are_described(ws: Workspace) -> None:
+    data = small_manifest()
+    data["history"][0]["changes"] = {
+        "packs.X": [None, "not a pack"],
+        "packs.Y": [{"id": "Y"}, None],
+        "packs.H.name": ["Old", "New"],
+        "extra": [{"a": 1}, [1, 2]],
+    }
+    page = page_of(build(ws, data))
+    assert (
+        "Manifest created by alice: Pack X added; Pack Y removed; Pack H name: Old → New; "
+        'extra: {"a": 1} → [1, 2]'
+    ) in page.words

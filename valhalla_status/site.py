@@ -15,6 +15,7 @@ import errno
 import functools
 import glob
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -164,6 +165,8 @@ def _words(value: Any) -> str:
         return "(none)"
     if isinstance(value, bool):
         return "complete" if value else "in development"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
     return str(value)
 
 
@@ -181,9 +184,9 @@ def describe_change(field: str, old: Any, new: Any) -> str | None:
             return f"Pack {pack_id}: {old} → {new}"
         if attribute:
             return f"Pack {pack_id} {attribute}: {_words(old)} → {_words(new)}"
-        if old is None:
+        if old is None and isinstance(new, dict):
             return f"Pack {pack_id} added: {new.get('name')} ({new.get('status')})"
-        return f"Pack {pack_id} removed"
+        return f"Pack {pack_id} {'added' if old is None else 'removed'}"
     return f"{field}: {_words(old)} → {_words(new)}"
 
 
@@ -273,7 +276,7 @@ def render_site(
     env = environment(templates_dir)
     base = _base_url(manifest, base_url)
     for pack in manifest.packs:
-        if not _PACK_ID.match(pack.id):
+        if not _PACK_ID.fullmatch(pack.id):
             raise ValhallaError(f"pack id {pack.id!r} cannot be a file name")
     csp = f"default-src 'none'; style-src '{_style_hash(env)}'; base-uri 'none'; form-action 'none'"
     system = manifest.system
