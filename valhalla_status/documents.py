@@ -8,8 +8,8 @@ disagree.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
+from json.encoder import encode_basestring as _encode_string
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -17,11 +17,65 @@ if TYPE_CHECKING:
 
 HISTORY_FEED_LENGTH = 50
 STATUSES = ("installed", "pending", "deprecated", "experimental")
+_INFINITY = float("inf")
 
 
 def to_json(document: Any) -> str:
-    """UTF-8 text, 2-space indent, keys in the order built, trailing newline."""
-    return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    """UTF-8 text, 2-space indent, keys in the order built, trailing newline.
+
+    Byte for byte what ``json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)``
+    gives, several times faster: the standard library drops its C encoder when indenting, and
+    the site encodes one document per pack.
+    """
+    out: list[str] = []
+    _encode(document, "\n", out)
+    out.append("\n")
+    return "".join(out)
+
+
+def _encode(value: Any, newline: str, out: list[str]) -> None:
+    if isinstance(value, str):
+        out.append(_encode_string(value))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, float):
+        if value != value or value in (_INFINITY, -_INFINITY):
+            raise ValueError(f"Out of range float values are not JSON compliant: {value!r}")
+        out.append(float.__repr__(value))
+    elif isinstance(value, dict):
+        if not value:
+            out.append("{}")
+            return
+        inner = newline + "  "
+        separator = "{" + inner
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"keys must be str, not {type(key).__name__}")
+            out.append(separator)
+            out.append(_encode_string(key))
+            out.append(": ")
+            _encode(item, inner, out)
+            separator = "," + inner
+        out.append(newline + "}")
+    elif isinstance(value, (list, tuple)):
+        if not value:
+            out.append("[]")
+            return
+        inner = newline + "  "
+        separator = "[" + inner
+        for item in value:
+            out.append(separator)
+            _encode(item, inner, out)
+            separator = "," + inner
+        out.append(newline + "]")
+    else:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def pack_document(pack: Pack) -> dict[str, Any]:

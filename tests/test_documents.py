@@ -1,0 +1,49 @@
+"""to_json: the published JSON format, checked against the standard library's encoder."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from valhalla_status.documents import to_json
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300)
+@given(json_values)
+def test_to_json_is_byte_identical_to_json_dumps_indent_2(value: Any) -> None:
+    expected = json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    assert to_json(value) == expected
+
+
+def test_to_json_keeps_key_order_and_escapes_strings() -> None:
+    document = {"b": '</script>\u2028"é', "a": [1, 2.5, None, True, {}], "c": []}
+    assert to_json(document) == (
+        '{\n  "b": "</script>\u2028\\"é",\n  "a": [\n    1,\n    2.5,\n    null,\n'
+        '    true,\n    {}\n  ],\n  "c": []\n}\n'
+    )
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), {"x": [float("-inf")]}])
+def test_to_json_refuses_values_json_cannot_hold(bad: Any) -> None:
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        to_json(bad)
+
+
+@pytest.mark.parametrize("bad", [{1: "x"}, {"x": object()}])
+def test_to_json_refuses_non_json_types(bad: Any) -> None:
+    with pytest.raises(TypeError):
+        to_json(bad)
