@@ -371,7 +371,7 @@ def test_build_killed_at_random_moments_leaves_a_whole_site(tmp_path: Path) -> N
     print(
         f"\ncrash/build: {TRIALS} kills at random moments over {duration * 1.5:.2f} s + {aimed} "
         f"aimed at the write/swap ({caught} caught); {BUILD_PACKS} packs "
-        f"({len(trees['old']):,} files): {outcomes['kept']} kept the old site, "
+        f"({len(trees['old']):,} files): {outcomes['kept']} kept the previous site, "
         f"{outcomes['reached']} reached the new one, never mixed; "
         f"{len(leftovers)} folders left beside the site before the next build"
     )
