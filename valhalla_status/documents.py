@@ -57,10 +57,11 @@ def _encode(value: Any, newline: str, out: list[str]) -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise TypeError(f"keys must be str, not {type(key).__name__}")
-            out.append(separator)
-            out.append(_encode_string(key))
-            out.append(": ")
-            _encode(item, inner, out)
+            if type(item) is str:  # the common case, without a call
+                out.append(f"{separator}{_encode_string(key)}: {_encode_string(item)}")
+            else:
+                out.append(f"{separator}{_encode_string(key)}: ")
+                _encode(item, inner, out)
             separator = "," + inner
         out.append(newline + "}")
     elif isinstance(value, (list, tuple)):
