@@ -11,15 +11,17 @@ import difflib
 import os
 import re
 import secrets
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-from .errors import LockTimeoutError, ManifestError, ValhallaError
+from .errors import ManifestError, ValhallaError
+from .locking import lock_path as lock_path
+from .locking import manifest_lock as manifest_lock
+from .locking import real_file
 from .models import (
     ACTIONS,
     FORBIDDEN_CHAR,
@@ -33,7 +35,6 @@ from .models import (
 )
 
 MAX_FILE_BYTES = 32 * 1024 * 1024
-LOCK_TIMEOUT_SECONDS = 10.0
 HEADER = (
     "# Valhalla status manifest: the source of truth for the platform's status.\n"
     "# Change it with `valhalla-status` (see README.md);\n"
@@ -510,18 +511,13 @@ def validate_manifest(manifest: Manifest, shown: str = "<manifest>") -> Manifest
     return checked
 
 
-def _real_file(path: str | os.PathLike[str]) -> Path:
-    """The file a manifest path names: a symlink is written (and locked) through, not replaced."""
-    return Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
-
-
 def _temp_prefix(path: Path) -> str:
     return f".{path.name}.tmp-"
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: temp file beside it, fsync, ``os.replace``."""
-    target = _real_file(path)
+    target = real_file(path)
     folder = target.parent
     temp = folder / f"{_temp_prefix(target)}{os.getpid()}-{secrets.token_hex(4)}"
     try:
@@ -550,7 +546,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
 
 def remove_stale_temp_files(path: str | os.PathLike[str]) -> None:
     """Remove temp files a killed writer left beside ``path`` (call with the lock held)."""
-    target = _real_file(path)
+    target = real_file(path)
     prefix = _temp_prefix(target)
     try:
         names = os.listdir(target.parent)
@@ -577,44 +573,6 @@ def write_manifest(path: str | os.PathLike[str], manifest: Manifest) -> bool:
         pass
     atomic_write(path, data)
     return True
-
-
-def lock_path(path: str | os.PathLike[str]) -> Path:
-    target = _real_file(path)
-    return target.parent / f".{target.name}.lock"
-
-
-@contextmanager
-def manifest_lock(path: str | os.PathLike[str], timeout: float | None = None) -> Iterator[None]:
-    """Hold the manifest's exclusive lock (waiting at most ``timeout`` seconds)."""
-    from filelock import FileLock, Timeout
-
-    if timeout is None:
-        setting = os.environ.get("VALHALLA_LOCK_TIMEOUT", "")
-        try:
-            timeout = float(setting) if setting else LOCK_TIMEOUT_SECONDS
-            if not 0 <= timeout < float("inf"):
-                raise ValueError
-        except ValueError:
-            raise ValhallaError(
-                f"VALHALLA_LOCK_TIMEOUT={setting!r} is not a number of seconds (0 or more)"
-            ) from None
-    lock = FileLock(lock_path(path), timeout=timeout)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise LockTimeoutError(
-            f"{os.fspath(path)} is locked by another valhalla-status process "
-            f"(waited {timeout:g} s); try again"
-        ) from None
-    except OSError as exc:
-        raise ValhallaError(
-            f"cannot lock {os.fspath(path)}: {exc.strerror or exc} ({lock_path(path)})"
-        ) from None
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 def _require_file(path: str | os.PathLike[str]) -> None:
