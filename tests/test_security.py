@@ -455,3 +455,47 @@ def test_a_planted_symlink_with_the_right_bytes_does_not_survive_a_build(tmp_pat
         assert os.stat(site / name).st_ino != os.stat(tmp_path / f"outside-{name}").st_ino
         (tmp_path / f"outside-{name}").write_text("changed later")
         assert b"changed later" not in (site / name).read_bytes()
+
+
+# --- serve -----------------------------------------------------------------------------------
+
+
+def test_serve_stays_inside_the_site_and_logs_requests_escaped(tmp_path: Path) -> None:
+    """Raw requests (no client normalising them): no file outside site/ is served, and a
+    request line holding terminal escapes is logged escaped."""
+    import socket
+    import threading
+
+    from valhalla_status.serve import make_server
+
+    write_manifest(tmp_path / "m.yaml", Manifest.model_validate(BASE))
+    assert run(tmp_path, "build").returncode == 0
+    (tmp_path / "secret.txt").write_text("SECRET")
+    log: list[str] = []
+    server = make_server(str(tmp_path / "site"), "127.0.0.1", 0, log.append)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def raw(target: bytes) -> bytes:
+        with socket.create_connection(server.server_address[:2], timeout=10) as sock:
+            sock.sendall(b"GET " + target + b" HTTP/1.0\r\n\r\n")
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+    try:
+        outside = [b"/../secret.txt", b"/%2e%2e/secret.txt", b"/..%2fsecret.txt"]
+        outside += [b"/packs/../../secret.txt", b"//../secret.txt", b"/%2e%2e%5csecret.txt"]
+        for target in outside:
+            answer = raw(target)
+            assert answer.startswith(b"HTTP/1.0 404"), (target, answer[:40])
+            assert b"SECRET" not in answer
+        assert raw(b"/status.json").startswith(b"HTTP/1.0 200")
+        raw(b"/\x1b[2J\x1b]0;owned\x07.json")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert log, "requests are logged"
+    for line in log:
+        assert not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in line), repr(line)

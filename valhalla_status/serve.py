@@ -62,7 +62,10 @@ class SiteHandler(SimpleHTTPRequestHandler):
             self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
-        self.server.log(f"{self.address_string()} {format % args}")
+        # The request line is the client's: escape control characters (as the stdlib's own
+        # log_message does), so a request cannot drive the terminal the log is shown on.
+        message = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in format % args)
+        self.server.log(f"{self.address_string()} {message}")
 
 
 class SiteServer(ThreadingHTTPServer):
