@@ -405,3 +405,79 @@ def test_any_valid_manifest_builds_a_valid_site(manifest: Manifest) -> None:
     assert [p["id"] for p in status["packs"]] == [p.id for p in manifest.packs]
     assert status["name"] == manifest.system.name
     assert status["notes"] == manifest.system.notes
+
+
+# --- any sequence of commands --------------------------------------------------------------
+
+IDS = st.sampled_from(["H", "I", "S", "X", "y-1"])
+TEXTS = st.sampled_from(["Alpha", "Beta <b>", "{{ 7*7 }}", "x" * 100, "x" * 101, "bad\u202e", ""])
+OPERATIONS = st.one_of(
+    st.tuples(st.just("add"), IDS, TEXTS, TEXTS, st.sampled_from(STATUSES)),
+    st.tuples(st.just("set"), IDS, st.none() | st.sampled_from(STATUSES), st.none() | TEXTS),
+    st.tuples(st.just("remove"), IDS),
+    st.tuples(st.just("complete"), st.booleans(), st.none() | TEXTS),
+    st.tuples(st.just("incomplete"), st.none() | TEXTS),
+    st.tuples(
+        st.just("version"),
+        st.sampled_from(["0.9.0", "1.2.3", "2.0.0-rc.1", "1.0", "x"]),
+        st.booleans(),
+    ),
+    st.tuples(st.just("notes"), st.none() | TEXTS),
+)
+
+
+def apply(path: Path, operation: tuple[Any, ...], moment: datetime) -> Any:
+    from valhalla_status import service
+
+    kind, *args = operation
+    common = {"by": "prop", "now": moment}
+    if kind == "add":
+        return service.add_pack(path, args[0], args[1], args[2], args[3], **common)
+    if kind == "set":
+        return service.set_pack(path, args[0], status=args[1], name=args[2], **common)
+    if kind == "remove":
+        return service.remove_pack(path, args[0], **common)
+    if kind == "complete":
+        extra = {} if args[1] is None else {"notes": args[1]}
+        return service.set_backend_complete(path, True, force=args[0], **extra, **common)
+    if kind == "incomplete":
+        extra = {} if args[0] is None else {"notes": args[0]}
+        return service.set_backend_complete(path, False, **extra, **common)
+    if kind == "version":
+        return service.update_version(path, args[0], force=args[1], **common)
+    return service.set_notes(path, args[0], **common)
+
+
+@settings(PROPERTY, max_examples=max(EXAMPLES // 2, 10))
+@given(operations=st.lists(OPERATIONS, max_size=12))
+def test_any_sequence_of_commands_keeps_every_change(operations: list[tuple[Any, ...]]) -> None:
+    """Each command either changes the manifest and records exactly one entry saying what, or
+    is refused with a ValhallaError and writes nothing; the file always loads as what the
+    command returned."""
+    from valhalla_status.errors import ValhallaError
+    from valhalla_status.service import compute_changes
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "valhalla.yaml"
+        write_manifest(path, Manifest.model_validate(BASE))
+        moment = datetime(2025, 9, 22, tzinfo=timezone.utc)
+        for operation in operations:
+            before_bytes = path.read_bytes()
+            before = load_manifest(path)
+            moment += timedelta(minutes=1)
+            try:
+                outcome = apply(path, operation, moment)
+            except ValhallaError as exc:
+                assert "\n" not in exc.format_message()
+                assert path.read_bytes() == before_bytes, f"{operation} refused but wrote"
+                continue
+            after = load_manifest(path)
+            assert after == outcome.manifest
+            if outcome.entry is None:
+                assert path.read_bytes() == before_bytes, f"{operation}: no change, but wrote"
+                continue
+            assert after.history == [*before.history, outcome.entry]
+            assert outcome.entry.changes == compute_changes(before, after)
+            assert outcome.entry.changes, "an entry records what changed"
+            assert after.system.updated_at == outcome.entry.at == moment
+        assert dump_manifest(load_manifest(path)).encode() == path.read_bytes()
