@@ -11,16 +11,18 @@ Set ``VALHALLA_NO_CACHE=1`` to disable it; ``VALHALLA_CACHE_DIR`` moves it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import importlib.util
 import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 _MAX_MANIFEST_BYTES = 32 * 1024 * 1024
 _KEEP_ENTRIES = 64
-_CODE_FILES = ("models.py", "documents.py", "manifest.py", "cache.py", "cli.py")
 
 
 def cache_dir() -> Path | None:
@@ -33,13 +35,48 @@ def cache_dir() -> Path | None:
     return Path(xdg) / "valhalla-status"
 
 
-def _code_stamp() -> bytes:
+@functools.lru_cache(maxsize=1)
+def code_stamp() -> bytes:
+    """What the tool's output depends on besides its input: this package's code and the
+    versions of Python and of the libraries that shape the output (found without importing)."""
     here = Path(__file__).parent
-    parts = []
-    for name in _CODE_FILES:
-        info = os.stat(here / name)
-        parts.append(f"{name}:{info.st_size}:{info.st_mtime_ns}")
+    parts = [sys.version]
+    for entry in sorted(os.scandir(here), key=lambda e: e.name):
+        if entry.name.endswith(".py"):
+            info = entry.stat()
+            parts.append(f"{entry.name}:{info.st_size}:{info.st_mtime_ns}")
+    for library in ("pydantic", "pydantic_core", "jinja2", "markupsafe", "yaml"):
+        spec = importlib.util.find_spec(library)
+        origin = spec.origin if spec else None
+        if origin:
+            info = os.stat(os.path.dirname(origin))
+            parts.append(f"{library}:{origin}:{info.st_mtime_ns}")
     return "|".join(parts).encode()
+
+
+def read_manifest_bytes(path: str | os.PathLike[str]) -> bytes | None:
+    """The manifest's bytes; None when it cannot be read or is over the size limit (the full
+    loader then reports why)."""
+    try:
+        if os.stat(path).st_size > _MAX_MANIFEST_BYTES:
+            return None
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def _entry(folder: Path, raw: bytes) -> tuple[str, Path]:
+    key = hashlib.sha256(code_stamp() + b"\0" + raw).hexdigest()
+    return key, folder / f"{key}.json"
+
+
+def store_documents(raw: bytes, documents: dict[str, Any]) -> None:
+    """Remember the documents of a manifest whose bytes were validated."""
+    folder = cache_dir()
+    if folder is not None:
+        key, entry = _entry(folder, raw)
+        _store(folder, entry, {"key": key, "documents": documents})
 
 
 def manifest_documents(
@@ -52,15 +89,10 @@ def manifest_documents(
     without the cache.
     """
     folder = cache_dir()
-    try:
-        if folder is None or os.stat(path).st_size > _MAX_MANIFEST_BYTES:
-            raise OSError
-        with open(path, "rb") as handle:
-            raw = handle.read()
-    except OSError:
+    raw = None if folder is None else read_manifest_bytes(path)
+    if folder is None or raw is None:
         return compute(None)
-    key = hashlib.sha256(_code_stamp() + b"\0" + raw).hexdigest()
-    entry = folder / f"{key}.json"
+    key, entry = _entry(folder, raw)
     try:
         with open(entry, encoding="utf-8") as handle:
             cached = json.load(handle)

@@ -17,9 +17,9 @@ import click
 from .errors import ValhallaError
 
 if TYPE_CHECKING:
+    from .fresh import BuildResult
     from .models import Manifest
     from .service import Outcome
-    from .site import BuildResult
 
 STATUS_CHOICE = click.Choice(["installed", "pending", "deprecated", "experimental"])
 
@@ -141,26 +141,36 @@ def report(settings: Settings, outcome: Outcome, no_build: bool) -> None:
     click.echo(outcome.message, err=True)
 
 
-def rebuild_site(settings: Settings, **options: Any) -> BuildResult:
+def rebuild_site(
+    settings: Settings, *, templates_dir: str | None = None, base_url: str | None = None
+) -> BuildResult:
     """Build the site from the manifest as it is now, holding the manifest's lock.
 
     Building what was just written, outside the lock, lets a slower process overwrite the site
     of a newer manifest with an older one; under the lock, the last build is of the last write.
+    A site recorded as built from these very inputs, and untouched since, is left as it is
+    without loading pydantic or Jinja2 (see :mod:`valhalla_status.fresh`).
     """
-    from .cache import manifest_documents
-    from .manifest import manifest_lock
-    from .site import build_site
-
-    parsed: list[Manifest] = []
-
-    def parse(raw: bytes | None) -> dict[str, Any]:
-        parsed.append(settings._parse(raw))
-        return documents_of(parsed[0])
+    from .cache import read_manifest_bytes, store_documents
+    from .fresh import BuildResult, build_key, record_build, site_is_current
+    from .locking import manifest_lock
 
     with manifest_lock(settings.manifest):
-        manifest_documents(settings.manifest, parse)  # also primes the cache for readers
-        manifest = parsed[0] if parsed else settings.load()
-        return build_site(manifest, settings.site, **options)
+        raw = read_manifest_bytes(settings.manifest)
+        key = None if raw is None else build_key(raw, templates_dir, base_url)
+        if key is not None:
+            files = site_is_current(settings.site, key)
+            if files is not None:
+                return BuildResult(settings.site, files, changed=False)
+        from .site import build_site
+
+        manifest = settings._parse(raw)
+        if raw is not None:
+            store_documents(raw, documents_of(manifest))  # readers of these bytes skip pydantic
+        result = build_site(manifest, settings.site, templates_dir=templates_dir, base_url=base_url)
+        if key is not None:
+            record_build(settings.site, key)
+        return result
 
 
 def emit_json(document: Any) -> None:
@@ -508,10 +518,10 @@ def site_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @pass_settings
 def build(settings: Settings, check: bool, templates_dir: str | None, base_url: str | None) -> None:
     """Write the static site (or only --check that it is current)."""
-    from .site import check_site
-
     options: dict[str, Any] = {"templates_dir": templates_dir, "base_url": base_url}
     if check:
+        from .site import check_site
+
         stale = check_site(settings.load(), settings.site, **options)
         if stale:
             listing = "".join(f"\n  {state}: {path}" for path, state in stale.items())

@@ -48,6 +48,8 @@ from .documents import (
     to_json,
 )
 from .errors import RefusedError, ValhallaError
+from .fresh import BuildResult as BuildResult
+from .fresh import builtin_templates
 from .manifest import manifest_lock
 from .models import PACK_ID_PATTERN, STATUSES, HistoryEntry, Manifest, SystemMetadata
 from .models import format_timestamp as iso
@@ -72,23 +74,7 @@ ACTION_TITLES = {
 }
 
 
-@dataclass(frozen=True)
-class BuildResult:
-    """What :func:`build_site` did: the site folder, its file count, whether it changed."""
-
-    path: str
-    files: int
-    changed: bool
-
-
 # --- templates ------------------------------------------------------------------------------
-
-
-def builtin_templates() -> Path:
-    """The shipped templates: inside the package in a wheel, top-level in a source checkout."""
-    here = Path(__file__).parent
-    packaged = here / "templates"
-    return packaged if packaged.is_dir() else here.parent / "templates"
 
 
 def human_time(moment: datetime) -> str:
