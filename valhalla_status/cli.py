@@ -526,7 +526,8 @@ def build(settings: Settings, check: bool, templates_dir: str | None, base_url: 
         if stale:
             listing = "".join(f"\n  {state}: {path}" for path, state in stale.items())
             raise ValhallaError(
-                f"{settings.site} is stale ({len(stale)} files differ); "
+                f"{settings.site} is stale ({len(stale)} "
+                f"{'file differs' if len(stale) == 1 else 'files differ'}); "
                 f"run `valhalla-status build`{listing}"
             )
         click.echo(f"{settings.site}: up to date", err=True)
