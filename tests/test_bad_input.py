@@ -155,6 +155,11 @@ CASES: list[tuple[str, Callable[[], str | bytes], list[str]]] = [
         [f"{M}:6: system.backend_complete: must be true or false, not 'false'"],
     ),
     (
+        "yaml-1.1-yes-is-not-a-boolean",
+        lambda: e(BASE, "backend_complete: false", "backend_complete: yes"),
+        [f"{M}:6: system.backend_complete: must be true or false, not 'yes'"],
+    ),
+    (
         "integer-boolean",
         lambda: e(BASE, "backend_complete: false", "backend_complete: 0"),
         [f"{M}:6: system.backend_complete: must be true or false, not 0 (a YAML integer)"],
@@ -282,8 +287,8 @@ CASES: list[tuple[str, Callable[[], str | bytes], list[str]]] = [
     ),
     (
         "unquoted-yaml-boolean-id",
-        lambda: e(BASE, "id: I", "id: NO"),
-        [f"{M}:16: packs[1].id: must be a string, not false (a YAML boolean); quote it"],
+        lambda: e(BASE, "id: I", "id: TRUE"),
+        [f"{M}:16: packs[1].id: must be a string, not true (a YAML boolean); quote it"],
     ),
     (
         "lower-case-id",

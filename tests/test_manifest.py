@@ -301,3 +301,14 @@ def test_base_url_is_written_after_description_only_when_set() -> None:
         "  version: 1.0.0\n"
     ) in text
     assert "base_url" not in dump_manifest(parse_manifest(dump(small_manifest())))
+
+
+def test_yes_no_on_off_are_text_not_booleans(ws: Workspace) -> None:
+    """Only true/false are booleans: a pack may be named "No" without quotes (the Norway
+    problem), and the canonical form quotes it so every YAML 1.1 reader agrees."""
+    data = small_manifest()
+    ws.write(dump(data).replace("name: Reporter Premium", "name: No"))
+    assert ws.run("fmt").exit_code == 0
+    text = ws.manifest.read_text(encoding="utf-8")
+    assert "  name: 'No'\n" in text
+    assert load_manifest(ws.manifest).packs[1].name == "No"

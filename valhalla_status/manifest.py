@@ -137,7 +137,10 @@ def _scalar(event: Any) -> Any:
     if tag == _TAG + "null":
         return None
     if tag == _TAG + "bool":
-        return event.value.lower() in ("yes", "true", "on")
+        # Only true/false are booleans (YAML 1.2): `yes`, `no`, `on` and `off` stay text, so a
+        # name like "No" is a name, and backend_complete must say true or false.
+        lowered = event.value.lower()
+        return lowered == "true" if lowered in ("true", "false") else event.value
     if tag in (_TAG + "int", _TAG + "float"):
         try:
             return _CONSTRUCTOR.construct_object(yaml.ScalarNode(tag, event.value))
