@@ -481,3 +481,50 @@ def test_any_sequence_of_commands_keeps_every_change(operations: list[tuple[Any,
             assert outcome.entry.changes, "an entry records what changed"
             assert after.system.updated_at == outcome.entry.at == moment
         assert dump_manifest(load_manifest(path)).encode() == path.read_bytes()
+
+
+ANY_TEXT = st.text(st.characters(), max_size=120)  # surrogates too: argv bytes that are not UTF-8
+
+
+@settings(PROPERTY, max_examples=max(EXAMPLES // 2, 10))
+@given(
+    command=st.sampled_from(["add", "set", "notes", "version", "remove", "show"]),
+    first=ANY_TEXT | IDS,
+    second=ANY_TEXT,
+)
+def test_any_command_line_text_is_done_or_refused_in_one_line(
+    command: str, first: str, second: str
+) -> None:
+    """Arbitrary text as ids, names, groups, notes and versions: exit 0 with a valid manifest,
+    or exit 1 with one line of error and the file untouched; never a traceback."""
+    args = {
+        "add": ["pack", "add", first, "--name", second, "--group", second or "G"],
+        "set": ["pack", "set", first, "--name", second],
+        "notes": ["set-notes", second or first],
+        "version": ["set-version", first, "--force"],
+        "remove": ["pack", "remove", first],
+        "show": ["pack", "show", first],
+    }[command]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "valhalla.yaml"
+        write_manifest(path, Manifest.model_validate(BASE))
+        before = path.read_bytes()
+        result = CliRunner().invoke(
+            main,
+            [
+                "--manifest",
+                str(path),
+                *args,
+                *([] if command == "show" else ["--no-build", "--by", "p"]),
+            ],
+            env={"VALHALLA_NO_CACHE": "1", "SOURCE_DATE_EPOCH": "1767225600"},
+        )
+        assert isinstance(result.exception, (SystemExit, type(None))), repr(result.exception)
+        assert "Traceback" not in result.output and "internal error" not in result.output
+        assert result.exit_code in (0, 1, 2), result.output
+        if result.exit_code != 0:
+            assert path.read_bytes() == before
+        if result.exit_code == 1:  # (2 is click's usage error, e.g. for a text like '-x')
+            assert len(result.stderr.splitlines()) == 1, result.stderr
+        load_manifest(path)
+        assert dump_manifest(load_manifest(path)).encode() == path.read_bytes()

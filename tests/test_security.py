@@ -499,3 +499,19 @@ def test_serve_stays_inside_the_site_and_logs_requests_escaped(tmp_path: Path) -
     assert log, "requests are logged"
     for line in log:
         assert not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in line), repr(line)
+
+
+def test_ids_typed_on_the_command_line_are_echoed_escaped(tmp_path: Path) -> None:
+    """An id from a script variable may hold anything: messages stay one line, no escapes."""
+    write_manifest(tmp_path / "m.yaml", Manifest.model_validate(BASE))
+    assert run(tmp_path, "build").returncode == 0
+    hostile = "z\n\x1b[2J\x1b]0;owned\x07"
+    shown = "Z\\n\\x1b[2J\\x1b]0;OWNED\\x07"  # ids are case-insensitive: upper-cased
+    result = run(tmp_path, "pack", "show", hostile)
+    assert result.returncode == 1
+    assert result.stderr == f"error: no pack {shown}; `valhalla-status pack list` shows the packs\n"
+    result = run(tmp_path, "check", "--require-installed", hostile)
+    assert result.returncode == 1
+    output = result.stdout + result.stderr
+    assert "\x1b" not in output and "\x07" not in output
+    assert f"no pack {shown}" in output

@@ -111,7 +111,8 @@ def evaluate(status: Status, requirements: Requirements, source: str = "") -> Ch
     for pack_id in wanted.installed:
         pack = status.pack(pack_id)
         if pack is None:
-            conditions.append(Condition(f"installed:{pack_id}", False, f"no pack {pack_id}"))
+            shown = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in pack_id)
+            conditions.append(Condition(f"installed:{pack_id}", False, f"no pack {shown}"))
         else:
             state = "installed" if pack.installed else f"{pack.status}, not installed"
             detail = f"pack {pack.id} {pack.name}: {state}"

@@ -325,7 +325,8 @@ def pack_show(settings: Settings, pack_id: str, as_json: bool) -> None:
     packs = settings.documents()["status"]["packs"]
     found = next((p for p in packs if p["id"] == wanted), None)
     if found is None:
-        raise NotFoundError(f"no pack {wanted}; `valhalla-status pack list` shows the packs")
+        shown = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in wanted)  # one line
+        raise NotFoundError(f"no pack {shown}; `valhalla-status pack list` shows the packs")
     if as_json:
         emit_json(found)
         return
