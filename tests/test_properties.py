@@ -280,7 +280,7 @@ def check_loads_or_located(raw: bytes) -> None:
         except ManifestError as exc:
             assert exc.problems, "an error names at least one problem"
             for problem in exc.problems:
-                located = re.match(rf"{re.escape(str(path))}:(\d+): \S", problem)
+                located = re.match(rf"{re.escape(str(path))}:(\d+): .", problem)
                 if located:
                     assert 1 <= int(located.group(1)) <= lines_in_file, problem
                 else:
@@ -309,6 +309,22 @@ def check_loads_or_located(raw: bytes) -> None:
         else:
             assert result.exit_code in (0, 1), result.output
             load_manifest(path)  # still valid after whatever the command did
+
+        # The other readers of a manifest: validate, fmt, and diff against a valid one.
+        base = Path(folder) / "base.yaml"
+        base.write_text(BASE_TEXT, encoding="utf-8")
+        current = path.read_bytes()
+        for args in (["validate"], ["fmt"], ["diff", str(base), str(path)]):
+            result = runner.invoke(
+                main, ["--manifest", str(path), *args], env={"VALHALLA_NO_CACHE": "1"}
+            )
+            assert isinstance(result.exception, (SystemExit, type(None))), result.exception
+            assert "Traceback" not in result.output and "internal error" not in result.output
+            assert result.exit_code == (1 if not valid else 0), (args, result.output)
+            if not valid:
+                assert path.read_bytes() == current, f"{args[0]} wrote an invalid manifest"
+        if valid:
+            assert dump_manifest(load_manifest(path)).encode() == path.read_bytes()  # fmt'd
 
 
 @PROPERTY
