@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
@@ -35,8 +36,11 @@ from valhalla_status.models import (
     Manifest,
 )
 
+PROFILES = {"ci": 100, "long": 2_000}  # examples per property
 PROFILE = os.environ.get("VALHALLA_HYPOTHESIS_PROFILE", "ci")
-EXAMPLES = {"ci": 100, "long": 2_000}[PROFILE]
+if PROFILE not in PROFILES:
+    raise pytest.UsageError(f"VALHALLA_HYPOTHESIS_PROFILE={PROFILE!r}: use one of ci, long")
+EXAMPLES = PROFILES[PROFILE]
 PROPERTY = settings(
     max_examples=EXAMPLES,
     deadline=None,
