@@ -279,3 +279,54 @@ def test_parallel_mixed_commands_lose_nothing(tmp_path: Path) -> None:
     last_notes = [e for e in entries if e.action == "set-notes"][-1]
     assert final.system.notes == last_notes.notes
     assert final.system.updated_at == entries[-1].at
+
+
+def test_a_cli_process_killed_while_holding_the_lock_does_not_block(tmp_path: Path) -> None:
+    """The same with a real mutation: caught holding the lock (a non-blocking flock probe from
+    this process fails), killed, and the next mutation goes through."""
+    import fcntl
+
+    manifest = tmp_path / "valhalla.yaml"
+    big = base_manifest(3000)  # the lock is held while 3,000 packs are parsed and written
+    write_manifest(manifest, big)
+    before = load_manifest(manifest)
+    writer = subprocess.Popen(
+        cli(manifest, tmp_path / "site", "pack", "set", "P01", "--status", "pending",
+            "--no-build", "--by", "killed"),
+        env=environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    caught = False
+    try:
+        while writer.poll() is None and not caught:
+            try:
+                handle = open(lock_path(manifest), "rb")  # noqa: SIM115
+            except FileNotFoundError:
+                continue
+            with handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+                except BlockingIOError:
+                    caught = True
+                    writer.kill()
+    finally:
+        writer.kill()
+        writer.wait(timeout=60)
+    if caught:
+        assert writer.returncode == -signal.SIGKILL
+    result = subprocess.run(
+        cli(manifest, tmp_path / "site", "pack", "set", "P02", "--status", "pending",
+            "--no-build", "--by", "next"),
+        env=environment(VALHALLA_LOCK_TIMEOUT="30"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    after = load_manifest(manifest)
+    assert after.pack("P02").status == "pending"  # type: ignore[union-attr]
+    assert after.history[-1].by == "next"
+    assert len(after.history) - len(before.history) in (1, 2)  # 2 if the killed one had written
+    assert caught, "the writer was never seen holding the lock"
