@@ -172,3 +172,34 @@ def test_serve_command_builds_serves_rebuilds_and_stops_on_ctrl_c(ws: Workspace)
     finally:
         process.kill()
         process.wait()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_serve_stops_on_a_signal_even_when_started_with_it_ignored(
+    ws: Workspace, stop: signal.Signals
+) -> None:
+    """A background job starts with SIGINT ignored; serve must still stop cleanly."""
+    ws.write(small_manifest())
+
+    def ignore_signals() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "valhalla_status", "serve", "--port", "0"],
+        cwd=ws.root,
+        env=clean_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ignore_signals,
+    )
+    try:
+        assert process.stderr is not None
+        assert process.stderr.readline() == "site: built (29 files)\n"
+        assert process.stderr.readline().startswith("serving site at http://127.0.0.1:")
+        process.send_signal(stop)
+        assert process.wait(timeout=30) == 0
+        assert process.stderr.read().splitlines()[-1] == "stopped"
+    finally:
+        process.kill()
+        process.wait()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import socket
 import threading
 import time
@@ -164,13 +165,33 @@ def serve_site(
     server = make_server(site_dir, host, port, log)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    log(f"serving {site_dir} at {server.url} (Ctrl-C to stop)")
+    restore = _stop_on_signals()
     try:
+        log(f"serving {site_dir} at {server.url} (Ctrl-C to stop)")
         while True:
             time.sleep(interval)
             watcher.poll()
     except KeyboardInterrupt:
         log("stopped")
     finally:
+        restore()
         server.shutdown()
         server.server_close()
+
+
+def _stop_on_signals() -> Callable[[], None]:
+    """Stop on SIGINT and SIGTERM even when started with them ignored (as a background job
+    is): returns what puts the previous handlers back."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+    return restore
