@@ -47,3 +47,10 @@ def test_to_json_refuses_values_json_cannot_hold(bad: Any) -> None:
 def test_to_json_refuses_non_json_types(bad: Any) -> None:
     with pytest.raises(TypeError):
         to_json(bad)
+
+
+def test_light_modules_agree_with_the_models_on_the_statuses() -> None:
+    """documents.py and client.py keep their own copy so they need not import pydantic."""
+    from valhalla_status import client, documents, models
+
+    assert documents.STATUSES == client.STATUSES == models.STATUSES

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timezone
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -24,17 +24,6 @@ from pydantic import (
 )
 
 SCHEMA_VERSION = 1
-STATUSES = ("installed", "pending", "deprecated", "experimental")
-ACTIONS = (
-    "init",
-    "complete",
-    "incomplete",
-    "set-version",
-    "set-notes",
-    "pack-add",
-    "pack-set",
-    "pack-remove",
-)
 MAX_PACKS = 100_000
 MAX_EXTRA_BYTES = 64 * 1024
 
@@ -49,6 +38,8 @@ Action = Literal[
     "pack-set",
     "pack-remove",
 ]
+STATUSES: tuple[str, ...] = get_args(PackStatus)
+ACTIONS: tuple[str, ...] = get_args(Action)
 
 PACK_ID_PATTERN = r"^[A-Z][A-Z0-9_-]{0,31}$"
 # SemVer 2.0.0, the regular expression published at semver.org.
