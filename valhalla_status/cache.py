@@ -120,3 +120,23 @@ def _store(folder: Path, entry: Path, content: dict[str, Any]) -> None:
     except OSError:
         with contextlib.suppress(OSError):
             temp.unlink(missing_ok=True)
+
+
+def code_cached(name: str, compute: Callable[[], dict[str, str]]) -> dict[str, str]:
+    """Output that depends on this tool's code alone (e.g. the JSON Schemas), computed once per
+    version of the code and kept in the cache folder."""
+    folder = cache_dir()
+    if folder is None:
+        return compute()
+    key = hashlib.sha256(code_stamp() + b"\0" + name.encode()).hexdigest()
+    entry = folder / f"{name}-{key[:32]}.json"
+    try:
+        with open(entry, encoding="utf-8") as handle:
+            cached = json.load(handle)
+        if cached.get("key") == key and isinstance(cached.get("value"), dict):
+            return cached["value"]
+    except (OSError, ValueError, AttributeError):
+        pass
+    value = compute()
+    _store(folder, entry, {"key": key, "value": value})
+    return value

@@ -38,6 +38,7 @@ from jinja2 import (
 from jinja2.bccache import Bucket
 from markupsafe import Markup
 
+from .cache import code_cached
 from .documents import (
     history_document,
     pack_document,
@@ -53,7 +54,6 @@ from .fresh import builtin_templates
 from .manifest import manifest_lock
 from .models import PACK_ID_PATTERN, STATUSES, HistoryEntry, Manifest, SystemMetadata
 from .models import format_timestamp as iso
-from .schemas import schema_documents
 from .statuspage import statuspage_documents
 
 RECENT_CHANGES = 10
@@ -279,7 +279,7 @@ def render_site(
         "groups": groups,
         "changes": recent_changes(manifest, RECENT_CHANGES),
         "badge": badge,
-        "schemas": list(schema_documents()),
+        "schemas": [path.removeprefix("schema/") for path in _schema_files()],
     }
     files: dict[str, str | bytes] = {
         "index.html": _render(env, "index.html", context),
@@ -322,7 +322,14 @@ def render_site(
 
 @functools.lru_cache(maxsize=1)
 def _schema_files() -> dict[str, bytes]:
-    return {f"schema/{name}": to_json(doc).encode() for name, doc in schema_documents().items()}
+    """``schema/*.schema.json``: generated from the models once per version of the code."""
+
+    def generate() -> dict[str, str]:
+        from .schemas import schema_documents
+
+        return {f"schema/{name}": to_json(doc) for name, doc in schema_documents().items()}
+
+    return {path: text.encode() for path, text in code_cached("schemas", generate).items()}
 
 
 def _feed_id(manifest: Manifest, base: str) -> str:
