@@ -93,3 +93,15 @@ def test_without_the_cache_every_build_renders(ws: Workspace) -> None:
     (ws.root / "site" / "summary.json").write_text("{}\n")
     assert ws.run("build", env=env).stderr == "site: built (29 files)\n"
     assert ws.run("build", env=env).stderr == "site: already up to date (29 files)\n"
+
+
+def test_leftovers_of_a_killed_build_are_cleared_even_when_the_site_is_current(
+    ws: Workspace,
+) -> None:
+    ws.write(small_manifest())
+    assert ws.run("build").exit_code == 0
+    staging = ws.root / "site.staging-123-abcdef01"
+    (staging / "packs").mkdir(parents=True)
+    (staging / "packs" / "H.json").write_text("{}\n")
+    assert ws.run("build").stderr == "site: already up to date (29 files)\n"
+    assert not staging.exists()

@@ -98,9 +98,20 @@ def site_is_current(site_dir: str | os.PathLike[str], key: str) -> int | None:
         stats = _stats(site_dir)
     except (OSError, ValueError, AttributeError):
         return None
-    if stats is None or stats != record.get("files"):
+    if stats is None or stats != record.get("files") or _leftovers(site_dir):
         return None
     return len(stats)
+
+
+def _leftovers(site_dir: str | os.PathLike[str]) -> bool:
+    """Whether a killed build left a staging or old folder beside the site (a full build
+    clears them)."""
+    target = Path(os.path.realpath(site_dir))
+    prefixes = (f"{target.name}.staging-", f"{target.name}.old-")
+    try:
+        return any(name.startswith(prefixes) for name in os.listdir(target.parent))
+    except OSError:
+        return True
 
 
 def record_build(site_dir: str | os.PathLike[str], key: str) -> None:
