@@ -38,30 +38,9 @@ class Settings:
 
     def documents(self) -> dict[str, Any]:
         """``{"status": status.json, "history": all entries}``, from the cache when fresh."""
-        from .cache import manifest_documents
+        from .publish import read_documents
 
-        return manifest_documents(self.manifest, self._compute_documents)
-
-    def _compute_documents(self, raw: bytes | None) -> dict[str, Any]:
-        return documents_of(self._parse(raw))
-
-    def _parse(self, raw: bytes | None) -> Manifest:
-        """The manifest from bytes already read (None: read the file)."""
-        from .manifest import decode_manifest_bytes, load_manifest, parse_manifest
-
-        if raw is None:
-            return load_manifest(self.manifest)
-        return parse_manifest(decode_manifest_bytes(raw, self.manifest), self.manifest)
-
-
-def documents_of(manifest: Manifest) -> dict[str, Any]:
-    """What the cache keeps of a manifest: status.json and the whole history."""
-    from .documents import history_document, status_document
-
-    return {
-        "status": status_document(manifest),
-        "history": history_document(manifest, None)["history"],
-    }
+        return read_documents(self.manifest)
 
 
 class ValhallaGroup(click.Group):
@@ -141,36 +120,11 @@ def report(settings: Settings, outcome: Outcome, no_build: bool) -> None:
     click.echo(outcome.message, err=True)
 
 
-def rebuild_site(
-    settings: Settings, *, templates_dir: str | None = None, base_url: str | None = None
-) -> BuildResult:
-    """Build the site from the manifest as it is now, holding the manifest's lock.
+def rebuild_site(settings: Settings, **options: Any) -> BuildResult:
+    """Build the site from the manifest as it is now (see :func:`publish.publish_site`)."""
+    from .publish import publish_site
 
-    Building what was just written, outside the lock, lets a slower process overwrite the site
-    of a newer manifest with an older one; under the lock, the last build is of the last write.
-    A site recorded as built from these very inputs, and untouched since, is left as it is
-    without loading pydantic or Jinja2 (see :mod:`valhalla_status.fresh`).
-    """
-    from .cache import read_manifest_bytes, store_documents
-    from .fresh import BuildResult, build_key, record_build, site_is_current
-    from .locking import manifest_lock
-
-    with manifest_lock(settings.manifest):
-        raw = read_manifest_bytes(settings.manifest)
-        key = None if raw is None else build_key(raw, templates_dir, base_url)
-        if key is not None:
-            files = site_is_current(settings.site, key)
-            if files is not None:
-                return BuildResult(settings.site, files, changed=False)
-        from .site import build_site
-
-        manifest = settings._parse(raw)
-        if raw is not None:
-            store_documents(raw, documents_of(manifest))  # readers of these bytes skip pydantic
-        result = build_site(manifest, settings.site, templates_dir=templates_dir, base_url=base_url)
-        if key is not None:
-            record_build(settings.site, key)
-        return result
+    return publish_site(settings.manifest, settings.site, **options)
 
 
 def emit_json(document: Any) -> None:
