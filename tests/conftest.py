@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,3 +156,9 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _ENV_VARS or k == "VALHALLA_CACHE_DIR"}
     env.update(extra)
     return env
+
+
+def tool_command(manifest: Path, site: Path, *args: str) -> list[str]:
+    """The argv of a real ``python -m valhalla_status`` process on these files."""
+    globals_ = ["--manifest", str(manifest), "--site", str(site)]
+    return [sys.executable, "-m", "valhalla_status", *globals_, *args]

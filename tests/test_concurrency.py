@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import tool_command
 from filelock import FileLock
 
 from valhalla_status.manifest import load_manifest, lock_path, write_manifest
@@ -56,19 +57,6 @@ def base_manifest(packs: int) -> Manifest:
     )
 
 
-def cli(manifest: Path, site: Path, *args: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "valhalla_status",
-        "--manifest",
-        str(manifest),
-        "--site",
-        str(site),
-        *args,
-    ]
-
-
 def environment(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("SOURCE_DATE_EPOCH", None)
@@ -87,7 +75,7 @@ def run_workers(tmp_path: Path, *, build: bool) -> tuple[Path, Path, list[Any]]:
     env = environment(VALHALLA_LOCK_TIMEOUT="120")
     processes = [
         subprocess.Popen(
-            cli(manifest, site, "pack", "set", f"p{i:02d}", "--status", "pending",
+            tool_command(manifest, site, "pack", "set", f"p{i:02d}", "--status", "pending",
                 "--by", f"worker-{i}", *extra),
             env=env,
             stdout=subprocess.PIPE,
@@ -173,7 +161,7 @@ def test_killed_lock_holder_does_not_block_the_next_writer(tmp_path: Path) -> No
         assert holder.stdout.readline() == "locked\n"
         # While the holder lives, the lock really is held: a writer times out.
         blocked = subprocess.run(
-            cli(manifest, tmp_path / "site", "pack", "set", "P00", "--status", "pending",
+            tool_command(manifest, tmp_path / "site", "pack", "set", "P00", "--status", "pending",
                 "--no-build", "--by", "t"),
             env=environment(VALHALLA_LOCK_TIMEOUT="0.5"),
             capture_output=True,
@@ -190,7 +178,7 @@ def test_killed_lock_holder_does_not_block_the_next_writer(tmp_path: Path) -> No
     assert holder.returncode == -signal.SIGKILL
     assert lock_path(manifest).exists(), "the killed holder leaves its lock file behind"
     result = subprocess.run(
-        cli(manifest, tmp_path / "site", "pack", "set", "P00", "--status", "pending",
+        tool_command(manifest, tmp_path / "site", "pack", "set", "P00", "--status", "pending",
             "--no-build", "--by", "t"),
         env=environment(VALHALLA_LOCK_TIMEOUT="30"),
         capture_output=True,
@@ -207,7 +195,7 @@ def test_lock_timeout_is_a_clear_error_not_a_hang(tmp_path: Path) -> None:
     before = manifest.read_bytes()
     with FileLock(lock_path(manifest)):
         result = subprocess.run(
-            cli(manifest, tmp_path / "site", "pack", "set", "P01", "--status", "pending",
+            tool_command(manifest, tmp_path / "site", "pack", "set", "P01", "--status", "pending",
                 "--by", "t"),
             env=environment(VALHALLA_LOCK_TIMEOUT="1"),
             capture_output=True,
@@ -253,7 +241,7 @@ def test_parallel_mixed_commands_lose_nothing(tmp_path: Path) -> None:
     env = environment(VALHALLA_LOCK_TIMEOUT="120")
     processes = [
         subprocess.Popen(
-            cli(manifest, tmp_path / "site", *args, "--no-build", "--by", f"w{n}"),
+            tool_command(manifest, tmp_path / "site", *args, "--no-build", "--by", f"w{n}"),
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -291,7 +279,7 @@ def test_a_cli_process_killed_while_holding_the_lock_does_not_block(tmp_path: Pa
     write_manifest(manifest, big)
     before = load_manifest(manifest)
     writer = subprocess.Popen(
-        cli(manifest, tmp_path / "site", "pack", "set", "P01", "--status", "pending",
+        tool_command(manifest, tmp_path / "site", "pack", "set", "P01", "--status", "pending",
             "--no-build", "--by", "killed"),
         env=environment(),
         stdout=subprocess.DEVNULL,
@@ -317,7 +305,7 @@ def test_a_cli_process_killed_while_holding_the_lock_does_not_block(tmp_path: Pa
     if caught:
         assert writer.returncode == -signal.SIGKILL
     result = subprocess.run(
-        cli(manifest, tmp_path / "site", "pack", "set", "P02", "--status", "pending",
+        tool_command(manifest, tmp_path / "site", "pack", "set", "P02", "--status", "pending",
             "--no-build", "--by", "next"),
         env=environment(VALHALLA_LOCK_TIMEOUT="30"),
         capture_output=True,

@@ -12,12 +12,12 @@ import errno
 import os
 import random
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import tool_command
 
 from valhalla_status import service
 from valhalla_status.errors import ValhallaError
@@ -63,19 +63,6 @@ def big_manifest(packs: int) -> Manifest:
             ],
         }
     )
-
-
-def command(manifest: Path, site: Path, *args: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "valhalla_status",
-        "--manifest",
-        str(manifest),
-        "--site",
-        str(site),
-        *args,
-    ]
 
 
 def environment() -> dict[str, str]:
@@ -138,7 +125,7 @@ def test_mutation_killed_at_random_moments_leaves_old_or_new(tmp_path: Path) -> 
     site = tmp_path / "site"
     write_manifest(manifest, big_manifest(MUTATION_PACKS))
     old = manifest.read_bytes()
-    mutate = command(manifest, site, "pack", "set", "P04999", "--status", "pending",
+    mutate = tool_command(manifest, site, "pack", "set", "P04999", "--status", "pending",
                      "--no-build", "--by", "crash")  # fmt: skip
 
     started = time.monotonic()
@@ -198,7 +185,7 @@ def test_mutation_killed_at_random_moments_leaves_old_or_new(tmp_path: Path) -> 
     # The next write removes what killed writers left behind.
     manifest.write_bytes(old)
     done = subprocess.run(
-        command(manifest, site, "pack", "set", "P00001", "--status", "pending", "--no-build"),
+        tool_command(manifest, site, "pack", "set", "P00001", "--status", "pending", "--no-build"),
         env=environment(),
         capture_output=True,
         text=True,
@@ -218,7 +205,7 @@ def test_temp_files_of_killed_writers_are_removed_by_the_next_write(tmp_path: Pa
     unrelated = tmp_path / "notes.tmp-keep"
     unrelated.write_text("not ours")
     result = subprocess.run(
-        command(manifest, tmp_path / "site", "pack", "set", "P00002", "--status", "pending",
+        tool_command(manifest, tmp_path / "site", "pack", "set", "P00002", "--status", "pending",
                 "--no-build", "--by", "t"),
         env=environment(),
         capture_output=True,
@@ -337,7 +324,7 @@ def test_build_killed_at_random_moments_leaves_a_whole_site(tmp_path: Path) -> N
     )
     trees = {"old": render_site(old_manifest), "new": render_site(new_manifest)}
     texts = {"old": old_manifest, "new": new_manifest}
-    build = command(manifest, site, "build")
+    build = tool_command(manifest, site, "build")
 
     write_manifest(manifest, new_manifest)
     first = subprocess.run(build, env=environment(), capture_output=True, text=True)
