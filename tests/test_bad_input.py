@@ -1058,3 +1058,26 @@ def test_no_corruption_of_the_file_gives_a_traceback(data: st.DataObject) -> Non
                     assert (root / M).read_bytes() == bytes(raw)
         finally:
             os.chdir(cwd)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["pack", "set", "H", "--status", "pending", "--no-build"],
+        ["complete", "--no-build"],
+        ["fmt"],
+        ["build"],
+    ],
+)
+def test_a_failing_command_leaves_no_lock_file_behind(ws: Workspace, command: list[str]) -> None:
+    """The first command on a folder that fails (invalid manifest, refused change) writes
+    nothing at all: not even the lock file a successful change would leave."""
+    data = small_manifest()  # pack I is pending, so `complete` is refused
+    if command[0] != "complete":
+        data["system"]["version"] = "1.0"
+    ws.write(data)
+    before = sorted(p.name for p in ws.manifest.parent.iterdir())
+    result = ws.run(*command)
+    assert result.exit_code == 1
+    assert sorted(p.name for p in ws.manifest.parent.iterdir()) == before == ["valhalla.yaml"]
+    assert sorted(p.name for p in ws.root.iterdir()) == ["manifest"]

@@ -578,21 +578,31 @@ def write_manifest(path: str | os.PathLike[str], manifest: Manifest) -> bool:
     return True
 
 
-def _require_file(path: str | os.PathLike[str]) -> None:
-    """Refuse a missing manifest before the lock is taken (which would create its folder)."""
+def fail_before_first_lock(path: str | os.PathLike[str], attempt: Callable[[], object]) -> None:
+    """Raise, before any lock is taken, what a command on this manifest is going to raise.
+
+    Taking the lock makes a lock file beside the manifest, which stays. A command that fails
+    (a missing or invalid manifest, a refused change) must leave the folder as it found it, so
+    while there is no lock file yet, ``attempt`` runs unlocked first.
+    """
     if not os.path.lexists(path):
         read_manifest_text(path)  # raises the "run `valhalla-status init`" error
+    if not os.path.lexists(lock_path(path)):
+        attempt()
 
 
 def update_manifest(
-    path: str | os.PathLike[str], change: Callable[[Manifest], Manifest | None]
+    path: str | os.PathLike[str],
+    change: Callable[[Manifest], Manifest | None],
+    rehearse: Callable[[Manifest], object] | None = None,
 ) -> tuple[Manifest, Manifest | None]:
     """Under the lock: re-read, apply ``change``, validate, write.
 
     ``change`` returns the new manifest, or None for no change (nothing is written).
-    Returns ``(old, new)``; ``new`` is None when nothing changed.
+    Returns ``(old, new)``; ``new`` is None when nothing changed. ``rehearse`` (default:
+    ``change``) is what runs unlocked before the first lock (see fail_before_first_lock).
     """
-    _require_file(path)
+    fail_before_first_lock(path, lambda: (rehearse or change)(load_manifest(path)))
     with manifest_lock(path):
         old = load_manifest(path)
         new = change(old)
@@ -611,7 +621,7 @@ def format_manifest_file(path: str | os.PathLike[str], *, check: bool = False) -
     if check:
         text = read_manifest_text(path)
         return dump_manifest(parse_manifest(text, path)).encode() != Path(path).read_bytes()
-    _require_file(path)
+    fail_before_first_lock(path, lambda: parse_manifest(read_manifest_text(path), path))
     with manifest_lock(path):
         text = read_manifest_text(path)
         canonical = dump_manifest(parse_manifest(text, path))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cache import manifest_documents, read_manifest_bytes, store_documents
 from .fresh import BuildResult, build_key, record_build, site_is_current
-from .locking import manifest_lock
+from .locking import lock_path, manifest_lock
 
 if TYPE_CHECKING:
     from .models import Manifest
@@ -56,6 +56,8 @@ def publish_site(
     of a newer manifest with an older one; under the lock, the last build is of the last write.
     A site recorded as built from these very inputs, and untouched since, is left as it is.
     """
+    if not os.path.lexists(lock_path(path)):
+        parse_manifest_bytes(path, None)  # an invalid manifest fails before leaving a lock file
     with manifest_lock(path):
         raw = read_manifest_bytes(path)
         key = None if raw is None else build_key(raw, templates_dir, base_url)

@@ -228,12 +228,12 @@ class _Clock:
     """The time of a change, read once, when first asked (inside the lock), then fixed."""
 
     def __init__(self, now: datetime | None) -> None:
-        self._now = now
+        self.fixed = now
 
     def __call__(self) -> datetime:
-        if self._now is None:
-            self._now = current_time()
-        return self._now
+        if self.fixed is None:
+            self.fixed = current_time()
+        return self.fixed
 
 
 def _mutate(
@@ -276,11 +276,20 @@ def _mutate(
         result["message"] = describe(old, new)
         return new.model_copy(update={"system": system, "history": [*old.history, entry]})
 
+    def rehearse(old: Manifest) -> None:
+        """Run the change unlocked, to fail early; the time is still read under the lock."""
+        unset = clock.fixed is None
+        try:
+            change(old)
+        finally:
+            if unset:
+                clock.fixed = None
+
     if isinstance(source, Manifest):
         changed = change(source)
         final = validate_manifest(changed) if changed is not None else source
     else:
-        old, changed = update_manifest(source, change)
+        old, changed = update_manifest(source, change, rehearse)
         final = changed if changed is not None else old
     if changed is None:
         return Outcome(final, None, unchanged)
