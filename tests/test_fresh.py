@@ -3,10 +3,12 @@ or touches the site means a real build."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import Workspace, clean_env, small_manifest
 
 # Runs `valhalla-status build` in a fresh interpreter and reports what it imported.
@@ -105,3 +107,15 @@ def test_leftovers_of_a_killed_build_are_cleared_even_when_the_site_is_current(
     (staging / "packs" / "H.json").write_text("{}\n")
     assert ws.run("build").stderr == "site: already up to date (29 files)\n"
     assert not staging.exists()
+
+
+def test_without_a_home_directory_nothing_is_cached_in_the_working_folder(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VALHALLA_CACHE_DIR")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setattr(os.path, "expanduser", lambda path: path)  # as without HOME or passwd
+    ws.write(small_manifest())
+    assert ws.run("show", "--json").exit_code == 0
+    assert ws.run("build").stderr == "site: built (29 files)\n"
+    assert sorted(p.name for p in ws.root.iterdir()) == [".site.lock", "manifest", "site"]

@@ -32,6 +32,8 @@ def cache_dir() -> Path | None:
     if base:
         return Path(base)
     xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    if not os.path.isabs(xdg):  # no home directory to be found: no cache, never a relative one
+        return None
     return Path(xdg) / "valhalla-status"
 
 
