@@ -102,8 +102,9 @@ def test_leftovers_of_a_killed_build_are_cleared_even_when_the_site_is_current(
 ) -> None:
     ws.write(small_manifest())
     assert ws.run("build").exit_code == 0
-    staging = ws.root / "site.staging-123-abcdef01"
+    staging = ws.root / ".site.valhalla-staging-00000000abcdef01"
     (staging / "packs").mkdir(parents=True)
+    (staging / ".valhalla-site").write_bytes((ws.root / "site" / ".valhalla-site").read_bytes())
     (staging / "packs" / "H.json").write_text("{}\n")
     assert ws.run("build").stderr == "site: already up to date (29 files)\n"
     assert not staging.exists()

@@ -259,7 +259,9 @@ def test_check_of_a_missing_site_fails(ws: Workspace) -> None:
     ws.write(small_manifest())
     result = ws.run("--site", "nowhere", "build", "--check")
     assert result.exit_code == 1
-    assert result.stderr.startswith(f"error: nowhere is stale ({len(EXPECTED_FILES)} files differ)")
+    assert result.stderr.startswith(
+        f"error: nowhere is stale ({len(EXPECTED_FILES) + 1} files differ)"
+    )
     assert not (ws.root / "nowhere").exists()
 
 
@@ -270,8 +272,8 @@ def test_build_refuses_a_folder_that_is_not_a_site(ws: Workspace) -> None:
     result = ws.run("--site", "docs", "build")
     assert result.exit_code == 1
     assert result.stderr == (
-        "error: refusing to replace docs: it is not empty and holds no status.json, "
-        "so it is not a built site; choose a new or empty folder\n"
+        "error: refusing to replace docs: it is not empty and has no .valhalla-site mark, "
+        "so it is not a site valhalla-status built; choose a new or empty folder\n"
     )
     assert snapshot(ws.root / "docs") == {"notes.txt": b"keep me\n"}
 
@@ -365,11 +367,12 @@ def test_a_pack_id_never_becomes_a_path_outside_the_site(tmp_path: Path) -> None
 
 def test_leftovers_of_a_killed_build_are_cleared(ws: Workspace) -> None:
     site = built(ws)
-    staging = ws.root / "site.staging-99-deadbeef"
+    staging = ws.root / ".site.valhalla-staging-0123456789abcdef"
     staging.mkdir()
+    (staging / ".valhalla-site").write_bytes((site / ".valhalla-site").read_bytes())
     (staging / "status.json").write_text("{")
     # Killed between the two renames of the fallback swap: the old site waits beside.
-    site.rename(ws.root / "site.old-99-deadbeef")
+    site.rename(ws.root / ".site.valhalla-old-0123456789abcdef")
     result = ws.run("build", "--check")
     assert result.exit_code == 1
     result = ws.run("build")

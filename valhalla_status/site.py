@@ -13,13 +13,13 @@ import contextlib
 import ctypes
 import errno
 import functools
-import glob
 import hashlib
 import json
 import os
 import re
 import secrets
 import shutil
+import stat
 import sys
 import uuid
 from dataclasses import dataclass
@@ -48,9 +48,17 @@ from .documents import (
     summary_document,
     to_json,
 )
-from .errors import RefusedError, ValhallaError
+from .errors import ValhallaError
+from .fresh import (
+    SITE_MARK,
+    SITE_MARK_BYTES,
+    builtin_templates,
+    has_mark,
+    scratch_folders,
+    scratch_path,
+    site_folder,
+)
 from .fresh import BuildResult as BuildResult
-from .fresh import builtin_templates
 from .manifest import manifest_lock
 from .models import PACK_ID_PATTERN, STATUSES, HistoryEntry, Manifest, SystemMetadata
 from .models import format_timestamp as iso
@@ -60,6 +68,7 @@ RECENT_CHANGES = 10
 SHIELDS_CACHE_SECONDS = 300
 _PACK_ID = re.compile(PACK_ID_PATTERN)
 _NOT_XML = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_NO_FOLLOW = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 _SAFE_PATH = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*")
 
 ACTION_TITLES = {
@@ -347,45 +356,57 @@ def _entry_id(system_name: str, change: Change) -> str:
 # --- writing --------------------------------------------------------------------------------
 
 
-def _site_folder(site_dir: str | os.PathLike[str]) -> Path:
-    """The real site folder, refusing anything that is not (or would not become) a site."""
-    target = Path(os.path.realpath(site_dir))
-    shown = os.fspath(site_dir)
-    if target.parent == target:
-        raise RefusedError(f"cannot build the site into {shown}: choose a folder of its own")
-    if target.exists():
-        if not target.is_dir():
-            raise RefusedError(f"cannot build the site into {shown}: it is not a folder")
-        if any(target.iterdir()) and not (target / "status.json").is_file():
-            raise RefusedError(
-                f"refusing to replace {shown}: it is not empty and holds no status.json, "
-                "so it is not a built site; choose a new or empty folder"
-            )
-    return target
+def _site_folder(
+    site_dir: str | os.PathLike[str],
+    manifest_path: str | os.PathLike[str] | None = None,
+    templates_dir: str | os.PathLike[str] | None = None,
+) -> Path:
+    """The real site folder, refusing any folder the build did not make (see ``site_folder``)."""
+    return site_folder(site_dir, manifest_path=manifest_path, templates_dir=templates_dir)
 
 
-def list_files(root: Path) -> list[str]:
-    """Every file under ``root``, as sorted ``/``-separated relative paths."""
+def _entries(root: Path) -> list[str]:
+    """Everything under ``root`` as sorted ``/``-separated relative paths: files, links (never
+    followed), other special files, and empty folders (with a trailing ``/``)."""
     found: list[str] = []
-    for folder, _dirs, names in os.walk(root):
-        prefix = os.path.relpath(folder, root).replace(os.sep, "/")
-        prefix = "" if prefix == "." else prefix + "/"
-        found.extend(prefix + name for name in names)
+    pending = [(os.fspath(root), "")]
+    while pending:
+        folder, prefix = pending.pop()
+        with os.scandir(folder) as scan:
+            entries = list(scan)
+        if not entries and prefix:
+            found.append(prefix)
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                pending.append((entry.path, f"{prefix}{entry.name}/"))
+            else:
+                found.append(prefix + entry.name)
     return sorted(found)
 
 
-def _read(root: Path, path: str) -> bytes:
-    with open(os.path.join(root, path), "rb") as handle:
-        return handle.read()
+def list_files(root: Path) -> list[str]:
+    """Everything under ``root`` but the build's mark, as sorted ``/``-separated relative paths
+    (a link is listed, never followed; an empty folder is listed with a trailing ``/``)."""
+    return [path for path in _entries(root) if path != SITE_MARK]
+
+
+def _site_files(files: dict[str, bytes]) -> dict[str, bytes]:
+    """What a build writes: its mark first, then the rendered files."""
+    return {SITE_MARK: SITE_MARK_BYTES, **files}
 
 
 def _differences(root: Path, files: dict[str, bytes]) -> dict[str, str]:
     """``{path: "missing" | "changed" | "extra"}`` between ``files`` and the folder, sorted."""
-    present = set(list_files(root)) if root.is_dir() else set()
+    try:
+        present = set(_entries(root)) if root.is_dir() else set()
+    except OSError as exc:
+        raise ValhallaError(f"cannot read {root}: {exc.strerror or exc}") from None
     found = {path: "missing" for path in files.keys() - present}
     found.update((path, "extra") for path in present - files.keys())
     found.update(
-        (path, "changed") for path in files.keys() & present if _read(root, path) != files[path]
+        (path, "changed")
+        for path in files.keys() & present
+        if not _holds(os.path.join(root, path), files[path])
     )
     return dict(sorted(found.items()))
 
@@ -394,21 +415,25 @@ def _unchanged(root: Path, files: dict[str, bytes]) -> tuple[set[str], bool]:
     """The paths whose file in ``root`` already holds these bytes; and whether that is all."""
     if not root.is_dir():
         return set(), False
-    present = list_files(root)
+    present = _entries(root)
     same = {p for p in present if p in files and _holds(os.path.join(root, p), files[p])}
     return same, len(same) == len(present) == len(files)
 
 
 def _holds(path: str, data: bytes) -> bool:
-    """Whether the file at ``path`` holds exactly ``data`` (one open, one read, no buffering).
+    """Whether the file at ``path`` is a regular file holding exactly ``data`` (one open, one
+    read, no buffering).
 
-    A symlink is never "the same": its target lies outside the site and could change later.
+    A symlink is never "the same": its target lies outside the site and could change later;
+    nor is a FIFO or a device, which are never opened for reading.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, _NO_FOLLOW)
     except OSError:
         return False
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
         found = b""
         while len(found) <= len(data):
             chunk = os.read(fd, len(data) + 1 - len(found))
@@ -416,6 +441,8 @@ def _holds(path: str, data: bytes) -> bool:
                 break
             found += chunk
         return found == data
+    except OSError:
+        return False
     finally:
         os.close(fd)
 
@@ -423,7 +450,7 @@ def _holds(path: str, data: bytes) -> bool:
 def _link(source: str, target: str) -> bool:
     """Hard-link ``target`` to ``source``; False where the file system cannot."""
     try:
-        os.link(source, target)
+        os.link(source, target, follow_symlinks=False)
     except FileExistsError:  # a case-insensitive file system: the same name
         return True
     except OSError:
@@ -439,11 +466,10 @@ def _write_tree(root: Path, files: dict[str, bytes], reuse: Path, same: set[str]
     a file whose bytes are the very object of an earlier one (a pack's lower-case alias) is
     linked to that one.
     """
-    root.mkdir()
     made = {""}
     first: dict[int, str] = {}
     for path, data in files.items():
-        if not _SAFE_PATH.fullmatch(path):
+        if path != SITE_MARK and not _SAFE_PATH.fullmatch(path):
             raise ValhallaError(f"refusing to write {path!r}: not a plain path inside the site")
         folder = path.rpartition("/")[0]
         if folder not in made:
@@ -511,13 +537,37 @@ def _fsync_folder(folder: Path) -> None:
 
 
 def _recover(target: Path) -> None:
-    """Clear what a killed build left beside the site (restoring it if it was mid-swap)."""
-    leftovers = sorted(target.parent.glob(f"{glob.escape(target.name)}.old-*"))
-    if not target.exists() and leftovers:
-        os.rename(leftovers.pop(), target)
-    leftovers += target.parent.glob(f"{glob.escape(target.name)}.staging-*")
-    for path in leftovers:
-        shutil.rmtree(path, ignore_errors=True)
+    """Clear what a killed build left beside the site (restoring it if it was mid-swap).
+
+    Only folders with the build's scratch names and its mark are touched (see
+    ``scratch_folders``); anything else beside the site is someone else's.
+    """
+    leftovers = scratch_folders(target)
+    if not os.path.lexists(target):
+        olds = [path for kind, path in leftovers if kind == "old" and has_mark(path)]
+        if olds:
+            os.rename(olds[0], target)
+            leftovers = [(kind, path) for kind, path in leftovers if path != olds[0]]
+    for _kind, path in leftovers:
+        _remove_scratch(path)
+
+
+def _remove_scratch(folder: Path) -> None:
+    """Remove a folder the build made, its mark last: cut short by a kill, what is left still
+    carries the mark (or is empty), so the next build knows it for its own and clears it."""
+    if folder.is_symlink() or not folder.is_dir():
+        return
+    with contextlib.suppress(OSError):
+        with os.scandir(folder) as scan:
+            entries = [entry for entry in scan if entry.name != SITE_MARK]
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(folder / SITE_MARK)
+        os.rmdir(folder)
 
 
 def build_site(
@@ -526,39 +576,54 @@ def build_site(
     *,
     templates_dir: str | os.PathLike[str] | None = None,
     base_url: str | None = None,
+    manifest_path: str | os.PathLike[str] | None = None,
 ) -> BuildResult:
-    """Render the site and swap it in atomically; leave the folder alone if it is current."""
+    """Render the site and swap it in atomically; leave the folder alone if it is current.
+
+    Only a folder this tool built (it carries the mark), an empty or a missing one is replaced;
+    the folders of ``manifest_path`` and the templates, the current one and those above them
+    never are (``RefusedError``, nothing touched).
+    """
     templates = _templates_folder(templates_dir)
-    files = render_site(manifest, templates_dir=templates, base_url=base_url)
-    target = _site_folder(site_dir)
+    rendered = render_site(manifest, templates_dir=templates, base_url=base_url)
+    files = _site_files(rendered)
     shown = os.fspath(site_dir)
+    target = _site_folder(site_dir, manifest_path, templates)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ValhallaError(f"cannot create {target.parent}: {exc.strerror or exc}") from None
     with manifest_lock(target):
-        _recover(target)
-        same, current = _unchanged(target, files)
-        if current:
-            return BuildResult(shown, len(files), changed=False)
-        token = f"{os.getpid()}-{secrets.token_hex(4)}"
-        staging = target.with_name(f"{target.name}.staging-{token}")
-        old = target.with_name(f"{target.name}.old-{token}")
+        target = _site_folder(site_dir, manifest_path, templates)  # as it is now, under the lock
         try:
+            _recover(target)
+            same, current = _unchanged(target, files)
+        except OSError as exc:
+            raise ValhallaError(f"cannot build {shown}: {exc.strerror or exc}") from None
+        if current:
+            return BuildResult(shown, len(rendered), changed=False)
+        token = secrets.token_hex(8)
+        staging = scratch_path(target, "staging", token)
+        old = scratch_path(target, "old", token)
+        made: list[Path] = []  # what this build made, and so may remove
+        try:
+            staging.mkdir()
+            made.append(staging)
             _write_tree(staging, files, target, same)
             if not target.exists():
                 os.rename(staging, target)
             elif not _exchange(staging, target):
                 os.rename(target, old)
+                made.append(old)
                 os.rename(staging, target)
             _fsync_folder(target.parent)
         except OSError as exc:
             raise ValhallaError(f"cannot build {shown}: {exc.strerror or exc}") from None
         finally:
             # After the exchange the staging name holds the old site.
-            shutil.rmtree(staging, ignore_errors=True)
-            shutil.rmtree(old, ignore_errors=True)
-    return BuildResult(shown, len(files), changed=True)
+            for path in made:
+                _remove_scratch(path)
+    return BuildResult(shown, len(rendered), changed=True)
 
 
 def check_site(
@@ -573,7 +638,7 @@ def check_site(
     Returns ``{path: "missing" | "changed" | "extra"}``, sorted; empty when current.
     """
     files = render_site(manifest, templates_dir=_templates_folder(templates_dir), base_url=base_url)
-    return _differences(Path(site_dir), files)
+    return _differences(Path(site_dir), _site_files(files))
 
 
 def _templates_folder(templates_dir: str | os.PathLike[str] | None) -> str | None:
