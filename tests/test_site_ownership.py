@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Workspace, small_manifest
+from conftest import Workspace, clean_env, small_manifest
 
 from valhalla_status.fresh import SITE_MARK
 from valhalla_status.site import list_files
@@ -50,7 +52,40 @@ def refused(ws: Workspace, *args: str) -> str:
     return result.stderr
 
 
+def tool(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``valhalla-status ARGS`` as a real process in ``folder``."""
+    return subprocess.run(
+        [sys.executable, "-m", "valhalla_status", *args],
+        cwd=folder,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 # --- the folder built into -----------------------------------------------------------------
+
+
+def test_the_reported_data_loss_cannot_happen_in_a_real_process(ws: Workspace) -> None:
+    assert tool(ws.root, "init").returncode == 0
+    (ws.root / "status.json").write_text("{}\n")
+    (ws.root / "important.py").write_text("x\n")
+    before = tree(ws.root)
+    result = tool(ws.root, "--site", ".", "build")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "error: refusing to replace .: it is the current folder; choose a folder of its own\n"
+    )
+    assert tree(ws.root) == before
+    shutil.copy(ws.root / "site" / "status.json", ws.root / "manifest" / "status.json")
+    before = tree(ws.root)
+    result = tool(ws.root, "--site", "manifest", "build")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "error: refusing to replace manifest: it holds the manifest manifest/valhalla.yaml\n"
+    )
+    assert tree(ws.root) == before
 
 
 def test_a_build_never_replaces_the_current_folder_even_when_it_holds_a_status_json(
@@ -194,6 +229,18 @@ def test_a_build_never_touches_a_folder_beside_the_site(ws: Workspace, name: str
     assert ws.run("build").exit_code == 0
     assert tree(beside) == {"b.txt": b"keep\n"}
     assert ws.run("build", "--check").exit_code == 0
+
+
+def test_folders_beside_the_site_do_not_make_an_up_to_date_site_rebuild(ws: Workspace) -> None:
+    ws.write(small_manifest())
+    assert ws.run("build").exit_code == 0
+    for name in ("site.old-2024", ".site.valhalla-old-0123456789abcdef", "site.staging-1-2"):
+        (ws.root / name).mkdir()
+        (ws.root / name / "b.txt").write_text("keep\n")
+    result = ws.run("build")
+    assert result.stderr.startswith("site: already up to date")
+    for name in ("site.old-2024", ".site.valhalla-old-0123456789abcdef", "site.staging-1-2"):
+        assert tree(ws.root / name) == {"b.txt": b"keep\n"}
 
 
 def test_scratch_folders_are_hidden_and_gone_after_the_build(ws: Workspace) -> None:
