@@ -403,3 +403,28 @@ def test_list_files_names_links_and_empty_folders_without_following_them(
     assert "empty/" in listed
     assert not any(p.startswith("link/") for p in listed)
     assert SITE_MARK not in listed
+
+
+@pytest.mark.parametrize(
+    ("mark", "cleared"),
+    [
+        (b"valhalla-status site: each build replaces this whole folder\n", True),
+        (b"valhalla-st", True),  # the write of the mark cut short by the kill
+        (b"", True),
+        (None, False),  # no mark: someone else's folder, whatever its name
+        (b"not ours\n", False),
+    ],
+)
+def test_only_leftovers_carrying_the_builds_mark_are_cleared(
+    ws: Workspace, mark: bytes | None, cleared: bool
+) -> None:
+    ws.write(small_manifest())
+    assert ws.run("build").exit_code == 0
+    leftover = ws.root / ".site.valhalla-old-fedcba9876543210"
+    (leftover / "packs").mkdir(parents=True)
+    (leftover / "packs" / "H.json").write_text("{}\n")
+    if mark is not None:
+        (leftover / SITE_MARK).write_bytes(mark)
+    assert ws.run("build").exit_code == 0
+    assert leftover.exists() is not cleared
+    assert ws.run("build", "--check").exit_code == 0
