@@ -240,14 +240,14 @@ def init(settings: Settings, force: bool, by: str | None, no_build: bool) -> Non
     """Write the default manifest (16 packs) if there is none, and set up the repository.
 
     The site folder, the lock files and the build's scratch files are added to the
-    .gitignore at the top of the git repository (of this folder outside git), once: only the
-    patterns it does not have yet (a `!/site/` line there keeps the site committed).
+    .gitignore at the top of the git repository (outside git: beside the manifest folder),
+    once: only the patterns it does not have yet (a `!/site/` line keeps the site committed).
     """
     from .service import ensure_system_metadata
     from .workspace import ignore_outputs
 
     report(settings, ensure_system_metadata(settings.manifest, force=force, by=by), no_build)
-    ignored = ignore_outputs(settings.manifest, settings.site)
+    ignored = ignore_outputs(settings.location)
     if ignored.added:
         count = len(ignored.added)
         click.echo(

@@ -151,9 +151,10 @@ def parse_sides(old: str | None, new: str | None, manifest_path: str) -> Sides:
             raise ValhallaError(f"{revision} has no parent commit to compare it with ({old!r})")
         return Sides(f"{commit}^1", revision, f"{revision}^")
     first, second = (part or "HEAD" for part in old.split(form, 1))
+    ends = [_commit(first, old, top), _commit(second, old, top)]
     if form == "..":
         return Sides(first, second)
-    base = _git(["merge-base", _commit(first, old, top), _commit(second, old, top)], top)
+    base = _git(["merge-base", *ends], top)
     if base.returncode != 0:
         raise ValhallaError(f"{first} and {second} have no common commit ({old!r})")
     return Sides(base.stdout.decode().strip(), second, f"{first}...{second} (merge base)")

@@ -52,21 +52,24 @@ class Location:
 
     manifest: str
     site: str
+    root: Path | None = None
+    """The folder the manifest was found in by walking up (None: given, or none found)."""
 
 
 def locate(manifest: str | None, site: str | None, start: str | os.PathLike[str] = ".") -> Location:
     """Resolve the ``--manifest`` and ``--site`` options (None: not given).
 
     A manifest not given is looked for from ``start`` up (see :func:`find_root`); the site's
-    default is then ``site`` beside the ``manifest`` folder found. When there is none anywhere,
-    the defaults are relative to the current folder (where ``init`` creates them).
+    default is then ``site`` beside the ``manifest`` folder found. When the manifest is given,
+    or there is none anywhere, the defaults are relative to the current folder (where ``init``
+    creates them).
     """
-    root = None if manifest is not None and site is not None else find_root(start)
+    root = find_root(start) if manifest is None else None
     if manifest is None:
         manifest = shown(root / DEFAULT_MANIFEST) if root is not None else DEFAULT_MANIFEST
     if site is None:
         site = shown(root / DEFAULT_SITE) if root is not None else DEFAULT_SITE
-    return Location(manifest, site)
+    return Location(manifest, site, root)
 
 
 # --- .gitignore ----------------------------------------------------------------------------
@@ -96,14 +99,18 @@ def ignore_patterns(
 ) -> list[str]:
     """What a repository whose top is ``top`` ignores of the tool's files.
 
-    The site folder and the build's scratch folders beside it (hidden ``.<site>.valhalla-*``
-    names, and the ``<site>.staging-*`` / ``<site>.old-*`` names of earlier versions), the
-    manifest's lock file and a killed writer's temp files. Paths outside ``top`` are left out.
+    The site folder, its lock file and the build's scratch folders beside it (hidden
+    ``.<site>.valhalla-*`` names, and the ``<site>.staging-*`` / ``<site>.old-*`` names of
+    earlier versions), the manifest's lock file and a killed writer's temp files. Paths outside
+    ``top`` are left out.
     """
     patterns = []
     site_path = _inside(site, top)
     if site_path is not None:
-        patterns += [f"/{site_path}/", f"/{site_path}.staging-*/", f"/{site_path}.old-*/"]
+        parent, _, name = site_path.rpartition("/")
+        beside = f"/{parent}/" if parent else "/"
+        patterns += [f"/{site_path}/", f"{beside}.{name}.lock"]
+        patterns += [f"/{site_path}.staging-*/", f"/{site_path}.old-*/"]
     patterns.append(".*.valhalla-*")
     folder = _inside(Path(os.path.abspath(manifest)).parent, top)
     if folder is not None:
@@ -126,14 +133,15 @@ class IgnoreResult:
     added: list[str]
 
 
-def ignore_outputs(manifest: str, site: str) -> IgnoreResult:
-    """Add the tool's files to the ``.gitignore`` at the top of the repository (or of the
-    current folder outside git), each pattern once.
+def ignore_outputs(location: Location) -> IgnoreResult:
+    """Add the tool's files to the ``.gitignore`` at the top of the repository, each pattern
+    once. Outside git: the folder the manifest was found in, else the current folder.
 
     Lines already there are kept as they are, and a pattern is not added again when the file
     has it in any spelling, or negated (``!/site/``: the user commits the site on purpose).
     """
-    top = repository_top(Path(manifest).parent) or Path(os.path.abspath(os.curdir))
+    manifest, site = location.manifest, location.site
+    top = repository_top(Path(manifest).parent) or location.root or Path(os.path.abspath("."))
     target = top / ".gitignore"
     try:
         existing = target.read_bytes() if os.path.lexists(target) else b""
