@@ -618,7 +618,8 @@ def diff_command(
     """What changed between two manifests: OLD and NEW are git revisions or files.
 
     With none, HEAD against the working manifest; with one, that against the working manifest.
-    Revisions read the manifest's path (--manifest) at that commit.
+    Revisions read the manifest's path (--manifest) at that commit. git's ranges work too:
+    A..B (A against B), A...B (from where B left A), REV^! (what the commit REV changed).
     """
     from .diff import diff
 
