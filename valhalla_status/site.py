@@ -66,9 +66,10 @@ RECENT_CHANGES = 10
 SHIELDS_CACHE_SECONDS = 300
 # What a shared cache (a CDN, a proxy) may serve without asking again; browsers always ask.
 EDGE_SECONDS = 60
-# The badge's colours are shields.io's named colours, so badge.svg and the shields.io badge of
-# shields.json look alike: name -> hex.
-SHIELDS_COLOURS = {"brightgreen": "#4c1", "orange": "#fe7d37"}
+# The badge's colours, in the form shields.io takes them (hex without "#"): badge.svg and the
+# shields.io badge of shields.json look alike, and white text on either contrasts at least
+# 4.5:1 (shields.io's own "brightgreen" and "orange" do not reach 3:1).
+BADGE_COLOURS = {True: "1a7f37", False: "9a6700"}
 # Advance widths of ASCII 32-126 in Verdana at 11 px, in hundredths of a pixel: the table
 # shields.io measures badge text with (from the MIT-licensed anafanafo package, Copyright (c)
 # 2018 Metabolize LLC). Characters outside it count as wide as "m", as shields.io guesses them.
@@ -276,12 +277,12 @@ def _badge(manifest: Manifest) -> dict[str, Any]:
     padding either side of each text, the label on #555, the message on the shields colour."""
     complete = manifest.system.backend_complete
     label, message = manifest.system.name, "complete" if complete else "in development"
-    shields_color = "brightgreen" if complete else "orange"
+    shields_color = BADGE_COLOURS[complete]
     label_width, message_width = text_width(label), text_width(message)
     return {
         "label": label,
         "message": message,
-        "color": SHIELDS_COLOURS[shields_color],
+        "color": "#" + shields_color,
         "shields_color": shields_color,
         "label_width": label_width,
         "message_width": message_width,
