@@ -161,7 +161,8 @@ def test_json_values_match_the_manifest(ws: Workspace) -> None:
         "cacheSeconds": 300,
     }
     text = (site / "status.json").read_bytes()
-    assert text.startswith(b'{\n  "$schema": "schema/status.schema.json",\n  "schema_version": 1,\n')
+    assert text.startswith(b'{\n  "$schema": "schema/status.schema.json",\n')
+    assert b'\n  "schema_version": 1,\n  "name": ' in text
     assert text.endswith(b"}\n")
 
 
@@ -355,7 +356,10 @@ def test_base_url_makes_links_absolute(ws: Workspace) -> None:
     assert '<link rel="canonical" href="https://status.example.com/valhalla/">' in page
     assert 'href="https://status.example.com/valhalla/feed.xml"' in page
     feed = (site / "feed.xml").read_text(encoding="utf-8")
-    assert '<link rel="self" type="application/atom+xml" href="https://status.example.com/valhalla/feed.xml"/>' in feed
+    assert (
+        '<link rel="self" type="application/atom+xml" '
+        'href="https://status.example.com/valhalla/feed.xml"/>'
+    ) in feed
     assert site_json(site, "api/v2/status.json")["page"]["url"] == (
         "https://status.example.com/valhalla/"
     )
