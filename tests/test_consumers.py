@@ -254,6 +254,10 @@ def test_a_document_with_an_added_field_still_validates(ws: Workspace, kind: str
         document = read_json(site, path)
         schema = read_json(site, "schema/" + path_schema(path))
         grown = {**document, "added_later": {"any": [1, "thing"]}}
+        if path == "shields.json":  # shields.io's format: it refuses keys it does not know
+            with pytest.raises(jsonschema.ValidationError, match="added_later"):
+                jsonschema.validate(grown, schema, cls=jsonschema.Draft202012Validator)
+            continue
         for key in ("packs", "components", "history"):
             if grown.get(key):
                 grown[key] = [{**grown[key][0], "added_later": True}, *grown[key][1:]]

@@ -7,7 +7,8 @@ The documents themselves are built by :mod:`valhalla_status.documents` and
 Compatibility: a document may gain fields within a ``schema_version``, so the document schemas
 allow properties they do not name (a client that validates keeps working after an addition);
 removing or changing a field raises the version. The manifest is input, and its schema stays
-strict: an unknown key there is a typo.
+strict: an unknown key there is a typo. So does ``shields.json``'s: shields.io refuses a key it
+does not know.
 """
 
 from __future__ import annotations
@@ -226,7 +227,9 @@ def schema_documents() -> dict[str, dict[str, Any]]:
     for name, model in SCHEMA_MODELS.items():
         if model is Manifest:  # input: strict
             schema = model.model_json_schema(mode="validation")
-        else:  # output: open to additions
+        elif model is ShieldsDocument:  # shields.io's format, which refuses unknown keys
+            schema = model.model_json_schema(mode="serialization")
+        else:  # ours: open to additions
             schema = _open(model.model_json_schema(mode="serialization"))
         documents[name] = {"$schema": JSON_SCHEMA_DIALECT, **schema}
     return documents
