@@ -433,14 +433,17 @@ class Isolation(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in ("meta", "link", "br", "img"):
             return
-        isolated = tag in ("bdi", "td", "title") or dict(attrs).get("dir") == "auto"
+        isolated = tag in ("bdi", "td") or dict(attrs).get("dir") == "auto"
         self.stack.append(isolated or (bool(self.stack) and self.stack[-1]))
 
     def handle_endtag(self, tag: str) -> None:
         self.stack.pop()
 
     def handle_data(self, data: str) -> None:
-        self.texts.append((data, bool(self.stack) and self.stack[-1]))
+        inside = bool(self.stack) and self.stack[-1]
+        # Plain text (a <title>) isolates with FIRST STRONG ISOLATE ... POP DIRECTIONAL ISOLATE.
+        unfenced = re.sub("\u2068[^\u2069]*\u2069", "", data)
+        self.texts.append((data, inside or not re.search("[\u0590-\u08ff]", unfenced)))
 
 
 @pytest.mark.parametrize("page", ["index.html", "history.html", "404.html"])

@@ -21,6 +21,7 @@ import re
 import secrets
 import shutil
 import sys
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -110,6 +111,14 @@ def time_element(moment: datetime) -> Markup:
     return Markup('<time datetime="{}">{}</time>').format(iso(moment), human_time(moment))
 
 
+def isolate(text: str) -> str:
+    """``text`` between FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE when it holds
+    right-to-left letters: for plain text, where no ``<bdi>`` can go (a ``<title>``)."""
+    if any(unicodedata.bidirectional(char) in ("R", "AL") for char in text):
+        return f"\u2068{text}\u2069"
+    return text
+
+
 class _BytecodeCache(FileSystemBytecodeCache):
     """Compiled templates kept between processes; a cache that cannot be used is no cache."""
 
@@ -152,6 +161,7 @@ def environment(templates_dir: str | None = None) -> Environment:
     env.filters["iso"] = iso
     env.filters["human"] = human_time
     env.filters["time"] = time_element
+    env.filters["isolate"] = isolate
     return env
 
 
