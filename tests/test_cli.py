@@ -35,6 +35,7 @@ from filelock import FileLock
 from valhalla_status.documents import (
     history_document,
     pack_document,
+    pack_file_document,
     packs_document,
     status_document,
     summary_document,
@@ -65,6 +66,7 @@ DEFAULT_PACKS = [
 ]
 
 STATUS_JSON_KEYS = [
+    "$schema",
     "schema_version",
     "name",
     "description",
@@ -383,9 +385,11 @@ def test_summary_json_is_summary_json(small: Workspace) -> None:
     result = small.run("summary", "--json")
     document = json.loads(result.stdout)
     ok(result, "", result.stdout)
-    assert list(document) == [*SUMMARY_KEYS, "description"]
+    assert list(document) == ["$schema", "schema_version", *SUMMARY_KEYS, "description"]
     assert document == summary_document(load_manifest(small.manifest))
     assert document == {
+        "$schema": "schema/summary.schema.json",
+        "schema_version": 1,
         "total_packs": 3,
         "installed_packs": 2,
         "pending_packs": 1,
@@ -437,7 +441,7 @@ def test_pack_list_json_is_packs_json(small: Workspace) -> None:
     result = small.run("pack", "list", "--json")
     ok(result, "", result.stdout)
     document = json.loads(result.stdout)
-    assert list(document) == ["packs", "summary"]
+    assert list(document) == ["$schema", "schema_version", "packs", "summary"]
     assert list(document["summary"]) == SUMMARY_KEYS
     assert document == packs_document(manifest.packs)
     assert [p["id"] for p in document["packs"]] == ["H", "I", "S"]
@@ -458,8 +462,9 @@ def test_pack_show_any_case(small: Workspace, typed: str) -> None:
     result = small.run("pack", "show", typed, "--json")
     ok(result, "", result.stdout)
     document = json.loads(result.stdout)
-    assert list(document) == ["id", "name", "group", "status"]
-    assert document == pack_document(load_manifest(small.manifest).packs[2])
+    assert list(document) == ["$schema", "schema_version", "id", "name", "group", "status"]
+    assert document == pack_file_document(pack_document(load_manifest(small.manifest).packs[2]))
+    assert document["$schema"] == "../schema/pack.schema.json"
 
 
 @pytest.mark.parametrize(

@@ -364,7 +364,9 @@ def pack_show(settings: Settings, pack_id: str, as_json: bool) -> None:
         shown = _printable(wanted)
         raise NotFoundError(f"no pack {shown}; `valhalla-status pack list` shows the packs")
     if as_json:
-        emit_json(found)
+        from .documents import pack_file_document
+
+        emit_json(pack_file_document(found))
         return
     for key, value in found.items():
         click.echo(f"{key}: {value}")
@@ -506,7 +508,9 @@ def set_notes_command(
 @pass_settings
 def history(settings: Settings, limit: int, as_json: bool) -> None:
     """Show recent changes, newest first."""
-    document = {"history": settings.documents()["history"][:limit]}
+    from .documents import history_page
+
+    document = history_page(settings.documents()["history"], per_page=limit)
     if as_json:
         emit_json(document)
         return

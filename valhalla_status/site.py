@@ -21,6 +21,7 @@ import secrets
 import shutil
 import stat
 import sys
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,9 +41,14 @@ from markupsafe import Markup
 
 from .cache import code_cached
 from .documents import (
-    history_document,
+    HISTORY_PAGE_SIZE,
+    history_page_count,
+    history_pages,
+    history_path,
     pack_document,
+    pack_file_document,
     packs_document,
+    relative_root,
     status_document,
     summary_counts,
     summary_document,
@@ -65,7 +71,26 @@ from .models import format_timestamp as iso
 from .statuspage import statuspage_documents
 
 RECENT_CHANGES = 10
+# shields.io caches an endpoint badge for at least 300 s whatever is asked; ask for just that.
 SHIELDS_CACHE_SECONDS = 300
+# What a shared cache (a CDN, a proxy) may serve without asking again; browsers always ask.
+EDGE_SECONDS = 60
+# The badge's colours, in the form shields.io takes them (hex without "#"): badge.svg and the
+# shields.io badge of shields.json look alike, and white text on either contrasts at least
+# 4.5:1 (shields.io's own "brightgreen" and "orange" do not reach 3:1).
+BADGE_COLOURS = {True: "1a7f37", False: "9a6700"}
+# Advance widths of ASCII 32-126 in Verdana at 11 px, in hundredths of a pixel: the table
+# shields.io measures badge text with (from the MIT-licensed anafanafo package, Copyright (c)
+# 2018 Metabolize LLC). Characters outside it count as wide as "m", as shields.io guesses them.
+_VERDANA_11 = (
+    387, 433, 505, 900, 699, 1184, 799, 295, 500, 500, 699, 900, 400, 500, 400, 500, 699, 699,
+    699, 699, 699, 699, 699, 699, 699, 699, 500, 500, 900, 900, 900, 600, 1100, 752, 754, 768,
+    848, 696, 632, 853, 827, 463, 500, 762, 612, 927, 823, 866, 663, 866, 765, 752, 678, 805,
+    752, 1088, 754, 677, 754, 500, 500, 500, 900, 699, 699, 661, 685, 573, 685, 655, 387, 685,
+    696, 302, 379, 651, 302, 1070, 696, 668, 685, 685, 469, 573, 433, 696, 651, 900, 651, 651,
+    578, 698, 500, 698, 900,
+)  # fmt: skip
+_VERDANA_11_OTHER = _VERDANA_11[ord("m") - 32]
 _PACK_ID = re.compile(PACK_ID_PATTERN)
 _NOT_XML = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _NO_FOLLOW = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
@@ -93,6 +118,14 @@ def human_time(moment: datetime) -> str:
 
 def time_element(moment: datetime) -> Markup:
     return Markup('<time datetime="{}">{}</time>').format(iso(moment), human_time(moment))
+
+
+def isolate(text: str) -> str:
+    """``text`` between FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE when it holds
+    right-to-left letters: for plain text, where no ``<bdi>`` can go (a ``<title>``)."""
+    if any(unicodedata.bidirectional(char) in ("R", "AL") for char in text):
+        return f"\u2068{text}\u2069"
+    return text
 
 
 class _BytecodeCache(FileSystemBytecodeCache):
@@ -137,6 +170,7 @@ def environment(templates_dir: str | None = None) -> Environment:
     env.filters["iso"] = iso
     env.filters["human"] = human_time
     env.filters["time"] = time_element
+    env.filters["isolate"] = isolate
     return env
 
 
@@ -187,21 +221,40 @@ def describe_change(field: str, old: Any, new: Any) -> str | None:
 
 @dataclass(frozen=True)
 class Change:
-    """A history entry as the page and the feed show it."""
+    """A history entry as the page and the feed show it.
+
+    ``number`` counts entries from the first (1), so it never changes; ``lines`` are all the
+    changes in words, ``details`` those the ``title`` does not already say.
+    """
 
     number: int
     entry: HistoryEntry
     title: str
     lines: list[str]
+    details: list[str]
 
 
-def recent_changes(manifest: Manifest, limit: int) -> list[Change]:
-    """The ``limit`` most recent history entries, newest first, described in words."""
+def _title(entry: HistoryEntry, lines: list[str]) -> str:
+    """A change's title: the change itself where one line says it, else what was done."""
+    if entry.action.startswith("pack-") and lines:
+        return lines[0] if len(lines) == 1 else f"{lines[0]} (and {len(lines) - 1} more)"
+    version = entry.changes.get("version")
+    if entry.action == "set-version" and version:
+        return f"Version {version[0]} → {version[1]}"
+    return ACTION_TITLES[entry.action]
+
+
+def recent_changes(manifest: Manifest, limit: int | None) -> list[Change]:
+    """The ``limit`` most recent history entries (all with None), newest first, in words."""
     total = len(manifest.history)
     result = []
     for offset, entry in enumerate(manifest.history[::-1][:limit]):
         lines = [d for f, (o, n) in entry.changes.items() if (d := describe_change(f, o, n))]
-        result.append(Change(total - offset, entry, ACTION_TITLES[entry.action], lines))
+        title = _title(entry, lines)
+        details = [line for line in lines if line != title and not line.startswith("version:")]
+        if entry.action.startswith("pack-") and len(lines) > 1:
+            details = lines
+        result.append(Change(total - offset, entry, title, lines, details))
     return result
 
 
@@ -224,29 +277,54 @@ def _style_hash(env: Environment) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
 
 
+def text_width(text: str) -> int:
+    """The width shields.io gives ``text`` on a badge: its Verdana 11 px width, truncated to
+    whole pixels and rounded up to an odd number."""
+    hundredths = 0
+    for char in text:
+        code = ord(char)
+        if 32 <= code < 127:
+            hundredths += _VERDANA_11[code - 32]
+        elif code >= 32 and not 127 <= code < 160:
+            hundredths += _VERDANA_11_OTHER
+    width = hundredths // 100
+    return width if width % 2 else width + 1
+
+
 def _badge(manifest: Manifest) -> dict[str, Any]:
-    """Text and geometry of the readiness badge (widths estimated at 7 px a character)."""
+    """Text and geometry of the readiness badge, laid out as shields.io's flat style: 5 px of
+    padding either side of each text, the label on #555, the message on the shields colour."""
     complete = manifest.system.backend_complete
     label, message = manifest.system.name, "complete" if complete else "in development"
-    left, right = 7 * len(label) + 12, 7 * len(message) + 12
+    shields_color = BADGE_COLOURS[complete]
+    label_width, message_width = text_width(label), text_width(message)
     return {
         "label": label,
         "message": message,
-        "color": "#1a7f37" if complete else "#9a6700",
-        "shields_color": "brightgreen" if complete else "orange",
-        "left": left,
-        "right": right,
+        "color": "#" + shields_color,
+        "shields_color": shields_color,
+        "label_width": label_width,
+        "message_width": message_width,
+        "left": label_width + 10,
+        "right": message_width + 10,
     }
 
 
+CACHE_CONTROL = f"public, max-age=0, s-maxage={EDGE_SECONDS}, must-revalidate"
+
+
 def _headers(csp: str) -> str:
-    """``_headers`` (Netlify / Cloudflare Pages): short caching, CORS for the JSON."""
-    json_rules = "\n  Access-Control-Allow-Origin: *\n  Cache-Control: public, max-age=60\n"
+    """``_headers`` (Netlify / Cloudflare Pages): CORS for the JSON, and one caching rule for
+    every file: browsers revalidate each time (a cheap 304 while unchanged), a shared cache
+    serves a copy for at most ``EDGE_SECONDS``."""
+    # Hosts merge every rule a path matches, joining repeated headers: each header is set once.
+    json_rules = "\n  Access-Control-Allow-Origin: *\n"
     paths = [
         "/status.json",
         "/summary.json",
         "/packs.json",
         "/history.json",
+        "/history/*",
         "/shields.json",
         "/packs/*",
         "/api/v2/*",
@@ -255,13 +333,13 @@ def _headers(csp: str) -> str:
     return (
         "/*\n  X-Content-Type-Options: nosniff\n  Referrer-Policy: no-referrer\n"
         f"  Content-Security-Policy: {csp}; frame-ancestors 'none'\n"
-        "/\n  Cache-Control: public, max-age=60\n"
-        "/index.html\n  Cache-Control: public, max-age=60\n"
+        f"  Cache-Control: {CACHE_CONTROL}\n"
         "/feed.xml\n  Content-Type: application/atom+xml; charset=utf-8\n"
-        "  Cache-Control: public, max-age=300\n"
-        "/badge.svg\n  Cache-Control: public, max-age=300\n"
         + "".join(path + json_rules for path in paths)
     )
+
+
+ROBOTS = "User-agent: *\nAllow: /\n"
 
 
 def render_site(
@@ -287,6 +365,7 @@ def render_site(
         "statuses": STATUSES,
         "groups": groups,
         "changes": recent_changes(manifest, RECENT_CHANGES),
+        "total_changes": len(manifest.history),
         "badge": badge,
         "schemas": [path.removeprefix("schema/") for path in _schema_files()],
     }
@@ -296,14 +375,13 @@ def render_site(
         "status.json": to_json(status_document(manifest)),
         "summary.json": to_json(summary_document(manifest)),
         "packs.json": to_json(packs_document(manifest.packs)),
-        "history.json": to_json(history_document(manifest)),
         "feed.xml": _render(
             env,
             "feed.xml",
             {
                 **context,
-                "changes": recent_changes(manifest, 50),
-                "feed_id": _feed_id(manifest, base),
+                "changes": recent_changes(manifest, HISTORY_PAGE_SIZE),
+                "feed_id": _feed_id(manifest),
                 "entry_id": functools.partial(_entry_id, system.name),
             },
         ),
@@ -318,12 +396,16 @@ def render_site(
             }
         ),
         "_headers": _headers(csp),
+        "robots.txt": ROBOTS,
     }
+    for path, page in history_pages(manifest).items():
+        files[path] = to_json(page)
+    files.update(_history_html(env, manifest, context))
     for path, document in statuspage_documents(manifest, base).items():
         files[path] = to_json(document)
     files.update(_schema_files())
     for pack in manifest.packs:
-        data = to_json(pack_document(pack)).encode()
+        data = to_json(pack_file_document(pack_document(pack))).encode()
         files[f"packs/{pack.id}.json"] = data
         files[f"packs/{pack.id.lower()}.json"] = data
     return {path: d.encode() if isinstance(d, str) else d for path, d in files.items()}
@@ -341,9 +423,39 @@ def _schema_files() -> dict[str, bytes]:
     return {path: text.encode() for path, text in code_cached("schemas", generate).items()}
 
 
-def _feed_id(manifest: Manifest, base: str) -> str:
-    if base:
-        return base + "feed.xml"
+def _history_html(env: Environment, manifest: Manifest, context: dict[str, Any]) -> dict[str, str]:
+    """``history.html`` and ``history/<N>.html``: every change in words, 50 a page, the same
+    pages as the JSON ones; each change has the anchor ``change-<number>``."""
+    changes = recent_changes(manifest, None)
+    pages = history_page_count(len(changes))
+    files = {}
+    for page in range(1, pages + 1):
+        path = history_path(page).removesuffix(".json") + ".html"
+        root = context["base_url"] or relative_root(path).removeprefix("./")
+
+        def href(number: int, root: str = root) -> str:
+            return root + history_path(number).removesuffix(".json") + ".html"
+
+        start = (page - 1) * HISTORY_PAGE_SIZE
+        files[path] = _render(
+            env,
+            "history.html",
+            {
+                **context,
+                "base_url": root,
+                "changes": changes[start : start + HISTORY_PAGE_SIZE],
+                "page": page,
+                "pages": pages,
+                "prev_href": href(page - 1) if page > 1 else None,
+                "next_href": href(page + 1) if page < pages else None,
+            },
+        )
+    return files
+
+
+def _feed_id(manifest: Manifest) -> str:
+    """The feed's id: from the system's name alone, so moving the site (or setting a base URL)
+    does not make it a new feed."""
     return uuid.uuid5(uuid.NAMESPACE_URL, f"valhalla-status:{manifest.system.name}").urn
 
 
