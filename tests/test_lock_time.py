@@ -12,12 +12,26 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from conftest import clean_env, dump, small_manifest, tool_command
+from conftest import (
+    EPOCH,
+    EPOCH_TEXT,
+    MANIFEST_REL,
+    Workspace,
+    clean_env,
+    dump,
+    small_manifest,
+    snapshot,
+    tool_command,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from valhalla_status.manifest import load_manifest, lock_path
+from valhalla_status.manifest import dump_manifest, load_manifest, lock_path, parse_manifest
+from valhalla_status.models import format_timestamp, parse_timestamp
 
 # The CLI, with the manifest's replacement held until a line arrives on stdin.
 STALLED_WRITER = """
@@ -187,3 +201,192 @@ def test_a_build_beside_the_manifest_does_not_wait_for_its_own_lock(tmp_path: Pa
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert (folder / "site" / "status.json").exists()
+
+
+# --- time: the record never goes backwards --------------------------------------------------
+
+NB = "--no-build"
+NIX_SHELL_EPOCH = 315532800  # 1980-01-01T00:00:00Z, what nix-shell exports
+
+MUTATIONS = {
+    "set-notes": ("set-notes", "why"),
+    "pack-set": ("pack", "set", "H", "--status", "pending"),
+    "pack-add": ("pack", "add", "Z", "--name", "New", "--group", "G"),
+    "pack-remove": ("pack", "remove", "S"),
+    "complete": ("complete", "--force"),
+    "set-version": ("set-version", "2.0.0"),
+}
+
+
+def newest_at(ws: Workspace, moment: str) -> None:
+    data = small_manifest()
+    data["system"]["updated_at"] = moment
+    data["history"][0]["at"] = moment
+    ws.write(data)
+
+
+@pytest.mark.parametrize("args", MUTATIONS.values(), ids=MUTATIONS.keys())
+def test_a_stray_source_date_epoch_before_the_newest_entry_is_refused(
+    ws: Workspace, args: tuple[str, ...]
+) -> None:
+    newest_at(ws, EPOCH_TEXT)
+    before = snapshot(ws.root)
+    result = ws.run(*args, NB, "--by", "bob", env={"SOURCE_DATE_EPOCH": str(NIX_SHELL_EPOCH)})
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    assert result.stderr == (
+        "error: the time of this change, 1980-01-01T00:00:00Z (from "
+        f"SOURCE_DATE_EPOCH={NIX_SHELL_EPOCH}), is before the newest history entry, "
+        f"{EPOCH_TEXT}; unset SOURCE_DATE_EPOCH or give a later time\n"
+    )
+    assert snapshot(ws.root) == before
+
+
+@pytest.mark.parametrize("args", MUTATIONS.values(), ids=MUTATIONS.keys())
+def test_a_system_clock_behind_the_newest_entry_is_refused(
+    ws: Workspace, args: tuple[str, ...]
+) -> None:
+    newest_at(ws, "2999-01-01T00:00:00Z")
+    before = snapshot(ws.root)
+    result = ws.run(*args, NB, "--by", "bob")
+    assert result.exit_code == 1, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: the time of this change, ")
+    assert line.endswith(
+        "(from the system clock), is before the newest history entry, "
+        "2999-01-01T00:00:00Z; check the system clock"
+    )
+    assert snapshot(ws.root) == before
+
+
+def test_a_change_stamped_at_the_same_second_as_the_newest_entry_is_allowed(ws: Workspace) -> None:
+    newest_at(ws, EPOCH_TEXT)
+    for n, args in enumerate(MUTATIONS.values()):
+        result = ws.run(*args, NB, "--by", f"w{n}", env={"SOURCE_DATE_EPOCH": str(EPOCH)})
+        assert result.exit_code == 0, result.output
+    final = load_manifest(ws.manifest)
+    assert [e.at for e in final.history] == [final.history[0].at] * (1 + len(MUTATIONS))
+
+
+def test_the_library_refuses_a_time_given_before_the_newest_entry(ws: Workspace) -> None:
+    from valhalla_status.errors import RefusedError
+    from valhalla_status.service import set_notes
+
+    newest_at(ws, EPOCH_TEXT)
+    before = ws.manifest.read_bytes()
+    with pytest.raises(RefusedError, match=r"\(from the time given\).*give a later time"):
+        set_notes(ws.manifest, "x", by="lib", now=datetime(2020, 1, 1, tzinfo=timezone.utc))
+    assert ws.manifest.read_bytes() == before
+
+
+BAD_EPOCHS = {
+    "word": ("yesterday", "is not a whole number of seconds"),
+    "fraction": ("1.5", "is not a whole number of seconds"),
+    "exponent": ("1e9", "is not a whole number of seconds"),
+    "spaces": (" 5", "is not a whole number of seconds"),
+    "underscores": ("1_000", "is not a whole number of seconds"),
+    "arabic-digits": ("١٢٣", "is not a whole number of seconds"),
+    "negative": ("-1", "is out of range: it must be 0 to 253402300799 seconds"),
+    "after-9999": ("253402300800", "is out of range: it must be 0 to 253402300799 seconds"),
+    "huge": ("9" * 20, "is out of range: it must be 0 to 253402300799 seconds"),
+    "enormous": ("9" * 5000, "is out of range: it must be 0 to 253402300799 seconds"),
+}
+
+
+@pytest.mark.parametrize("value, message", BAD_EPOCHS.values(), ids=BAD_EPOCHS.keys())
+@pytest.mark.parametrize("args", [("set-notes", "x", NB), ("init", NB)], ids=["set-notes", "init"])
+def test_a_bad_source_date_epoch_is_one_clear_line(
+    ws: Workspace, value: str, message: str, args: tuple[str, ...]
+) -> None:
+    if args[0] != "init":
+        newest_at(ws, EPOCH_TEXT)
+    before = snapshot(ws.root)
+    result = ws.run(*args, "--by", "bob", env={"SOURCE_DATE_EPOCH": value})
+    assert result.exit_code == 1, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: SOURCE_DATE_EPOCH=")
+    assert message in line
+    assert len(line) < 200
+    assert snapshot(ws.root) == before
+
+
+@pytest.mark.parametrize(
+    "epoch, text", [(0, "1970-01-01T00:00:00Z"), (253402300799, "9999-12-31T23:59:59Z")]
+)
+def test_the_extreme_source_date_epochs_write_a_manifest_that_reads_back(
+    ws: Workspace, epoch: int, text: str
+) -> None:
+    newest_at(ws, "1970-01-01T00:00:00Z")
+    result = ws.run("set-notes", "edge", NB, "--by", "bob", env={"SOURCE_DATE_EPOCH": str(epoch)})
+    assert result.exit_code == 0, result.output
+    assert load_manifest(ws.manifest).history[-1].at == parse_timestamp(text)
+    assert ws.read()["history"][-1]["at"] == text
+    assert ws.run("validate").exit_code == 0
+    assert ws.run("fmt", "--check").exit_code == 0
+
+
+OUT_OF_RANGE = {
+    "1969": "1969-12-31T23:59:59Z",
+    "year-999": "0999-06-01T00:00:00Z",
+    "year-1": "0001-01-01T00:00:00Z",
+    "offset-before-1970": "1970-01-01T00:59:59+01:00",
+    "offset-after-9999": "9999-12-31T23:00:00-01:30",
+}
+
+
+@pytest.mark.parametrize("moment", OUT_OF_RANGE.values(), ids=OUT_OF_RANGE.keys())
+@pytest.mark.parametrize("field", ["updated_at", "history_at"])
+def test_timestamps_outside_1970_to_9999_are_refused_with_a_clear_message(
+    ws: Workspace, moment: str, field: str
+) -> None:
+    data = small_manifest()
+    if field == "updated_at":
+        data["system"]["updated_at"] = moment
+        located = "system.updated_at"
+    else:
+        data["history"][0]["at"] = moment
+        located = "history[0].at"
+    text = dump(data)
+    ws.write(text)
+    result = ws.run("validate")
+    assert result.exit_code == 1, result.output
+    line = text[: text.index(moment)].count("\n") + 1
+    assert result.stderr.splitlines()[0].startswith(f"{MANIFEST_REL}:{line}: {located}: ")
+    assert "timestamps are from 1970-01-01 to 9999-12-31 (UTC)" in result.stderr
+    assert ws.run("fmt").exit_code == 1
+    assert ws.manifest.read_text(encoding="utf-8") == text, "fmt wrote an invalid manifest"
+
+
+EARLIEST = datetime(1970, 1, 1)
+LATEST = datetime(9999, 12, 31, 23, 59, 59, 999999)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    moment=st.one_of(
+        st.datetimes(min_value=EARLIEST, max_value=LATEST),
+        st.sampled_from([EARLIEST, LATEST]),
+    ),
+    offset_minutes=st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59),
+)
+def test_every_timestamp_the_tool_writes_validates_when_read_back(
+    moment: datetime, offset_minutes: int
+) -> None:
+    utc = moment.replace(tzinfo=timezone.utc)
+    zone = timezone(timedelta(minutes=offset_minutes))
+    # The same moment seen from any zone: written in UTC, read back equal.
+    try:
+        local = utc.astimezone(zone)
+    except OverflowError:
+        local = utc
+    written = format_timestamp(local)
+    assert parse_timestamp(written) == utc
+    assert format_timestamp(parse_timestamp(written)) == written
+    data = small_manifest()
+    data["system"]["updated_at"] = written
+    data["history"][0]["at"] = written
+    manifest = parse_manifest(dump(data))
+    text = dump_manifest(manifest)
+    again = parse_manifest(text)
+    assert again == manifest
+    assert dump_manifest(again) == text

@@ -7,6 +7,7 @@ by :func:`cross_field_problems`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from datetime import datetime, timezone
@@ -89,16 +90,28 @@ def parse_timestamp(value: Any) -> datetime:
         raise ValueError(f"must be an RFC 3339 timestamp string, not {type(value).__name__}")
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("timestamp has no timezone; add 'Z' for UTC")
+    shown = repr(value) if isinstance(value, str) else format_timestamp(value)
     try:
-        return moment.astimezone(timezone.utc)
+        moment = moment.astimezone(timezone.utc)
     except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00
-        raise ValueError(f"{value!r} is out of range once in UTC") from None
+        raise ValueError(f"{shown} is after 9999-12-31 once in UTC; {_RANGE}") from None
+    if moment < EARLIEST:
+        raise ValueError(f"{shown} is before 1970-01-01; {_RANGE}")
+    return moment
+
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_RANGE = "timestamps are from 1970-01-01 to 9999-12-31 (UTC)"
 
 
 def format_timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with ``Z``; microseconds only when present."""
-    moment = moment.astimezone(timezone.utc)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    with contextlib.suppress(OverflowError):  # beyond 9999 in UTC: as given (never valid)
+        moment = moment.astimezone(timezone.utc)
+    text = (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
+        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    )
     if moment.microsecond:
         text += f".{moment.microsecond:06d}"
     return text + "Z"
