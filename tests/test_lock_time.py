@@ -390,3 +390,86 @@ def test_every_timestamp_the_tool_writes_validates_when_read_back(
     again = parse_manifest(text)
     assert again == manifest
     assert dump_manifest(again) == text
+
+
+# --- a change written but not published is reported as both ---------------------------------
+
+FINISH = "run `valhalla-status build` to finish"
+
+
+def site_is_a_file(ws: Workspace) -> None:
+    (ws.root / "site").write_text("not a folder")
+
+
+def site_parent_is_a_file(ws: Workspace) -> None:
+    (ws.root / "out").write_text("not a folder")
+
+
+SITE_BLOCKED: dict[str, tuple[Callable[[Workspace], None], str]] = {
+    "site-is-a-file": (site_is_a_file, "site"),
+    "site-parent-is-a-file": (site_parent_is_a_file, "out/site"),
+}
+
+
+@pytest.mark.parametrize("args", MUTATIONS.values(), ids=MUTATIONS.keys())
+@pytest.mark.parametrize("block", SITE_BLOCKED.values(), ids=SITE_BLOCKED.keys())
+def test_a_failed_rebuild_after_a_recorded_change_says_both(
+    ws: Workspace, block: tuple[Callable[[Workspace], None], str], args: tuple[str, ...]
+) -> None:
+    make_trouble, site = block
+    newest_at(ws, EPOCH_TEXT)
+    make_trouble(ws)
+    before = load_manifest(ws.manifest)
+    result = ws.run("--site", site, *args, "--by", "bob", env={"SOURCE_DATE_EPOCH": str(EPOCH)})
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    result_line, error = result.stderr.splitlines()
+    assert not result_line.startswith("error"), "first the change's own one-line result"
+    assert error.startswith(
+        f"error: the change is recorded in {MANIFEST_REL}, but the site {site} was not rebuilt: "
+    )
+    assert error.endswith(FINISH)
+    after = load_manifest(ws.manifest)
+    assert len(after.history) == len(before.history) + 1, "the change really is recorded"
+    assert "Traceback" not in result.output
+
+
+DISK_FULL = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+from valhalla_status.cli import main
+main(sys.argv[1:], prog_name="valhalla-status")
+"""
+
+
+def test_a_full_disk_during_the_rebuild_is_reported_with_the_recorded_change(
+    ws: Workspace,
+) -> None:
+    """Files over 4 KiB cannot be written (as on a full disk): the manifest fits, the site not."""
+    newest_at(ws, EPOCH_TEXT)
+    result = subprocess.run(
+        [sys.executable, "-c", DISK_FULL, "set-notes", "disk", "--by", "bob"],
+        cwd=ws.root,
+        env=clean_env(SOURCE_DATE_EPOCH=str(EPOCH), VALHALLA_NO_CACHE="1"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines() == [
+        "Notes updated",
+        f"error: the change is recorded in {MANIFEST_REL}, but the site site was not rebuilt: "
+        f"cannot build site: File too large; {FINISH}",
+    ]
+    assert load_manifest(ws.manifest).system.notes == "disk"
+    finish = subprocess.run(
+        [sys.executable, "-m", "valhalla_status", "build"],
+        cwd=ws.root,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert finish.returncode == 0, finish.stderr
+    assert '"notes": "disk"' in (ws.root / "site" / "status.json").read_text(encoding="utf-8")
