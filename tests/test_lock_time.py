@@ -7,6 +7,7 @@ is about to put the new file in place (its ``os.replace`` waits for a line on st
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -14,8 +15,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from conftest import (
     EPOCH,
     EPOCH_TEXT,
@@ -473,3 +476,148 @@ def test_a_full_disk_during_the_rebuild_is_reported_with_the_recorded_change(
     )
     assert finish.returncode == 0, finish.stderr
     assert '"notes": "disk"' in (ws.root / "site" / "status.json").read_text(encoding="utf-8")
+
+
+# --- a read-only manifest is not replaced -----------------------------------------------------
+
+WRITERS = {
+    **MUTATIONS,
+    "fmt": ("fmt",),
+    "init-force": ("init", "--force"),
+}
+
+
+@pytest.mark.parametrize("mode", [0o444, 0o400, 0o555, 0o044])
+@pytest.mark.parametrize("args", WRITERS.values(), ids=WRITERS.keys())
+def test_a_manifest_its_owner_cannot_write_is_not_replaced(
+    ws: Workspace, args: tuple[str, ...], mode: int
+) -> None:
+    """Even as root, who may write anything: the owner's write bit is what counts."""
+    newest_at(ws, EPOCH_TEXT)
+    if args[0] == "fmt":  # not canonical yet, so fmt has something to write
+        ws.write(ws.manifest.read_text(encoding="utf-8") + "\n\n")
+    ws.manifest.chmod(mode)
+    before = snapshot(ws.root)
+    extra = () if args[0] == "fmt" else (NB, "--by", "bob")
+    result = ws.run(*args, *extra, env={"SOURCE_DATE_EPOCH": str(EPOCH)})
+    assert result.exit_code == 1, result.output
+    assert result.stderr == (
+        f"error: {MANIFEST_REL} is read-only (mode {mode:04o}); not replacing it "
+        "(make it writable with `chmod u+w` to change it)\n"
+    )
+    assert snapshot(ws.root) == before
+    assert ws.manifest.stat().st_mode & 0o777 == mode
+    ws.manifest.chmod(0o644)
+    assert ws.run(*args, *extra, env={"SOURCE_DATE_EPOCH": str(EPOCH)}).exit_code == 0
+
+
+# --- noncharacters and lone surrogates are refused like control characters ------------------
+
+NONCHARACTERS = {
+    "FDD0": "\ufdd0",
+    "FDEF": "\ufdef",
+    "FFFE": "\ufffe",
+    "FFFF": "\uffff",
+    "1FFFE": "\U0001fffe",
+    "2FFFF": "\U0002ffff",
+    "EFFFE": "\U000efffe",
+    "10FFFF": "\U0010ffff",
+}
+
+
+@pytest.mark.parametrize("char", NONCHARACTERS.values(), ids=NONCHARACTERS.keys())
+@pytest.mark.parametrize(
+    "field",
+    [("packs", 0, "name"), ("packs", 0, "group"), ("system", "name"), ("system", "notes"),
+     ("history", 0, "by"), ("history", 0, "notes")],
+    ids=lambda loc: ".".join(map(str, loc)),
+)  # fmt: skip
+def test_noncharacters_in_the_manifest_are_refused_and_located(
+    ws: Workspace, char: str, field: tuple[str | int, ...]
+) -> None:
+    data = small_manifest()
+    holder: Any = data
+    for part in field[:-1]:
+        holder = holder[part]
+    holder[field[-1]] = f"Admin{char}Pack"
+    text = yaml.safe_dump(data, sort_keys=False)  # ASCII: the character as an escape
+    ws.write(text)
+    line = text[: text.index("Admin")].count("\n") + 1
+    located = ".".join(str(p) for p in field).replace(".0.", "[0].")
+    result = ws.run("validate")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"{MANIFEST_REL}:{line}: {located}: contains the noncharacter U+{ord(char):04X}, "
+        "which is not allowed\n"
+    )
+
+
+@pytest.mark.parametrize("char", NONCHARACTERS.values(), ids=NONCHARACTERS.keys())
+def test_noncharacters_given_on_the_command_line_never_reach_the_site(
+    ws: Workspace, char: str
+) -> None:
+    newest_at(ws, EPOCH_TEXT)
+    env = {"SOURCE_DATE_EPOCH": str(EPOCH)}
+    assert ws.run("build", env=env).exit_code == 0
+    before = snapshot(ws.root)
+    attempts = [
+        ("pack", "add", "Z", "--name", f"N{char}", "--group", "G", "--by", "bob"),
+        ("pack", "set", "H", "--name", f"N{char}", "--by", "bob"),
+        ("pack", "set", "H", "--group", f"G{char}", "--by", "bob"),
+        ("set-notes", f"notes{char}", "--by", "bob"),
+        ("complete", "--force", "--notes", f"n{char}", "--by", "bob"),
+        ("set-notes", "fine", "--by", f"bob{char}"),
+    ]
+    for args in attempts:
+        result = ws.run(*args, env=env)
+        assert result.exit_code == 1, (args, result.output)
+        (line,) = result.stderr.splitlines()
+        assert f"contains the noncharacter U+{ord(char):04X}, which is not allowed" in line
+        assert char not in result.output
+    assert snapshot(ws.root) == before
+
+
+def test_lone_surrogates_from_undecodable_arguments_are_refused_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """Bytes that are not UTF-8 on the command line become lone surrogates in Python."""
+    manifest = write_small(tmp_path)
+    before = manifest.read_bytes()
+    for args in (
+        [b"pack", b"add", b"Z", b"--name", b"bad\xff", b"--group", b"G"],
+        [b"set-notes", b"bad\xed\xa0\x80"],
+        [b"set-notes", b"fine", b"--by", b"b\xffob"],
+    ):
+        result = subprocess.run(
+            [os.fsencode(a) for a in tool_command(manifest, tmp_path / "site")] + args
+            + [b"--no-build"],
+            env=clean_env(LC_ALL="C.UTF-8"),
+            capture_output=True,
+            timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 1, result.stderr
+        (line,) = result.stderr.decode("utf-8").splitlines()
+        assert "contains the lone surrogate U+DC" in line, line
+        assert "Traceback" not in line
+    assert manifest.read_bytes() == before
+
+
+# --- schema_version is the integer 1 ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value, shown",
+    [("true", "true (a YAML boolean)"), ("1.0", "1.0 (a YAML float)"),
+     ("1.00", "1.0 (a YAML float)"), ("'1'", "'1'"), ("\"1\"", "'1'"), ("2", "2 (a YAML integer)"),
+     ("[1]", "a list"), ("null", "null")],
+)  # fmt: skip
+def test_schema_version_must_be_the_integer_1(ws: Workspace, value: str, shown: str) -> None:
+    text = dump(small_manifest()).replace("schema_version: 1\n", f"schema_version: {value}\n")
+    ws.write(text)
+    result = ws.run("validate")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"{MANIFEST_REL}:1: schema_version: unsupported schema_version {shown}; this tool reads 1\n"
+    )
+    assert ws.run("fmt").exit_code == 1
+    assert ws.manifest.read_text(encoding="utf-8") == text

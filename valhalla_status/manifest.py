@@ -11,6 +11,7 @@ import difflib
 import os
 import re
 import secrets
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -327,7 +328,16 @@ def _text_problem(value: str) -> str:
         if found.group() == "\n":
             return "must be one line (only notes may span lines)"
         bad = found
-    return f"contains the control character U+{ord(bad.group()):04X}, which is not allowed"
+    return f"contains {_character_kind(bad.group())} U+{ord(bad.group()):04X}, which is not allowed"
+
+
+def _character_kind(char: str) -> str:
+    code = ord(char)
+    if 0xD800 <= code <= 0xDFFF:
+        return "the lone surrogate"
+    if 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE:
+        return "the noncharacter"
+    return "the control character"
 
 
 def error_message(error: Any, loc: Loc) -> str:
@@ -371,6 +381,8 @@ def error_message(error: Any, loc: Loc) -> str:
         return f"has {len(value):,} packs; the limit is {MAX_PACKS:,}"
     if kind in ("too_short", "too_long") and len(loc) > 1 and loc[-2] == "changes":
         return f"must be [old, new], not a list of {len(value)}"
+    if kind == "string_unicode" and isinstance(value, str):
+        return _text_problem(value)
     if kind == "string_type":
         hint = "; quote it" if isinstance(value, (int, float, bool)) else ""
         return f"must be a string, not {_describe(value)}{hint}"
@@ -527,6 +539,8 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
         mode = os.stat(target).st_mode & 0o777
     except OSError:
         mode = 0o644
+    else:
+        refuse_unwritable(path, mode)
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         try:
@@ -545,6 +559,24 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
             os.close(dir_fd)
     except OSError as exc:
         raise ValhallaError(f"cannot write {os.fspath(path)}: {exc.strerror or exc}") from None
+
+
+def refuse_unwritable(path: str | os.PathLike[str], mode: int) -> None:
+    """Refuse to replace a file its owner may not write (or, not being root, we may not).
+
+    Replacing a file needs only the folder's permission, so without this a read-only manifest
+    would be replaced all the same; root passes every permission check, so the owner's write
+    bit is what is asked.
+    """
+    if not mode & stat.S_IWUSR:
+        raise ValhallaError(
+            f"{os.fspath(path)} is read-only (mode {mode:04o}); not replacing it "
+            "(make it writable with `chmod u+w` to change it)"
+        )
+    if os.geteuid() != 0 and not os.access(real_file(path), os.W_OK):
+        raise ValhallaError(
+            f"{os.fspath(path)} is not writable by you (mode {mode:04o}); not replacing it"
+        )
 
 
 def remove_stale_temp_files(path: str | os.PathLike[str]) -> None:
