@@ -790,7 +790,7 @@ def test_too_many_packs(ws: Workspace) -> None:
     assert_rejected(
         ws,
         text,
-        [f"{M}:1: packs: has 100,001 packs; the limit is 100,000"],
+        [f"{M}:1: packs: has more than 100,000 packs; the limit is 100,000 (not read further)"],
         commands=(("validate",),),
     )
 

@@ -621,3 +621,99 @@ def test_schema_version_must_be_the_integer_1(ws: Workspace, value: str, shown: 
     )
     assert ws.run("fmt").exit_code == 1
     assert ws.manifest.read_text(encoding="utf-8") == text
+
+
+# --- huge and broken manifests are refused without reading them twice ------------------------
+
+
+def many_packs(count: int) -> str:
+    """A manifest of ``count`` packs, written quickly as text (block style)."""
+    data = small_manifest()
+    data["packs"] = []
+    head = dump(data).replace("packs: []\n", "packs:\n")
+    packs = "".join(
+        f"- id: P{i:06d}\n  name: Pack {i}\n  group: G\n  status: installed\n" for i in range(count)
+    )
+    history = head[head.index("history:") :]
+    return head[: head.index("history:")] + packs + history
+
+
+def test_too_many_packs_are_refused_before_the_rest_of_the_file_is_read(ws: Workspace) -> None:
+    """Reading stops at pack 100,001: a broken end of the file is never reached."""
+    text = many_packs(100_001) + "broken: [unclosed\n"
+    ws.write(text)
+    line = text[: text.index("- id: P100000")].count("\n") + 1  # pack 100,001
+    result = ws.run("validate")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"{MANIFEST_REL}:{line}: packs: has more than 100,000 packs; the limit is 100,000 "
+        "(not read further)\n"
+    )
+    assert ws.run("pack", "set", "P000001", "--status", "pending", NB, "--by", "x").exit_code == 1
+
+
+def test_a_broken_manifest_is_parsed_once_to_locate_its_problems(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = many_packs(2000)
+    text = text.replace("  status: installed\n", "  statuss: installed\n", 1)
+    text = text.replace("name: Pack 1500\n", "name: Pack 1500\n  colour: red\n")
+    ws.write(text)
+    calls = {"parse": 0, "compose": 0}
+    real_parse, real_compose = yaml.parse, yaml.compose
+
+    def counted_parse(*args: Any, **kwargs: Any) -> Any:
+        calls["parse"] += 1
+        return real_parse(*args, **kwargs)
+
+    def counted_compose(*args: Any, **kwargs: Any) -> Any:
+        calls["compose"] += 1
+        return real_compose(*args, **kwargs)
+
+    monkeypatch.setattr(yaml, "parse", counted_parse)
+    monkeypatch.setattr(yaml, "compose", counted_compose)
+    result = ws.run("validate")
+    assert result.exit_code == 1
+    status_line = text.index("statuss")
+    colour_line = text.index("colour")
+    assert result.stderr.splitlines() == [
+        f"{MANIFEST_REL}:{text[:status_line].count(chr(10)) - 2}: packs[0].status: "
+        "required field is missing",
+        f"{MANIFEST_REL}:{text[:status_line].count(chr(10)) + 1}: packs[0].statuss: "
+        "unknown field 'statuss' (did you mean 'status'?)",
+        f"{MANIFEST_REL}:{text[:colour_line].count(chr(10)) + 1}: packs[1500].colour: "
+        "unknown field 'colour'",
+    ]
+    assert calls == {"parse": 1, "compose": 0}
+
+
+LOCATED = {
+    # name: (replace this, with this, the problem is on the line holding this)
+    "value-below-its-key": ("  name: Pack 7\n", '  name:\n    "Pack\\a 7"\n', '"Pack\\a 7"'),
+    "flow-pack": (
+        "- id: P000009\n  name: Pack 9\n  group: G\n  status: installed\n",
+        "- {id: P000009, name: Pack 9, group: G, status: instaled}\n",
+        "{id: P000009",
+    ),
+    "scalar-item": ("- id: P000003\n  name: Pack 3\n  group: G\n  status: installed\n",
+                    "- 3\n", "- 3\n"),
+    "missing-key": ("  group: G\n  status: installed\n- id: P000005", "  group: G\n- id: P000005",
+                    "- id: P000004"),
+    "system-notes": ("  notes: null\n  updated_at", '  notes:\n    "a\\x01b"\n  updated_at',
+                     '"a\\x01b"'),
+    "history-change": ("  changes: {}", "  changes:\n    version:\n    - 1.0.0", "    version:"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("old, new, marker", LOCATED.values(), ids=LOCATED.keys())
+def test_problems_are_located_on_the_line_that_holds_them(
+    ws: Workspace, old: str, new: str, marker: str
+) -> None:
+    text = many_packs(12)
+    assert text.count(old) == 1
+    text = text.replace(old, new)
+    ws.write(text)
+    result = ws.run("validate")
+    assert result.exit_code == 1
+    line = text[: text.index(marker)].count("\n") + 1
+    assert result.stderr.startswith(f"{MANIFEST_REL}:{line}: "), (line, result.stderr)

@@ -153,15 +153,67 @@ def _scalar(event: Any) -> Any:
     return event.value  # '<<', '=' and the like: plain text here
 
 
-def _construct(text: str, shown: str) -> Any:
-    """Build plain data from the YAML events, refusing what a manifest has no use for."""
+class _Lines:
+    """Where each part of the constructed data was in the file, kept while constructing it.
+
+    Each container's frame (its start line, and each key's line for a mapping) is kept as it
+    closes; the few scalars whose line is not their key's are noted apart. Only when a problem
+    must be located are these indexed, so a valid manifest pays almost nothing for them, and a
+    broken one is never parsed a second time.
+    """
+
+    def __init__(self) -> None:
+        self.closed: list[list[Any]] = []
+        self.items: dict[tuple[int, int], int] = {}  # (id(list), index) -> a scalar item's line
+        self.values: dict[tuple[int, str], int] = {}  # (id(mapping), key) -> a scalar's line
+        self._index: dict[int, list[Any]] | None = None
+
+    def line_of(self, data: Any, loc: Loc) -> int | None:
+        """The line of the deepest part of ``loc`` that is in ``data``."""
+        if self._index is None:
+            self._index = {id(frame[0]): frame for frame in self.closed}
+        frame = self._index.get(id(data))
+        if frame is None:
+            return None
+        line: int = frame[4]
+        node = data
+        for part in loc:
+            if isinstance(node, dict) and isinstance(part, str) and part in node:
+                line = frame[3].get(part, line)
+                node = node[part]
+                if isinstance(node, (dict, list)):
+                    frame = self._index[id(node)]
+                else:
+                    line = self.values.get((id(frame[0]), part), line)
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                owner = node
+                node = node[part]
+                if isinstance(node, (dict, list)):
+                    frame = self._index[id(node)]
+                    line = frame[4]
+                else:
+                    line = self.items.get((id(owner), part), line)
+            else:
+                break
+        return line
+
+
+def _construct(text: str, shown: str, lines: _Lines | None = None) -> Any:
+    """Build plain data from the YAML events, refusing what a manifest has no use for.
+
+    ``lines``, when given, collects where everything was (see :class:`_Lines`). The packs are
+    counted as they come: past the limit, reading stops.
+    """
     problems: list[str] = []
-    # Each frame: [container, loc, pending key or None, {key: line} for mappings]
+    # Each frame: [container, loc, pending key or None, {key: line} for mappings, start line]
     stack: list[list[Any]] = []
     root: Any = None
     documents = 0
+    closed = lines.closed if lines is not None else None
+    items = lines.items if lines is not None else {}
+    values = lines.values if lines is not None else {}
 
-    def place(value: Any, line: int) -> None:
+    def place(value: Any, line: int, scalar: bool = True) -> None:
         nonlocal root
         if not stack:
             root = value
@@ -169,6 +221,20 @@ def _construct(text: str, shown: str) -> Any:
         frame = stack[-1]
         container = frame[0]
         if isinstance(container, list):
+            if len(container) >= MAX_PACKS and frame[1] == ("packs",):
+                raise ManifestError(
+                    [
+                        _problem(
+                            shown,
+                            line,
+                            ("packs",),
+                            f"has more than {MAX_PACKS:,} packs; the limit is {MAX_PACKS:,} "
+                            "(not read further)",
+                        )
+                    ]
+                )
+            if scalar:
+                items[id(container), len(container)] = line
             container.append(value)
             return
         key = frame[2]
@@ -191,6 +257,8 @@ def _construct(text: str, shown: str) -> Any:
         else:
             container[key] = value
             frame[2] = _NO_KEY
+            if scalar and line != frame[3].get(key):
+                values[id(container), key] = line
 
     def child_loc() -> Loc:
         if not stack:
@@ -228,10 +296,12 @@ def _construct(text: str, shown: str) -> Any:
                 else:
                     loc = child_loc()
                     container: Any = {} if kind is yaml.MappingStartEvent else []
-                    place(container, line)
-                    stack.append([container, loc, _NO_KEY, {}])
+                    place(container, line, scalar=False)
+                    stack.append([container, loc, _NO_KEY, {}, line])
             elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-                stack.pop()
+                frame = stack.pop()
+                if closed is not None:
+                    closed.append(frame)
             elif kind is yaml.AliasEvent:
                 line = event.start_mark.line + 1
                 problems.append(
@@ -271,35 +341,6 @@ class _NoKey:
 
 
 _NO_KEY = _NoKey()
-
-
-def _line_of(root: Any, loc: Loc) -> int | None:
-    """Walk the composed node tree along a pydantic location to the nearest line."""
-    node = root
-    if node is None:
-        return None
-    line = node.start_mark.line
-    for part in loc:
-        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
-            for key_node, value_node in node.value:
-                if key_node.value == part:
-                    line = key_node.start_mark.line
-                    node = value_node
-                    if isinstance(node, yaml.ScalarNode):
-                        line = node.start_mark.line
-                    break
-            else:
-                break
-        elif (
-            isinstance(node, yaml.SequenceNode)
-            and isinstance(part, int)
-            and 0 <= part < len(node.value)
-        ):
-            node = node.value[part]
-            line = node.start_mark.line
-        else:
-            break
-    return line + 1
 
 
 def _describe(value: Any) -> str:
@@ -430,7 +471,8 @@ def _clean_loc(loc: tuple[Any, ...], data: Any = None) -> Loc:
 def parse_manifest(text: str, path: str | os.PathLike[str] = "<manifest>") -> Manifest:
     """Validate manifest text; raise ManifestError with every located problem."""
     shown = os.fspath(path)
-    data = _construct(text, shown)
+    lines = _Lines()
+    data = _construct(text, shown, lines)
     if data is None:
         raise ManifestError([f"{shown}: the manifest is empty; run `valhalla-status init`"])
     if not isinstance(data, dict):
@@ -438,17 +480,16 @@ def parse_manifest(text: str, path: str | os.PathLike[str] = "<manifest>") -> Ma
     try:
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:
-        root = yaml.compose(text, Loader=_Loader)
         problems = []
         for error in exc.errors():
             loc = _clean_loc(error["loc"], data)
-            problems.append(_problem(shown, _line_of(root, loc), loc, error_message(error, loc)))
+            line = lines.line_of(data, loc)
+            problems.append(_problem(shown, line, loc, error_message(error, loc)))
         raise ManifestError(problems) from None
     cross = cross_field_problems(manifest)
     if cross:
-        root = yaml.compose(text, Loader=_Loader)
         raise ManifestError(
-            [_problem(shown, _line_of(root, loc), loc, message) for loc, message in cross]
+            [_problem(shown, lines.line_of(data, loc), loc, message) for loc, message in cross]
         )
     return manifest
 
