@@ -156,41 +156,55 @@ def _scalar(event: Any) -> Any:
 class _Lines:
     """Where each part of the constructed data was in the file, kept while constructing it.
 
-    Each container's frame (its start line, and each key's line for a mapping) is kept as it
-    closes; the few scalars whose line is not their key's are noted apart. Only when a problem
-    must be located are these indexed, so a valid manifest pays almost nothing for them, and a
+    As each container closes, its start line is kept, and for a mapping its keys' lines, in
+    the order of its keys, as small offsets from the start when they fit a byte (they nearly
+    always do); the few scalars whose line is not their key's are noted apart. Only when a
+    problem must be located are these indexed: a valid manifest pays little for them, and a
     broken one is never parsed a second time.
     """
 
     def __init__(self) -> None:
-        self.closed: list[list[Any]] = []
+        # (container, start line, its keys' lines: bytes of offsets, a tuple of lines, or None)
+        self.closed: list[tuple[Any, int, bytes | tuple[int, ...] | None]] = []
         self.items: dict[tuple[int, int], int] = {}  # (id(list), index) -> a scalar item's line
         self.values: dict[tuple[int, str], int] = {}  # (id(mapping), key) -> a scalar's line
-        self._index: dict[int, list[Any]] | None = None
+        self._index: dict[int, tuple[int, bytes | tuple[int, ...] | None]] | None = None
+
+    def close(self, container: Any, start: int, keys: dict[str, int]) -> None:
+        lines: bytes | tuple[int, ...] | None = None
+        if keys:
+            try:
+                lines = bytes(line - start for line in keys.values())
+            except ValueError:  # a key more than 255 lines below the start
+                lines = tuple(keys.values())
+        self.closed.append((container, start, lines))
+
+    def _key_line(self, mapping: dict[str, Any], key: str) -> int:
+        assert self._index is not None
+        start, lines = self._index[id(mapping)]
+        assert lines is not None
+        at = lines[list(mapping).index(key)]
+        return start + at if isinstance(lines, bytes) else at
 
     def line_of(self, data: Any, loc: Loc) -> int | None:
         """The line of the deepest part of ``loc`` that is in ``data``."""
         if self._index is None:
-            self._index = {id(frame[0]): frame for frame in self.closed}
-        frame = self._index.get(id(data))
-        if frame is None:
+            self._index = {id(c): (start, lines) for c, start, lines in self.closed}
+        if id(data) not in self._index:
             return None
-        line: int = frame[4]
-        node = data
+        line = self._index[id(data)][0]
+        node: Any = data
+        owner: Any
         for part in loc:
             if isinstance(node, dict) and isinstance(part, str) and part in node:
-                line = frame[3].get(part, line)
-                node = node[part]
-                if isinstance(node, (dict, list)):
-                    frame = self._index[id(node)]
-                else:
-                    line = self.values.get((id(frame[0]), part), line)
+                line = self._key_line(node, part)
+                owner, node = node, node[part]
+                if not isinstance(node, (dict, list)):
+                    line = self.values.get((id(owner), part), line)
             elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-                owner = node
-                node = node[part]
+                owner, node = node, node[part]
                 if isinstance(node, (dict, list)):
-                    frame = self._index[id(node)]
-                    line = frame[4]
+                    line = self._index[id(node)][0]
                 else:
                     line = self.items.get((id(owner), part), line)
             else:
@@ -209,7 +223,7 @@ def _construct(text: str, shown: str, lines: _Lines | None = None) -> Any:
     stack: list[list[Any]] = []
     root: Any = None
     documents = 0
-    closed = lines.closed if lines is not None else None
+    close = lines.close if lines is not None else None
     items = lines.items if lines is not None else {}
     values = lines.values if lines is not None else {}
 
@@ -300,8 +314,8 @@ def _construct(text: str, shown: str, lines: _Lines | None = None) -> Any:
                     stack.append([container, loc, _NO_KEY, {}, line])
             elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
                 frame = stack.pop()
-                if closed is not None:
-                    closed.append(frame)
+                if close is not None:
+                    close(frame[0], frame[4], frame[3])
             elif kind is yaml.AliasEvent:
                 line = event.start_mark.line + 1
                 problems.append(
