@@ -717,3 +717,35 @@ def test_problems_are_located_on_the_line_that_holds_them(
     assert result.exit_code == 1
     line = text[: text.index(marker)].count("\n") + 1
     assert result.stderr.startswith(f"{MANIFEST_REL}:{line}: "), (line, result.stderr)
+
+
+BROKEN_BUILD = """
+import sys
+import valhalla_status.site as site
+def broken(*args, **kwargs):
+    raise RuntimeError("the renderer fell over")
+site.build_site = broken
+from valhalla_status.cli import main
+main(sys.argv[1:], prog_name="valhalla-status")
+"""
+
+
+def test_an_unexpected_failure_of_the_rebuild_still_says_the_change_is_recorded(
+    ws: Workspace,
+) -> None:
+    newest_at(ws, EPOCH_TEXT)
+    result = subprocess.run(
+        [sys.executable, "-c", BROKEN_BUILD, "set-notes", "odd", "--by", "bob"],
+        cwd=ws.root,
+        env=clean_env(SOURCE_DATE_EPOCH=str(EPOCH), VALHALLA_NO_CACHE="1"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines() == [
+        "Notes updated",
+        f"error: the change is recorded in {MANIFEST_REL}, but the site site was not rebuilt: "
+        f"internal error: RuntimeError: the renderer fell over; {FINISH}",
+    ]
+    assert load_manifest(ws.manifest).system.notes == "odd"

@@ -122,12 +122,16 @@ def report(settings: Settings, outcome: Outcome, no_build: bool) -> None:
     if outcome.changed and not no_build:
         try:
             rebuild_site(settings)
-        except (ValhallaError, OSError) as exc:
+        except Exception as exc:
             click.echo(outcome.message, err=True)
             if isinstance(exc, ValhallaError):
                 reason = "; ".join(exc.message.splitlines())
-            else:
+            elif isinstance(exc, OSError):
                 reason = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+            elif os.environ.get("VALHALLA_DEBUG"):
+                raise
+            else:
+                reason = f"internal error: {type(exc).__name__}: {exc}"
             raise ValhallaError(
                 f"the change is recorded in {settings.manifest}, but the site "
                 f"{settings.site} was not rebuilt: {reason}; run `valhalla-status build` "
