@@ -528,7 +528,8 @@ CASES: list[tuple[str, Callable[[], str | bytes], list[str]]] = [
             BASE, "updated_at: '2025-09-20T00:00:00Z'", "updated_at: '9999-12-31T23:59:59-01:00'"
         ),
         [
-            f"{M}:8: system.updated_at: '9999-12-31T23:59:59-01:00' is out of range once in UTC",
+            f"{M}:8: system.updated_at: '9999-12-31T23:59:59-01:00' is after 9999-12-31 once in "
+            "UTC; timestamps are from 1970-01-01 to 9999-12-31 (UTC)",
         ],
     ),
     (
@@ -789,7 +790,7 @@ def test_too_many_packs(ws: Workspace) -> None:
     assert_rejected(
         ws,
         text,
-        [f"{M}:1: packs: has 100,001 packs; the limit is 100,000"],
+        [f"{M}:1: packs: has more than 100,000 packs; the limit is 100,000 (not read further)"],
         commands=(("validate",),),
     )
 

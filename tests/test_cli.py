@@ -995,7 +995,7 @@ def test_without_source_date_epoch_the_current_time_is_stamped(
     assert small.read()["history"][-1]["at"] == stamped
 
 
-@pytest.mark.parametrize("value", ["yesterday", "1.5", "99999999999999999999"])
+@pytest.mark.parametrize("value", ["yesterday", "1.5"])
 def test_bad_source_date_epoch(
     small: Workspace, monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
@@ -1017,10 +1017,12 @@ def test_a_clock_before_completed_at_is_refused_clearly(
     set_epoch(monkeypatch, EPOCH)
     fails(
         later.run("set-notes", "x", NB, "--by", "bob"),
-        f"error: the time of this change, {EPOCH_TEXT}, is before completed_at {EPOCH2_TEXT}; "
-        "check the clock or SOURCE_DATE_EPOCH\n",
+        f"error: the time of this change, {EPOCH_TEXT} (from SOURCE_DATE_EPOCH={EPOCH}), is "
+        f"before the newest history entry, {EPOCH2_TEXT}; unset SOURCE_DATE_EPOCH or give a "
+        "later time\n",
     )
     assert snapshot(later.root) == before
+    set_epoch(monkeypatch, EPOCH2)  # the newest entry's second itself is allowed
     ok(later.run("incomplete", NB, "--by", "bob"), "Backend marked in development\n")
 
 

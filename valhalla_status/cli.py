@@ -171,9 +171,29 @@ def mutation(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def report(settings: Settings, outcome: Outcome, no_build: bool) -> None:
-    """Print a mutation's one-line result on stderr and rebuild the site if it changed."""
+    """Print a mutation's one-line result on stderr and rebuild the site if it changed.
+
+    The change is already written when the rebuild runs: if the rebuild fails, both are said
+    (the change is recorded, the site is not rebuilt and why) and the command exits 1.
+    """
     if outcome.changed and not no_build:
-        rebuild_site(settings)
+        try:
+            rebuild_site(settings)
+        except Exception as exc:
+            click.echo(outcome.message, err=True)
+            if isinstance(exc, ValhallaError):
+                reason = "; ".join(exc.message.splitlines())
+            elif isinstance(exc, OSError):
+                reason = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+            elif os.environ.get("VALHALLA_DEBUG"):
+                raise
+            else:
+                reason = f"internal error: {type(exc).__name__}: {exc}"
+            raise ValhallaError(
+                f"the change is recorded in {settings.manifest}, but the site "
+                f"{settings.site} was not rebuilt: {reason}; run `valhalla-status build` "
+                "to finish"
+            ) from None
     click.echo(outcome.message, err=True)
 
 

@@ -1,19 +1,37 @@
 """The manifest's lock: one writer at a time, waiting at most a bounded time.
 
+Two ``flock`` locks are held, always in this order:
+
+1. the folder that holds the file. A folder cannot be deleted while the file is in it, so
+   nothing (``git clean -fdX``, a person tidying up) can take this lock away from its holder;
+2. the lock file beside it (``.<name>.lock``, ignored by git), which other tools and people can
+   see and wait on. After locking it, the holder checks that the file it locked is still the
+   one at the lock's path: a waiter that locked a file deleted in the meantime starts again.
+
+The folder's lock is shared within one process (a process that holds it for the manifest may
+take it again for a site in the same folder); the lock file's is not.
+
 Kept apart from the manifest's reading and writing so that light paths (an up-to-date build)
 can take the lock without importing pydantic.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import LockTimeoutError, ValhallaError
 
 LOCK_TIMEOUT_SECONDS = 10.0
+_POLL_SECONDS = 0.05
+# Errors that mean "this file system does not lock folders", not "someone holds it".
+_CANNOT_LOCK_FOLDER = {errno.EBADF, errno.EINVAL, errno.ENOLCK, errno.EOPNOTSUPP, errno.EACCES}
 
 
 def real_file(path: str | os.PathLike[str]) -> Path:
@@ -26,34 +44,141 @@ def lock_path(path: str | os.PathLike[str]) -> Path:
     return target.parent / f".{target.name}.lock"
 
 
+class _Timeout(Exception):
+    pass
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether the open ``fd`` is the file now at ``path`` (not a deleted or replaced one)."""
+    try:
+        there = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    here = os.fstat(fd)
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
+def _flock(open_file: Callable[[], int], path: Path, deadline: float) -> int:
+    """Open ``path`` with ``open_file`` and lock it, polling until ``deadline``.
+
+    Starts again whenever the file locked is no longer the one at ``path``.
+    """
+    while True:
+        fd = open_file()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            if time.monotonic() >= deadline:
+                raise _Timeout from None
+            time.sleep(_POLL_SECONDS)
+            continue
+        except BaseException:
+            os.close(fd)
+            raise
+        if _same_file(fd, path):
+            return fd
+        os.close(fd)  # locked a file that was deleted or replaced meanwhile: again
+
+
+class _FolderLocks:
+    """The folder locks this process holds: ``(device, inode) -> [fd, depth]``."""
+
+    def __init__(self) -> None:
+        self.held: dict[tuple[int, int], list[int]] = {}
+        self.guard = threading.Lock()
+
+    def acquire(self, folder: Path, deadline: float) -> tuple[int, int] | None:
+        """Lock ``folder``; the key to release it with, or None if folders cannot be locked."""
+        try:
+            info = os.stat(folder)
+        except OSError:
+            return None  # no folder: opening the file will say so
+        key = (info.st_dev, info.st_ino)
+        with self.guard:
+            if key in self.held:
+                self.held[key][1] += 1
+                return key
+
+        def open_folder() -> int:
+            return os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+
+        try:
+            fd = _flock(open_folder, Path(os.path.realpath(folder)), deadline)
+        except OSError as exc:
+            if exc.errno in _CANNOT_LOCK_FOLDER:
+                return None  # the lock file alone still serialises writers
+            raise
+        with self.guard:
+            if key in self.held:  # another thread of this process got there first
+                os.close(fd)
+                self.held[key][1] += 1
+            else:
+                self.held[key] = [fd, 1]
+        return key
+
+    def release(self, key: tuple[int, int] | None) -> None:
+        if key is None:
+            return
+        with self.guard:
+            entry = self.held[key]
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self.held[key]
+                os.close(entry[0])
+
+
+_FOLDERS = _FolderLocks()
+
+
+def lock_timeout() -> float:
+    """``VALHALLA_LOCK_TIMEOUT`` in seconds, or the default of 10."""
+    setting = os.environ.get("VALHALLA_LOCK_TIMEOUT", "")
+    try:
+        timeout = float(setting) if setting else LOCK_TIMEOUT_SECONDS
+        if not 0 <= timeout < float("inf"):
+            raise ValueError
+    except ValueError:
+        raise ValhallaError(
+            f"VALHALLA_LOCK_TIMEOUT={setting!r} is not a number of seconds (0 or more)"
+        ) from None
+    return timeout
+
+
 @contextmanager
 def manifest_lock(path: str | os.PathLike[str], timeout: float | None = None) -> Iterator[None]:
     """Hold the manifest's exclusive lock (waiting at most ``timeout`` seconds)."""
-    from filelock import FileLock, Timeout
-
     if timeout is None:
-        setting = os.environ.get("VALHALLA_LOCK_TIMEOUT", "")
-        try:
-            timeout = float(setting) if setting else LOCK_TIMEOUT_SECONDS
-            if not 0 <= timeout < float("inf"):
-                raise ValueError
-        except ValueError:
-            raise ValhallaError(
-                f"VALHALLA_LOCK_TIMEOUT={setting!r} is not a number of seconds (0 or more)"
-            ) from None
-    lock = FileLock(lock_path(path), timeout=timeout)
+        timeout = lock_timeout()
+    deadline = time.monotonic() + timeout
+    target = lock_path(path)
+
+    def open_lock_file() -> int:
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        return os.open(target, flags, 0o644)
+
+    folder: tuple[int, int] | None = None
+    fd: int | None = None
     try:
-        lock.acquire()
-    except Timeout:
+        folder = _FOLDERS.acquire(target.parent, deadline)
+        fd = _flock(open_lock_file, target, deadline)
+    except _Timeout:
+        _FOLDERS.release(folder)
         raise LockTimeoutError(
             f"{os.fspath(path)} is locked by another valhalla-status process "
             f"(waited {timeout:g} s); try again"
         ) from None
     except OSError as exc:
-        raise ValhallaError(
-            f"cannot lock {os.fspath(path)}: {exc.strerror or exc} ({lock_path(path)})"
-        ) from None
+        _FOLDERS.release(folder)
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.ELOOP:
+            reason = "the lock file is a symbolic link; remove it"
+        raise ValhallaError(f"cannot lock {os.fspath(path)}: {reason} ({target})") from None
+    except BaseException:
+        _FOLDERS.release(folder)
+        raise
     try:
         yield
     finally:
-        lock.release()
+        os.close(fd)  # closing the file releases its lock
+        _FOLDERS.release(folder)

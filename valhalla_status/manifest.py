@@ -11,6 +11,7 @@ import difflib
 import os
 import re
 import secrets
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -152,15 +153,81 @@ def _scalar(event: Any) -> Any:
     return event.value  # '<<', '=' and the like: plain text here
 
 
-def _construct(text: str, shown: str) -> Any:
-    """Build plain data from the YAML events, refusing what a manifest has no use for."""
+class _Lines:
+    """Where each part of the constructed data was in the file, kept while constructing it.
+
+    As each container closes, its start line is kept, and for a mapping its keys' lines, in
+    the order of its keys, as small offsets from the start when they fit a byte (they nearly
+    always do); the few scalars whose line is not their key's are noted apart. Only when a
+    problem must be located are these indexed: a valid manifest pays little for them, and a
+    broken one is never parsed a second time.
+    """
+
+    def __init__(self) -> None:
+        # (container, start line, its keys' lines: bytes of offsets, a tuple of lines, or None)
+        self.closed: list[tuple[Any, int, bytes | tuple[int, ...] | None]] = []
+        self.items: dict[tuple[int, int], int] = {}  # (id(list), index) -> a scalar item's line
+        self.values: dict[tuple[int, str], int] = {}  # (id(mapping), key) -> a scalar's line
+        self._index: dict[int, tuple[int, bytes | tuple[int, ...] | None]] | None = None
+
+    def close(self, container: Any, start: int, keys: dict[str, int]) -> None:
+        lines: bytes | tuple[int, ...] | None = None
+        if keys:
+            try:
+                lines = bytes(line - start for line in keys.values())
+            except ValueError:  # a key more than 255 lines below the start
+                lines = tuple(keys.values())
+        self.closed.append((container, start, lines))
+
+    def _key_line(self, mapping: dict[str, Any], key: str) -> int:
+        assert self._index is not None
+        start, lines = self._index[id(mapping)]
+        assert lines is not None
+        at = lines[list(mapping).index(key)]
+        return start + at if isinstance(lines, bytes) else at
+
+    def line_of(self, data: Any, loc: Loc) -> int | None:
+        """The line of the deepest part of ``loc`` that is in ``data``."""
+        if self._index is None:
+            self._index = {id(c): (start, lines) for c, start, lines in self.closed}
+        if id(data) not in self._index:
+            return None
+        line = self._index[id(data)][0]
+        node: Any = data
+        owner: Any
+        for part in loc:
+            if isinstance(node, dict) and isinstance(part, str) and part in node:
+                line = self._key_line(node, part)
+                owner, node = node, node[part]
+                if not isinstance(node, (dict, list)):
+                    line = self.values.get((id(owner), part), line)
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                owner, node = node, node[part]
+                if isinstance(node, (dict, list)):
+                    line = self._index[id(node)][0]
+                else:
+                    line = self.items.get((id(owner), part), line)
+            else:
+                break
+        return line
+
+
+def _construct(text: str, shown: str, lines: _Lines | None = None) -> Any:
+    """Build plain data from the YAML events, refusing what a manifest has no use for.
+
+    ``lines``, when given, collects where everything was (see :class:`_Lines`). The packs are
+    counted as they come: past the limit, reading stops.
+    """
     problems: list[str] = []
-    # Each frame: [container, loc, pending key or None, {key: line} for mappings]
+    # Each frame: [container, loc, pending key or None, {key: line} for mappings, start line]
     stack: list[list[Any]] = []
     root: Any = None
     documents = 0
+    close = lines.close if lines is not None else None
+    items = lines.items if lines is not None else {}
+    values = lines.values if lines is not None else {}
 
-    def place(value: Any, line: int) -> None:
+    def place(value: Any, line: int, scalar: bool = True) -> None:
         nonlocal root
         if not stack:
             root = value
@@ -168,6 +235,20 @@ def _construct(text: str, shown: str) -> Any:
         frame = stack[-1]
         container = frame[0]
         if isinstance(container, list):
+            if len(container) >= MAX_PACKS and frame[1] == ("packs",):
+                raise ManifestError(
+                    [
+                        _problem(
+                            shown,
+                            line,
+                            ("packs",),
+                            f"has more than {MAX_PACKS:,} packs; the limit is {MAX_PACKS:,} "
+                            "(not read further)",
+                        )
+                    ]
+                )
+            if scalar:
+                items[id(container), len(container)] = line
             container.append(value)
             return
         key = frame[2]
@@ -190,6 +271,8 @@ def _construct(text: str, shown: str) -> Any:
         else:
             container[key] = value
             frame[2] = _NO_KEY
+            if scalar and line != frame[3].get(key):
+                values[id(container), key] = line
 
     def child_loc() -> Loc:
         if not stack:
@@ -227,10 +310,12 @@ def _construct(text: str, shown: str) -> Any:
                 else:
                     loc = child_loc()
                     container: Any = {} if kind is yaml.MappingStartEvent else []
-                    place(container, line)
-                    stack.append([container, loc, _NO_KEY, {}])
+                    place(container, line, scalar=False)
+                    stack.append([container, loc, _NO_KEY, {}, line])
             elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-                stack.pop()
+                frame = stack.pop()
+                if close is not None:
+                    close(frame[0], frame[4], frame[3])
             elif kind is yaml.AliasEvent:
                 line = event.start_mark.line + 1
                 problems.append(
@@ -272,35 +357,6 @@ class _NoKey:
 _NO_KEY = _NoKey()
 
 
-def _line_of(root: Any, loc: Loc) -> int | None:
-    """Walk the composed node tree along a pydantic location to the nearest line."""
-    node = root
-    if node is None:
-        return None
-    line = node.start_mark.line
-    for part in loc:
-        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
-            for key_node, value_node in node.value:
-                if key_node.value == part:
-                    line = key_node.start_mark.line
-                    node = value_node
-                    if isinstance(node, yaml.ScalarNode):
-                        line = node.start_mark.line
-                    break
-            else:
-                break
-        elif (
-            isinstance(node, yaml.SequenceNode)
-            and isinstance(part, int)
-            and 0 <= part < len(node.value)
-        ):
-            node = node.value[part]
-            line = node.start_mark.line
-        else:
-            break
-    return line + 1
-
-
 def _describe(value: Any) -> str:
     if isinstance(value, bool):
         return f"{str(value).lower()} (a YAML boolean)"
@@ -327,7 +383,16 @@ def _text_problem(value: str) -> str:
         if found.group() == "\n":
             return "must be one line (only notes may span lines)"
         bad = found
-    return f"contains the control character U+{ord(bad.group()):04X}, which is not allowed"
+    return f"contains {_character_kind(bad.group())} U+{ord(bad.group()):04X}, which is not allowed"
+
+
+def _character_kind(char: str) -> str:
+    code = ord(char)
+    if 0xD800 <= code <= 0xDFFF:
+        return "the lone surrogate"
+    if 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE:
+        return "the noncharacter"
+    return "the control character"
 
 
 def error_message(error: Any, loc: Loc) -> str:
@@ -371,6 +436,8 @@ def error_message(error: Any, loc: Loc) -> str:
         return f"has {len(value):,} packs; the limit is {MAX_PACKS:,}"
     if kind in ("too_short", "too_long") and len(loc) > 1 and loc[-2] == "changes":
         return f"must be [old, new], not a list of {len(value)}"
+    if kind == "string_unicode" and isinstance(value, str):
+        return _text_problem(value)
     if kind == "string_type":
         hint = "; quote it" if isinstance(value, (int, float, bool)) else ""
         return f"must be a string, not {_describe(value)}{hint}"
@@ -418,7 +485,8 @@ def _clean_loc(loc: tuple[Any, ...], data: Any = None) -> Loc:
 def parse_manifest(text: str, path: str | os.PathLike[str] = "<manifest>") -> Manifest:
     """Validate manifest text; raise ManifestError with every located problem."""
     shown = os.fspath(path)
-    data = _construct(text, shown)
+    lines = _Lines()
+    data = _construct(text, shown, lines)
     if data is None:
         raise ManifestError([f"{shown}: the manifest is empty; run `valhalla-status init`"])
     if not isinstance(data, dict):
@@ -426,17 +494,16 @@ def parse_manifest(text: str, path: str | os.PathLike[str] = "<manifest>") -> Ma
     try:
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:
-        root = yaml.compose(text, Loader=_Loader)
         problems = []
         for error in exc.errors():
             loc = _clean_loc(error["loc"], data)
-            problems.append(_problem(shown, _line_of(root, loc), loc, error_message(error, loc)))
+            line = lines.line_of(data, loc)
+            problems.append(_problem(shown, line, loc, error_message(error, loc)))
         raise ManifestError(problems) from None
     cross = cross_field_problems(manifest)
     if cross:
-        root = yaml.compose(text, Loader=_Loader)
         raise ManifestError(
-            [_problem(shown, _line_of(root, loc), loc, message) for loc, message in cross]
+            [_problem(shown, lines.line_of(data, loc), loc, message) for loc, message in cross]
         )
     return manifest
 
@@ -527,6 +594,8 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
         mode = os.stat(target).st_mode & 0o777
     except OSError:
         mode = 0o644
+    else:
+        refuse_unwritable(path, mode)
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         try:
@@ -545,6 +614,24 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
             os.close(dir_fd)
     except OSError as exc:
         raise ValhallaError(f"cannot write {os.fspath(path)}: {exc.strerror or exc}") from None
+
+
+def refuse_unwritable(path: str | os.PathLike[str], mode: int) -> None:
+    """Refuse to replace a file its owner may not write (or, not being root, we may not).
+
+    Replacing a file needs only the folder's permission, so without this a read-only manifest
+    would be replaced all the same; root passes every permission check, so the owner's write
+    bit is what is asked.
+    """
+    if not mode & stat.S_IWUSR:
+        raise ValhallaError(
+            f"{os.fspath(path)} is read-only (mode {mode:04o}); not replacing it "
+            "(make it writable with `chmod u+w` to change it)"
+        )
+    if os.geteuid() != 0 and not os.access(real_file(path), os.W_OK):
+        raise ValhallaError(
+            f"{os.fspath(path)} is not writable by you (mode {mode:04o}); not replacing it"
+        )
 
 
 def remove_stale_temp_files(path: str | os.PathLike[str]) -> None:

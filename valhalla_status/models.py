@@ -7,6 +7,7 @@ by :func:`cross_field_problems`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from datetime import datetime, timezone
@@ -22,6 +23,7 @@ from pydantic import (
     WithJsonSchema,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 SCHEMA_VERSION = 1
 MAX_PACKS = 100_000
@@ -54,13 +56,23 @@ _FORBIDDEN = (
     r"\x00-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060"
     r"\u2028\u2029\u2066-\u2069\ufeff"  # line and paragraph separators break a line too
 )
+# Unicode's noncharacters, never meant for interchange: U+FDD0-U+FDEF and the last two code
+# points of every plane (U+FFFE, U+FFFF, U+1FFFE, ... U+10FFFF). The planes beyond the first are
+# written as the characters themselves, which every regular-expression engine reads alike.
+NONCHARACTERS = r"\ufdd0-\ufdef\ufffe\uffff" + "".join(
+    chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(1, 17)
+)
+_FORBIDDEN += NONCHARACTERS
 _FORBIDDEN_MULTILINE = _FORBIDDEN.replace(r"\x00-\x1f", r"\x00-\x09\x0b-\x1f")
 ONE_LINE_PATTERN = rf"^[^{_FORBIDDEN}]*[^{_FORBIDDEN}\s][^{_FORBIDDEN}]*$"
 MULTILINE_PATTERN = (
     rf"^[^{_FORBIDDEN_MULTILINE}]*[^{_FORBIDDEN_MULTILINE}\s][^{_FORBIDDEN_MULTILINE}]*$"
 )
-FORBIDDEN_CHAR = re.compile(f"[{_FORBIDDEN}]")
-FORBIDDEN_CHAR_MULTILINE = re.compile(f"[{_FORBIDDEN_MULTILINE}]")
+# Lone surrogates (U+D800-U+DFFF) are no characters at all: pydantic refuses them as text before
+# any pattern runs, and messages show them escaped like the rest.
+_SURROGATES = "\ud800-\udfff"
+FORBIDDEN_CHAR = re.compile(f"[{_FORBIDDEN}{_SURROGATES}]")
+FORBIDDEN_CHAR_MULTILINE = re.compile(f"[{_FORBIDDEN_MULTILINE}{_SURROGATES}]")
 
 _RFC3339 = re.compile(
     r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})\Z"
@@ -89,16 +101,28 @@ def parse_timestamp(value: Any) -> datetime:
         raise ValueError(f"must be an RFC 3339 timestamp string, not {type(value).__name__}")
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("timestamp has no timezone; add 'Z' for UTC")
+    shown = repr(value) if isinstance(value, str) else format_timestamp(value)
     try:
-        return moment.astimezone(timezone.utc)
+        moment = moment.astimezone(timezone.utc)
     except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00
-        raise ValueError(f"{value!r} is out of range once in UTC") from None
+        raise ValueError(f"{shown} is after 9999-12-31 once in UTC; {_RANGE}") from None
+    if moment < EARLIEST:
+        raise ValueError(f"{shown} is before 1970-01-01; {_RANGE}")
+    return moment
+
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_RANGE = "timestamps are from 1970-01-01 to 9999-12-31 (UTC)"
 
 
 def format_timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with ``Z``; microseconds only when present."""
-    moment = moment.astimezone(timezone.utc)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    with contextlib.suppress(OverflowError):  # beyond 9999 in UTC: as given (never valid)
+        moment = moment.astimezone(timezone.utc)
+    text = (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
+        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    )
     if moment.microsecond:
         text += f".{moment.microsecond:06d}"
     return text + "Z"
@@ -195,6 +219,14 @@ class Manifest(StrictModel):
     system: SystemMetadata = Field(description="System-wide status.")
     packs: list[Pack] = Field(max_length=MAX_PACKS, description="The packs, in display order.")
     history: list[HistoryEntry] = Field(default_factory=list, description="Changes, oldest first.")
+
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _schema_version_is_an_integer(cls, value: Any) -> Any:
+        # A Literal compares by equality, and True == 1.0 == 1: only the integer itself is 1.
+        if type(value) is not int:
+            raise PydanticCustomError("literal_error", "Input should be 1", {"expected": "1"})
+        return value
 
     def pack(self, pack_id: str) -> Pack | None:
         """The pack with this id (any case), or None."""

@@ -91,17 +91,31 @@ class Outcome:
 # --- inputs --------------------------------------------------------------------------------
 
 
+# SOURCE_DATE_EPOCH's range: the timestamps a manifest holds, 1970-01-01 to 9999-12-31.
+MAX_EPOCH = 253_402_300_799
+
+
 def current_time() -> datetime:
     """Now in UTC (whole seconds), or ``SOURCE_DATE_EPOCH`` when that is set."""
+    return _now()[0]
+
+
+def _now() -> tuple[datetime, str]:
+    """The time of a change and where it came from (for messages)."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch:
-        try:
-            return datetime.fromtimestamp(int(epoch), timezone.utc)
-        except (ValueError, OverflowError, OSError):
+        import re
+
+        shown = repr(epoch) if len(epoch) <= 40 else repr(epoch[:40]) + "…"
+        if not re.fullmatch(r"-?[0-9]+", epoch):
+            raise ValhallaError(f"SOURCE_DATE_EPOCH={shown} is not a whole number of seconds")
+        if epoch.startswith("-") or len(epoch) > 12 or int(epoch) > MAX_EPOCH:
             raise ValhallaError(
-                f"SOURCE_DATE_EPOCH={epoch!r} is not a whole number of seconds"
-            ) from None
-    return datetime.now(timezone.utc).replace(microsecond=0)
+                f"SOURCE_DATE_EPOCH={shown} is out of range: it must be 0 to {MAX_EPOCH} "
+                "seconds (1970-01-01 to 9999-12-31)"
+            )
+        return datetime.fromtimestamp(int(epoch), timezone.utc), f"SOURCE_DATE_EPOCH={epoch}"
+    return datetime.now(timezone.utc).replace(microsecond=0), "the system clock"
 
 
 def default_actor() -> str:
@@ -229,11 +243,27 @@ class _Clock:
 
     def __init__(self, now: datetime | None) -> None:
         self.fixed = now
+        self.source = "the time given"
 
     def __call__(self) -> datetime:
         if self.fixed is None:
-            self.fixed = current_time()
+            self.fixed, self.source = _now()
         return self.fixed
+
+    def refuse_before(self, moment: datetime, newest: datetime) -> None:
+        """Refuse a change stamped before the newest recorded one: history never goes back."""
+        if moment >= newest:
+            return
+        if self.source.startswith("SOURCE_DATE_EPOCH="):
+            advice = "unset SOURCE_DATE_EPOCH or give a later time"
+        elif self.source == "the system clock":
+            advice = "check the system clock"
+        else:
+            advice = "give a later time"
+        raise RefusedError(
+            f"the time of this change, {format_timestamp(moment)} (from {self.source}), is "
+            f"before the newest history entry, {format_timestamp(newest)}; {advice}"
+        )
 
 
 def _mutate(
@@ -257,6 +287,7 @@ def _mutate(
         changes = compute_changes(old, new)
         if not changes:
             return None
+        clock.refuse_before(moment, _newest_time(old))
         entry = _build(
             HistoryEntry,
             "history",
@@ -294,6 +325,14 @@ def _mutate(
     if changed is None:
         return Outcome(final, None, unchanged)
     return Outcome(final, result["entry"], result["message"])
+
+
+def _newest_time(manifest: Manifest) -> datetime:
+    """The time of the newest recorded change."""
+    newest = manifest.system.updated_at
+    if manifest.history and manifest.history[-1].at > newest:
+        newest = manifest.history[-1].at
+    return newest
 
 
 def _with_system(manifest: Manifest, **update: Any) -> Manifest:
