@@ -2,6 +2,8 @@
 
 Each subclass is a ``click.ClickException``, so the CLI shows it as plain lines on stderr with
 its exit code and never as a traceback. The library raises these; it never prints or exits.
+Messages quote outside text (names, values, file names); when shown, every line of a message
+goes through :func:`valhalla_status.text.for_terminal`, so none of it can drive the terminal.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from typing import IO, Any
 
 import click
+
+from .text import for_terminal
 
 
 class ValhallaError(click.ClickException):
@@ -20,7 +24,8 @@ class ValhallaError(click.ClickException):
         return f"error: {self.message}"
 
     def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(self.format_message(), file=file, err=file is None)
+        text = for_terminal(self.format_message(), multiline=True)
+        click.echo(text, file=file, err=file is None)
 
 
 class ManifestError(ValhallaError):
