@@ -144,7 +144,19 @@ class SiteHandler(SimpleHTTPRequestHandler):
             return None
         return names if names != [""] else []
 
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if self.request_version == "HTTP/0.9":  # ``GET /``: no version, no headers
+            self.send_error(400, "HTTP/0.9 is not supported")
+            return False
+        return True
+
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # A request line too broken to name a version is answered in HTTP/1.0, so that the
+        # client sees a status line (HTTP/0.9 has none).
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"
         body = self._page_404() if code == 404 else None
         if body is None:
             super().send_error(code, message, explain)
