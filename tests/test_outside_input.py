@@ -90,6 +90,13 @@ def test_a_fifo_given_as_the_manifest_is_refused_never_waited_on(
     assert not (tmp_path / "site").exists()
 
 
+def test_diff_never_waits_on_a_fifo_given_as_a_manifest(ws: Workspace, fifo: Path) -> None:
+    ws.write(small_manifest())
+    result = run_tool(ws.root, "diff", str(fifo), str(ws.manifest))
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and result.stdout == ""
+
+
 @pytest.mark.parametrize("command", [["show", "--json"], ["validate"], ["summary"]])
 def test_a_device_given_as_the_manifest_is_refused_not_read_forever(
     tmp_path: Path, command: list[str]

@@ -219,7 +219,8 @@ class SiteServer(ThreadingHTTPServer):
         error = sys.exc_info()[1]
         if isinstance(error, (ConnectionError, TimeoutError)):
             return
-        self.log(f"{client_address[0]} request failed: {type(error).__name__}: {error}")
+        message = for_terminal(f"{type(error).__name__}: {error}")
+        self.log(f"{client_address[0]} request failed: {message}")
 
     @property
     def url(self) -> str:
