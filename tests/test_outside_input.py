@@ -253,6 +253,30 @@ def test_file_names_in_messages_are_escaped(tmp_path: Path) -> None:
     assert raw_hostile(result.stderr) == []
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--manifest", b"m\xff\x1b]0;X\x07.yaml", "validate"],
+        ["check", "--file", b"s\xff\x1b]0;X\x07.json"],
+        ["--manifest", b"m\xff\xe2\x80\xae.yaml", "show", "--json"],
+    ],
+)
+def test_undecodable_and_hostile_file_names_are_shown_escaped(
+    tmp_path: Path, args: list[str | bytes]
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "valhalla_status", *args],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        timeout=HANG_GUARD,
+    )
+    assert result.returncode in (1, 3)
+    assert result.stderr.count(b"\n") == 1
+    assert raw_hostile(result.stderr.decode("utf-8")) == []
+    assert b"\\udcff" in result.stderr
+
+
 def hostile_history(ws: Workspace, text: str) -> None:
     data = small_manifest()
     data["history"].append(
