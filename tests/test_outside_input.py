@@ -242,6 +242,16 @@ def test_check_json_output_stays_exact(tmp_path: Path) -> None:
     assert raw_hostile(result.stdout) == []  # json.dumps escapes controls itself
 
 
+def test_a_line_break_in_a_file_name_does_not_start_a_new_line(tmp_path: Path) -> None:
+    result = check("--file", str(tmp_path / "a\nerror: forged"))
+    assert result.exit_code == 3
+    assert result.stderr.count("\n") == 1
+    assert "a\\nerror: forged" in result.stderr
+    result = CliRunner().invoke(main, ["--manifest", str(tmp_path / "m\nforged"), "validate"])
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+
+
 def test_file_names_in_messages_are_escaped(tmp_path: Path) -> None:
     hostile = tmp_path / f"status{TITLE}\u202e.json"
     result = check("--file", str(hostile))

@@ -57,7 +57,9 @@ class ValhallaGroup(click.Group):
         except OSError as exc:
             if os.environ.get("VALHALLA_DEBUG"):
                 raise
-            where = f" ({exc.filename})" if exc.filename else ""
+            name = exc.filename
+            name = os.fsdecode(name) if isinstance(name, (str, bytes)) else str(name)
+            where = f" ({for_terminal(name)})" if exc.filename else ""
             raise ValhallaError(f"{exc.strerror or exc}{where}") from None
         except Exception as exc:
             if os.environ.get("VALHALLA_DEBUG"):

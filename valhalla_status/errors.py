@@ -19,12 +19,14 @@ class ValhallaError(click.ClickException):
     """A failure the user can act on: shown as ``error: <message>``, exit code 1."""
 
     exit_code = 1
+    # Whether the message is one line whatever it quotes (a line break in it is escaped too).
+    one_line = False
 
     def format_message(self) -> str:
         return f"error: {self.message}"
 
     def show(self, file: IO[Any] | None = None) -> None:
-        text = for_terminal(self.format_message(), multiline=True)
+        text = for_terminal(self.format_message(), multiline=not self.one_line)
         click.echo(text, file=file, err=file is None)
 
 
@@ -58,3 +60,4 @@ class UnavailableError(ValhallaError):
     """The published status could not be read (``check``: exit code 3)."""
 
     exit_code = 3
+    one_line = True
