@@ -111,7 +111,8 @@ class Status:
         return next((p for p in self.packs if p.id == wanted), None)
 
     def version_at_least(self, minimum: str) -> bool:
-        """Whether ``version`` is at least ``minimum`` by SemVer precedence."""
+        """Whether ``version`` is at least ``minimum`` by SemVer precedence (ValueError if
+        ``minimum`` is not SemVer)."""
         return semver_key(self.version) >= semver_key(minimum)
 
     @classmethod
