@@ -3,6 +3,12 @@
 The documents themselves are built by :mod:`valhalla_status.documents` and
 :mod:`valhalla_status.statuspage`; these models only describe them, so the schemas in
 ``site/schema/`` say exactly what a client may rely on (tests validate every file against them).
+
+Compatibility: a document may gain fields within a ``schema_version``, so the document schemas
+allow properties they do not name (a client that validates keeps working after an addition);
+removing or changing a field raises the version. The manifest is input, and its schema stays
+strict: an unknown key there is a typo. So does ``shields.json``'s: shields.io refuses a key it
+does not know.
 """
 
 from __future__ import annotations
@@ -12,9 +18,23 @@ from typing import Any, Literal
 
 from pydantic import Field, JsonValue
 
+from .documents import schema_file_for
 from .models import HistoryEntry, Manifest, Pack, StrictModel, Timestamp
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+class Described(StrictModel):
+    """What every published document of this site starts with."""
+
+    schema_: str = Field(
+        alias="$schema",
+        description="This document's JSON Schema, as a reference relative to the document.",
+    )
+    schema_version: Literal[1] = Field(
+        description="Raised only when a field is removed or changes meaning; fields may be "
+        "added within a version."
+    )
 
 
 class Summary(StrictModel):
@@ -27,23 +47,26 @@ class Summary(StrictModel):
     experimental_packs: int = Field(ge=0)
 
 
-class SummaryDocument(Summary):
+class SummaryDocument(Described, Summary):
     """``summary.json``: the counts and the system's description."""
 
     description: str
 
 
-class PacksDocument(StrictModel):
+class PackDocument(Described, Pack):
+    """``packs/<ID>.json``: one pack."""
+
+
+class PacksDocument(Described):
     """``packs.json``: every pack, in display order, and the counts."""
 
     packs: list[Pack]
     summary: Summary
 
 
-class StatusDocument(StrictModel):
+class StatusDocument(Described):
     """``status.json``: the full status."""
 
-    schema_version: Literal[1]
     name: str
     description: str
     version: str
@@ -56,9 +79,14 @@ class StatusDocument(StrictModel):
     extra: dict[str, JsonValue]
 
 
-class HistoryDocument(StrictModel):
-    """``history.json``: the 50 most recent changes, newest first."""
+class HistoryDocument(Described):
+    """``history.json`` (the 50 most recent changes, newest first) and ``history/<N>.json``
+    (the next 50 each): every change is on one page, and the pages are linked."""
 
+    total: int = Field(ge=0, description="The number of changes on all pages together.")
+    page: int = Field(ge=1)
+    prev: str | None = Field(description="The newer page, relative to this one; null on page 1.")
+    next: str | None = Field(description="The older page, relative to this one; null on the last.")
     history: list[HistoryEntry]
 
 
@@ -82,7 +110,7 @@ class StatuspagePage(StrictModel):
 
     id: str
     name: str
-    url: str | None
+    url: str = Field(description="The status page: the base URL, else relative to the document.")
     time_zone: str
     updated_at: Timestamp
 
@@ -115,28 +143,43 @@ class StatuspageComponent(StrictModel):
     )
 
 
-class StatuspageStatusDocument(StrictModel):
+class StatuspageStatusDocument(Described):
     """``api/v2/status.json``."""
 
     page: StatuspagePage
     status: StatuspageStatus
 
 
-class StatuspageComponentsDocument(StrictModel):
+class StatuspageComponentsDocument(Described):
     """``api/v2/components.json``."""
 
     page: StatuspagePage
     components: list[StatuspageComponent]
 
 
-class StatuspageSummaryDocument(StrictModel):
+class StatuspageSummaryDocument(Described):
     """``api/v2/summary.json``."""
 
     page: StatuspagePage
     components: list[StatuspageComponent]
-    incidents: list[Any] = Field(max_length=0)
-    scheduled_maintenances: list[Any] = Field(max_length=0)
+    incidents: list[dict[str, JsonValue]]
+    scheduled_maintenances: list[dict[str, JsonValue]]
     status: StatuspageStatus
+
+
+class StatuspageIncidentsDocument(Described):
+    """``api/v2/incidents.json`` and ``api/v2/incidents/unresolved.json`` (none recorded)."""
+
+    page: StatuspagePage
+    incidents: list[dict[str, JsonValue]]
+
+
+class StatuspageMaintenancesDocument(Described):
+    """``api/v2/scheduled-maintenances.json`` and its ``upcoming`` and ``active`` (none
+    recorded)."""
+
+    page: StatuspagePage
+    scheduled_maintenances: list[dict[str, JsonValue]]
 
 
 # Schema file (under schema/) -> the model it is generated from.
@@ -145,30 +188,48 @@ SCHEMA_MODELS: dict[str, type[StrictModel]] = {
     "status.schema.json": StatusDocument,
     "summary.schema.json": SummaryDocument,
     "packs.schema.json": PacksDocument,
-    "pack.schema.json": Pack,
+    "pack.schema.json": PackDocument,
     "history.schema.json": HistoryDocument,
     "shields.schema.json": ShieldsDocument,
     "api-v2-summary.schema.json": StatuspageSummaryDocument,
     "api-v2-status.schema.json": StatuspageStatusDocument,
     "api-v2-components.schema.json": StatuspageComponentsDocument,
+    "api-v2-incidents.schema.json": StatuspageIncidentsDocument,
+    "api-v2-incidents-unresolved.schema.json": StatuspageIncidentsDocument,
+    "api-v2-scheduled-maintenances.schema.json": StatuspageMaintenancesDocument,
+    "api-v2-scheduled-maintenances-upcoming.schema.json": StatuspageMaintenancesDocument,
+    "api-v2-scheduled-maintenances-active.schema.json": StatuspageMaintenancesDocument,
 }
 
 
 def schema_for(path: str) -> str:
     """The schema file describing the published JSON file at ``path`` (site-relative)."""
-    if path.startswith("packs/"):
-        return "pack.schema.json"
-    return path.removesuffix(".json").replace("/", "-") + ".schema.json"
+    return schema_file_for(path)
+
+
+def _open(schema: Any) -> Any:
+    """``schema`` with every ``additionalProperties: false`` dropped (documents may grow)."""
+    if isinstance(schema, dict):
+        return {
+            key: _open(value)
+            for key, value in schema.items()
+            if not (key == "additionalProperties" and value is False)
+        }
+    if isinstance(schema, list):
+        return [_open(item) for item in schema]
+    return schema
 
 
 @functools.lru_cache(maxsize=1)
 def schema_documents() -> dict[str, dict[str, Any]]:
     """Every schema, keyed by file name (generated once per process)."""
-    return {
-        name: {
-            "$schema": JSON_SCHEMA_DIALECT,
-            # The manifest is input; the documents are output.
-            **model.model_json_schema(mode="validation" if model is Manifest else "serialization"),
-        }
-        for name, model in SCHEMA_MODELS.items()
-    }
+    documents = {}
+    for name, model in SCHEMA_MODELS.items():
+        if model is Manifest:  # input: strict
+            schema = model.model_json_schema(mode="validation")
+        elif model is ShieldsDocument:  # shields.io's format, which refuses unknown keys
+            schema = model.model_json_schema(mode="serialization")
+        else:  # ours: open to additions
+            schema = _open(model.model_json_schema(mode="serialization"))
+        documents[name] = {"$schema": JSON_SCHEMA_DIALECT, **schema}
+    return documents
