@@ -21,6 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .files import read_regular_file
+
 _MAX_MANIFEST_BYTES = 32 * 1024 * 1024
 _KEEP_ENTRIES = 64
 
@@ -60,12 +62,10 @@ def read_manifest_bytes(path: str | os.PathLike[str]) -> bytes | None:
     """The manifest's bytes; None when it cannot be read or is over the size limit (the full
     loader then reports why)."""
     try:
-        if os.stat(path).st_size > _MAX_MANIFEST_BYTES:
-            return None
-        with open(path, "rb") as handle:
-            return handle.read()
+        raw = read_regular_file(path, _MAX_MANIFEST_BYTES)  # never a FIFO or a device
     except OSError:
         return None
+    return None if len(raw) > _MAX_MANIFEST_BYTES else raw
 
 
 def _entry(folder: Path, raw: bytes) -> tuple[str, Path]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from .client import Status, StatusClient, StatusUnavailable, semver_key
 from .errors import UnavailableError, ValhallaError
+from .text import for_terminal
 
 
 @dataclass(frozen=True)
@@ -111,8 +112,8 @@ def evaluate(status: Status, requirements: Requirements, source: str = "") -> Ch
     for pack_id in wanted.installed:
         pack = status.pack(pack_id)
         if pack is None:
-            shown = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in pack_id)
-            conditions.append(Condition(f"installed:{pack_id}", False, f"no pack {shown}"))
+            detail = f"no pack {for_terminal(pack_id)}"
+            conditions.append(Condition(f"installed:{pack_id}", False, detail))
         else:
             state = "installed" if pack.installed else f"{pack.status}, not installed"
             detail = f"pack {pack.id} {pack.name}: {state}"

@@ -1,7 +1,9 @@
 """The ``valhalla-status`` command line: a thin layer over the library.
 
 Each command parses its options, calls one library function and prints: data on stdout,
-messages on stderr. Heavy modules are imported inside the commands that need them, so that
+messages on stderr. Text from outside (names, notes, history values, file names, what a server
+sent) is printed for people through :func:`valhalla_status.text.for_terminal`; ``--json``
+output is exact JSON. Heavy modules are imported inside the commands that need them, so that
 ``check`` and ``--help`` start fast.
 """
 
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .errors import ValhallaError
+from .text import for_terminal
 
 if TYPE_CHECKING:
     from .fresh import BuildResult
@@ -125,7 +128,9 @@ class ValhallaGroup(click.Group):
         except OSError as exc:
             if os.environ.get("VALHALLA_DEBUG"):
                 raise
-            where = f" ({exc.filename})" if exc.filename else ""
+            name = exc.filename
+            name = os.fsdecode(name) if isinstance(name, (str, bytes)) else str(name)
+            where = f" ({for_terminal(name)})" if exc.filename else ""
             raise ValhallaError(f"{exc.strerror or exc}{where}") from None
         except Exception as exc:
             if os.environ.get("VALHALLA_DEBUG"):
@@ -180,7 +185,7 @@ def report(settings: Settings, outcome: Outcome, no_build: bool) -> None:
         try:
             rebuild_site(settings)
         except Exception as exc:
-            click.echo(outcome.message, err=True)
+            click.echo(for_terminal(outcome.message, multiline=True), err=True)
             if isinstance(exc, ValhallaError):
                 reason = "; ".join(exc.message.splitlines())
             elif isinstance(exc, OSError):
@@ -194,7 +199,7 @@ def report(settings: Settings, outcome: Outcome, no_build: bool) -> None:
                 f"{settings.site} was not rebuilt: {reason}; run `valhalla-status build` "
                 "to finish"
             ) from None
-    click.echo(outcome.message, err=True)
+    click.echo(for_terminal(outcome.message, multiline=True), err=True)
 
 
 def rebuild_site(settings: Settings, **options: Any) -> BuildResult:
@@ -229,24 +234,21 @@ def headline(status: dict[str, Any]) -> str:
         readiness = f"backend complete since {human_time(status['completed_at'])}"
     else:
         readiness = "backend in development"
-    return f"{status['name']} {status['version']}: {readiness}"
+    return for_terminal(f"{status['name']} {status['version']}: {readiness}")
 
 
 def packs_table(packs: list[dict[str, Any]]) -> str:
     if not packs:
         return ""
-    rows = [("ID", "NAME", "GROUP", "STATUS")]
-    rows += [(p["id"], p["name"], p["group"], p["status"]) for p in packs]
+    rows: list[tuple[str, ...]] = [("ID", "NAME", "GROUP", "STATUS")]
+    rows += [
+        tuple(for_terminal(str(p[key])) for key in ("id", "name", "group", "status")) for p in packs
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     return "\n".join(
         "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3]
         for row in rows
     )
-
-
-def _printable(text: str) -> str:
-    """``text`` on one line: characters that are not printable shown as escapes."""
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 # --- commands ------------------------------------------------------------------------------
@@ -270,8 +272,9 @@ def init(settings: Settings, force: bool, by: str | None, no_build: bool) -> Non
     ignored = ignore_outputs(settings.location)
     if ignored.added:
         count = len(ignored.added)
+        where = for_terminal(str(ignored.path))
         click.echo(
-            f"{ignored.path}: added the site folder, lock files and scratch files "
+            f"{where}: added the site folder, lock files and scratch files "
             f"({count} pattern{'' if count == 1 else 's'})",
             err=True,
         )
@@ -282,7 +285,8 @@ def init(settings: Settings, force: bool, by: str | None, no_build: bool) -> Non
 def validate(settings: Settings) -> None:
     """Check the manifest; exit 1 with located errors."""
     count = len(settings.load().packs)
-    click.echo(f"{settings.manifest}: valid ({count} pack{'' if count == 1 else 's'})", err=True)
+    shown = for_terminal(settings.manifest)
+    click.echo(f"{shown}: valid ({count} pack{'' if count == 1 else 's'})", err=True)
 
 
 @main.command()
@@ -293,15 +297,14 @@ def fmt(settings: Settings, check: bool) -> None:
     from .manifest import format_manifest_file
 
     changed = format_manifest_file(settings.manifest, check=check)
+    shown = for_terminal(settings.manifest)
     if check and changed:
-        raise ValhallaError(
-            f"{settings.manifest} is not in canonical form; run `valhalla-status fmt`"
-        )
+        raise ValhallaError(f"{shown} is not in canonical form; run `valhalla-status fmt`")
     if check:
-        click.echo(f"{settings.manifest}: canonical", err=True)
+        click.echo(f"{shown}: canonical", err=True)
     else:
         state = "reformatted" if changed else "already canonical"
-        click.echo(f"{settings.manifest}: {state}", err=True)
+        click.echo(f"{shown}: {state}", err=True)
 
 
 @main.command()
@@ -313,9 +316,14 @@ def show(settings: Settings, as_json: bool) -> None:
     if as_json:
         emit_json(status)
         return
-    lines = [headline(status), status["description"], f"updated {human_time(status['updated_at'])}"]
+    lines = [
+        headline(status),
+        for_terminal(status["description"]),
+        f"updated {for_terminal(human_time(status['updated_at']))}",
+    ]
     if status["notes"]:
-        lines.append("notes: " + status["notes"].replace("\n", "\n       "))
+        notes = for_terminal(status["notes"], multiline=True)
+        lines.append("notes: " + notes.replace("\n", "\n       "))
     lines += [counts_line(status["summary"]), "", packs_table(status["packs"])]
     click.echo("\n".join(lines))
 
@@ -355,8 +363,8 @@ def pack_list(settings: Settings, status: str | None, group: str | None, as_json
         if not any(g.casefold() == group.casefold() for g in groups):
             from .errors import NotFoundError
 
-            known = ", ".join(groups) if groups else "none (there are no packs)"
-            raise NotFoundError(f'no group "{_printable(group)}"; the groups are: {known}')
+            known = ", ".join(map(for_terminal, groups)) if groups else "none (there are no packs)"
+            raise NotFoundError(f'no group "{for_terminal(group)}"; the groups are: {known}')
         packs = [p for p in packs if p["group"].casefold() == group.casefold()]
     if status is not None:
         packs = [p for p in packs if p["status"] == status]
@@ -381,15 +389,16 @@ def pack_show(settings: Settings, pack_id: str, as_json: bool) -> None:
     packs = settings.documents()["status"]["packs"]
     found = next((p for p in packs if p["id"] == wanted), None)
     if found is None:
-        shown = _printable(wanted)
-        raise NotFoundError(f"no pack {shown}; `valhalla-status pack list` shows the packs")
+        raise NotFoundError(
+            f"no pack {for_terminal(wanted)}; `valhalla-status pack list` shows the packs"
+        )
     if as_json:
         from .documents import pack_file_document
 
         emit_json(pack_file_document(found))
         return
     for key, value in found.items():
-        click.echo(f"{key}: {value}")
+        click.echo(for_terminal(f"{key}: {value}"))
 
 
 @pack.command("add")
@@ -544,7 +553,7 @@ def history(settings: Settings, limit: int, as_json: bool) -> None:
             line += f"  {changes}"
         if entry["notes"]:
             line += f"  ({entry['notes']})".replace("\n", " ")
-        click.echo(line)
+        click.echo(for_terminal(line))
 
 
 def _short(value: Any) -> str:
@@ -580,6 +589,7 @@ def site_options(func: Callable[..., Any]) -> Callable[..., Any]:
 def build(settings: Settings, check: bool, templates_dir: str | None, base_url: str | None) -> None:
     """Write the static site (or only --check that it is current)."""
     options: dict[str, Any] = {"templates_dir": templates_dir, "base_url": base_url}
+    shown = for_terminal(settings.site)
     if check:
         from .site import check_site
 
@@ -587,15 +597,15 @@ def build(settings: Settings, check: bool, templates_dir: str | None, base_url: 
         if stale:
             listing = "".join(f"\n  {state}: {path}" for path, state in stale.items())
             raise ValhallaError(
-                f"{settings.site} is stale ({len(stale)} "
+                f"{shown} is stale ({len(stale)} "
                 f"{'file differs' if len(stale) == 1 else 'files differ'}); "
                 f"run `valhalla-status build`{listing}"
             )
-        click.echo(f"{settings.site}: up to date", err=True)
+        click.echo(f"{shown}: up to date", err=True)
         return
     result = rebuild_site(settings, **options)
     state = "built" if result.changed else "already up to date"
-    click.echo(f"{settings.site}: {state} ({result.files} files)", err=True)
+    click.echo(f"{shown}: {state} ({result.files} files)", err=True)
 
 
 @main.command()
@@ -616,11 +626,33 @@ def serve(
         port=port,
         templates_dir=templates_dir,
         base_url=base_url,
-        log=lambda line: click.echo(line, err=True),
+        log=lambda line: click.echo(for_terminal(line, multiline=True), err=True),
     )
 
 
 # --- review and readiness --------------------------------------------------------------------
+
+
+class Seconds(click.FloatRange):
+    """A wait in seconds: a finite number above 0, at most a day (``inf``, ``nan``, ``1e12``
+    and negative numbers are usage errors)."""
+
+    def __init__(self) -> None:
+        super().__init__(min=0, min_open=True)
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        import math
+
+        from .client import MAX_TIMEOUT
+
+        seconds: float = super().convert(value, param, ctx)
+        if not math.isfinite(seconds):
+            self.fail(f"{seconds} is not a finite number of seconds.", param, ctx)
+        if seconds > MAX_TIMEOUT:
+            self.fail(f"{seconds:g} is over the limit of {MAX_TIMEOUT:g} seconds.", param, ctx)
+        return seconds
 
 
 @main.command("diff")
@@ -648,7 +680,8 @@ def diff_command(
     from .diff import diff
 
     result = diff(old, new, settings.manifest)
-    click.echo(result.render(output_format), nl=False)
+    text = result.render(output_format)
+    click.echo(text if output_format == "json" else for_terminal(text, multiline=True), nl=False)
     if exit_code and result.changed:
         sys.exit(1)
 
@@ -668,7 +701,7 @@ def diff_command(
 @click.option("--all-installed", is_flag=True, help="Every pack must be installed.")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Seconds(),
     default=10.0,
     show_default=True,
     help="Seconds to wait in all, retries included.",
@@ -724,11 +757,12 @@ def check(
     status = result.status
     if result.ready:
         met = "; ".join(c.detail for c in result.conditions)
-        click.echo(f"ready: {status.name} {status.version}: {met}", err=True)
+        click.echo(for_terminal(f"ready: {status.name} {status.version}: {met}"), err=True)
         return
-    click.echo(f"not ready: {status.name} {status.version} ({result.source})", err=True)
+    heading = f"not ready: {status.name} {status.version} ({result.source})"
+    click.echo(for_terminal(heading), err=True)
     for line in result.unmet:
-        click.echo(f"  - {line}", err=True)
+        click.echo(f"  - {for_terminal(line)}", err=True)
     sys.exit(1)
 
 

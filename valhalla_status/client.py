@@ -8,15 +8,20 @@ For Heimdall, CI jobs and deploy scripts::
     status = client.fetch()          # again later: a 304 returns the cached Status
     if status.backend_complete and status.version_at_least("1.2.0"): ...
 
-``fetch`` raises :class:`StatusUnavailable` (unreachable, timed out, HTTP error) or its subclass
-:class:`InvalidStatus` (not JSON, not a status document, unknown ``schema_version``). The
-timeout bounds the whole fetch, retries included. This module imports nothing outside the
-standard library (and the HTTP stack only when a URL is read), so importing it is cheap.
+``fetch`` raises :class:`StatusUnavailable` (unreachable, timed out, HTTP error, a redirect to
+another scheme, not a regular file) or its subclass :class:`InvalidStatus` (not JSON, nested too
+deeply, a number too long, not a status document, unknown ``schema_version``); a source or an
+option the client cannot use raises :class:`InvalidArgument` (a ``ValueError``). Nothing else
+escapes. The timeout bounds the whole fetch, retries included. Redirects are followed only to
+http and https URLs (checked before connecting), at most five in a row. This module imports
+nothing outside the standard library (and the HTTP stack only when a URL is read), so importing
+it is cheap.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import threading
@@ -25,10 +30,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from .files import NotRegularFileError, read_regular_file
+
 SCHEMA_VERSIONS = (1,)
 STATUSES = ("installed", "pending", "deprecated", "experimental")
 DEFAULT_TIMEOUT = 10.0
+MAX_TIMEOUT = 86400.0  # a day: a longer wait is a mistake, not a deadline
 MAX_BYTES = 64 * 1024 * 1024
+MAX_REDIRECTS = 5
+# Longer numbers, and versions, are no status this tool writes; refusing them also keeps every
+# comparison cheap (Python refuses to convert integers over 4,300 digits).
+MAX_NUMBER_DIGITS = 100
+MAX_VERSION_LENGTH = 256
 # SemVer 2.0.0 (semver.org); the same rule as the manifest's (models.py cannot be imported here:
 # it needs pydantic).
 _SEMVER = re.compile(
@@ -45,6 +58,11 @@ class StatusUnavailable(Exception):
 
 class InvalidStatus(StatusUnavailable):
     """What was read is not a status document this client understands."""
+
+
+class InvalidArgument(ValueError):
+    """A source or an option the client cannot use (not http/https, a timeout that is not a
+    positive finite number of seconds up to a day)."""
 
 
 # --- the typed status ----------------------------------------------------------------------
@@ -93,7 +111,8 @@ class Status:
         return next((p for p in self.packs if p.id == wanted), None)
 
     def version_at_least(self, minimum: str) -> bool:
-        """Whether ``version`` is at least ``minimum`` by SemVer precedence."""
+        """Whether ``version`` is at least ``minimum`` by SemVer precedence (ValueError if
+        ``minimum`` is not SemVer)."""
         return semver_key(self.version) >= semver_key(minimum)
 
     @classmethod
@@ -118,6 +137,8 @@ class Status:
             counts = _field(document, "summary", dict)
             summary = Summary(**{k: _field(counts, k, int, "summary.") for k in _SUMMARY_KEYS})
             version = _field(document, "version", str)
+            if len(version) > MAX_VERSION_LENGTH:
+                raise ValueError(f"version: over {MAX_VERSION_LENGTH} characters long")
             if not _SEMVER.fullmatch(version):
                 raise ValueError(f"version: {version!r} is not a SemVer version")
             completed_at = _field(document, "completed_at", (str, type(None)))
@@ -162,13 +183,17 @@ def _field(data: Any, key: str, kind: type | tuple[type, ...], prefix: str = "")
 
 
 def _timestamp(text: str, name: str) -> datetime:
+    shown = repr(text) if len(text) <= 64 else repr(text[:64]) + "…"
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise ValueError(f"{name}: {text!r} is not an RFC 3339 timestamp") from None
+        raise ValueError(f"{name}: {shown} is not an RFC 3339 timestamp") from None
     if moment.tzinfo is None:
-        raise ValueError(f"{name}: {text!r} has no timezone")
-    return moment.astimezone(timezone.utc)
+        raise ValueError(f"{name}: {shown} has no timezone")
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:  # year 1 an hour east of UTC, year 9999 an hour west
+        raise ValueError(f"{name}: {shown} is out of range in UTC") from None
 
 
 _NAMES: dict[type, str] = {
@@ -192,12 +217,18 @@ def semver_key(version: str) -> tuple[Any, ...]:
     if not match:
         raise ValueError(f"{version!r} is not a SemVer 2.0.0 version (like 1.2.3)")
     major, minor, patch, pre = match.group(1, 2, 3, 4)
-    core = (int(major), int(minor), int(patch))
+    core = (_number(major), _number(minor), _number(patch))
     if pre is None:
         return (*core, 1, ())
     # Numeric identifiers sort before alphanumeric ones, numerically; a longer list wins a tie.
-    ids = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
+    ids = tuple((0, _number(p), "") if p.isdigit() else (1, (0, ""), p) for p in pre.split("."))
     return (*core, 0, ids)
+
+
+def _number(digits: str) -> tuple[int, str]:
+    # SemVer numbers have no leading zeros, so (length, digits) sorts as the number does, at any
+    # length (int() refuses strings over 4,300 digits).
+    return (len(digits), digits)
 
 
 # --- fetching ------------------------------------------------------------------------------
@@ -224,12 +255,24 @@ class StatusClient:
         retries: int = 2,
         backoff: float = 0.25,
     ) -> None:
-        if timeout <= 0:
-            raise ValueError("timeout must be positive")
-        text = os.fspath(source)
+        if not _seconds(timeout) or timeout <= 0 or timeout > MAX_TIMEOUT:
+            raise InvalidArgument(
+                f"timeout must be positive, finite and at most {MAX_TIMEOUT:g} seconds "
+                f"(not {timeout!r})"
+            )
+        if type(retries) is not int or retries < 0:
+            raise InvalidArgument(f"retries must be a whole number of at least 0, not {retries!r}")
+        if not _seconds(backoff) or backoff < 0:
+            raise InvalidArgument(f"backoff must be a finite number of seconds, not {backoff!r}")
+        try:
+            text = os.fspath(source)
+        except TypeError:
+            raise InvalidArgument(f"not a URL or a file path: {source!r}") from None
+        if not isinstance(text, str):
+            raise InvalidArgument(f"not a URL or a file path: {source!r}")
         self.is_url = bool(re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://", text))
         if self.is_url and not text.lower().startswith(("http://", "https://")):
-            raise ValueError(f"{text}: only http:// and https:// URLs are supported")
+            raise InvalidArgument(f"{text}: only http:// and https:// URLs are supported")
         self.source = text + "status.json" if self.is_url and text.endswith("/") else text
         self.timeout = timeout
         self.retries = retries
@@ -256,10 +299,13 @@ class StatusClient:
 
     def _read_file(self) -> bytes:
         try:
-            with open(self.source, "rb") as handle:
-                data = handle.read(MAX_BYTES + 1)
+            data = read_regular_file(self.source, MAX_BYTES)  # a FIFO is refused, not waited on
+        except NotRegularFileError as exc:
+            raise StatusUnavailable(f"cannot read {self.source}: it is {exc.kind}") from None
         except OSError as exc:
             raise StatusUnavailable(f"cannot read {self.source}: {exc.strerror or exc}") from None
+        except ValueError as exc:  # a NUL in the path
+            raise StatusUnavailable(f"cannot read {self.source}: {exc}") from None
         if len(data) > MAX_BYTES:
             raise InvalidStatus(f"{self.source} is over {MAX_BYTES // 2**20} MiB")
         return data
@@ -271,12 +317,16 @@ class StatusClient:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise StatusUnavailable(f"timed out after {self.timeout:g} s reading {self.source}")
-        request = urllib.request.Request(self.source, headers=self._headers())
+        try:
+            request = urllib.request.Request(self.source, headers=self._headers())
+        except ValueError as exc:
+            raise StatusUnavailable(f"cannot read {self.source}: {exc}") from None
         outcome: dict[str, Any] = {}
+        opener = _opener()
 
         def attempt() -> None:
             try:
-                with urllib.request.urlopen(request, timeout=remaining) as response:
+                with opener.open(request, timeout=remaining) as response:
                     outcome["etag"] = response.headers.get("ETag")
                     outcome["body"] = response.read(MAX_BYTES + 1)
             except BaseException as exc:
@@ -290,6 +340,8 @@ class StatusClient:
         if worker.is_alive() or _is_timeout(outcome.get("error")):
             raise StatusUnavailable(f"timed out after {self.timeout:g} s reading {self.source}")
         error = outcome.get("error")
+        if isinstance(error, _RefusedRedirect):
+            raise StatusUnavailable(f"{error} (from {self.source})")
         if isinstance(error, urllib.error.HTTPError):
             if error.code == 304 and self._cached is not None:
                 return self._cached
@@ -323,10 +375,97 @@ class StatusClient:
 
     def _decode(self, body: bytes) -> Any:
         try:
-            return json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+            text = body.decode("utf-8-sig")  # a leading byte-order mark is allowed, and dropped
+        except UnicodeDecodeError as exc:
+            where = f"byte 0x{body[exc.start]:02x} at offset {exc.start}"
+            raise InvalidStatus(f"{self.source} is not UTF-8 text ({where})") from None
+        try:
+            document = json.loads(text, parse_int=_integer, parse_constant=_not_json)
+            # Lone surrogates (``"\ud800"``) decode, but are no text: nothing could print them.
+            json.dumps(document, ensure_ascii=False).encode("utf-8")
+        except _Unreadable as exc:
+            raise InvalidStatus(f"{self.source} is not usable JSON: {exc}") from None
+        except RecursionError:
+            raise InvalidStatus(f"{self.source} is nested too deeply to read") from None
+        except UnicodeEncodeError:
+            raise InvalidStatus(
+                f"{self.source} is not usable JSON: a string holds a lone surrogate escape"
+            ) from None
+        except ValueError:
             start = body[:40].decode("utf-8", "replace").strip().replace("\n", " ")
             raise InvalidStatus(f"{self.source} is not JSON (it starts {start!r})") from None
+        return document
+
+
+class _Unreadable(ValueError):
+    """Valid-looking JSON this client refuses to read (a too-long number, NaN, Infinity)."""
+
+
+def _integer(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise _Unreadable(f"a number has {len(digits)} digits (at most {MAX_NUMBER_DIGITS})")
+    return int(digits)
+
+
+def _not_json(name: str) -> Any:
+    raise _Unreadable(f"{name} is not a JSON number")
+
+
+def _seconds(value: Any) -> bool:
+    """Whether ``value`` is a real, finite number (not a bool, not NaN or infinite)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class _RefusedRedirect(Exception):
+    """A redirect the client does not follow (another scheme, or too many in a row)."""
+
+
+def _check_redirect(code: int, target: str) -> None:
+    import urllib.parse
+
+    if urllib.parse.urlsplit(target).scheme.lower() not in ("http", "https"):
+        raise _RefusedRedirect(
+            f"HTTP {code} redirect to {target}: only http and https redirects are followed"
+        )
+
+
+def _opener() -> Any:
+    """An opener for http and https only (no ftp, file or data handlers), whose redirects are
+    checked before anything connects to where they point."""
+    import urllib.parse
+    import urllib.request
+
+    class Redirects(urllib.request.HTTPRedirectHandler):
+        max_redirections = max_repeats = MAX_REDIRECTS + 1  # the check below comes first
+
+        def redirect_request(
+            self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+        ) -> Any:
+            _check_redirect(code, newurl)
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+        def http_error_302(self, req: Any, fp: Any, code: int, msg: str, headers: Any) -> Any:
+            location = headers.get("Location") or headers.get("URI")
+            if location:
+                _check_redirect(code, urllib.parse.urljoin(req.full_url, location))
+            if sum(getattr(req, "redirect_dict", {}).values()) >= MAX_REDIRECTS:
+                raise _RefusedRedirect(f"more than {MAX_REDIRECTS} redirects in a row")
+            return super().http_error_302(req, fp, code, msg, headers)
+
+        http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        urllib.request.ProxyHandler(),
+        urllib.request.UnknownHandler(),
+        urllib.request.HTTPHandler(),
+        urllib.request.HTTPSHandler(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        Redirects(),
+        urllib.request.HTTPErrorProcessor(),
+    ):
+        opener.add_handler(handler)
+    return opener
 
 
 def _is_timeout(error: BaseException | None) -> bool:

@@ -2,6 +2,8 @@
 
 Each subclass is a ``click.ClickException``, so the CLI shows it as plain lines on stderr with
 its exit code and never as a traceback. The library raises these; it never prints or exits.
+Messages quote outside text (names, values, file names); when shown, every line of a message
+goes through :func:`valhalla_status.text.for_terminal`, so none of it can drive the terminal.
 """
 
 from __future__ import annotations
@@ -10,17 +12,22 @@ from typing import IO, Any
 
 import click
 
+from .text import for_terminal
+
 
 class ValhallaError(click.ClickException):
     """A failure the user can act on: shown as ``error: <message>``, exit code 1."""
 
     exit_code = 1
+    # Whether the message is one line whatever it quotes (a line break in it is escaped too).
+    one_line = False
 
     def format_message(self) -> str:
         return f"error: {self.message}"
 
     def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(self.format_message(), file=file, err=file is None)
+        text = for_terminal(self.format_message(), multiline=not self.one_line)
+        click.echo(text, file=file, err=file is None)
 
 
 class ManifestError(ValhallaError):
@@ -53,3 +60,4 @@ class UnavailableError(ValhallaError):
     """The published status could not be read (``check``: exit code 3)."""
 
     exit_code = 3
+    one_line = True

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .cache import cache_dir, code_stamp
-from .errors import RefusedError
+from .errors import RefusedError, ValhallaError
+from .files import MAX_TEMPLATE_BYTES, NotRegularFileError, read_regular_file
 
 SITE_MARK = ".valhalla-site"
 """The file every build writes at the top of the site: the folder is the tool's to replace."""
@@ -172,8 +173,13 @@ def _files(folder: str) -> dict[str, bytes]:
     for root, _dirs, names in os.walk(folder):
         for name in names:
             path = os.path.join(root, name)
-            with open(path, "rb") as handle:
-                found[os.path.relpath(path, folder)] = handle.read()
+            try:
+                data = read_regular_file(path, MAX_TEMPLATE_BYTES)  # never waits on a FIFO
+            except NotRegularFileError as exc:
+                raise ValhallaError(f"{path}: is {exc.kind}, not a template file") from None
+            if len(data) > MAX_TEMPLATE_BYTES:
+                raise ValhallaError(f"{path}: is over the {MAX_TEMPLATE_BYTES // 2**20} MiB limit")
+            found[os.path.relpath(path, folder)] = data
     return found
 
 

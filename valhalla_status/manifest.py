@@ -20,6 +20,7 @@ import yaml
 from pydantic import ValidationError
 
 from .errors import ManifestError, ValhallaError
+from .files import NotRegularFileError, open_regular
 from .locking import lock_path as lock_path
 from .locking import manifest_lock as manifest_lock
 from .locking import real_file
@@ -34,6 +35,7 @@ from .models import (
     Manifest,
     cross_field_problems,
 )
+from .text import for_terminal
 
 MAX_FILE_BYTES = 32 * 1024 * 1024
 HEADER = (
@@ -71,25 +73,32 @@ def _problem(path: str, line: int | None, loc: Loc, message: str) -> str:
     text = f"{where}: {field}: {message}" if field else f"{where}: {message}"
     # A key or value from the file may hold line breaks or terminal escapes: show them escaped,
     # so each problem stays one line and nothing in the file can drive the terminal.
-    return FORBIDDEN_CHAR.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
+    return for_terminal(text)
 
 
 # --- reading -------------------------------------------------------------------------------
 
 
 def read_manifest_text(path: str | os.PathLike[str]) -> str:
-    """The manifest's text, after the checks that come before parsing (size, UTF-8, markers)."""
-    shown = os.fspath(path)
+    """The manifest's text, after the checks that come before parsing (size, UTF-8, markers).
+
+    Only a regular file is read (a FIFO or a device is refused, never waited on), and the size
+    limit counts the bytes actually read.
+    """
+    shown = for_terminal(os.fspath(path))
     try:
-        size = os.stat(path).st_size
-        if os.path.isdir(path):
-            raise ManifestError([f"{shown}: is a folder, not a manifest file"])
-        if size > MAX_FILE_BYTES:
-            raise ManifestError(
-                [f"{shown}: file is {size / 2**20:.1f} MiB; the limit is 32 MiB (not parsed)"]
-            )
-        with open(path, "rb") as handle:
+        fd = open_regular(path)
+        with os.fdopen(fd, "rb") as handle:
             raw = handle.read(MAX_FILE_BYTES + 1)
+            if len(raw) > MAX_FILE_BYTES:
+                size = os.fstat(handle.fileno()).st_size
+                if size > MAX_FILE_BYTES:
+                    megabytes = f"{size / 2**20:.1f} MiB"
+                    raise ManifestError(
+                        [f"{shown}: file is {megabytes}; the limit is 32 MiB (not parsed)"]
+                    )
+    except NotRegularFileError as exc:
+        raise ManifestError([f"{shown}: is {exc.kind}, not a manifest file"]) from None
     except FileNotFoundError:
         raise ManifestError(
             [f"{shown}: no manifest here; run `valhalla-status init` to create one"]

@@ -12,14 +12,18 @@ import functools
 import os
 import signal
 import socket
+import stat
+import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from .errors import ValhallaError
+from .text import for_terminal
 
 Log = Callable[[str], None]
 
@@ -32,8 +36,21 @@ CONTENT_TYPES = {
 }
 
 
+# Files a static host reads as configuration, never serves: shown as missing.
+HIDDEN_NAMES = frozenset({"_headers", "_redirects"})
+# Opened without following a symbolic link (ELOOP), and without waiting on a FIFO.
+_FILE = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
 class SiteHandler(SimpleHTTPRequestHandler):
-    """Serves the site folder read-only with the content types the site's files need."""
+    """Serves the site folder read-only with the content types the site's files need.
+
+    Only what a static host would publish is served: regular files reached without following
+    any symbolic link, never a dotfile (the build's own marks) or a host configuration file
+    (``_headers``). A request that cannot be understood gets its 4xx or 5xx answer, and the
+    server carries on.
+    """
 
     extensions_map = CONTENT_TYPES
     server: SiteServer
@@ -41,7 +58,8 @@ class SiteHandler(SimpleHTTPRequestHandler):
     def end_headers(self) -> None:
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Cache-Control", "no-cache")
-        if self.path.split("?", 1)[0].endswith(".json"):
+        # ``path`` is unset when the request line itself could not be read.
+        if getattr(self, "path", "").split("?", 1)[0].endswith(".json"):
             self.send_header("Access-Control-Allow-Origin", "*")
         super().end_headers()
 
@@ -49,12 +67,100 @@ class SiteHandler(SimpleHTTPRequestHandler):
         self.send_error(404)
         return None
 
+    def send_head(self) -> Any:
+        """Headers for the file the request names, and the file open for reading (or None
+        when an error or a redirect was sent)."""
+        names = self._requested_names()
+        if names is None:
+            return None
+        try:
+            found = self._open(names)
+        except OSError:  # missing, a symbolic link, not a folder, not a regular file
+            self.send_error(404)
+            return None
+        if found is None:  # a folder named without its slash: send the client to its URL
+            path, _, query = self.path.partition("?")
+            self.send_response(301)
+            self.send_header("Location", path + "/" + ("?" + query if query else ""))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        fd, name = found
+        handle = os.fdopen(fd, "rb")
+        try:
+            info = os.fstat(fd)
+            self.send_response(200)
+            self.send_header("Content-Type", self.guess_type(name))
+            self.send_header("Content-Length", str(info.st_size))
+            self.send_header("Last-Modified", self.date_time_string(int(info.st_mtime)))
+            self.end_headers()
+        except BaseException:
+            handle.close()
+            raise
+        return handle
+
+    def _open(self, names: list[str]) -> tuple[int, str] | None:
+        """The regular file ``names`` leads to (a folder's ``index.html``) and its name, never
+        through a symbolic link; None for a folder named without a trailing slash."""
+        fd = os.open(self.directory, _FOLDER)
+        for name in names[:-1]:
+            fd = _open_in(fd, name, _FOLDER)
+        last = names[-1] if names else ""
+        if last:
+            fd = _open_in(fd, last, _FILE)
+            if _is_folder(fd):
+                os.close(fd)
+                return None
+        else:
+            fd, last = _open_in(fd, "index.html", _FILE), "index.html"
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise FileNotFoundError(last)
+            os.set_blocking(fd, True)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, last
+
+    def _requested_names(self) -> list[str] | None:
+        """The path's names below the site folder ('' last for a trailing slash), or None after
+        answering 400 (unreadable path) or 404 (a hidden name)."""
+        target = self.path.split("?", 1)[0].split("#", 1)[0]
+        if not target.startswith("/"):
+            # The absolute form (``GET http://host/x``) is allowed; ``*`` and the rest are not.
+            parts = urllib.parse.urlsplit(target)
+            if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+                self.send_error(400, "Bad request target")
+                return None
+            target = parts.path or "/"
+        text = urllib.parse.unquote(target, errors="surrogateescape")
+        if "\0" in text:
+            self.send_error(400, "Bad request target")
+            return None
+        pieces = text.split("/")[1:]
+        names = [p for p in pieces[:-1] if p] + [pieces[-1]]
+        if any(n.startswith(".") or n.casefold() in HIDDEN_NAMES for n in names):
+            self.send_error(404)
+            return None
+        return names if names != [""] else []
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if self.request_version == "HTTP/0.9":  # ``GET /``: no version, no headers
+            self.send_error(400, "HTTP/0.9 is not supported")
+            return False
+        return True
+
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        page = Path(self.directory) / "404.html"
-        if code != 404 or not page.is_file():
+        # A request line too broken to name a version is answered in HTTP/1.0, so that the
+        # client sees a status line (HTTP/0.9 has none).
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"
+        body = self._page_404() if code == 404 else None
+        if body is None:
             super().send_error(code, message, explain)
             return
-        body = page.read_bytes()
         self.send_response(404)
         self.send_header("Content-Type", CONTENT_TYPES[".html"])
         self.send_header("Content-Length", str(len(body)))
@@ -62,11 +168,37 @@ class SiteHandler(SimpleHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def _page_404(self) -> bytes | None:
+        """The site's ``404.html``, read as any served file is (no symbolic link followed)."""
+        try:
+            found = self._open(["404.html"])
+        except OSError:
+            return None
+        if found is None:
+            return None
+        with os.fdopen(found[0], "rb") as handle:
+            return handle.read()
+
     def log_message(self, format: str, *args: Any) -> None:
-        # The request line is the client's: escape control characters (as the stdlib's own
-        # log_message does), so a request cannot drive the terminal the log is shown on.
-        message = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in format % args)
-        self.server.log(f"{self.address_string()} {message}")
+        # The request line is the client's: it is escaped (serve's log goes through the one
+        # escaping rule), so a request cannot drive the terminal the log is shown on.
+        self.server.log(f"{self.address_string()} {for_terminal(format % args)}")
+
+
+def _open_in(dir_fd: int, name: str, flags: int) -> int:
+    """Open ``name`` in the folder ``dir_fd`` (which is closed either way)."""
+    try:
+        return os.open(name, flags, dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _is_folder(fd: int) -> bool:
+    try:
+        return stat.S_ISDIR(os.fstat(fd).st_mode)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 class SiteServer(ThreadingHTTPServer):
@@ -80,6 +212,15 @@ class SiteServer(ThreadingHTTPServer):
         self.log = log
         handler = functools.partial(SiteHandler, directory=os.path.realpath(site_dir))
         super().__init__(address, handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One log line, never a traceback, for a request that failed in the handler; a client
+        that went away is no error."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            return
+        message = for_terminal(f"{type(error).__name__}: {error}")
+        self.log(f"{client_address[0]} request failed: {message}")
 
     @property
     def url(self) -> str:
@@ -148,7 +289,13 @@ def serve_site(
 
     def build() -> None:
         manifest = load_manifest(manifest_path)
-        result = build_site(manifest, site_dir, templates_dir=templates_dir, base_url=base_url)
+        result = build_site(
+            manifest,
+            site_dir,
+            templates_dir=templates_dir,
+            base_url=base_url,
+            manifest_path=manifest_path,
+        )
         log(f"{site_dir}: {'built' if result.changed else 'up to date'} ({result.files} files)")
 
     def rebuild() -> None:

@@ -23,6 +23,7 @@ import stat
 import sys
 import unicodedata
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,9 +35,11 @@ from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
     TemplateError,
+    TemplateNotFound,
     TemplateSyntaxError,
 )
 from jinja2.bccache import Bucket
+from jinja2.loaders import split_template_path
 from markupsafe import Markup
 
 from .cache import code_cached
@@ -55,6 +58,7 @@ from .documents import (
     to_json,
 )
 from .errors import ValhallaError
+from .files import MAX_TEMPLATE_BYTES, NotRegularFileError, read_regular_file
 from .fresh import (
     SITE_MARK,
     SITE_MARK_BYTES,
@@ -153,13 +157,51 @@ def _bytecode_cache() -> _BytecodeCache | None:
     return _BytecodeCache(str(folder / "templates"))
 
 
+class _RegularFileLoader(FileSystemLoader):
+    """Jinja2's file loader, reading only regular files (a FIFO or a device among the templates
+    is refused, never waited on) and at most the template size limit."""
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        pieces = split_template_path(template)
+        for folder in self.searchpath:
+            filename = os.path.join(folder, *pieces)
+            try:
+                data = read_regular_file(filename, MAX_TEMPLATE_BYTES)
+                mtime = os.stat(filename).st_mtime_ns
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            except NotRegularFileError as exc:
+                raise ValhallaError(f"{filename}: is {exc.kind}, not a template file") from None
+            except OSError as exc:
+                reason = exc.strerror or exc
+                raise ValhallaError(f"{filename}: cannot read the template: {reason}") from None
+            if len(data) > MAX_TEMPLATE_BYTES:
+                limit = MAX_TEMPLATE_BYTES // 2**20
+                raise ValhallaError(f"{filename}: is over the {limit} MiB template limit")
+            try:
+                text = data.decode(self.encoding)
+            except UnicodeDecodeError:
+                raise ValhallaError(f"{filename}: is not UTF-8 text") from None
+
+            def uptodate(filename: str = filename, mtime: int = mtime) -> bool:
+                try:
+                    return os.stat(filename).st_mtime_ns == mtime
+                except OSError:
+                    return False
+
+            return text, os.path.normpath(filename), uptodate
+        raise TemplateNotFound(template)
+
+
 @functools.lru_cache(maxsize=8)
 def environment(templates_dir: str | None = None) -> Environment:
     """The Jinja2 environment (one per templates folder per process; templates compile once,
     and their bytecode is cached between processes, keyed by the template's source)."""
     search = [templates_dir] if templates_dir else []
     env = Environment(
-        loader=FileSystemLoader([*search, str(builtin_templates())]),
+        loader=_RegularFileLoader([*search, str(builtin_templates())]),
         bytecode_cache=_bytecode_cache(),
         autoescape=True,
         undefined=StrictUndefined,
@@ -757,6 +799,8 @@ def _templates_folder(templates_dir: str | os.PathLike[str] | None) -> str | Non
     if templates_dir is None:
         return None
     if not os.path.isdir(templates_dir):
+        if os.path.lexists(templates_dir):
+            raise ValhallaError(f"templates folder {os.fspath(templates_dir)} is not a folder")
         raise ValhallaError(f"templates folder {os.fspath(templates_dir)} does not exist")
     return os.path.abspath(templates_dir)
 

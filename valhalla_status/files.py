@@ -1,0 +1,66 @@
+"""Reading files that come from outside: regular files only, and never more than a limit.
+
+A FIFO opened for reading blocks until a writer appears, and ``/dev/zero`` never ends, while
+``stat`` says both are empty. So a file is opened without blocking, checked with ``fstat`` on the
+open descriptor (no race with a rename), refused unless it is a regular file, and read up to a
+limit counted in bytes actually read. Standard library only (the client imports this).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+MAX_TEMPLATE_BYTES = 16 * 1024 * 1024
+
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+class NotRegularFileError(OSError):
+    """The path names something other than a regular file (a folder, FIFO, device, socket)."""
+
+    def __init__(self, path: str | os.PathLike[str], kind: str) -> None:
+        code = errno.EISDIR if kind == "a folder" else errno.EINVAL
+        super().__init__(code, f"is {kind}, not a regular file", os.fspath(path))
+        self.kind = kind
+
+
+def kind_of(mode: int) -> str:
+    """``a FIFO (named pipe)``, ``a folder``…: what a non-regular file's mode says it is."""
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def open_regular(path: str | os.PathLike[str], *, dir_fd: int | None = None) -> int:
+    """A descriptor open for reading on the regular file at ``path`` (never blocks on a FIFO).
+
+    Raises NotRegularFileError for anything else, or the OSError of ``open``.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, dir_fd=dir_fd)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFileError(path, kind_of(mode))
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_regular_file(path: str | os.PathLike[str], limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of the regular file at ``path`` (more than ``limit`` bytes
+    back means the file is over the limit, whatever its size claims).
+
+    Raises NotRegularFileError for a folder, FIFO, device or socket, or the OSError of reading.
+    """
+    fd = open_regular(path)
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read(limit + 1)
