@@ -33,10 +33,22 @@ class SummaryDocument(Summary):
     description: str
 
 
+class PackDocument(Pack):
+    """``packs/<ID>.json`` and each pack of ``packs.json`` and ``status.json``."""
+
+    notes: str | None = Field(
+        description="Why the pack has its status (set with --notes), or null when there is none."
+    )
+    since: Timestamp | None = Field(
+        description="When the pack got its status: the newest history entry that set it "
+        "(its status change, its addition, or the init). Null when the history does not say."
+    )
+
+
 class PacksDocument(StrictModel):
     """``packs.json``: every pack, in display order, and the counts."""
 
-    packs: list[Pack]
+    packs: list[PackDocument]
     summary: Summary
 
 
@@ -51,7 +63,7 @@ class StatusDocument(StrictModel):
     notes: str | None
     updated_at: Timestamp
     completed_at: Timestamp | None
-    packs: list[Pack]
+    packs: list[PackDocument]
     summary: Summary
     extra: dict[str, JsonValue]
 
@@ -145,7 +157,7 @@ SCHEMA_MODELS: dict[str, type[StrictModel]] = {
     "status.schema.json": StatusDocument,
     "summary.schema.json": SummaryDocument,
     "packs.schema.json": PacksDocument,
-    "pack.schema.json": Pack,
+    "pack.schema.json": PackDocument,
     "history.schema.json": HistoryDocument,
     "shields.schema.json": ShieldsDocument,
     "api-v2-summary.schema.json": StatuspageSummaryDocument,
