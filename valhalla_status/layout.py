@@ -73,28 +73,41 @@ def _read_small(path: Path) -> bytes:
         return handle.read(MAX_ENTRY_BYTES + 1)
 
 
-def _read_entries(folder: Path, names: tuple[str, ...], main: bytes) -> History:
+def classify(names: tuple[str, ...], read: Callable[[str], bytes | None], main: bytes) -> History:
+    """The history of a folder's ``names``; ``read(name)`` gives a file's bytes (None: not a
+    file). A pending file counts when it names the hash of ``main``."""
     entries: dict[str, bytes] = {}
     unknown: list[str] = []
     main_hash: str | None = None
     for name in names:
         if ENTRY_NAME.fullmatch(name):
-            if (folder / name).is_dir():
+            raw = read(name)
+            if raw is None:
                 unknown.append(name)
-                continue
-            entries.setdefault(name, _read_small(folder / name))
+            else:
+                entries.setdefault(name, raw)
             continue
         pending = PENDING_NAME.fullmatch(name)
         if pending and ENTRY_NAME.fullmatch(pending.group(2)):
             if main_hash is None:
                 main_hash = digest(main)
-            if pending.group(1) == main_hash and pending.group(2) not in entries:
-                entries[pending.group(2)] = _read_small(folder / name)
+            if pending.group(1) == main_hash and pending.group(2) not in names:
+                raw = read(name)
+                if raw is not None:
+                    entries[pending.group(2)] = raw
             continue
         if name.startswith(TEMP_PREFIX):
             continue
         unknown.append(name)
     return History(entries, tuple(unknown))
+
+
+def _read_entries(folder: Path, names: tuple[str, ...], main: bytes) -> History:
+    def read(name: str) -> bytes | None:
+        path = folder / name
+        return None if path.is_dir() else _read_small(path)
+
+    return classify(names, read, main)
 
 
 def read_state(
