@@ -71,6 +71,7 @@ ACTION_TITLES = {
     "pack-add": "Pack added",
     "pack-set": "Pack changed",
     "pack-remove": "Pack removed",
+    "migrate": "Manifest migrated",
 }
 
 
