@@ -816,7 +816,8 @@ def plan_history(
             keep.add(same[0])
             continue
         write.append((entry_file_name(entry, seq, text), raw))
-    remove = [name for name in existing if name not in keep]
+    written = {name for name, _ in write}
+    remove = [name for name in existing if name not in keep and name not in written]
     return write, remove
 
 
