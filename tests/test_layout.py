@@ -373,3 +373,22 @@ def test_diff_reads_a_schema_version_1_manifest_at_a_revision(ws: Workspace) -> 
     assert result.exit_code == 0, result.output
     assert "  Pack I: pending → installed (Reporter Premium)" in result.stdout
     assert "History: 1 entry added" in result.stdout
+
+
+def test_the_published_manifest_schema_describes_both_layouts(v2: Workspace) -> None:
+    import jsonschema
+    import yaml
+
+    at(v2, 1, "pack", "set", "K", "--status", "pending", "--notes", "why")
+    schema = json.loads((v2.root / "site/schema/manifest.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    main = yaml.safe_load(v2.manifest.read_text())
+    validator.validate(main)
+    validator.validate(small_manifest())
+    assert not validator.is_valid({**main, "schema_version": 1})
+    main["system"]["updated_at"] = EPOCH_TEXT
+    assert not validator.is_valid(main)
+    entry_schema = {"$defs": schema["$defs"], "$ref": "#/$defs/HistoryEntry"}
+    for name in entries(v2):
+        entry = yaml.safe_load((history_folder(v2) / name).read_text())
+        jsonschema.validate(entry, entry_schema, jsonschema.Draft202012Validator)

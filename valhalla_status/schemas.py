@@ -8,11 +8,19 @@ The documents themselves are built by :mod:`valhalla_status.documents` and
 from __future__ import annotations
 
 import functools
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, JsonValue
+from pydantic import BaseModel, Field, JsonValue, RootModel, create_model
 
-from .models import HistoryEntry, Manifest, Pack, StrictModel, Timestamp
+from .models import (
+    MAX_PACKS,
+    HistoryEntry,
+    Manifest,
+    Pack,
+    StrictModel,
+    SystemMetadata,
+    Timestamp,
+)
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -151,9 +159,43 @@ class StatuspageSummaryDocument(StrictModel):
     status: StatuspageStatus
 
 
+class ManifestLayout1(Manifest):
+    """A schema_version 1 manifest file: everything, the history included, in one file."""
+
+    schema_version: Literal[1] = Field(description="1: the history and updated_at are here.")
+
+
+_SYSTEM_FIELDS: dict[str, Any] = {
+    name: (field.annotation, field)
+    for name, field in SystemMetadata.model_fields.items()
+    if name != "updated_at"
+}
+SystemLayout2: Any = create_model(
+    "SystemLayout2",
+    __base__=StrictModel,
+    __doc__="The system-wide status; updated_at is the newest history entry's time.",
+    **_SYSTEM_FIELDS,
+)
+
+
+class ManifestLayout2(StrictModel):
+    """The main file of a schema_version 2 manifest; the history is one file per change in the
+    folder beside it (``<name>.history/``), each a history entry (see history.schema.json)."""
+
+    schema_version: Literal[2] = Field(description="2: the history is in the folder beside.")
+    system: SystemLayout2 = Field(description="System-wide status.")
+    packs: list[Pack] = Field(max_length=MAX_PACKS, description="The packs, in display order.")
+
+
+class ManifestFile(RootModel[ManifestLayout1 | ManifestLayout2]):
+    """A manifest's main file, in either layout."""
+
+    root: Annotated[ManifestLayout1 | ManifestLayout2, Field(discriminator="schema_version")]
+
+
 # Schema file (under schema/) -> the model it is generated from.
-SCHEMA_MODELS: dict[str, type[StrictModel]] = {
-    "manifest.schema.json": Manifest,
+SCHEMA_MODELS: dict[str, type[BaseModel]] = {
+    "manifest.schema.json": ManifestFile,
     "status.schema.json": StatusDocument,
     "summary.schema.json": SummaryDocument,
     "packs.schema.json": PacksDocument,
@@ -180,7 +222,9 @@ def schema_documents() -> dict[str, dict[str, Any]]:
         name: {
             "$schema": JSON_SCHEMA_DIALECT,
             # The manifest is input; the documents are output.
-            **model.model_json_schema(mode="validation" if model is Manifest else "serialization"),
+            **model.model_json_schema(
+                mode="validation" if model is ManifestFile else "serialization"
+            ),
         }
         for name, model in SCHEMA_MODELS.items()
     }
