@@ -368,10 +368,11 @@ def test_diff_reads_a_schema_version_1_manifest_at_a_revision(ws: Workspace) -> 
     git("add", "-A")
     git("commit", "-qm", "v1")
     at(ws, 1, "migrate")
-    at(ws, 2, "pack", "set", "I", "--status", "installed", NB)
+    at(ws, 2, "pack", "set", "I", "--status", "installed", "--notes", "vendor fixed it", NB)
     result = ws.run("diff", "HEAD")
     assert result.exit_code == 0, result.output
     assert "  Pack I: pending → installed (Reporter Premium)" in result.stdout
+    assert '  Pack I: note: (none) → "vendor fixed it" (Reporter Premium)' in result.stdout
     assert "History: 1 entry added" in result.stdout
 
 

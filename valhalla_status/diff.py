@@ -155,7 +155,7 @@ class PackChange:
     id: str
     name: str
     kind: str
-    """added, removed, status, renamed or moved."""
+    """added, removed, status, renamed, moved or note."""
     words: str
     """The change, e.g. ``pending → installed``."""
 
@@ -164,7 +164,7 @@ class PackChange:
         """The change in words, without the pack."""
         if self.kind == "status":
             return self.words
-        return f"{self.kind}{':' if self.kind == 'moved' else ''} {self.words}"
+        return f"{self.kind}{':' if self.kind in ('moved', 'note') else ''} {self.words}"
 
     @property
     def line(self) -> str:
@@ -249,6 +249,10 @@ class ManifestDiff:
             if f"packs.{pack_id}.group" in changes:
                 old, new = changes[f"packs.{pack_id}.group"]
                 result.append(PackChange(pack_id, name, "moved", f"{old} → {new}"))
+            if f"packs.{pack_id}.notes" in changes:
+                old, new = changes[f"packs.{pack_id}.notes"]
+                words = f"{_quote(old)} → {_quote(new)}"
+                result.append(PackChange(pack_id, name, "note", words))
         return result
 
     def lines(self) -> list[str]:
