@@ -216,6 +216,14 @@ def test_a_hash_sign_inside_a_value_is_no_comment(v2: Workspace) -> None:
     at(v2, 1, "set-notes", "issue #12 and\n# a line starting with a hash", NB)
     at(v2, 2, "pack", "set", "K", "--name", "K #1", NB)
     assert at(v2, 2, "validate") == f"{M}: valid (16 packs)\n"
+    # Characters beyond one byte (and beyond U+FFFF) before the '#' move no column.
+    text = v2.manifest.read_text()
+    text = text.replace("  name: Analyst Essentials\n", "  name: 'Ünïcødé 👩‍💻 #1'\n")
+    text = text.replace("  name: Reporter Premium\n", "  name: Ωmega 👩‍💻 Prëmium # why\n")
+    v2.manifest.write_text(text)
+    line = text.splitlines().index("  name: Ωmega 👩‍💻 Prëmium # why") + 1
+    warnings = v2.run("validate").stderr.splitlines()[:-1]
+    assert [w.split(": warning")[0] for w in warnings] == [f"{M}:{line}"]
 
 
 # --- crash consistency: what a killed writer leaves -----------------------------------------

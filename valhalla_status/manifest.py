@@ -950,28 +950,28 @@ def hand_comments(path: str | os.PathLike[str]) -> list[str]:
     except ManifestError:
         return []
     body = text.removeprefix(HEADER)
-    offset = len(text) - len(body)
-    spans: list[tuple[int, int]] = []
+    if "#" not in body:
+        return []
+    first = text.count("\n", 0, len(text) - len(body))  # lines of the header
+    # Where the scalars are, as (line, column) pairs: '#' inside a value is no comment.
+    spans: list[tuple[tuple[int, int], tuple[int, int]]] = []
     try:
-        for event in yaml.parse(body, Loader=yaml.SafeLoader):
+        for event in yaml.parse(body, Loader=_Loader):
             if isinstance(event, yaml.ScalarEvent) and event.start_mark and event.end_mark:
-                spans.append((event.start_mark.index, event.end_mark.index))
+                start, end = event.start_mark, event.end_mark
+                spans.append(((start.line, start.column), (end.line, end.column)))
     except yaml.YAMLError:
         return []
-    spans.sort()
     warnings = []
     shown = os.fspath(path)
-    reported: set[int] = set()
-    for match in re.finditer(r"(?:^|(?<=[ \t]))#", body, re.MULTILINE):
-        at = match.start()
-        if any(start <= at < end for start, end in spans):
-            continue
-        line = text.count("\n", 0, offset + at) + 1
-        if line in reported:
-            continue
-        reported.add(line)
-        warnings.append(
-            f"{shown}:{line}: warning: this comment is dropped by the next write; "
-            "record why with --notes (e.g. `pack set ID --notes TEXT`, `set-notes TEXT`)"
-        )
+    for number, line in enumerate(body.split("\n")):
+        for match in re.finditer(r"(?:^|(?<=[ \t]))#", line):
+            at = (number, match.start())
+            if not any(start <= at < end for start, end in spans):
+                warnings.append(
+                    f"{shown}:{first + number + 1}: warning: this comment is dropped by the next "
+                    "write; record why with --notes (e.g. `pack set ID --notes TEXT`, "
+                    "`set-notes TEXT`)"
+                )
+                break
     return warnings
