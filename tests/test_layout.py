@@ -307,9 +307,9 @@ def test_pack_add_and_remove_take_notes(v2: Workspace) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--notes", "x" * 2001), "is 2,001 characters; the limit is 2,000"),
-        (("--notes", "   "), "must not be blank"),
-        (("--notes", "bell\x07"), "control character U+0007"),
+        (("--notes", "x" * 2001), "error: pack notes: is 2,001 characters; the limit is 2,000"),
+        (("--notes", "   "), "error: pack notes: must not be blank"),
+        (("--notes", "bell\x07"), "error: pack notes: contains the control character U+0007"),
         (("--notes", "a", "--clear-notes"), "give --notes or --clear-notes, not both"),
     ],
 )

@@ -314,6 +314,12 @@ def _checked_notes(notes: str | None) -> str | None:
     return _build(SystemMetadata, "system", **_DUMMY_SYSTEM, notes=notes).notes
 
 
+def _checked_pack_notes(notes: str | None) -> str | None:
+    if notes is None:
+        return None
+    return _build(Pack, "pack", id="A", name="x", group="x", status="pending", notes=notes).notes
+
+
 _DUMMY_SYSTEM: dict[str, Any] = {
     "name": "x",
     "description": "x",
@@ -492,7 +498,7 @@ def set_pack(
         k: v for k, v in (("status", status), ("name", name), ("group", group)) if v is not None
     }
     if notes is not _UNSET:
-        update["notes"] = _checked_notes(notes)
+        update["notes"] = _checked_pack_notes(notes)
     if not update:
         raise ValhallaError("nothing to change: give --status, --name, --group or --notes")
 
@@ -540,7 +546,7 @@ def remove_pack(
 ) -> Outcome:
     """Remove a pack; ``notes``: why (recorded in the history entry)."""
     wanted = normalise_pack_id(pack_id)
-    checked = _checked_notes(notes)
+    checked = _checked_pack_notes(notes)
 
     def edit(manifest: Manifest) -> Manifest:
         packs = [p for p in manifest.packs if p.id != wanted]
