@@ -401,3 +401,32 @@ def test_the_published_manifest_schema_describes_both_layouts(v2: Workspace) -> 
     for name in entries(v2):
         entry = yaml.safe_load((history_folder(v2) / name).read_text())
         jsonschema.validate(entry, entry_schema, jsonschema.Draft202012Validator)
+
+
+@pytest.mark.parametrize("call", ["fsync", "replace"])
+def test_a_failing_write_leaves_the_manifest_and_its_history_as_they_were(
+    v2: Workspace, monkeypatch: pytest.MonkeyPatch, call: str
+) -> None:
+    import errno
+
+    from valhalla_status import service
+
+    before = snapshot(v2.root)
+    real = getattr(os, call)
+    calls = {"n": 0}
+
+    def failing(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] >= 2:  # let the pending entry be written, fail on the main file
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(os, call, failing)
+    with pytest.raises(Exception) as caught:
+        service.set_pack(v2.manifest, "K", status="pending", by="t")
+    monkeypatch.undo()
+    assert "No space left on device" in str(caught.value)
+    assert snapshot(v2.root) == before
+    assert not [n for n in entries(v2) if n.startswith(".")]
+    service.set_pack(v2.manifest, "K", status="pending", by="t")
+    assert len(entries(v2)) == 2

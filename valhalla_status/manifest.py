@@ -7,6 +7,7 @@ are mapped back to line numbers through the composed node tree, and all are repo
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import re
@@ -845,24 +846,29 @@ def write_manifest(path: str | os.PathLike[str], manifest: Manifest) -> bool:
     try:
         settle(path)
         write, remove = plan_history(checked, _existing_entries(folder))
-        if unchanged and not write and not remove:
-            return False
+    except OSError as exc:
+        raise ValhallaError(f"cannot write {history_dir(path)}: {exc.strerror or exc}") from None
+    if unchanged and not write and not remove:
+        return False
+    try:
         folder.mkdir(exist_ok=True)
         main_hash = digest(data)
         pending = [
             (write_pending(folder, main_hash, name, raw), folder / name) for name, raw in write
         ]
         fsync_folder(folder)
-    except OSError as exc:
-        raise ValhallaError(f"cannot write {history_dir(path)}: {exc.strerror or exc}") from None
-    atomic_write(path, data)
-    try:
+        atomic_write(path, data)
         for source, final in pending:
             os.replace(source, final)
         for name in remove:
             (folder / name).unlink(missing_ok=True)
         fsync_folder(folder)
-    except OSError as exc:
+    except (OSError, ValhallaError) as exc:
+        # Keeps the entries if the main file was replaced after all, else removes them.
+        with contextlib.suppress(OSError):
+            settle(path)
+        if isinstance(exc, ValhallaError):
+            raise
         raise ValhallaError(f"cannot write {history_dir(path)}: {exc.strerror or exc}") from None
     return True
 
