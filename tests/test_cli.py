@@ -35,6 +35,7 @@ from filelock import FileLock
 from valhalla_status.documents import (
     history_document,
     pack_documents,
+    pack_file_document,
     packs_document,
     status_document,
     summary_document,
@@ -43,6 +44,7 @@ from valhalla_status.manifest import HEADER, dump_manifest, load_manifest
 
 M = MANIFEST_REL
 NB = "--no-build"
+IGNORED = ".gitignore: added the site folder, lock files and scratch files (5 patterns)\n"
 
 DEFAULT_PACKS = [
     ("H", "Analyst Essentials", "Professional"),
@@ -64,6 +66,7 @@ DEFAULT_PACKS = [
 ]
 
 STATUS_JSON_KEYS = [
+    "$schema",
     "schema_version",
     "name",
     "description",
@@ -153,7 +156,7 @@ def set_epoch(monkeypatch: pytest.MonkeyPatch, epoch: int) -> None:
 
 
 def test_init_writes_the_default_manifest(ws: Workspace, epoch: int) -> None:
-    ok(ws.run("init", NB, "--by", "alice"), f"Created {M} with 16 packs\n")
+    ok(ws.run("init", NB, "--by", "alice"), f"Created {M} with 16 packs\n{IGNORED}")
     assert ws.manifest.read_text(encoding="utf-8") == default_manifest_text(EPOCH_TEXT, "alice")
     assert canonical(ws)
     assert sorted(os.listdir(ws.manifest.parent)) == [
@@ -168,7 +171,7 @@ def test_init_writes_the_default_manifest(ws: Workspace, epoch: int) -> None:
 
 def test_init_is_idempotent(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     set_epoch(monkeypatch, EPOCH)
-    ok(ws.run("init", NB, "--by", "alice"), f"Created {M} with 16 packs\n")
+    ok(ws.run("init", NB, "--by", "alice"), f"Created {M} with 16 packs\n{IGNORED}")
     before = snapshot(ws.root)
     set_epoch(monkeypatch, EPOCH2)
     ok(ws.run("init", NB, "--by", "bob"), f"No change: {M} already exists\n")
@@ -179,7 +182,7 @@ def test_init_force_replaces_the_manifest_and_its_history(
     ws: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     set_epoch(monkeypatch, EPOCH)
-    ok(ws.run("init", NB, "--by", "alice"), f"Created {M} with 16 packs\n")
+    ok(ws.run("init", NB, "--by", "alice"), f"Created {M} with 16 packs\n{IGNORED}")
     ok(ws.run("set-notes", "temporary", NB, "--by", "alice"), "Notes updated\n")
     assert len(history_files(ws)) == 2
     set_epoch(monkeypatch, EPOCH2)
@@ -191,13 +194,13 @@ def test_init_force_replaces_the_manifest_and_its_history(
 def test_init_force_replaces_an_invalid_manifest(ws: Workspace, epoch: int) -> None:
     ws.write("schema_version: 1\nsystem: [broken\n")
     assert ws.run("validate").exit_code == 1
-    ok(ws.run("init", "--force", NB, "--by", "alice"), f"Created {M} with 16 packs\n")
+    ok(ws.run("init", "--force", NB, "--by", "alice"), f"Created {M} with 16 packs\n{IGNORED}")
     assert ws.manifest.read_text(encoding="utf-8") == default_manifest_text(EPOCH_TEXT, "alice")
 
 
 def test_init_creates_the_folder_of_a_custom_path(ws: Workspace, epoch: int) -> None:
     result = ws.run("--manifest", "deep/er/status.yaml", "init", NB, "--by", "alice")
-    ok(result, "Created deep/er/status.yaml with 16 packs\n")
+    ok(result, f"Created deep/er/status.yaml with 16 packs\n{IGNORED}")
     text = (ws.root / "deep/er/status.yaml").read_text(encoding="utf-8")
     assert text == default_manifest_text(EPOCH_TEXT, "alice")
 
@@ -400,9 +403,11 @@ def test_summary_json_is_summary_json(small: Workspace) -> None:
     result = small.run("summary", "--json")
     document = json.loads(result.stdout)
     ok(result, "", result.stdout)
-    assert list(document) == [*SUMMARY_KEYS, "description"]
+    assert list(document) == ["$schema", "schema_version", *SUMMARY_KEYS, "description"]
     assert document == summary_document(load_manifest(small.manifest))
     assert document == {
+        "$schema": "schema/summary.schema.json",
+        "schema_version": 1,
         "total_packs": 3,
         "installed_packs": 2,
         "pending_packs": 1,
@@ -454,7 +459,7 @@ def test_pack_list_json_is_packs_json(small: Workspace) -> None:
     result = small.run("pack", "list", "--json")
     ok(result, "", result.stdout)
     document = json.loads(result.stdout)
-    assert list(document) == ["packs", "summary"]
+    assert list(document) == ["$schema", "schema_version", "packs", "summary"]
     assert list(document["summary"]) == SUMMARY_KEYS
     assert document == packs_document(pack_documents(manifest))
     assert [p["id"] for p in document["packs"]] == ["H", "I", "S"]
@@ -476,8 +481,18 @@ def test_pack_show_any_case(small: Workspace, typed: str) -> None:
     result = small.run("pack", "show", typed, "--json")
     ok(result, "", result.stdout)
     document = json.loads(result.stdout)
-    assert list(document) == ["id", "name", "group", "status", "notes", "since"]
-    assert document == pack_documents(load_manifest(small.manifest))[2]
+    assert list(document) == [
+        "$schema",
+        "schema_version",
+        "id",
+        "name",
+        "group",
+        "status",
+        "notes",
+        "since",
+    ]
+    assert document == pack_file_document(pack_documents(load_manifest(small.manifest))[2])
+    assert document["$schema"] == "../schema/pack.schema.json"
 
 
 @pytest.mark.parametrize(
@@ -894,8 +909,12 @@ def test_a_mutation_that_changes_nothing_writes_nothing(
     later: Workspace, args: tuple[str, ...], message: str
 ) -> None:
     before = snapshot(later.root)
-    ok(later.run(*args, NB, "--by", "bob"), message + "\n")
-    assert snapshot(later.root) == before
+    ignored = IGNORED if args == ("init",) else ""  # the manifest's repository is set up once
+    ok(later.run(*args, NB, "--by", "bob"), message + "\n" + ignored)
+    after = snapshot(later.root)
+    if args == ("init",):
+        assert b"\n/site/\n" in after.pop(".gitignore")
+    assert after == before
 
 
 def test_repeated_mutations_are_no_ops(later: Workspace) -> None:

@@ -223,7 +223,7 @@ def test_parallel_mutations_with_rebuild_leave_the_site_matching_the_manifest(
     assert check_site(final, site) == {}, "the site is not the build of the final manifest"
     status = json.loads((site / "status.json").read_text(encoding="utf-8"))
     assert [p["status"] for p in status["packs"]] == ["pending"] * WORKERS
-    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith("site.")]
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".site.valhalla-")]
     assert leftovers == [], "no staging or old folders left beside the site"
 
 

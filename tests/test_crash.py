@@ -21,6 +21,7 @@ from conftest import tool_command
 
 from valhalla_status import service
 from valhalla_status.errors import ValhallaError
+from valhalla_status.fresh import SITE_MARK, SITE_MARK_BYTES
 from valhalla_status.manifest import load_manifest, write_manifest
 from valhalla_status.models import Manifest
 
@@ -272,18 +273,22 @@ BUILD_PACKS = 400  # ~800 files: rendering, writing, syncing and swapping take ~
 
 
 def site_state(site: Path, trees: dict[str, dict[str, bytes]]) -> str | None:
-    """Which of ``trees`` the folder holds exactly (file list and bytes), or None."""
+    """Which of ``trees`` the folder holds exactly (file list and bytes, and the build's mark),
+    or None."""
     present = {
         str(p.relative_to(site)).replace(os.sep, "/") for p in site.rglob("*") if p.is_file()
     }
-    for name, files in trees.items():
+    for name, rendered in trees.items():
+        files = {SITE_MARK: SITE_MARK_BYTES, **rendered}
         if present == files.keys() and all((site / k).read_bytes() == v for k, v in files.items()):
             return name
     return None
 
 
 def beside_site(site: Path) -> list[str]:
-    return sorted(p.name for p in site.parent.iterdir() if p.name.startswith(f"{site.name}."))
+    """The build's scratch folders beside the site."""
+    prefix = f".{site.name}.valhalla-"
+    return sorted(p.name for p in site.parent.iterdir() if p.name.startswith(prefix))
 
 
 def kill_when_staging(args: list[str], site: Path, delay: float) -> bool:
@@ -294,7 +299,7 @@ def kill_when_staging(args: list[str], site: Path, delay: float) -> bool:
     )
     caught = False
     while process.poll() is None:
-        if any(".staging-" in name for name in set(beside_site(site)) - before):
+        if any("-staging-" in name for name in set(beside_site(site)) - before):
             if delay:
                 time.sleep(delay)
             caught = process.poll() is None

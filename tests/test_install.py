@@ -76,7 +76,10 @@ def test_wheel_installs_into_a_fresh_virtualenv_and_runs(tmp_path: Path) -> None
     env["SOURCE_DATE_EPOCH"] = str(EPOCH)
     script = fresh / "bin" / "valhalla-status"
     done = run([script, "init", "--no-build", "--by", "newcomer"], workdir, env)
-    assert done.stderr == "Created manifest/valhalla.yaml with 16 packs\n"
+    assert done.stderr == (
+        "Created manifest/valhalla.yaml with 16 packs\n"
+        ".gitignore: added the site folder, lock files and scratch files (5 patterns)\n"
+    )
     done = run([script, "show"], workdir, env)
     lines = done.stdout.splitlines()
     assert lines[:4] == [

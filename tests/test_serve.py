@@ -148,7 +148,7 @@ def test_serve_command_builds_serves_rebuilds_and_stops_on_ctrl_c(ws: Workspace)
     )
     try:
         assert process.stderr is not None
-        assert process.stderr.readline() == "site: built (29 files)\n"
+        assert process.stderr.readline() == "site: built (41 files)\n"
         line = process.stderr.readline()
         assert line.startswith("serving site at http://127.0.0.1:")
         assert line.endswith("/ (Ctrl-C to stop)\n")
@@ -158,7 +158,7 @@ def test_serve_command_builds_serves_rebuilds_and_stops_on_ctrl_c(ws: Workspace)
         data = small_manifest()
         data["system"]["notes"] = "Rebuilt by serve"
         replace(ws.manifest, dump(data))
-        assert message(process.stderr) == "site: built (29 files)\n"
+        assert message(process.stderr) == "site: built (41 files)\n"
         assert json.loads(fetch(url + "status.json")[2])["notes"] == "Rebuilt by serve"
 
         replace(ws.manifest, "schema_version: [\n")
@@ -195,7 +195,7 @@ def test_serve_stops_on_a_signal_even_when_started_with_it_ignored(
     )
     try:
         assert process.stderr is not None
-        assert process.stderr.readline() == "site: built (29 files)\n"
+        assert process.stderr.readline() == "site: built (41 files)\n"
         assert process.stderr.readline().startswith("serving site at http://127.0.0.1:")
         process.send_signal(stop)
         assert process.wait(timeout=30) == 0

@@ -23,6 +23,11 @@ from valhalla_status.site import build_site, list_files, render_site
 
 SCHEMAS = [
     "api-v2-components",
+    "api-v2-incidents",
+    "api-v2-incidents-unresolved",
+    "api-v2-scheduled-maintenances",
+    "api-v2-scheduled-maintenances-active",
+    "api-v2-scheduled-maintenances-upcoming",
     "api-v2-status",
     "api-v2-summary",
     "history",
@@ -39,13 +44,20 @@ EXPECTED_FILES = sorted(
         "404.html",
         "_headers",
         "api/v2/components.json",
+        "api/v2/incidents.json",
+        "api/v2/incidents/unresolved.json",
+        "api/v2/scheduled-maintenances.json",
+        "api/v2/scheduled-maintenances/active.json",
+        "api/v2/scheduled-maintenances/upcoming.json",
         "api/v2/status.json",
         "api/v2/summary.json",
         "badge.svg",
         "feed.xml",
+        "history.html",
         "history.json",
         "index.html",
         "packs.json",
+        "robots.txt",
         "shields.json",
         "status.json",
         "summary.json",
@@ -111,6 +123,7 @@ def test_json_values_match_the_manifest(ws: Workspace) -> None:
     site = built(ws)
     status = site_json(site, "status.json")
     assert list(status) == [
+        "$schema",
         "schema_version",
         "name",
         "description",
@@ -133,6 +146,8 @@ def test_json_values_match_the_manifest(ws: Workspace) -> None:
         "since": EPOCH_TEXT,
     }
     assert site_json(site, "summary.json") == {
+        "$schema": "schema/summary.schema.json",
+        "schema_version": 1,
         "total_packs": 3,
         "installed_packs": 2,
         "pending_packs": 1,
@@ -144,11 +159,13 @@ def test_json_values_match_the_manifest(ws: Workspace) -> None:
         "schemaVersion": 1,
         "label": "Valhalla",
         "message": "in development",
-        "color": "orange",
+        "color": "9a6700",
         "cacheSeconds": 300,
     }
     text = (site / "status.json").read_bytes()
-    assert text.startswith(b'{\n  "schema_version": 1,\n') and text.endswith(b"}\n")
+    assert text.startswith(b'{\n  "$schema": "schema/status.schema.json",\n')
+    assert b'\n  "schema_version": 1,\n  "name": ' in text
+    assert text.endswith(b"}\n")
 
 
 def test_every_json_file_validates_against_its_published_schema(ws: Workspace) -> None:
@@ -163,7 +180,7 @@ def test_every_json_file_validates_against_its_published_schema(ws: Workspace) -
             jsonschema.Draft202012Validator.check_schema(schema)
             jsonschema.validate(site_json(site, path), schema, jsonschema.Draft202012Validator)
             checked.append(path)
-    assert len(checked) == 14
+    assert len(checked) == 19
     manifest_schema = site_json(site, "schema/manifest.schema.json")
     jsonschema.validate(ws.read(), manifest_schema, jsonschema.Draft202012Validator)
 
@@ -171,8 +188,10 @@ def test_every_json_file_validates_against_its_published_schema(ws: Workspace) -
 @pytest.mark.parametrize(
     ("path", "change"),
     [
-        ("status.json", {"surprise": 1}),
+        ("status.json", {"backend_complete": "yes"}),
+        ("status.json", {"schema_version": 2}),
         ("packs/H.json", {"status": "broken"}),
+        ("history.json", {"total": -1}),
         ("summary.json", {"total_packs": -1}),
         ("api/v2/status.json", {"status": {"indicator": "red", "description": "x"}}),
     ],
@@ -261,7 +280,9 @@ def test_check_of_a_missing_site_fails(ws: Workspace) -> None:
     ws.write(small_manifest())
     result = ws.run("--site", "nowhere", "build", "--check")
     assert result.exit_code == 1
-    assert result.stderr.startswith(f"error: nowhere is stale ({len(EXPECTED_FILES)} files differ)")
+    assert result.stderr.startswith(
+        f"error: nowhere is stale ({len(EXPECTED_FILES) + 1} files differ)"
+    )
     assert not (ws.root / "nowhere").exists()
 
 
@@ -272,8 +293,8 @@ def test_build_refuses_a_folder_that_is_not_a_site(ws: Workspace) -> None:
     result = ws.run("--site", "docs", "build")
     assert result.exit_code == 1
     assert result.stderr == (
-        "error: refusing to replace docs: it is not empty and holds no status.json, "
-        "so it is not a built site; choose a new or empty folder\n"
+        "error: refusing to replace docs: it is not empty and has no .valhalla-site mark, "
+        "so it is not a site valhalla-status built; choose a new or empty folder\n"
     )
     assert snapshot(ws.root / "docs") == {"notes.txt": b"keep me\n"}
 
@@ -322,7 +343,7 @@ def test_custom_templates_replace_the_built_in_ones(ws: Workspace) -> None:
     assert result.exit_code == 0
     page = (ws.root / "site/index.html").read_text(encoding="utf-8")
     assert "<footer><p>Ops: Valhalla</p></footer>\n</body>\n</html>\n" in page
-    assert "<h1>Valhalla status</h1>" in page
+    assert "<h1><bdi>Valhalla</bdi> status</h1>" in page
     assert ws.run("build", "--templates", "custom", "--check").exit_code == 0
     assert ws.run("build", "--check").exit_code == 1
 
@@ -339,7 +360,10 @@ def test_base_url_makes_links_absolute(ws: Workspace) -> None:
     assert '<link rel="canonical" href="https://status.example.com/valhalla/">' in page
     assert 'href="https://status.example.com/valhalla/feed.xml"' in page
     feed = (site / "feed.xml").read_text(encoding="utf-8")
-    assert "<id>https://status.example.com/valhalla/feed.xml</id>" in feed
+    assert (
+        '<link rel="self" type="application/atom+xml" '
+        'href="https://status.example.com/valhalla/feed.xml"/>'
+    ) in feed
     assert site_json(site, "api/v2/status.json")["page"]["url"] == (
         "https://status.example.com/valhalla/"
     )
@@ -367,11 +391,12 @@ def test_a_pack_id_never_becomes_a_path_outside_the_site(tmp_path: Path) -> None
 
 def test_leftovers_of_a_killed_build_are_cleared(ws: Workspace) -> None:
     site = built(ws)
-    staging = ws.root / "site.staging-99-deadbeef"
+    staging = ws.root / ".site.valhalla-staging-0123456789abcdef"
     staging.mkdir()
+    (staging / ".valhalla-site").write_bytes((site / ".valhalla-site").read_bytes())
     (staging / "status.json").write_text("{")
     # Killed between the two renames of the fallback swap: the old site waits beside.
-    site.rename(ws.root / "site.old-99-deadbeef")
+    site.rename(ws.root / ".site.valhalla-old-0123456789abcdef")
     result = ws.run("build", "--check")
     assert result.exit_code == 1
     result = ws.run("build")
@@ -413,7 +438,7 @@ def test_compiled_templates_are_cached_and_a_broken_cache_is_no_cache(ws: Worksp
             [sys.executable, "-m", "valhalla_status", "build"], cwd=ws.root, env=env, check=True
         )
         assert ws.run("build", "--check").exit_code == 0
-        assert len(list(cache.glob("__jinja2_*.cache"))) == 12
+        assert len(list(cache.glob("__jinja2_*.cache"))) == 14
         for path in cache.iterdir():
             path.write_bytes(b"garbage")
 

@@ -138,7 +138,8 @@ def test_readiness_complete_shows_since_when_in_a_time_element(ws: Workspace) ->
     )
     assert "Notes Passed" in page.words
     assert (
-        "2025-09-21 00:00 UTC Backend marked complete by bob: backend: in development → "
+        # (user text is isolated in <bdi> elements, hence the space before the colon)
+        "2025-09-21 00:00 UTC Backend marked complete by bob : backend: in development → "
         "complete; Pack I: pending → installed Backend verification passed"
     ) in page.words
 
@@ -149,11 +150,11 @@ def test_packs_are_grouped_in_captioned_tables_with_scoped_headers(ws: Workspace
     page = Page(text)
     assert [t for t, _ in page.tags if t in ("table", "caption")] == ["table", "caption"] * 2
     assert [a["scope"] for a in page.all("th")] == ["col"] * 3 + ["row"] * 2 + ["col"] * 3 + ["row"]
-    assert "<caption>Professional <small>(2)</small></caption>" in text
-    assert "<caption>System infrastructure <small>(1)</small></caption>" in text
+    assert "<caption><bdi>Professional</bdi> <small>(2)</small></caption>" in text
+    assert "<caption><bdi>System infrastructure</bdi> <small>(1)</small></caption>" in text
     # Status as text, not by colour alone.
     assert (
-        '<tr><th scope="row"><a href="packs/I.json">I</a></th><td>Reporter Premium</td>'
+        '<tr><th scope="row"><a href="packs/I.json">I</a></th><td dir="auto">Reporter Premium</td>'
         '<td class="pending">pending since <time datetime="2025-09-20T00:00:00Z">2025-09-20</time>'
         "</td></tr>"
     ) in text
@@ -293,13 +294,13 @@ def test_feed_lists_the_50_most_recent_changes_newest_first(ws: Workspace) -> No
     root = ET.parse(site / "feed.xml").getroot()
     entries = root.findall(f"{ATOM}entry")
     assert len(entries) == 50
-    assert entries[0].findtext(f"{ATOM}title") == "Version changed: version: 1.0.59 → 1.0.60"
-    assert entries[-1].findtext(f"{ATOM}title") == "Version changed: version: 1.0.10 → 1.0.11"
+    assert entries[0].findtext(f"{ATOM}title") == "Version 1.0.59 → 1.0.60"
+    assert entries[-1].findtext(f"{ATOM}title") == "Version 1.0.10 → 1.0.11"
     assert root.findtext(f"{ATOM}updated") == "2025-09-21T00:00:59Z"
     ids = [e.findtext(f"{ATOM}id") for e in entries]
     assert len(set(ids)) == 50
     page = page_of(site)
-    assert page.words.count("Version changed") == 10
+    assert page.words.count("by bot") == 10
 
 
 def test_badge_is_svg_with_hostile_strings_escaped(ws: Workspace) -> None:
@@ -309,7 +310,8 @@ def test_badge_is_svg_with_hostile_strings_escaped(ws: Workspace) -> None:
     assert root.get("role") == "img"
     assert root.findtext(f"{SVG}title") == f"{HOSTILE}: in development"
     texts = [t.text for t in root.iter(f"{SVG}text")]
-    assert texts == [HOSTILE, "in development"]
+    # Each text twice, as shields.io draws it: a shadow, then the text.
+    assert texts == [HOSTILE, HOSTILE, "in development", "in development"]
 
 
 def test_badge_colour_follows_readiness(ws: Workspace) -> None:
@@ -319,7 +321,8 @@ def test_badge_colour_follows_readiness(ws: Workspace) -> None:
     assert fills == ["#555", "#1a7f37"]
     assert contrast("#ffffff", "#1a7f37") >= 4.5 and contrast("#ffffff", "#9a6700") >= 4.5
     shields = json.loads((site / "shields.json").read_text(encoding="utf-8"))
-    assert (shields["message"], shields["color"]) == ("complete", "brightgreen")
+    # shields.io draws the same colour (a hex colour without "#" is how it takes one).
+    assert (shields["message"], shields["color"]) == ("complete", "1a7f37")
 
 
 def test_404_page_links_home(ws: Workspace) -> None:
@@ -353,6 +356,6 @@ def test_history_values_of_any_shape_are_described(ws: Workspace) -> None:
     }
     page = page_of(build(ws, data))
     assert (
-        "Manifest created by alice: Pack X added; Pack Y removed; Pack H name: Old → New; "
+        "Manifest created by alice : Pack X added; Pack Y removed; Pack H name: Old → New; "
         'extra: {"a": 1} → [1, 2]'
     ) in page.words

@@ -29,25 +29,29 @@ def with_status(**system: Any) -> dict[str, Any]:
 PAGE = {
     "id": "valhalla",
     "name": "Valhalla",
-    "url": None,
+    "url": "../../",
     "time_zone": "Etc/UTC",
     "updated_at": EPOCH_TEXT,
 }
+PROFESSIONAL = "group-professional-19c73a5cdf"
+INFRASTRUCTURE = "group-system-infrastructure-922a03d48b"
 
 
 def test_status_document(ws: Workspace) -> None:
     site = build(ws, small_manifest())
     assert api(site, "status.json") == {
+        "$schema": "../../schema/api-v2-status.schema.json",
+        "schema_version": 1,
         "page": PAGE,
-        "status": {"indicator": "major", "description": "Backend in development"},
+        "status": {"indicator": "minor", "description": "1 pack pending; backend in development"},
     }
 
 
 @pytest.mark.parametrize(
     ("pending", "status"),
     [
-        (True, {"indicator": "minor", "description": "Backend complete; 1 pack pending"}),
-        (False, {"indicator": "none", "description": "All Systems Operational"}),
+        (True, {"indicator": "minor", "description": "1 pack pending; backend complete"}),
+        (False, {"indicator": "none", "description": "All Systems Operational; backend complete"}),
     ],
 )
 def test_indicator_of_a_complete_backend(
@@ -89,15 +93,15 @@ def test_components_map_packs_and_groups(ws: Workspace) -> None:
     site = build(ws, data)
     listed = api(site, "components.json")["components"]
     assert [(c["id"], c["status"], c["position"], c["group_id"]) for c in listed] == [
-        ("group-professional", "under_maintenance", 1, None),
-        ("H", "operational", 1, "group-professional"),
-        ("I", "under_maintenance", 2, "group-professional"),
-        ("group-system-infrastructure", "operational", 2, None),
-        ("S", "operational", 1, "group-system-infrastructure"),
-        ("X", "operational", 2, "group-system-infrastructure"),
+        (PROFESSIONAL, "under_maintenance", 1, None),
+        ("H", "operational", 1, PROFESSIONAL),
+        ("I", "under_maintenance", 2, PROFESSIONAL),
+        (INFRASTRUCTURE, "operational", 2, None),
+        ("S", "operational", 1, INFRASTRUCTURE),
+        ("X", "operational", 2, INFRASTRUCTURE),
     ]
     assert listed[0] == {
-        "id": "group-professional",
+        "id": PROFESSIONAL,
         "name": "Professional",
         "status": "under_maintenance",
         "created_at": EPOCH_TEXT,
@@ -122,7 +126,7 @@ def test_components_map_packs_and_groups(ws: Workspace) -> None:
         "description": "Pack X (System infrastructure): deprecated",
         "showcase": True,
         "start_date": None,
-        "group_id": "group-system-infrastructure",
+        "group_id": INFRASTRUCTURE,
         "page_id": "valhalla",
         "group": False,
         "only_show_if_degraded": False,
@@ -133,7 +137,15 @@ def test_components_map_packs_and_groups(ws: Workspace) -> None:
 def test_summary_has_every_statuspage_section(ws: Workspace) -> None:
     site = build(ws, small_manifest())
     summary = api(site, "summary.json")
-    assert list(summary) == ["page", "components", "incidents", "scheduled_maintenances", "status"]
+    assert list(summary) == [
+        "$schema",
+        "schema_version",
+        "page",
+        "components",
+        "incidents",
+        "scheduled_maintenances",
+        "status",
+    ]
     assert summary["page"] == PAGE
     assert summary["components"] == api(site, "components.json")["components"]
     assert summary["incidents"] == summary["scheduled_maintenances"] == []

@@ -20,16 +20,45 @@ if TYPE_CHECKING:
     from .fresh import BuildResult
     from .models import Manifest
     from .service import Outcome
+    from .workspace import Location
 
-STATUS_CHOICE = click.Choice(["installed", "pending", "deprecated", "experimental"])
+STATUS_CHOICE = click.Choice(
+    ["installed", "pending", "deprecated", "experimental"], case_sensitive=False
+)
 
 
 class Settings:
-    """Global options, shared by every command through the click context."""
+    """Global options, shared by every command through the click context.
 
-    def __init__(self, manifest: str, site: str) -> None:
-        self.manifest = manifest
-        self.site = site
+    ``--manifest`` and ``--site`` may be given before the command or after it (the one after
+    wins). Either one not given is resolved when first used: the manifest is looked for from
+    the current folder up (see :mod:`valhalla_status.workspace`).
+    """
+
+    def __init__(self, manifest: str | None, site: str | None) -> None:
+        self.manifest_option = manifest
+        self.site_option = site
+        self._location: Location | None = None
+
+    def override(self, name: str, value: str) -> None:
+        setattr(self, f"{name}_option", value)
+        self._location = None
+
+    @property
+    def location(self) -> Location:
+        if self._location is None:
+            from .workspace import locate
+
+            self._location = locate(self.manifest_option, self.site_option)
+        return self._location
+
+    @property
+    def manifest(self) -> str:
+        return self.location.manifest
+
+    @property
+    def site(self) -> str:
+        return self.location.site
 
     def load(self) -> Manifest:
         from .manifest import load_manifest
@@ -43,8 +72,50 @@ class Settings:
         return read_documents(self.manifest)
 
 
+MANIFEST_HELP = (
+    "The manifest file (env VALHALLA_MANIFEST; default: manifest/valhalla.yaml in this folder "
+    "or the nearest parent)."
+)
+SITE_HELP = "The site folder (env VALHALLA_SITE; default: site beside that manifest folder)."
+
+
+def _set_location(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    settings = ctx.find_object(Settings)
+    if value is not None and settings is not None and param.name is not None:
+        settings.override(param.name, value)
+
+
+def location_options(command: click.Command) -> click.Command:
+    """Accept ``--manifest`` and ``--site`` after the command too (``build --site out``)."""
+    names = {name for param in command.params for name in param.opts}
+    for flag, metavar, text in (
+        ("--manifest", "PATH", "The manifest file (as before the command; this one wins)."),
+        ("--site", "DIR", "The site folder (as before the command; this one wins)."),
+    ):
+        if flag not in names:
+            command.params.append(
+                click.Option(
+                    [flag],
+                    metavar=metavar,
+                    help=text,
+                    expose_value=False,
+                    callback=_set_location,
+                )
+            )
+    return command
+
+
 class ValhallaGroup(click.Group):
-    """Turns any stray OS or internal error into one clear line instead of a traceback."""
+    """Turns any stray OS or internal error into one clear line instead of a traceback.
+
+    Every command added to it (and its sub-groups, of the same class) takes the global
+    ``--manifest`` and ``--site`` options after the command name too.
+    """
+
+    group_class = type  # sub-groups are ValhallaGroups
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        super().add_command(location_options(cmd), name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -69,25 +140,11 @@ pass_settings = click.make_pass_decorator(Settings)
 
 
 @click.group(cls=ValhallaGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--manifest",
-    envvar="VALHALLA_MANIFEST",
-    default="manifest/valhalla.yaml",
-    show_default=True,
-    metavar="PATH",
-    help="The manifest file (env VALHALLA_MANIFEST).",
-)
-@click.option(
-    "--site",
-    envvar="VALHALLA_SITE",
-    default="site",
-    show_default=True,
-    metavar="DIR",
-    help="The site folder (env VALHALLA_SITE).",
-)
+@click.option("--manifest", envvar="VALHALLA_MANIFEST", metavar="PATH", help=MANIFEST_HELP)
+@click.option("--site", envvar="VALHALLA_SITE", metavar="DIR", help=SITE_HELP)
 @click.version_option(package_name="valhalla-status", prog_name="valhalla-status")
 @click.pass_context
-def main(ctx: click.Context, manifest: str, site: str) -> None:
+def main(ctx: click.Context, manifest: str | None, site: str | None) -> None:
     """The Valhalla platform's status: version, packs and backend readiness.
 
     The manifest (a YAML file in git) is the source of truth; mutating commands validate,
@@ -167,6 +224,11 @@ def packs_table(packs: list[dict[str, Any]]) -> str:
     )
 
 
+def _printable(text: str) -> str:
+    """``text`` on one line: characters that are not printable shown as escapes."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 # --- commands ------------------------------------------------------------------------------
 
 
@@ -175,10 +237,24 @@ def packs_table(packs: list[dict[str, Any]]) -> str:
 @mutation
 @pass_settings
 def init(settings: Settings, force: bool, by: str | None, no_build: bool) -> None:
-    """Write the default manifest (16 packs) if there is none."""
+    """Write the default manifest (16 packs) if there is none, and set up the repository.
+
+    The site folder, the lock files and the build's scratch files are added to the
+    .gitignore at the top of the git repository (outside git: beside the manifest folder),
+    once: only the patterns it does not have yet (a `!/site/` line keeps the site committed).
+    """
     from .service import ensure_system_metadata
+    from .workspace import ignore_outputs
 
     report(settings, ensure_system_metadata(settings.manifest, force=force, by=by), no_build)
+    ignored = ignore_outputs(settings.location)
+    if ignored.added:
+        count = len(ignored.added)
+        click.echo(
+            f"{ignored.path}: added the site folder, lock files and scratch files "
+            f"({count} pattern{'' if count == 1 else 's'})",
+            err=True,
+        )
 
 
 @main.command()
@@ -276,10 +352,16 @@ def pack_list(settings: Settings, status: str | None, group: str | None, as_json
     from .documents import packs_document
 
     packs = settings.documents()["status"]["packs"]
+    if group is not None:
+        groups = list(dict.fromkeys(p["group"] for p in packs))
+        if not any(g.casefold() == group.casefold() for g in groups):
+            from .errors import NotFoundError
+
+            known = ", ".join(groups) if groups else "none (there are no packs)"
+            raise NotFoundError(f'no group "{_printable(group)}"; the groups are: {known}')
+        packs = [p for p in packs if p["group"].casefold() == group.casefold()]
     if status is not None:
         packs = [p for p in packs if p["status"] == status]
-    if group is not None:
-        packs = [p for p in packs if p["group"].casefold() == group.casefold()]
     document = packs_document(packs)
     if as_json:
         emit_json(document)
@@ -301,10 +383,12 @@ def pack_show(settings: Settings, pack_id: str, as_json: bool) -> None:
     packs = settings.documents()["status"]["packs"]
     found = next((p for p in packs if p["id"] == wanted), None)
     if found is None:
-        shown = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in wanted)  # one line
+        shown = _printable(wanted)
         raise NotFoundError(f"no pack {shown}; `valhalla-status pack list` shows the packs")
     if as_json:
-        emit_json(found)
+        from .documents import pack_file_document
+
+        emit_json(pack_file_document(found))
         return
     for key, value in found.items():
         if value is None:
@@ -463,7 +547,9 @@ def set_notes_command(
 @pass_settings
 def history(settings: Settings, limit: int, as_json: bool) -> None:
     """Show recent changes, newest first."""
-    document = {"history": settings.documents()["history"][:limit]}
+    from .documents import history_page
+
+    document = history_page(settings.documents()["history"], per_page=limit)
     if as_json:
         emit_json(document)
         return
@@ -575,7 +661,8 @@ def diff_command(
     """What changed between two manifests: OLD and NEW are git revisions or files.
 
     With none, HEAD against the working manifest; with one, that against the working manifest.
-    Revisions read the manifest's path (--manifest) at that commit.
+    Revisions read the manifest's path (--manifest) at that commit. git's ranges work too:
+    A..B (A against B), A...B (from where B left A), REV^! (what the commit REV changed).
     """
     from .diff import diff
 

@@ -135,7 +135,7 @@ def _history_at_revision(top: Path, commit: str, relative: str, main: bytes) -> 
     return classify(tuple(sorted(objects)), read, main)
 
 
-def load_side(spec: str | None, manifest_path: str) -> Side:
+def load_side(spec: str | None, manifest_path: str, label: str | None = None) -> Side:
     """A file (if ``spec`` names one), else a git revision; None: the working manifest."""
     try:
         if spec is None:
@@ -144,7 +144,73 @@ def load_side(spec: str | None, manifest_path: str) -> Side:
             return Side(spec, load_manifest(spec))
     except ManifestError as exc:
         raise _one_line(exc) from None
-    return Side(spec, manifest_at_revision(spec, manifest_path))
+    return Side(label or spec, manifest_at_revision(spec, manifest_path))
+
+
+# --- git's revision ranges -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sides:
+    """What ``diff``'s arguments name: the old and new side (None: the working manifest)."""
+
+    old: str
+    new: str | None
+    old_label: str | None = None
+
+
+def _commit(revision: str, whole: str, top: Path) -> str:
+    """The commit id of ``revision``, one end of the range ``whole``."""
+    found = None
+    if not revision.startswith("-"):
+        found = _git(["rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"], top)
+    if found is None or found.returncode != 0:
+        raise ValhallaError(
+            f"unknown revision {revision!r} in {whole!r} (not a commit in {top}, "
+            f"and {whole!r} is not a file)"
+        )
+    return found.stdout.decode().strip()
+
+
+def parse_sides(old: str | None, new: str | None, manifest_path: str) -> Sides:
+    """``diff``'s arguments: ``[OLD [NEW]]`` (files or revisions), or one of git's ranges.
+
+    ``A..B`` is A against B, ``A...B`` the commit where B left A (their merge base) against B,
+    ``REV^!`` (or ``REV^-``) REV's first parent against REV. An empty end of ``..`` or ``...``
+    means HEAD, as in git. A file of that name is read as a file, never as a range.
+    """
+    if old is None:
+        return Sides("HEAD", new)
+    form = _range_form(old)
+    if form is None or os.path.isfile(old):
+        return Sides(old, new)
+    if new is not None:
+        raise ValhallaError(f"{old!r} is a revision range: give a range, or OLD and NEW, not both")
+    top, _relative = repository_path(manifest_path)
+    if form in ("^!", "^-"):
+        revision = old[: -len(form)]
+        commit = _commit(revision, old, top)
+        if _git(["rev-parse", "--verify", "--quiet", f"{commit}^1"], top).returncode != 0:
+            raise ValhallaError(f"{revision} has no parent commit to compare it with ({old!r})")
+        return Sides(f"{commit}^1", revision, f"{revision}^")
+    first, second = (part or "HEAD" for part in old.split(form, 1))
+    ends = [_commit(first, old, top), _commit(second, old, top)]
+    if form == "..":
+        return Sides(first, second)
+    base = _git(["merge-base", *ends], top)
+    if base.returncode != 0:
+        raise ValhallaError(f"{first} and {second} have no common commit ({old!r})")
+    return Sides(base.stdout.decode().strip(), second, f"{first}...{second} (merge base)")
+
+
+def _range_form(spec: str) -> str | None:
+    """Which of git's range notations ``spec`` is written in, if any."""
+    if spec.endswith(("^!", "^-")) and len(spec) > 2:
+        return spec[-2:]
+    form = "..." if "..." in spec else ".." if ".." in spec else None
+    if form is None or any(part.startswith("/") for part in spec.split(form)):
+        return None  # a path such as ../old.yaml (no revision starts with '/')
+    return form
 
 
 # --- comparing -----------------------------------------------------------------------------
@@ -348,8 +414,14 @@ def diff_manifests(old: Side, new: Side) -> ManifestDiff:
 
 
 def diff(old: str | None, new: str | None, manifest_path: str) -> ManifestDiff:
-    """``diff [OLD [NEW]]``: defaults HEAD and the working manifest."""
-    return diff_manifests(load_side(old or "HEAD", manifest_path), load_side(new, manifest_path))
+    """``diff [OLD [NEW]]`` or ``diff RANGE``: defaults HEAD and the working manifest.
+
+    See :func:`parse_sides` for the range forms.
+    """
+    sides = parse_sides(old, new, manifest_path)
+    return diff_manifests(
+        load_side(sides.old, manifest_path, sides.old_label), load_side(sides.new, manifest_path)
+    )
 
 
 # --- words ---------------------------------------------------------------------------------

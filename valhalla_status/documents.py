@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from .models import Manifest, Pack
 
 HISTORY_FEED_LENGTH = 50
+HISTORY_PAGE_SIZE = HISTORY_FEED_LENGTH
+# The version of every published document's shape; additions keep it, removals and changes of
+# meaning raise it.
+SCHEMA_VERSION = 1
 STATUSES = ("installed", "pending", "deprecated", "experimental")
 _INFINITY = float("inf")
 
@@ -79,9 +83,29 @@ def _encode(value: Any, newline: str, out: list[str]) -> None:
         raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-# The version of the published documents' shape (additions allowed within it), not the
-# manifest's layout.
-DOCUMENT_SCHEMA_VERSION = 1
+def schema_file_for(path: str) -> str:
+    """The schema file (under ``schema/``) describing the published JSON file at ``path``."""
+    if path.startswith("packs/"):
+        return "pack.schema.json"
+    if path.startswith("history/"):
+        return "history.schema.json"
+    return path.removesuffix(".json").replace("/", "-") + ".schema.json"
+
+
+def relative_root(path: str) -> str:
+    """The site's root as a reference relative to the file at ``path`` (``./``, ``../``…)."""
+    depth = path.count("/")
+    return "../" * depth if depth else "./"
+
+
+def described(path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` as published at ``path``: first its schema (a reference relative to the
+    document, as every link in a document is) and the schema version, then the body."""
+    return {
+        "$schema": relative_root(path).removeprefix("./") + "schema/" + schema_file_for(path),
+        "schema_version": SCHEMA_VERSION,
+        **body,
+    }
 
 
 def pack_document(pack: Pack, since: str | None = None) -> dict[str, Any]:
@@ -130,6 +154,11 @@ def pack_documents(manifest: Manifest) -> list[dict[str, Any]]:
     return [pack_document(p, since.get(p.id)) for p in manifest.packs]
 
 
+def pack_file_document(pack: dict[str, Any]) -> dict[str, Any]:
+    """``packs/<ID>.json``: one pack document, with its schema."""
+    return described(f"packs/{pack['id']}.json", pack)
+
+
 def summary_counts(packs: Iterable[Pack | dict[str, Any]]) -> dict[str, int]:
     """Counts per status of packs (models or pack documents)."""
     counts = dict.fromkeys(STATUSES, 0)
@@ -149,16 +178,19 @@ def summary_counts(packs: Iterable[Pack | dict[str, Any]]) -> dict[str, int]:
 def packs_document(packs: Iterable[Pack | dict[str, Any]]) -> dict[str, Any]:
     """``packs.json``: the packs (models or pack documents) and their counts."""
     listed = [p if isinstance(p, dict) else pack_document(p) for p in packs]
-    return {"packs": listed, "summary": summary_counts(listed)}
+    return described("packs.json", {"packs": listed, "summary": summary_counts(listed)})
 
 
 def summary_from_status(status: dict[str, Any]) -> dict[str, Any]:
     """``summary.json`` from ``status.json``."""
-    return {**status["summary"], "description": status["description"]}
+    return described("summary.json", {**status["summary"], "description": status["description"]})
 
 
 def summary_document(manifest: Manifest) -> dict[str, Any]:
-    return {**summary_counts(manifest.packs), "description": manifest.system.description}
+    return described(
+        "summary.json",
+        {**summary_counts(manifest.packs), "description": manifest.system.description},
+    )
 
 
 def status_document(manifest: Manifest) -> dict[str, Any]:
@@ -166,22 +198,73 @@ def status_document(manifest: Manifest) -> dict[str, Any]:
 
     system = manifest.system
     packs = pack_documents(manifest)
+    return described(
+        "status.json",
+        {
+            "name": system.name,
+            "description": system.description,
+            "version": system.version,
+            "backend_complete": system.backend_complete,
+            "notes": system.notes,
+            "updated_at": format_timestamp(system.updated_at),
+            "completed_at": format_timestamp(system.completed_at) if system.completed_at else None,
+            "packs": packs,
+            "summary": summary_counts(packs),
+            "extra": system.extra,
+        },
+    )
+
+
+def history_path(page: int) -> str:
+    """Where page ``page`` of the history is published: ``history.json``, ``history/2.json``…"""
+    return "history.json" if page == 1 else f"history/{page}.json"
+
+
+def history_page_count(total: int) -> int:
+    return max(1, -(-total // HISTORY_PAGE_SIZE))
+
+
+def history_page(
+    entries: list[dict[str, Any]], page: int = 1, per_page: int | None = HISTORY_PAGE_SIZE
+) -> dict[str, Any]:
+    """One page of the history (``entries``: all of it, newest first).
+
+    ``total`` counts every entry; ``prev`` and ``next`` link the neighbouring pages (relative
+    to this one; null at either end). Only pages of the published size are linked: a page of
+    another size (``history --json --limit N``) has no neighbours on the site.
+    """
+    path = history_path(page)
+    first = 0 if per_page is None else (page - 1) * per_page
+    shown = entries[first:] if per_page is None else entries[first : first + per_page]
+    linked = per_page == HISTORY_PAGE_SIZE
+    last = history_page_count(len(entries))
+    root = relative_root(path).removeprefix("./")
+    return described(
+        path,
+        {
+            "total": len(entries),
+            "page": page,
+            "prev": root + history_path(page - 1) if linked and page > 1 else None,
+            "next": root + history_path(page + 1) if linked and page < last else None,
+            "history": shown,
+        },
+    )
+
+
+def history_entries(manifest: Manifest) -> list[dict[str, Any]]:
+    """Every history entry as published, newest first."""
+    return [entry.model_dump(mode="json") for entry in manifest.history[::-1]]
+
+
+def history_pages(manifest: Manifest) -> dict[str, dict[str, Any]]:
+    """``history.json`` and ``history/<N>.json``: all of the history, 50 entries a page."""
+    entries = history_entries(manifest)
     return {
-        "schema_version": DOCUMENT_SCHEMA_VERSION,
-        "name": system.name,
-        "description": system.description,
-        "version": system.version,
-        "backend_complete": system.backend_complete,
-        "notes": system.notes,
-        "updated_at": format_timestamp(system.updated_at),
-        "completed_at": format_timestamp(system.completed_at) if system.completed_at else None,
-        "packs": packs,
-        "summary": summary_counts(packs),
-        "extra": system.extra,
+        history_path(page): history_page(entries, page)
+        for page in range(1, history_page_count(len(entries)) + 1)
     }
 
 
 def history_document(manifest: Manifest, limit: int | None = HISTORY_FEED_LENGTH) -> dict[str, Any]:
-    """``history.json``: the ``limit`` most recent entries (all with None), newest first."""
-    entries = manifest.history[::-1][:limit]
-    return {"history": [entry.model_dump(mode="json") for entry in entries]}
+    """The ``limit`` most recent entries (all with None), newest first, as ``history.json``."""
+    return history_page(history_entries(manifest), 1, limit)

@@ -12,7 +12,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from .cache import ManifestState, manifest_documents, read_manifest_state, store_documents
-from .fresh import BuildResult, build_key, record_build, site_is_current
+from .fresh import BuildResult, build_key, record_build, site_folder, site_is_current
 from .locking import lock_path, manifest_lock
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ def publish_site(
     of a newer manifest with an older one; under the lock, the last build is of the last write.
     A site recorded as built from these very inputs, and untouched since, is left as it is.
     """
+    site_folder(site_dir, manifest_path=path, templates_dir=templates_dir)  # before any lock file
     if not os.path.lexists(lock_path(path)):
         parse_manifest_state(path, None)  # an invalid manifest fails before leaving a lock file
     with manifest_lock(path):
@@ -71,7 +72,9 @@ def publish_site(
         manifest = parse_manifest_state(path, state)
         if raw is not None:
             store_documents(raw, documents_of(manifest))  # readers of these bytes skip pydantic
-        result = build_site(manifest, site_dir, templates_dir=templates_dir, base_url=base_url)
+        result = build_site(
+            manifest, site_dir, templates_dir=templates_dir, base_url=base_url, manifest_path=path
+        )
         if key is not None:
             record_build(site_dir, key)
         return result

@@ -3,6 +3,12 @@
 The documents themselves are built by :mod:`valhalla_status.documents` and
 :mod:`valhalla_status.statuspage`; these models only describe them, so the schemas in
 ``site/schema/`` say exactly what a client may rely on (tests validate every file against them).
+
+Compatibility: a document may gain fields within a ``schema_version``, so the document schemas
+allow properties they do not name (a client that validates keeps working after an addition);
+removing or changing a field raises the version. The manifest is input, and its schema stays
+strict: an unknown key there is a typo. So does ``shields.json``'s: shields.io refuses a key it
+does not know.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, JsonValue, RootModel, create_model
 
+from .documents import schema_file_for
 from .models import (
     MAX_PACKS,
     HistoryEntry,
@@ -25,6 +32,19 @@ from .models import (
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
+class Described(StrictModel):
+    """What every published document of this site starts with."""
+
+    schema_: str = Field(
+        alias="$schema",
+        description="This document's JSON Schema, as a reference relative to the document.",
+    )
+    schema_version: Literal[1] = Field(
+        description="Raised only when a field is removed or changes meaning; fields may be "
+        "added within a version."
+    )
+
+
 class Summary(StrictModel):
     """Pack counts per status."""
 
@@ -35,14 +55,14 @@ class Summary(StrictModel):
     experimental_packs: int = Field(ge=0)
 
 
-class SummaryDocument(Summary):
+class SummaryDocument(Described, Summary):
     """``summary.json``: the counts and the system's description."""
 
     description: str
 
 
-class PackDocument(Pack):
-    """``packs/<ID>.json`` and each pack of ``packs.json`` and ``status.json``."""
+class PackEntry(Pack):
+    """A pack as published: in ``packs.json``, ``status.json`` and ``packs/<ID>.json``."""
 
     notes: str | None = Field(
         description="Why the pack has its status (set with --notes), or null when there is none."
@@ -53,17 +73,20 @@ class PackDocument(Pack):
     )
 
 
-class PacksDocument(StrictModel):
+class PackDocument(Described, PackEntry):
+    """``packs/<ID>.json``: one pack."""
+
+
+class PacksDocument(Described):
     """``packs.json``: every pack, in display order, and the counts."""
 
-    packs: list[PackDocument]
+    packs: list[PackEntry]
     summary: Summary
 
 
-class StatusDocument(StrictModel):
+class StatusDocument(Described):
     """``status.json``: the full status."""
 
-    schema_version: Literal[1]
     name: str
     description: str
     version: str
@@ -71,14 +94,19 @@ class StatusDocument(StrictModel):
     notes: str | None
     updated_at: Timestamp
     completed_at: Timestamp | None
-    packs: list[PackDocument]
+    packs: list[PackEntry]
     summary: Summary
     extra: dict[str, JsonValue]
 
 
-class HistoryDocument(StrictModel):
-    """``history.json``: the 50 most recent changes, newest first."""
+class HistoryDocument(Described):
+    """``history.json`` (the 50 most recent changes, newest first) and ``history/<N>.json``
+    (the next 50 each): every change is on one page, and the pages are linked."""
 
+    total: int = Field(ge=0, description="The number of changes on all pages together.")
+    page: int = Field(ge=1)
+    prev: str | None = Field(description="The newer page, relative to this one; null on page 1.")
+    next: str | None = Field(description="The older page, relative to this one; null on the last.")
     history: list[HistoryEntry]
 
 
@@ -102,7 +130,7 @@ class StatuspagePage(StrictModel):
 
     id: str
     name: str
-    url: str | None
+    url: str = Field(description="The status page: the base URL, else relative to the document.")
     time_zone: str
     updated_at: Timestamp
 
@@ -135,27 +163,27 @@ class StatuspageComponent(StrictModel):
     )
 
 
-class StatuspageStatusDocument(StrictModel):
+class StatuspageStatusDocument(Described):
     """``api/v2/status.json``."""
 
     page: StatuspagePage
     status: StatuspageStatus
 
 
-class StatuspageComponentsDocument(StrictModel):
+class StatuspageComponentsDocument(Described):
     """``api/v2/components.json``."""
 
     page: StatuspagePage
     components: list[StatuspageComponent]
 
 
-class StatuspageSummaryDocument(StrictModel):
+class StatuspageSummaryDocument(Described):
     """``api/v2/summary.json``."""
 
     page: StatuspagePage
     components: list[StatuspageComponent]
-    incidents: list[Any] = Field(max_length=0)
-    scheduled_maintenances: list[Any] = Field(max_length=0)
+    incidents: list[dict[str, JsonValue]]
+    scheduled_maintenances: list[dict[str, JsonValue]]
     status: StatuspageStatus
 
 
@@ -193,6 +221,21 @@ class ManifestFile(RootModel[ManifestLayout1 | ManifestLayout2]):
     root: Annotated[ManifestLayout1 | ManifestLayout2, Field(discriminator="schema_version")]
 
 
+class StatuspageIncidentsDocument(Described):
+    """``api/v2/incidents.json`` and ``api/v2/incidents/unresolved.json`` (none recorded)."""
+
+    page: StatuspagePage
+    incidents: list[dict[str, JsonValue]]
+
+
+class StatuspageMaintenancesDocument(Described):
+    """``api/v2/scheduled-maintenances.json`` and its ``upcoming`` and ``active`` (none
+    recorded)."""
+
+    page: StatuspagePage
+    scheduled_maintenances: list[dict[str, JsonValue]]
+
+
 # Schema file (under schema/) -> the model it is generated from.
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "manifest.schema.json": ManifestFile,
@@ -205,26 +248,56 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "api-v2-summary.schema.json": StatuspageSummaryDocument,
     "api-v2-status.schema.json": StatuspageStatusDocument,
     "api-v2-components.schema.json": StatuspageComponentsDocument,
+    "api-v2-incidents.schema.json": StatuspageIncidentsDocument,
+    "api-v2-incidents-unresolved.schema.json": StatuspageIncidentsDocument,
+    "api-v2-scheduled-maintenances.schema.json": StatuspageMaintenancesDocument,
+    "api-v2-scheduled-maintenances-upcoming.schema.json": StatuspageMaintenancesDocument,
+    "api-v2-scheduled-maintenances-active.schema.json": StatuspageMaintenancesDocument,
 }
 
 
 def schema_for(path: str) -> str:
     """The schema file describing the published JSON file at ``path`` (site-relative)."""
-    if path.startswith("packs/"):
-        return "pack.schema.json"
-    return path.removesuffix(".json").replace("/", "-") + ".schema.json"
+    return schema_file_for(path)
+
+
+def _open(schema: Any) -> Any:
+    """``schema`` with every ``additionalProperties: false`` dropped (documents may grow)."""
+    if isinstance(schema, dict):
+        return {
+            key: _open(value)
+            for key, value in schema.items()
+            if not (key == "additionalProperties" and value is False)
+        }
+    if isinstance(schema, list):
+        return [_open(item) for item in schema]
+    return schema
+
+
+def _by_layout(schema: dict[str, Any]) -> dict[str, Any]:
+    """Choose the layout's schema by ``schema_version`` (if/then/else, not oneOf), so that a
+    validator reports what is wrong within the layout the file says it has."""
+    refs = {ref["$ref"] for ref in schema.pop("oneOf")}
+    schema.pop("discriminator", None)
+    assert refs == {"#/$defs/ManifestLayout1", "#/$defs/ManifestLayout2"}
+    return {
+        **schema,
+        "if": {"properties": {"schema_version": {"const": 1}}, "required": ["schema_version"]},
+        "then": {"$ref": "#/$defs/ManifestLayout1"},
+        "else": {"$ref": "#/$defs/ManifestLayout2"},
+    }
 
 
 @functools.lru_cache(maxsize=1)
 def schema_documents() -> dict[str, dict[str, Any]]:
     """Every schema, keyed by file name (generated once per process)."""
-    return {
-        name: {
-            "$schema": JSON_SCHEMA_DIALECT,
-            # The manifest is input; the documents are output.
-            **model.model_json_schema(
-                mode="validation" if model is ManifestFile else "serialization"
-            ),
-        }
-        for name, model in SCHEMA_MODELS.items()
-    }
+    documents = {}
+    for name, model in SCHEMA_MODELS.items():
+        if model is ManifestFile:  # input: strict
+            schema = _by_layout(model.model_json_schema(mode="validation"))
+        elif model is ShieldsDocument:  # shields.io's format, which refuses unknown keys
+            schema = model.model_json_schema(mode="serialization")
+        else:  # ours: open to additions
+            schema = _open(model.model_json_schema(mode="serialization"))
+        documents[name] = {"$schema": JSON_SCHEMA_DIALECT, **schema}
+    return documents

@@ -13,14 +13,15 @@ import contextlib
 import ctypes
 import errno
 import functools
-import glob
 import hashlib
 import json
 import os
 import re
 import secrets
 import shutil
+import stat
 import sys
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,26 +41,59 @@ from markupsafe import Markup
 
 from .cache import code_cached
 from .documents import (
-    history_document,
+    HISTORY_PAGE_SIZE,
+    history_page_count,
+    history_pages,
+    history_path,
     pack_documents,
+    pack_file_document,
     packs_document,
+    relative_root,
     status_document,
     summary_counts,
     summary_document,
     to_json,
 )
-from .errors import RefusedError, ValhallaError
+from .errors import ValhallaError
+from .fresh import (
+    SITE_MARK,
+    SITE_MARK_BYTES,
+    builtin_templates,
+    has_mark,
+    scratch_folders,
+    scratch_path,
+    site_folder,
+)
 from .fresh import BuildResult as BuildResult
-from .fresh import builtin_templates
 from .manifest import manifest_lock
 from .models import PACK_ID_PATTERN, STATUSES, HistoryEntry, Manifest, SystemMetadata
 from .models import format_timestamp as iso
 from .statuspage import statuspage_documents
 
 RECENT_CHANGES = 10
+# shields.io caches an endpoint badge for at least 300 s whatever is asked; ask for just that.
 SHIELDS_CACHE_SECONDS = 300
+# What a shared cache (a CDN, a proxy) may serve without asking again; browsers always ask.
+EDGE_SECONDS = 60
+# The badge's colours, in the form shields.io takes them (hex without "#"): badge.svg and the
+# shields.io badge of shields.json look alike, and white text on either contrasts at least
+# 4.5:1 (shields.io's own "brightgreen" and "orange" do not reach 3:1).
+BADGE_COLOURS = {True: "1a7f37", False: "9a6700"}
+# Advance widths of ASCII 32-126 in Verdana at 11 px, in hundredths of a pixel: the table
+# shields.io measures badge text with (from the MIT-licensed anafanafo package, Copyright (c)
+# 2018 Metabolize LLC). Characters outside it count as wide as "m", as shields.io guesses them.
+_VERDANA_11 = (
+    387, 433, 505, 900, 699, 1184, 799, 295, 500, 500, 699, 900, 400, 500, 400, 500, 699, 699,
+    699, 699, 699, 699, 699, 699, 699, 699, 500, 500, 900, 900, 900, 600, 1100, 752, 754, 768,
+    848, 696, 632, 853, 827, 463, 500, 762, 612, 927, 823, 866, 663, 866, 765, 752, 678, 805,
+    752, 1088, 754, 677, 754, 500, 500, 500, 900, 699, 699, 661, 685, 573, 685, 655, 387, 685,
+    696, 302, 379, 651, 302, 1070, 696, 668, 685, 685, 469, 573, 433, 696, 651, 900, 651, 651,
+    578, 698, 500, 698, 900,
+)  # fmt: skip
+_VERDANA_11_OTHER = _VERDANA_11[ord("m") - 32]
 _PACK_ID = re.compile(PACK_ID_PATTERN)
 _NOT_XML = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_NO_FOLLOW = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 _SAFE_PATH = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*")
 
 ACTION_TITLES = {
@@ -85,6 +119,14 @@ def human_time(moment: datetime) -> str:
 
 def time_element(moment: datetime) -> Markup:
     return Markup('<time datetime="{}">{}</time>').format(iso(moment), human_time(moment))
+
+
+def isolate(text: str) -> str:
+    """``text`` between FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE when it holds
+    right-to-left letters: for plain text, where no ``<bdi>`` can go (a ``<title>``)."""
+    if any(unicodedata.bidirectional(char) in ("R", "AL") for char in text):
+        return f"\u2068{text}\u2069"
+    return text
 
 
 class _BytecodeCache(FileSystemBytecodeCache):
@@ -129,6 +171,7 @@ def environment(templates_dir: str | None = None) -> Environment:
     env.filters["iso"] = iso
     env.filters["human"] = human_time
     env.filters["time"] = time_element
+    env.filters["isolate"] = isolate
     return env
 
 
@@ -179,21 +222,40 @@ def describe_change(field: str, old: Any, new: Any) -> str | None:
 
 @dataclass(frozen=True)
 class Change:
-    """A history entry as the page and the feed show it."""
+    """A history entry as the page and the feed show it.
+
+    ``number`` counts entries from the first (1), so it never changes; ``lines`` are all the
+    changes in words, ``details`` those the ``title`` does not already say.
+    """
 
     number: int
     entry: HistoryEntry
     title: str
     lines: list[str]
+    details: list[str]
 
 
-def recent_changes(manifest: Manifest, limit: int) -> list[Change]:
-    """The ``limit`` most recent history entries, newest first, described in words."""
+def _title(entry: HistoryEntry, lines: list[str]) -> str:
+    """A change's title: the change itself where one line says it, else what was done."""
+    if entry.action.startswith("pack-") and lines:
+        return lines[0] if len(lines) == 1 else f"{lines[0]} (and {len(lines) - 1} more)"
+    version = entry.changes.get("version")
+    if entry.action == "set-version" and version:
+        return f"Version {version[0]} → {version[1]}"
+    return ACTION_TITLES[entry.action]
+
+
+def recent_changes(manifest: Manifest, limit: int | None) -> list[Change]:
+    """The ``limit`` most recent history entries (all with None), newest first, in words."""
     total = len(manifest.history)
     result = []
     for offset, entry in enumerate(manifest.history[::-1][:limit]):
         lines = [d for f, (o, n) in entry.changes.items() if (d := describe_change(f, o, n))]
-        result.append(Change(total - offset, entry, ACTION_TITLES[entry.action], lines))
+        title = _title(entry, lines)
+        details = [line for line in lines if line != title and not line.startswith("version:")]
+        if entry.action.startswith("pack-") and len(lines) > 1:
+            details = lines
+        result.append(Change(total - offset, entry, title, lines, details))
     return result
 
 
@@ -216,29 +278,54 @@ def _style_hash(env: Environment) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
 
 
+def text_width(text: str) -> int:
+    """The width shields.io gives ``text`` on a badge: its Verdana 11 px width, truncated to
+    whole pixels and rounded up to an odd number."""
+    hundredths = 0
+    for char in text:
+        code = ord(char)
+        if 32 <= code < 127:
+            hundredths += _VERDANA_11[code - 32]
+        elif code >= 32 and not 127 <= code < 160:
+            hundredths += _VERDANA_11_OTHER
+    width = hundredths // 100
+    return width if width % 2 else width + 1
+
+
 def _badge(manifest: Manifest) -> dict[str, Any]:
-    """Text and geometry of the readiness badge (widths estimated at 7 px a character)."""
+    """Text and geometry of the readiness badge, laid out as shields.io's flat style: 5 px of
+    padding either side of each text, the label on #555, the message on the shields colour."""
     complete = manifest.system.backend_complete
     label, message = manifest.system.name, "complete" if complete else "in development"
-    left, right = 7 * len(label) + 12, 7 * len(message) + 12
+    shields_color = BADGE_COLOURS[complete]
+    label_width, message_width = text_width(label), text_width(message)
     return {
         "label": label,
         "message": message,
-        "color": "#1a7f37" if complete else "#9a6700",
-        "shields_color": "brightgreen" if complete else "orange",
-        "left": left,
-        "right": right,
+        "color": "#" + shields_color,
+        "shields_color": shields_color,
+        "label_width": label_width,
+        "message_width": message_width,
+        "left": label_width + 10,
+        "right": message_width + 10,
     }
 
 
+CACHE_CONTROL = f"public, max-age=0, s-maxage={EDGE_SECONDS}, must-revalidate"
+
+
 def _headers(csp: str) -> str:
-    """``_headers`` (Netlify / Cloudflare Pages): short caching, CORS for the JSON."""
-    json_rules = "\n  Access-Control-Allow-Origin: *\n  Cache-Control: public, max-age=60\n"
+    """``_headers`` (Netlify / Cloudflare Pages): CORS for the JSON, and one caching rule for
+    every file: browsers revalidate each time (a cheap 304 while unchanged), a shared cache
+    serves a copy for at most ``EDGE_SECONDS``."""
+    # Hosts merge every rule a path matches, joining repeated headers: each header is set once.
+    json_rules = "\n  Access-Control-Allow-Origin: *\n"
     paths = [
         "/status.json",
         "/summary.json",
         "/packs.json",
         "/history.json",
+        "/history/*",
         "/shields.json",
         "/packs/*",
         "/api/v2/*",
@@ -247,13 +334,13 @@ def _headers(csp: str) -> str:
     return (
         "/*\n  X-Content-Type-Options: nosniff\n  Referrer-Policy: no-referrer\n"
         f"  Content-Security-Policy: {csp}; frame-ancestors 'none'\n"
-        "/\n  Cache-Control: public, max-age=60\n"
-        "/index.html\n  Cache-Control: public, max-age=60\n"
+        f"  Cache-Control: {CACHE_CONTROL}\n"
         "/feed.xml\n  Content-Type: application/atom+xml; charset=utf-8\n"
-        "  Cache-Control: public, max-age=300\n"
-        "/badge.svg\n  Cache-Control: public, max-age=300\n"
         + "".join(path + json_rules for path in paths)
     )
+
+
+ROBOTS = "User-agent: *\nAllow: /\n"
 
 
 def render_site(
@@ -280,6 +367,7 @@ def render_site(
         "statuses": STATUSES,
         "groups": groups,
         "changes": recent_changes(manifest, RECENT_CHANGES),
+        "total_changes": len(manifest.history),
         "badge": badge,
         "schemas": [path.removeprefix("schema/") for path in _schema_files()],
     }
@@ -289,14 +377,13 @@ def render_site(
         "status.json": to_json(status_document(manifest)),
         "summary.json": to_json(summary_document(manifest)),
         "packs.json": to_json(packs_document(pack_docs)),
-        "history.json": to_json(history_document(manifest)),
         "feed.xml": _render(
             env,
             "feed.xml",
             {
                 **context,
-                "changes": recent_changes(manifest, 50),
-                "feed_id": _feed_id(manifest, base),
+                "changes": recent_changes(manifest, HISTORY_PAGE_SIZE),
+                "feed_id": _feed_id(manifest),
                 "entry_id": functools.partial(_entry_id, system.name),
             },
         ),
@@ -311,12 +398,16 @@ def render_site(
             }
         ),
         "_headers": _headers(csp),
+        "robots.txt": ROBOTS,
     }
+    for path, page in history_pages(manifest).items():
+        files[path] = to_json(page)
+    files.update(_history_html(env, manifest, context))
     for path, document in statuspage_documents(manifest, base).items():
         files[path] = to_json(document)
     files.update(_schema_files())
     for document in pack_docs:
-        data = to_json(document).encode()
+        data = to_json(pack_file_document(document)).encode()
         files[f"packs/{document['id']}.json"] = data
         files[f"packs/{document['id'].lower()}.json"] = data
     return {path: d.encode() if isinstance(d, str) else d for path, d in files.items()}
@@ -334,9 +425,39 @@ def _schema_files() -> dict[str, bytes]:
     return {path: text.encode() for path, text in code_cached("schemas", generate).items()}
 
 
-def _feed_id(manifest: Manifest, base: str) -> str:
-    if base:
-        return base + "feed.xml"
+def _history_html(env: Environment, manifest: Manifest, context: dict[str, Any]) -> dict[str, str]:
+    """``history.html`` and ``history/<N>.html``: every change in words, 50 a page, the same
+    pages as the JSON ones; each change has the anchor ``change-<number>``."""
+    changes = recent_changes(manifest, None)
+    pages = history_page_count(len(changes))
+    files = {}
+    for page in range(1, pages + 1):
+        path = history_path(page).removesuffix(".json") + ".html"
+        root = context["base_url"] or relative_root(path).removeprefix("./")
+
+        def href(number: int, root: str = root) -> str:
+            return root + history_path(number).removesuffix(".json") + ".html"
+
+        start = (page - 1) * HISTORY_PAGE_SIZE
+        files[path] = _render(
+            env,
+            "history.html",
+            {
+                **context,
+                "base_url": root,
+                "changes": changes[start : start + HISTORY_PAGE_SIZE],
+                "page": page,
+                "pages": pages,
+                "prev_href": href(page - 1) if page > 1 else None,
+                "next_href": href(page + 1) if page < pages else None,
+            },
+        )
+    return files
+
+
+def _feed_id(manifest: Manifest) -> str:
+    """The feed's id: from the system's name alone, so moving the site (or setting a base URL)
+    does not make it a new feed."""
     return uuid.uuid5(uuid.NAMESPACE_URL, f"valhalla-status:{manifest.system.name}").urn
 
 
@@ -349,45 +470,57 @@ def _entry_id(system_name: str, change: Change) -> str:
 # --- writing --------------------------------------------------------------------------------
 
 
-def _site_folder(site_dir: str | os.PathLike[str]) -> Path:
-    """The real site folder, refusing anything that is not (or would not become) a site."""
-    target = Path(os.path.realpath(site_dir))
-    shown = os.fspath(site_dir)
-    if target.parent == target:
-        raise RefusedError(f"cannot build the site into {shown}: choose a folder of its own")
-    if target.exists():
-        if not target.is_dir():
-            raise RefusedError(f"cannot build the site into {shown}: it is not a folder")
-        if any(target.iterdir()) and not (target / "status.json").is_file():
-            raise RefusedError(
-                f"refusing to replace {shown}: it is not empty and holds no status.json, "
-                "so it is not a built site; choose a new or empty folder"
-            )
-    return target
+def _site_folder(
+    site_dir: str | os.PathLike[str],
+    manifest_path: str | os.PathLike[str] | None = None,
+    templates_dir: str | os.PathLike[str] | None = None,
+) -> Path:
+    """The real site folder, refusing any folder the build did not make (see ``site_folder``)."""
+    return site_folder(site_dir, manifest_path=manifest_path, templates_dir=templates_dir)
 
 
-def list_files(root: Path) -> list[str]:
-    """Every file under ``root``, as sorted ``/``-separated relative paths."""
+def _entries(root: Path) -> list[str]:
+    """Everything under ``root`` as sorted ``/``-separated relative paths: files, links (never
+    followed), other special files, and empty folders (with a trailing ``/``)."""
     found: list[str] = []
-    for folder, _dirs, names in os.walk(root):
-        prefix = os.path.relpath(folder, root).replace(os.sep, "/")
-        prefix = "" if prefix == "." else prefix + "/"
-        found.extend(prefix + name for name in names)
+    pending = [(os.fspath(root), "")]
+    while pending:
+        folder, prefix = pending.pop()
+        with os.scandir(folder) as scan:
+            entries = list(scan)
+        if not entries and prefix:
+            found.append(prefix)
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                pending.append((entry.path, f"{prefix}{entry.name}/"))
+            else:
+                found.append(prefix + entry.name)
     return sorted(found)
 
 
-def _read(root: Path, path: str) -> bytes:
-    with open(os.path.join(root, path), "rb") as handle:
-        return handle.read()
+def list_files(root: Path) -> list[str]:
+    """Everything under ``root`` but the build's mark, as sorted ``/``-separated relative paths
+    (a link is listed, never followed; an empty folder is listed with a trailing ``/``)."""
+    return [path for path in _entries(root) if path != SITE_MARK]
+
+
+def _site_files(files: dict[str, bytes]) -> dict[str, bytes]:
+    """What a build writes: its mark first, then the rendered files."""
+    return {SITE_MARK: SITE_MARK_BYTES, **files}
 
 
 def _differences(root: Path, files: dict[str, bytes]) -> dict[str, str]:
     """``{path: "missing" | "changed" | "extra"}`` between ``files`` and the folder, sorted."""
-    present = set(list_files(root)) if root.is_dir() else set()
+    try:
+        present = set(_entries(root)) if root.is_dir() else set()
+    except OSError as exc:
+        raise ValhallaError(f"cannot read {root}: {exc.strerror or exc}") from None
     found = {path: "missing" for path in files.keys() - present}
     found.update((path, "extra") for path in present - files.keys())
     found.update(
-        (path, "changed") for path in files.keys() & present if _read(root, path) != files[path]
+        (path, "changed")
+        for path in files.keys() & present
+        if not _holds(os.path.join(root, path), files[path])
     )
     return dict(sorted(found.items()))
 
@@ -396,21 +529,25 @@ def _unchanged(root: Path, files: dict[str, bytes]) -> tuple[set[str], bool]:
     """The paths whose file in ``root`` already holds these bytes; and whether that is all."""
     if not root.is_dir():
         return set(), False
-    present = list_files(root)
+    present = _entries(root)
     same = {p for p in present if p in files and _holds(os.path.join(root, p), files[p])}
     return same, len(same) == len(present) == len(files)
 
 
 def _holds(path: str, data: bytes) -> bool:
-    """Whether the file at ``path`` holds exactly ``data`` (one open, one read, no buffering).
+    """Whether the file at ``path`` is a regular file holding exactly ``data`` (one open, one
+    read, no buffering).
 
-    A symlink is never "the same": its target lies outside the site and could change later.
+    A symlink is never "the same": its target lies outside the site and could change later;
+    nor is a FIFO or a device, which are never opened for reading.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, _NO_FOLLOW)
     except OSError:
         return False
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
         found = b""
         while len(found) <= len(data):
             chunk = os.read(fd, len(data) + 1 - len(found))
@@ -418,6 +555,8 @@ def _holds(path: str, data: bytes) -> bool:
                 break
             found += chunk
         return found == data
+    except OSError:
+        return False
     finally:
         os.close(fd)
 
@@ -425,7 +564,7 @@ def _holds(path: str, data: bytes) -> bool:
 def _link(source: str, target: str) -> bool:
     """Hard-link ``target`` to ``source``; False where the file system cannot."""
     try:
-        os.link(source, target)
+        os.link(source, target, follow_symlinks=False)
     except FileExistsError:  # a case-insensitive file system: the same name
         return True
     except OSError:
@@ -441,11 +580,10 @@ def _write_tree(root: Path, files: dict[str, bytes], reuse: Path, same: set[str]
     a file whose bytes are the very object of an earlier one (a pack's lower-case alias) is
     linked to that one.
     """
-    root.mkdir()
     made = {""}
     first: dict[int, str] = {}
     for path, data in files.items():
-        if not _SAFE_PATH.fullmatch(path):
+        if path != SITE_MARK and not _SAFE_PATH.fullmatch(path):
             raise ValhallaError(f"refusing to write {path!r}: not a plain path inside the site")
         folder = path.rpartition("/")[0]
         if folder not in made:
@@ -513,13 +651,37 @@ def _fsync_folder(folder: Path) -> None:
 
 
 def _recover(target: Path) -> None:
-    """Clear what a killed build left beside the site (restoring it if it was mid-swap)."""
-    leftovers = sorted(target.parent.glob(f"{glob.escape(target.name)}.old-*"))
-    if not target.exists() and leftovers:
-        os.rename(leftovers.pop(), target)
-    leftovers += target.parent.glob(f"{glob.escape(target.name)}.staging-*")
-    for path in leftovers:
-        shutil.rmtree(path, ignore_errors=True)
+    """Clear what a killed build left beside the site (restoring it if it was mid-swap).
+
+    Only folders with the build's scratch names and its mark are touched (see
+    ``scratch_folders``); anything else beside the site is someone else's.
+    """
+    leftovers = scratch_folders(target)
+    if not os.path.lexists(target):
+        olds = [path for kind, path in leftovers if kind == "old" and has_mark(path)]
+        if olds:
+            os.rename(olds[0], target)
+            leftovers = [(kind, path) for kind, path in leftovers if path != olds[0]]
+    for _kind, path in leftovers:
+        _remove_scratch(path)
+
+
+def _remove_scratch(folder: Path) -> None:
+    """Remove a folder the build made, its mark last: cut short by a kill, what is left still
+    carries the mark (or is empty), so the next build knows it for its own and clears it."""
+    if folder.is_symlink() or not folder.is_dir():
+        return
+    with contextlib.suppress(OSError):
+        with os.scandir(folder) as scan:
+            entries = [entry for entry in scan if entry.name != SITE_MARK]
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(folder / SITE_MARK)
+        os.rmdir(folder)
 
 
 def build_site(
@@ -528,39 +690,54 @@ def build_site(
     *,
     templates_dir: str | os.PathLike[str] | None = None,
     base_url: str | None = None,
+    manifest_path: str | os.PathLike[str] | None = None,
 ) -> BuildResult:
-    """Render the site and swap it in atomically; leave the folder alone if it is current."""
+    """Render the site and swap it in atomically; leave the folder alone if it is current.
+
+    Only a folder this tool built (it carries the mark), an empty or a missing one is replaced;
+    the folders of ``manifest_path`` and the templates, the current one and those above them
+    never are (``RefusedError``, nothing touched).
+    """
     templates = _templates_folder(templates_dir)
-    files = render_site(manifest, templates_dir=templates, base_url=base_url)
-    target = _site_folder(site_dir)
+    rendered = render_site(manifest, templates_dir=templates, base_url=base_url)
+    files = _site_files(rendered)
     shown = os.fspath(site_dir)
+    target = _site_folder(site_dir, manifest_path, templates)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ValhallaError(f"cannot create {target.parent}: {exc.strerror or exc}") from None
     with manifest_lock(target):
-        _recover(target)
-        same, current = _unchanged(target, files)
-        if current:
-            return BuildResult(shown, len(files), changed=False)
-        token = f"{os.getpid()}-{secrets.token_hex(4)}"
-        staging = target.with_name(f"{target.name}.staging-{token}")
-        old = target.with_name(f"{target.name}.old-{token}")
+        target = _site_folder(site_dir, manifest_path, templates)  # as it is now, under the lock
         try:
+            _recover(target)
+            same, current = _unchanged(target, files)
+        except OSError as exc:
+            raise ValhallaError(f"cannot build {shown}: {exc.strerror or exc}") from None
+        if current:
+            return BuildResult(shown, len(rendered), changed=False)
+        token = secrets.token_hex(8)
+        staging = scratch_path(target, "staging", token)
+        old = scratch_path(target, "old", token)
+        made: list[Path] = []  # what this build made, and so may remove
+        try:
+            staging.mkdir()
+            made.append(staging)
             _write_tree(staging, files, target, same)
             if not target.exists():
                 os.rename(staging, target)
             elif not _exchange(staging, target):
                 os.rename(target, old)
+                made.append(old)
                 os.rename(staging, target)
             _fsync_folder(target.parent)
         except OSError as exc:
             raise ValhallaError(f"cannot build {shown}: {exc.strerror or exc}") from None
         finally:
             # After the exchange the staging name holds the old site.
-            shutil.rmtree(staging, ignore_errors=True)
-            shutil.rmtree(old, ignore_errors=True)
-    return BuildResult(shown, len(files), changed=True)
+            for path in made:
+                _remove_scratch(path)
+    return BuildResult(shown, len(rendered), changed=True)
 
 
 def check_site(
@@ -575,7 +752,7 @@ def check_site(
     Returns ``{path: "missing" | "changed" | "extra"}``, sorted; empty when current.
     """
     files = render_site(manifest, templates_dir=_templates_folder(templates_dir), base_url=base_url)
-    return _differences(Path(site_dir), files)
+    return _differences(Path(site_dir), _site_files(files))
 
 
 def _templates_folder(templates_dir: str | os.PathLike[str] | None) -> str | None:

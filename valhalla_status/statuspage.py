@@ -1,22 +1,26 @@
 """The status in the public Statuspage v2 API's shape (``api/v2/*.json``).
 
-Mapping (documented in docs/SITE.md):
+Mapping (the table is in docs/SITE.md):
 
 - pack ``installed``, ``experimental``, ``deprecated`` -> component ``operational`` (the
   pack works; its status is in the component's description); ``pending`` ->
-  ``under_maintenance`` (not operational: it is being installed).
+  ``under_maintenance``: it is not available yet, by plan rather than by failure.
 - each pack group is a group component whose status is the worst of its packs.
-- page indicator: backend complete and nothing pending -> ``none`` "All Systems Operational";
-  backend complete with pending packs -> ``minor``; backend in development -> ``major``.
-  ``critical`` is never emitted: no manifest state means an outage.
+- page indicator: ``none`` while no pack is pending, ``minor`` while any is. The backend flag
+  never raises the indicator (a backend still in development is not an outage); it is named
+  in the description. ``major`` and ``critical`` are never emitted: no manifest state is an
+  outage.
+- incidents and scheduled maintenances: none are recorded, so those lists are empty.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime
 from typing import Any
 
+from .documents import described, relative_root
 from .models import Manifest, format_timestamp
 
 COMPONENT_STATUS = {
@@ -33,21 +37,51 @@ SEVERITY = (
     "partial_outage",
     "major_outage",
 )
+# Every path of the public read API, with the sections each one lists.
+API_PATHS = (
+    "api/v2/summary.json",
+    "api/v2/status.json",
+    "api/v2/components.json",
+    "api/v2/incidents.json",
+    "api/v2/incidents/unresolved.json",
+    "api/v2/scheduled-maintenances.json",
+    "api/v2/scheduled-maintenances/upcoming.json",
+    "api/v2/scheduled-maintenances/active.json",
+)
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
+
+
+def page_id(name: str) -> str:
+    """The page's id: the slug of the system name, or a digest of it when nothing is left."""
+    return _slug(name) or _digest(name)
+
+
+def group_id(group: str) -> str:
+    """A group component's id, from the group's name alone: a readable slug (at most 24
+    characters, possibly empty) and a digest of the exact name, so two names never share an
+    id and removing one group never renames another."""
+    slug = _slug(group)[:24].strip("-")
+    return f"group-{slug}-{_digest(group)}" if slug else f"group-{_digest(group)}"
 
 
 def page_status(manifest: Manifest) -> dict[str, str]:
     """The page's ``status``: indicator and description."""
     pending = sum(1 for p in manifest.packs if p.status == "pending")
-    if not manifest.system.backend_complete:
-        return {"indicator": "major", "description": "Backend in development"}
+    backend = "complete" if manifest.system.backend_complete else "in development"
     if pending:
         noun = "pack" if pending == 1 else "packs"
-        return {"indicator": "minor", "description": f"Backend complete; {pending} {noun} pending"}
-    return {"indicator": "none", "description": "All Systems Operational"}
+        return {
+            "indicator": "minor",
+            "description": f"{pending} {noun} pending; backend {backend}",
+        }
+    return {"indicator": "none", "description": f"All Systems Operational; backend {backend}"}
 
 
 def _pack_times(manifest: Manifest) -> dict[str, tuple[datetime, datetime]]:
@@ -76,10 +110,7 @@ def components(manifest: Manifest, page_id: str) -> list[dict[str, Any]]:
     group_ids: dict[str, str] = {}
     for pack in manifest.packs:
         if pack.group not in group_ids:
-            slug = f"group-{_slug(pack.group)}"
-            while slug in group_ids.values():
-                slug += "-2"
-            group_ids[pack.group] = slug
+            group_ids[pack.group] = group_id(pack.group)
         members = groups.setdefault(pack.group, [])
         created, updated = times[pack.id]
         members.append(
@@ -125,25 +156,38 @@ def components(manifest: Manifest, page_id: str) -> list[dict[str, Any]]:
 
 
 def statuspage_documents(manifest: Manifest, base_url: str) -> dict[str, dict[str, Any]]:
-    """``api/v2/summary.json``, ``status.json`` and ``components.json``, keyed by site path."""
+    """Every ``api/v2/*.json`` document, keyed by site path.
+
+    ``page.url`` is the status page: ``base_url`` when set, else the site's root relative to
+    the document (``../../`` from ``api/v2/status.json``), so it is always a string.
+    """
     system = manifest.system
-    page = {
-        "id": _slug(system.name),
-        "name": system.name,
-        "url": base_url or None,
-        "time_zone": "Etc/UTC",
-        "updated_at": format_timestamp(system.updated_at),
-    }
+    identity = page_id(system.name)
     status = page_status(manifest)
-    listed = components(manifest, _slug(system.name))
-    return {
+    listed = components(manifest, identity)
+
+    def page(path: str) -> dict[str, Any]:
+        return {
+            "id": identity,
+            "name": system.name,
+            "url": base_url or relative_root(path),
+            "time_zone": "Etc/UTC",
+            "updated_at": format_timestamp(system.updated_at),
+        }
+
+    bodies: dict[str, dict[str, Any]] = {
         "api/v2/summary.json": {
-            "page": page,
             "components": listed,
             "incidents": [],
             "scheduled_maintenances": [],
             "status": status,
         },
-        "api/v2/status.json": {"page": page, "status": status},
-        "api/v2/components.json": {"page": page, "components": listed},
+        "api/v2/status.json": {"status": status},
+        "api/v2/components.json": {"components": listed},
+        "api/v2/incidents.json": {"incidents": []},
+        "api/v2/incidents/unresolved.json": {"incidents": []},
+        "api/v2/scheduled-maintenances.json": {"scheduled_maintenances": []},
+        "api/v2/scheduled-maintenances/upcoming.json": {"scheduled_maintenances": []},
+        "api/v2/scheduled-maintenances/active.json": {"scheduled_maintenances": []},
     }
+    return {path: described(path, {"page": page(path), **bodies[path]}) for path in API_PATHS}

@@ -1,0 +1,165 @@
+"""Where the manifest and the site are, seen from where the user stands, and the repository's
+``.gitignore``.
+
+The manifest is found as git finds ``.git``: ``manifest/valhalla.yaml`` in the current folder,
+else in its parent, and so on up. The walk stops at the top of a git work tree (a folder holding
+``.git``) or at the filesystem root, so a manifest that belongs to another repository is never
+picked up. Paths are shown as the user would type them from the current folder.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ValhallaError
+
+DEFAULT_MANIFEST = os.path.join("manifest", "valhalla.yaml")
+DEFAULT_SITE = "site"
+
+IGNORE_HEADER = "# valhalla-status: the built site, lock files and the build's scratch files"
+
+
+def shown(path: str | os.PathLike[str]) -> str:
+    """``path`` as typed from the current folder: relative (``../site``) when that is possible."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return os.path.abspath(path)
+
+
+def _is_top(folder: Path) -> bool:
+    """Whether ``folder`` is the top of a git work tree (``.git`` is a folder, or a file in a
+    linked worktree or a submodule)."""
+    return os.path.lexists(folder / ".git")
+
+
+def find_root(start: str | os.PathLike[str] = ".") -> Path | None:
+    """The nearest folder, from ``start`` up, that holds ``manifest/valhalla.yaml``."""
+    folder = Path(os.path.abspath(start))
+    while True:
+        if os.path.lexists(folder / DEFAULT_MANIFEST):
+            return folder
+        if _is_top(folder) or folder.parent == folder:
+            return None
+        folder = folder.parent
+
+
+@dataclass(frozen=True)
+class Location:
+    """The manifest and the site folder, as paths to show and to open."""
+
+    manifest: str
+    site: str
+    root: Path | None = None
+    """The folder the manifest was found in by walking up (None: given, or none found)."""
+
+
+def locate(manifest: str | None, site: str | None, start: str | os.PathLike[str] = ".") -> Location:
+    """Resolve the ``--manifest`` and ``--site`` options (None: not given).
+
+    A manifest not given is looked for from ``start`` up (see :func:`find_root`); the site's
+    default is then ``site`` beside the ``manifest`` folder found. When the manifest is given,
+    or there is none anywhere, the defaults are relative to the current folder (where ``init``
+    creates them).
+    """
+    root = find_root(start) if manifest is None else None
+    if manifest is None:
+        manifest = shown(root / DEFAULT_MANIFEST) if root is not None else DEFAULT_MANIFEST
+    if site is None:
+        site = shown(root / DEFAULT_SITE) if root is not None else DEFAULT_SITE
+    return Location(manifest, site, root)
+
+
+# --- .gitignore ----------------------------------------------------------------------------
+
+
+def repository_top(path: str | os.PathLike[str]) -> Path | None:
+    """The top of the git work tree holding ``path`` (None: not in one)."""
+    folder = Path(os.path.abspath(path))
+    while True:
+        if _is_top(folder):
+            return folder
+        if folder.parent == folder:
+            return None
+        folder = folder.parent
+
+
+def _inside(path: str | os.PathLike[str], folder: Path) -> str | None:
+    """``path`` relative to ``folder`` in git's spelling, or None when it is not inside."""
+    relative = os.path.relpath(os.path.abspath(path), folder)
+    if relative == os.curdir or relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        return None
+    return Path(relative).as_posix()
+
+
+def ignore_patterns(
+    manifest: str | os.PathLike[str], site: str | os.PathLike[str], top: Path
+) -> list[str]:
+    """What a repository whose top is ``top`` ignores of the tool's files.
+
+    The site folder, its lock file and the build's scratch folders beside it (hidden
+    ``.<site>.valhalla-*`` names), the manifest's lock file and a killed writer's temp
+    files. Paths outside ``top`` are left out.
+    """
+    patterns = []
+    site_path = _inside(site, top)
+    if site_path is not None:
+        parent, _, name = site_path.rpartition("/")
+        beside = f"/{parent}/" if parent else "/"
+        patterns += [f"/{site_path}/", f"{beside}.{name}.lock"]
+    patterns.append(".*.valhalla-*")
+    folder = _inside(Path(os.path.abspath(manifest)).parent, top)
+    if folder is not None:
+        patterns += [f"/{folder}/.*.lock", f"/{folder}/.*.tmp-*"]
+    elif os.path.abspath(Path(manifest).parent) == str(top):
+        patterns += ["/.*.lock", "/.*.tmp-*"]
+    return patterns
+
+
+def _same(line: str) -> str:
+    """A pattern without the spellings that make no difference here (leading or trailing ``/``,
+    surrounding blanks): ``site/``, ``/site`` and ``/site/`` are one entry."""
+    return line.strip().strip("/")
+
+
+@dataclass(frozen=True)
+class IgnoreResult:
+    path: str
+    """The ``.gitignore`` file, as shown to the user."""
+    added: list[str]
+
+
+def ignore_outputs(location: Location) -> IgnoreResult:
+    """Add the tool's files to the ``.gitignore`` at the top of the repository, each pattern
+    once. Outside git: the folder the manifest was found in, else the current folder.
+
+    Lines already there are kept as they are, and a pattern is not added again when the file
+    has it in any spelling, or negated (``!/site/``: the user commits the site on purpose).
+    """
+    manifest, site = location.manifest, location.site
+    top = repository_top(Path(manifest).parent) or location.root or Path(os.path.abspath("."))
+    target = top / ".gitignore"
+    try:
+        existing = target.read_bytes() if os.path.lexists(target) else b""
+        text = existing.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValhallaError(f"{shown(target)}: not UTF-8; add the site to it by hand") from None
+    except OSError as exc:
+        raise ValhallaError(f"cannot read {shown(target)}: {exc.strerror or exc}") from None
+    have = {_same(line.lstrip("!")) for line in text.splitlines()}
+    missing = [p for p in ignore_patterns(manifest, site, top) if _same(p) not in have]
+    if not missing:
+        return IgnoreResult(shown(target), [])
+    newline = "\r\n" if "\r\n" in text else "\n"
+    block = ([IGNORE_HEADER] if IGNORE_HEADER not in text.splitlines() else []) + missing
+    if text and not text.endswith("\n"):
+        text += newline
+    if text.strip():
+        text += newline  # a blank line between the user's lines and ours
+    text += newline.join(block) + newline
+    from .manifest import atomic_write
+
+    atomic_write(target, text.encode("utf-8"))
+    return IgnoreResult(shown(target), missing)
