@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import json
 import os
 import platform
@@ -62,38 +63,42 @@ def peak_rss_mib(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float
 
 
 def generate_manifest(path: Path, packs: int) -> None:
-    """A valid manifest with ``packs`` packs, written as canonical text directly (fast)."""
+    """A valid manifest with ``packs`` packs, written as canonical text directly (fast).
+
+    The current layout (schema_version 2): the main file, and beside it the history folder
+    ``<stem>.history/`` holding the one ``init`` entry.
+    """
     statuses = ("installed", "pending", "deprecated", "experimental")
     lines = [
-        "schema_version: 1",
+        "# Valhalla status manifest: the source of truth for the platform's status.",
+        "# Change it with `valhalla-status` (see README.md);",
+        "# after a hand edit, run `valhalla-status fmt`.",
+        "schema_version: 2",
         "system:",
         "  name: Valhalla",
-        "  description: Valhalla professional capital markets system",
         "  version: 1.0.0",
+        "  description: Valhalla professional capital markets system",
         "  backend_complete: false",
-        "  notes: null",
-        "  updated_at: '2025-09-20T00:00:00Z'",
         "  completed_at: null",
         "  extra: {}",
+        "  notes: null",
         "packs:",
     ]
     for index in range(packs):
         lines += [
             f"- id: P{index}",
+            f"  status: {statuses[index % 7 % 4]}",
             f"  name: Component {index}",
             f"  group: Group {index % 20}",
-            f"  status: {statuses[index % 7 % 4]}",
         ]
-    lines += [
-        "history:",
-        "- at: '2025-09-20T00:00:00Z'",
-        "  by: benchmark",
-        "  action: init",
-        "  changes: {}",
-        "  notes: null",
-        "",
-    ]
-    path.parent.mkdir(parents=True, exist_ok=True)
+    lines.append("")
+    entry = "at: '2025-09-20T00:00:00Z'\nby: benchmark\naction: init\nchanges: {}\nnotes: null\n"
+    name = f"20250920T000000Z-000000-{hashlib.sha256(entry.encode()).hexdigest()[:8]}.yaml"
+    history = path.with_name(f"{path.stem}.history")
+    history.mkdir(parents=True, exist_ok=True)
+    for old in history.iterdir():
+        old.unlink()
+    (history / name).write_text(entry, encoding="utf-8")
     path.write_text("\n".join(lines), encoding="utf-8")
 
 

@@ -34,7 +34,7 @@ from filelock import FileLock
 
 from valhalla_status.documents import (
     history_document,
-    pack_document,
+    pack_documents,
     pack_file_document,
     packs_document,
     status_document,
@@ -89,31 +89,34 @@ SUMMARY_KEYS = [
 
 
 def default_manifest_text(at: str, by: str) -> str:
-    """The canonical text SPEC §3 and §8 describe for a fresh ``init``."""
+    """The canonical main file of a fresh ``init`` (the history is beside it)."""
     packs = "".join(
-        f"- id: {i}\n  name: {n}\n  group: {g}\n  status: installed\n" for i, n, g in DEFAULT_PACKS
+        f"- id: {i}\n  status: installed\n  name: {n}\n  group: {g}\n" for i, n, g in DEFAULT_PACKS
     )
     return (
         HEADER
-        + "schema_version: 1\n"
+        + "schema_version: 2\n"
         + "system:\n"
         + "  name: Valhalla\n"
-        + "  description: Valhalla professional capital markets system\n"
         + "  version: 1.0.0\n"
+        + "  description: Valhalla professional capital markets system\n"
         + "  backend_complete: false\n"
-        + "  notes: null\n"
-        + f"  updated_at: '{at}'\n"
         + "  completed_at: null\n"
         + "  extra: {}\n"
+        + "  notes: null\n"
         + "packs:\n"
         + packs
-        + "history:\n"
-        + f"- at: '{at}'\n"
-        + f"  by: {by}\n"
-        + "  action: init\n"
-        + "  changes: {}\n"
-        + "  notes: null\n"
     )
+
+
+def history_files(ws: Workspace) -> dict[str, str]:
+    """The history folder's files (name -> text)."""
+    folder = ws.manifest.with_name(ws.manifest.stem + ".history")
+    return {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.iterdir())}
+
+
+def init_entry_text(at: str, by: str) -> str:
+    return f"at: '{at}'\nby: {by}\naction: init\nchanges: {{}}\nnotes: null\n"
 
 
 def ok(result: Result, stderr: str, stdout: str = "") -> None:
@@ -156,7 +159,14 @@ def test_init_writes_the_default_manifest(ws: Workspace, epoch: int) -> None:
     ok(ws.run("init", NB, "--by", "alice"), f"Created {M} with 16 packs\n{IGNORED}")
     assert ws.manifest.read_text(encoding="utf-8") == default_manifest_text(EPOCH_TEXT, "alice")
     assert canonical(ws)
-    assert sorted(os.listdir(ws.manifest.parent)) == [".valhalla.yaml.lock", "valhalla.yaml"]
+    assert sorted(os.listdir(ws.manifest.parent)) == [
+        ".valhalla.yaml.lock",
+        "valhalla.history",
+        "valhalla.yaml",
+    ]
+    [(name, text)] = history_files(ws).items()
+    assert name.startswith("20250920T000000Z-000000-") and name.endswith(".yaml")
+    assert text == init_entry_text(EPOCH_TEXT, "alice")
 
 
 def test_init_is_idempotent(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -174,10 +184,11 @@ def test_init_force_replaces_the_manifest_and_its_history(
     set_epoch(monkeypatch, EPOCH)
     ok(ws.run("init", NB, "--by", "alice"), f"Created {M} with 16 packs\n{IGNORED}")
     ok(ws.run("set-notes", "temporary", NB, "--by", "alice"), "Notes updated\n")
-    assert len(ws.read()["history"]) == 2
+    assert len(history_files(ws)) == 2
     set_epoch(monkeypatch, EPOCH2)
     ok(ws.run("init", "--force", NB, "--by", "bob"), f"Created {M} with 16 packs\n")
     assert ws.manifest.read_text(encoding="utf-8") == default_manifest_text(EPOCH2_TEXT, "bob")
+    assert list(history_files(ws).values()) == [init_entry_text(EPOCH2_TEXT, "bob")]
 
 
 def test_init_force_replaces_an_invalid_manifest(ws: Workspace, epoch: int) -> None:
@@ -285,15 +296,20 @@ history:
 
 def test_fmt_check_and_fmt_on_a_hand_edited_file(ws: Workspace) -> None:
     ws.write(HAND_EDITED)
-    ok(ws.run("validate"), f"{M}: valid (2 packs)\n")
+    dropped = "".join(
+        f"{M}:{line}: warning: this comment is dropped by the next write; record why with "
+        "--notes (e.g. `pack set ID --notes TEXT`, `set-notes TEXT`)\n"
+        for line in (1, 4, 17)
+    )
+    ok(ws.run("validate"), f"{dropped}{M}: valid (2 packs)\n")
     before = snapshot(ws.root)
     fails(
         ws.run("fmt", "--check"),
-        f"error: {M} is not in canonical form; run `valhalla-status fmt`\n",
+        f"{dropped}error: {M} is not in canonical form; run `valhalla-status fmt`\n",
     )
     assert snapshot(ws.root) == before
 
-    ok(ws.run("fmt"), f"{M}: reformatted\n")
+    ok(ws.run("fmt"), f"{dropped}{M}: reformatted\n")
     assert ws.manifest.read_text(encoding="utf-8") == HAND_EDITED_CANONICAL
     assert sorted(os.listdir(ws.manifest.parent)) == [".valhalla.yaml.lock", "valhalla.yaml"]
 
@@ -367,6 +383,8 @@ def test_show_json_is_status_json(small: Workspace) -> None:
         "name": "Reporter Premium",
         "group": "Professional",
         "status": "pending",
+        "notes": None,
+        "since": EPOCH_TEXT,
     }
     assert (document["updated_at"], document["completed_at"]) == (EPOCH_TEXT, None)
     assert (document["schema_version"], document["version"], document["extra"]) == (1, "1.0.0", {})
@@ -443,12 +461,12 @@ def test_pack_list_json_is_packs_json(small: Workspace) -> None:
     document = json.loads(result.stdout)
     assert list(document) == ["$schema", "schema_version", "packs", "summary"]
     assert list(document["summary"]) == SUMMARY_KEYS
-    assert document == packs_document(manifest.packs)
+    assert document == packs_document(pack_documents(manifest))
     assert [p["id"] for p in document["packs"]] == ["H", "I", "S"]
 
     result = small.run("pack", "list", "--json", "--group", "PROFESSIONAL", "--status", "pending")
     document = json.loads(result.stdout)
-    assert document == packs_document([manifest.packs[1]])
+    assert document == packs_document([pack_documents(manifest)[1]])
     assert document["summary"]["total_packs"] == 1
 
 
@@ -457,13 +475,23 @@ def test_pack_show_any_case(small: Workspace, typed: str) -> None:
     ok(
         small.run("pack", "show", typed),
         "",
-        "id: S\nname: Rollout Manager\ngroup: System infrastructure\nstatus: installed\n",
+        "id: S\nname: Rollout Manager\ngroup: System infrastructure\nstatus: installed\n"
+        f"notes: (none)\nsince: {EPOCH_TEXT}\n",
     )
     result = small.run("pack", "show", typed, "--json")
     ok(result, "", result.stdout)
     document = json.loads(result.stdout)
-    assert list(document) == ["$schema", "schema_version", "id", "name", "group", "status"]
-    assert document == pack_file_document(pack_document(load_manifest(small.manifest).packs[2]))
+    assert list(document) == [
+        "$schema",
+        "schema_version",
+        "id",
+        "name",
+        "group",
+        "status",
+        "notes",
+        "since",
+    ]
+    assert document == pack_file_document(pack_documents(load_manifest(small.manifest))[2])
     assert document["$schema"] == "../schema/pack.schema.json"
 
 
@@ -646,7 +674,7 @@ def test_pack_set_refusals(later: Workspace) -> None:
     )
     fails(
         later.run("pack", "set", "H", NB),
-        "error: nothing to change: give --status, --name or --group\n",
+        "error: nothing to change: give --status, --name, --group or --notes\n",
     )
     assert snapshot(later.root) == before
 

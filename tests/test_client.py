@@ -57,7 +57,10 @@ def test_reads_a_file_into_typed_objects(site: Path) -> None:
     assert (status.backend_complete, status.completed_at, status.updated_at) == (True, day1, day1)
     assert status.notes is None and status.extra == {}
     assert len(status.packs) == 16
-    assert status.packs[3] == PackStatus("K", "Executor Pro", "Professional", "pending")
+    since = "2025-09-20T00:00:00Z"
+    assert status.packs[3] == PackStatus(
+        "K", "Executor Pro", "Professional", "pending", None, since
+    )
     assert status.pack("k") is status.packs[3] and status.pack("zz") is None
     assert status.summary == Summary(16, 15, 1, 0, 0)
     assert status.version_at_least("1.0.0") and not status.version_at_least("1.0.1-rc.1")
@@ -73,7 +76,9 @@ def test_status_matches_the_published_document_field_for_field(site: Path) -> No
 
 def test_url_ending_in_slash_gets_status_json(server: Server) -> None:
     status = StatusClient(server.url + "/").fetch()
-    assert status.pack("K") == PackStatus("K", "Executor Pro", "Professional", "pending")
+    assert status.pack("K") == PackStatus(
+        "K", "Executor Pro", "Professional", "pending", None, "2025-09-20T00:00:00Z"
+    )
     assert server.paths() == ["/status.json"]
     headers = server.requests[0][1]
     assert (headers["Accept"], headers["Cache-Control"]) == ("application/json", "no-cache")

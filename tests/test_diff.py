@@ -167,8 +167,8 @@ def test_packs_added_removed_renamed_moved_and_reordered(repo: Repo) -> None:
     ]
     repo.commit()
     text = repo.manifest.read_text(encoding="utf-8")
-    block_h = "- id: H\n  name: Analyst Basics\n  group: Entry\n  status: installed\n"
-    moved = text.replace(block_h, "").replace("history:\n", block_h + "history:\n")
+    block_h = "- id: H\n  status: installed\n  name: Analyst Basics\n  group: Entry\n"
+    moved = text.replace(block_h, "") + block_h
     repo.manifest.write_text(moved, encoding="utf-8")
     assert lines(repo.run("diff")) == [
         "Status changes: HEAD → manifest/valhalla.yaml",
@@ -207,6 +207,11 @@ def test_two_revisions_one_revision_and_two_files(repo: Repo) -> None:
     ]
     old = repo.root / "old.yaml"
     old.write_text(git(repo.root, "show", f"HEAD~1:{MANIFEST}"), encoding="utf-8")
+    (repo.root / "old.history").mkdir()  # a manifest file's history is the folder beside it
+    folder = "manifest/valhalla.history"
+    for name in git(repo.root, "ls-tree", "--name-only", "HEAD~1", f"{folder}/").split():
+        content = git(repo.root, "show", f"HEAD~1:{name}")
+        (repo.root / "old.history" / name.rsplit("/", 1)[1]).write_text(content, encoding="utf-8")
     files = repo.run("diff", "old.yaml", MANIFEST, "--exit-code")
     assert files.exit_code == 1
     assert lines(files)[0] == f"Status changes: old.yaml → {MANIFEST}"
@@ -386,7 +391,7 @@ def test_invalid_manifest_on_the_old_side(repo: Repo) -> None:
     line = one_error_line(repo.run("diff"))
     assert line.startswith(f"error: invalid manifest: HEAD:{MANIFEST}:")
     assert line.endswith(" (and 1 more problem)")
-    conflicted = good.replace("history:\n", "<<<<<<< HEAD\nhistory:\n")
+    conflicted = good.replace("packs:\n", "<<<<<<< HEAD\npacks:\n")
     repo.manifest.write_text(conflicted, encoding="utf-8")
     repo.commit("conflict")
     number = conflicted.splitlines().index("<<<<<<< HEAD") + 1

@@ -142,6 +142,8 @@ def test_json_values_match_the_manifest(ws: Workspace) -> None:
         "name": "Reporter Premium",
         "group": "Professional",
         "status": "pending",
+        "notes": None,
+        "since": EPOCH_TEXT,
     }
     assert site_json(site, "summary.json") == {
         "$schema": "schema/summary.schema.json",

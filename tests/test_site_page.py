@@ -155,7 +155,8 @@ def test_packs_are_grouped_in_captioned_tables_with_scoped_headers(ws: Workspace
     # Status as text, not by colour alone.
     assert (
         '<tr><th scope="row"><a href="packs/I.json">I</a></th><td dir="auto">Reporter Premium</td>'
-        '<td class="pending">pending</td></tr>'
+        '<td class="pending">pending since <time datetime="2025-09-20T00:00:00Z">2025-09-20</time>'
+        "</td></tr>"
     ) in text
 
 
@@ -225,7 +226,7 @@ def test_text_colours_contrast_at_least_4_5_to_1_in_light_and_dark(ws: Workspace
 def test_page_for_16_packs_is_under_4_kb_gzipped(ws: Workspace) -> None:
     site = build(ws, default_data())
     data = (site / "index.html").read_bytes()
-    assert data.count(b'<td class="installed">installed</td>') == 16
+    assert data.count(b'<td class="installed">installed since <time datetime=') == 16
     assert len(gzip.compress(data, compresslevel=9, mtime=0)) < 4096
 
 

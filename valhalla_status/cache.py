@@ -19,7 +19,10 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .layout import History
 
 from .files import read_regular_file
 
@@ -68,13 +71,51 @@ def read_manifest_bytes(path: str | os.PathLike[str]) -> bytes | None:
     return None if len(raw) > _MAX_MANIFEST_BYTES else raw
 
 
+class _Unreadable(Exception):
+    pass
+
+
+def read_manifest_state(path: str | os.PathLike[str]) -> ManifestState | None:
+    """The main file's bytes and its history files as one consistent state (see
+    :func:`layout.read_state`); None when they cannot be read (the full loader says why)."""
+    from .errors import ValhallaError
+    from .layout import read_state
+
+    def read_main() -> bytes:
+        raw = read_manifest_bytes(path)
+        if raw is None:
+            raise _Unreadable
+        return raw
+
+    try:
+        main, history = read_state(path, read_main)
+    except (_Unreadable, ValhallaError):
+        return None
+    return ManifestState(main, history)
+
+
+class ManifestState:
+    """What a manifest's documents depend on: its main file and its history files."""
+
+    def __init__(self, main: bytes, history: History) -> None:
+        self.main = main
+        self.history = history
+
+    def key(self) -> bytes:
+        """Bytes that differ whenever the manifest's content may."""
+        if not self.history.entries and not self.history.unknown:
+            return self.main
+        return self.main + b"\0history\0" + self.history.fingerprint()
+
+
 def _entry(folder: Path, raw: bytes) -> tuple[str, Path]:
     key = hashlib.sha256(code_stamp() + b"\0" + raw).hexdigest()
     return key, folder / f"{key}.json"
 
 
 def store_documents(raw: bytes, documents: dict[str, Any]) -> None:
-    """Remember the documents of a manifest whose bytes were validated."""
+    """Remember the documents of a manifest whose state (``ManifestState.key()``) was
+    validated."""
     folder = cache_dir()
     if folder is not None:
         key, entry = _entry(folder, raw)
@@ -82,18 +123,19 @@ def store_documents(raw: bytes, documents: dict[str, Any]) -> None:
 
 
 def manifest_documents(
-    path: str | os.PathLike[str], compute: Callable[[bytes | None], dict[str, Any]]
+    path: str | os.PathLike[str], compute: Callable[[ManifestState | None], dict[str, Any]]
 ) -> dict[str, Any]:
-    """The documents of the manifest at ``path``: cached, or ``compute(raw_bytes)`` and stored.
+    """The documents of the manifest at ``path``: cached, or ``compute(state)`` and stored.
 
-    ``compute`` validates the bytes (raising the usual errors); for a file this cannot read (or
+    ``compute`` validates the state (raising the usual errors); for a file this cannot read (or
     an oversized one) it gets None and reads the file itself, so errors are reported exactly as
     without the cache.
     """
     folder = cache_dir()
-    raw = None if folder is None else read_manifest_bytes(path)
-    if folder is None or raw is None:
+    state = None if folder is None else read_manifest_state(path)
+    if folder is None or state is None:
         return compute(None)
+    raw = state.key()
     key, entry = _entry(folder, raw)
     try:
         with open(entry, encoding="utf-8") as handle:
@@ -104,7 +146,7 @@ def manifest_documents(
             return cached["documents"]
     except (OSError, ValueError, AttributeError, KeyError):
         pass
-    documents = compute(raw)
+    documents = compute(state)
     _store(folder, entry, {"key": key, "documents": documents})
     return documents
 

@@ -281,10 +281,29 @@ def init(settings: Settings, force: bool, by: str | None, no_build: bool) -> Non
 
 
 @main.command()
+@click.option("--by", metavar="NAME", help="Who migrates (default: git user.name, else login).")
+@pass_settings
+def migrate(settings: Settings, by: str | None) -> None:
+    """Move the manifest to the current layout (schema_version 2), losing nothing.
+
+    The history moves to one file per change beside the manifest, so parallel changes on two
+    branches merge with plain git. Running it again changes nothing.
+    """
+    from .service import migrate_manifest
+
+    _, message = migrate_manifest(settings.manifest, by=by)
+    click.echo(message, err=True)
+
+
+@main.command()
 @pass_settings
 def validate(settings: Settings) -> None:
     """Check the manifest; exit 1 with located errors."""
+    from .manifest import hand_comments
+
     count = len(settings.load().packs)
+    for warning in hand_comments(settings.manifest):
+        click.echo(for_terminal(warning), err=True)
     shown = for_terminal(settings.manifest)
     click.echo(f"{shown}: valid ({count} pack{'' if count == 1 else 's'})", err=True)
 
@@ -294,9 +313,12 @@ def validate(settings: Settings) -> None:
 @pass_settings
 def fmt(settings: Settings, check: bool) -> None:
     """Rewrite the manifest in canonical form (or only check it)."""
-    from .manifest import format_manifest_file
+    from .manifest import format_manifest_file, hand_comments
 
+    comments = hand_comments(settings.manifest)
     changed = format_manifest_file(settings.manifest, check=check)
+    for warning in comments:
+        click.echo(for_terminal(warning), err=True)
     shown = for_terminal(settings.manifest)
     if check and changed:
         raise ValhallaError(f"{shown} is not in canonical form; run `valhalla-status fmt`")
@@ -398,7 +420,9 @@ def pack_show(settings: Settings, pack_id: str, as_json: bool) -> None:
         emit_json(pack_file_document(found))
         return
     for key, value in found.items():
-        click.echo(for_terminal(f"{key}: {value}"))
+        if value is None:
+            value = "(none)" if key == "notes" else "(unknown)"
+        click.echo(for_terminal(f"{key}: {value}", multiline=True).replace("\n", "\n  "))
 
 
 @pack.command("add")
@@ -406,6 +430,7 @@ def pack_show(settings: Settings, pack_id: str, as_json: bool) -> None:
 @click.option("--name", required=True, help="Display name.")
 @click.option("--group", required=True, help="Group to list it under.")
 @click.option("--status", type=STATUS_CHOICE, default="pending", show_default=True)
+@click.option("--notes", metavar="TEXT", help="Why: kept as the pack's note and in the history.")
 @mutation
 @pass_settings
 def pack_add(
@@ -414,13 +439,15 @@ def pack_add(
     name: str,
     group: str,
     status: str,
+    notes: str | None,
     by: str | None,
     no_build: bool,
 ) -> None:
     """Add a pack."""
     from .service import add_pack
 
-    report(settings, add_pack(settings.manifest, pack_id, name, group, status, by=by), no_build)
+    outcome = add_pack(settings.manifest, pack_id, name, group, status, notes=notes, by=by)
+    report(settings, outcome, no_build)
 
 
 @pack.command("set")
@@ -428,6 +455,8 @@ def pack_add(
 @click.option("--status", type=STATUS_CHOICE, help="New status.")
 @click.option("--name", help="New display name.")
 @click.option("--group", help="New group.")
+@click.option("--notes", metavar="TEXT", help="Why: the pack's new note, kept in the history.")
+@click.option("--clear-notes", is_flag=True, help="Remove the pack's note.")
 @mutation
 @pass_settings
 def pack_set(
@@ -436,25 +465,35 @@ def pack_set(
     status: str | None,
     name: str | None,
     group: str | None,
+    notes: str | None,
+    clear_notes: bool,
     by: str | None,
     no_build: bool,
 ) -> None:
-    """Change a pack's status, name or group."""
+    """Change a pack's status, name, group or note."""
     from .service import set_pack
 
-    outcome = set_pack(settings.manifest, pack_id, status=status, name=name, group=group, by=by)
+    if clear_notes and notes is not None:
+        raise click.UsageError("give --notes or --clear-notes, not both")
+    given: dict[str, Any] = {"notes": None} if clear_notes else _given(notes)
+    outcome = set_pack(
+        settings.manifest, pack_id, status=status, name=name, group=group, by=by, **given
+    )
     report(settings, outcome, no_build)
 
 
 @pack.command("remove")
 @click.argument("pack_id", metavar="ID")
+@click.option("--notes", metavar="TEXT", help="Why: recorded in the history.")
 @mutation
 @pass_settings
-def pack_remove(settings: Settings, pack_id: str, by: str | None, no_build: bool) -> None:
+def pack_remove(
+    settings: Settings, pack_id: str, notes: str | None, by: str | None, no_build: bool
+) -> None:
     """Remove a pack."""
     from .service import remove_pack
 
-    report(settings, remove_pack(settings.manifest, pack_id, by=by), no_build)
+    report(settings, remove_pack(settings.manifest, pack_id, notes=notes, by=by), no_build)
 
 
 def notes_option(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -74,6 +74,10 @@ class PackStatus:
     name: str
     group: str
     status: str
+    notes: str | None = None
+    """Why the pack has its status (None: no note, or a site older than pack notes)."""
+    since: str | None = None
+    """When it got its status (RFC 3339), or None when unknown."""
 
     @property
     def installed(self) -> bool:
@@ -128,7 +132,14 @@ class Status:
             raise InvalidStatus(f"unknown schema_version {schema!r} (this client reads {known})")
         try:
             packs = tuple(
-                PackStatus(**{k: _field(p, k, str, f"packs[{i}].") for k in _PACK_KEYS})
+                PackStatus(
+                    **{k: _field(p, k, str, f"packs[{i}].") for k in _PACK_KEYS},
+                    **{
+                        k: _field(p, k, (str, type(None)), f"packs[{i}].")
+                        for k in ("notes", "since")
+                        if k in p
+                    },
+                )
                 for i, p in enumerate(_field(document, "packs", list))
             )
             for index, pack in enumerate(packs):

@@ -16,6 +16,8 @@ from typing import Any
 
 from .client import semver_key
 from .errors import ManifestError, ValhallaError
+from .layout import EMPTY as EMPTY_HISTORY
+from .layout import History, classify, history_shown
 from .manifest import MAX_FILE_BYTES, decode_manifest_bytes, load_manifest, parse_manifest
 from .models import HistoryEntry, Manifest, format_timestamp, parse_timestamp
 from .service import compute_changes
@@ -86,10 +88,51 @@ def manifest_at_revision(revision: str, manifest_path: str | os.PathLike[str]) -
     if int(size.stdout) > MAX_FILE_BYTES:
         raise ValhallaError(f"{shown}: file is over the 32 MiB limit (not parsed)")
     blob = _git(["cat-file", "blob", blob_name], top)
+    history = _history_at_revision(top, commit.stdout.decode().strip(), relative, blob.stdout)
     try:
-        return parse_manifest(decode_manifest_bytes(blob.stdout, shown), shown)
+        return parse_manifest(decode_manifest_bytes(blob.stdout, shown), shown, history)
     except ManifestError as exc:
         raise _one_line(exc) from None
+
+
+def _history_at_revision(top: Path, commit: str, relative: str, main: bytes) -> History:
+    """The history folder beside the manifest at a commit (empty when there is none)."""
+    folder = history_shown(relative)
+    listing = _git(["ls-tree", "-z", "--full-tree", commit, "--", f"{folder}/"], top)
+    if listing.returncode != 0:
+        return EMPTY_HISTORY
+    objects: dict[str, tuple[str, str]] = {}
+    for record in listing.stdout.split(b"\0"):
+        if not record:
+            continue
+        info, _, path = record.partition(b"\t")
+        _, kind, oid = info.decode().split()
+        objects[os.fsdecode(path).rsplit("/", 1)[-1]] = (kind, oid)
+    blobs = [oid for kind, oid in objects.values() if kind == "blob"]
+    contents: dict[str, bytes] = {}
+    if blobs:
+        try:
+            batch = subprocess.run(
+                ["git", "cat-file", "--batch"],
+                cwd=top,
+                input="".join(f"{oid}\n" for oid in blobs).encode(),
+                capture_output=True,
+                timeout=60,
+            )
+        except subprocess.TimeoutExpired:
+            raise ValhallaError("git cat-file took over 60 s") from None
+        out, at = batch.stdout, 0
+        for oid in blobs:
+            end = out.index(b"\n", at)
+            size = int(out[at:end].split()[2])
+            contents[oid] = out[end + 1 : end + 1 + size]
+            at = end + 1 + size + 1
+
+    def read(name: str) -> bytes | None:
+        kind, oid = objects[name]
+        return contents[oid] if kind == "blob" else None
+
+    return classify(tuple(sorted(objects)), read, main)
 
 
 def load_side(spec: str | None, manifest_path: str, label: str | None = None) -> Side:
@@ -178,7 +221,7 @@ class PackChange:
     id: str
     name: str
     kind: str
-    """added, removed, status, renamed or moved."""
+    """added, removed, status, renamed, moved or note."""
     words: str
     """The change, e.g. ``pending → installed``."""
 
@@ -187,7 +230,7 @@ class PackChange:
         """The change in words, without the pack."""
         if self.kind == "status":
             return self.words
-        return f"{self.kind}{':' if self.kind == 'moved' else ''} {self.words}"
+        return f"{self.kind}{':' if self.kind in ('moved', 'note') else ''} {self.words}"
 
     @property
     def line(self) -> str:
@@ -272,6 +315,10 @@ class ManifestDiff:
             if f"packs.{pack_id}.group" in changes:
                 old, new = changes[f"packs.{pack_id}.group"]
                 result.append(PackChange(pack_id, name, "moved", f"{old} → {new}"))
+            if f"packs.{pack_id}.notes" in changes:
+                old, new = changes[f"packs.{pack_id}.notes"]
+                words = f"{_quote(old)} → {_quote(new)}"
+                result.append(PackChange(pack_id, name, "note", words))
         return result
 
     def lines(self) -> list[str]:

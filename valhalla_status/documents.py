@@ -108,8 +108,50 @@ def described(path: str, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def pack_document(pack: Pack) -> dict[str, Any]:
-    return {"id": pack.id, "name": pack.name, "group": pack.group, "status": pack.status}
+def pack_document(pack: Pack, since: str | None = None) -> dict[str, Any]:
+    """A pack's document: its fields, its note and since when it has had its status."""
+    return {
+        "id": pack.id,
+        "name": pack.name,
+        "group": pack.group,
+        "status": pack.status,
+        "notes": pack.notes,
+        "since": since,
+    }
+
+
+def pack_since(manifest: Manifest) -> dict[str, str]:
+    """Pack id -> the time of the newest history entry that set its status.
+
+    That is a ``packs.<ID>.status`` change, the pack's addition, or (for packs it does not
+    name) the newest ``init`` entry; a pack none of these covers is absent (unknown).
+    """
+    from .models import format_timestamp
+
+    since: dict[str, str] = {}
+    init: str | None = None
+    for entry in manifest.history:
+        if entry.action == "init":
+            since.clear()
+            init = format_timestamp(entry.at)
+        for field, (_, new) in entry.changes.items():
+            if not field.startswith("packs."):
+                continue
+            rest = field[len("packs.") :]
+            if rest.endswith(".status"):
+                since[rest[: -len(".status")]] = format_timestamp(entry.at)
+            elif "." not in rest and new is not None:
+                since[rest] = format_timestamp(entry.at)
+    if init is not None:
+        for pack in manifest.packs:
+            since.setdefault(pack.id, init)
+    return since
+
+
+def pack_documents(manifest: Manifest) -> list[dict[str, Any]]:
+    """Every pack's document, in display order."""
+    since = pack_since(manifest)
+    return [pack_document(p, since.get(p.id)) for p in manifest.packs]
 
 
 def pack_file_document(pack: dict[str, Any]) -> dict[str, Any]:
@@ -155,7 +197,7 @@ def status_document(manifest: Manifest) -> dict[str, Any]:
     from .models import format_timestamp
 
     system = manifest.system
-    packs = [pack_document(p) for p in manifest.packs]
+    packs = pack_documents(manifest)
     return described(
         "status.json",
         {

@@ -7,12 +7,14 @@ are mapped back to line numbers through the composed node tree, and all are repo
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import re
 import secrets
 import stat
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,20 @@ from pydantic import ValidationError
 
 from .errors import ManifestError, ValhallaError
 from .files import NotRegularFileError, open_regular
+from .layout import EMPTY as EMPTY_HISTORY
+from .layout import (
+    ENTRY_NAME,
+    EXAMPLE_NAME,
+    MAX_ENTRY_BYTES,
+    History,
+    digest,
+    fsync_folder,
+    history_dir,
+    history_shown,
+    read_state,
+    settle,
+    write_pending,
+)
 from .locking import lock_path as lock_path
 from .locking import manifest_lock as manifest_lock
 from .locking import real_file
@@ -32,6 +48,7 @@ from .models import (
     PACK_ID_PATTERN,
     SEMVER_PATTERN,
     STATUSES,
+    HistoryEntry,
     Manifest,
     cross_field_problems,
 )
@@ -80,7 +97,12 @@ def _problem(path: str, line: int | None, loc: Loc, message: str) -> str:
 
 
 def read_manifest_text(path: str | os.PathLike[str]) -> str:
-    """The manifest's text, after the checks that come before parsing (size, UTF-8, markers).
+    """The manifest's text, after the checks that come before parsing (size, UTF-8, markers)."""
+    return decode_manifest_bytes(read_manifest_file(path), os.fspath(path))
+
+
+def read_manifest_file(path: str | os.PathLike[str]) -> bytes:
+    """The main file's bytes, after the checks before reading.
 
     Only a regular file is read (a FIFO or a device is refused, never waited on), and the size
     limit counts the bytes actually read.
@@ -107,7 +129,7 @@ def read_manifest_text(path: str | os.PathLike[str]) -> str:
         raise ManifestError([f"{shown}: cannot read the file: permission denied"]) from None
     except OSError as exc:
         raise ManifestError([f"{shown}: cannot read the file: {exc.strerror}"]) from None
-    return decode_manifest_bytes(raw, shown)
+    return raw
 
 
 def decode_manifest_bytes(raw: bytes, shown: str) -> str:
@@ -421,7 +443,7 @@ def error_message(error: Any, loc: Loc) -> str:
         if field == "action":
             return f"{_describe(value)} is not one of {', '.join(ACTIONS)}"
         if field == "schema_version":
-            return f"unsupported schema_version {_describe(value)}; this tool reads 1"
+            return f"unsupported schema_version {_describe(value)}; this tool reads 1 and 2"
     if kind == "string_pattern_mismatch":
         pattern = error.get("ctx", {}).get("pattern")
         if pattern == PACK_ID_PATTERN:
@@ -491,8 +513,14 @@ def _clean_loc(loc: tuple[Any, ...], data: Any = None) -> Loc:
     return tuple(kept)
 
 
-def parse_manifest(text: str, path: str | os.PathLike[str] = "<manifest>") -> Manifest:
-    """Validate manifest text; raise ManifestError with every located problem."""
+def parse_manifest(
+    text: str, path: str | os.PathLike[str] = "<manifest>", history: History | None = None
+) -> Manifest:
+    """Validate manifest text; raise ManifestError with every located problem.
+
+    A schema_version 2 manifest takes its history (and updated_at) from ``history``, the
+    files of its history folder (none given: no files).
+    """
     shown = os.fspath(path)
     lines = _Lines()
     data = _construct(text, shown, lines)
@@ -500,6 +528,8 @@ def parse_manifest(text: str, path: str | os.PathLike[str] = "<manifest>") -> Ma
         raise ManifestError([f"{shown}: the manifest is empty; run `valhalla-status init`"])
     if not isinstance(data, dict):
         raise ManifestError([f"{shown}:1: the manifest must be a mapping, not {_describe(data)}"])
+    if data.get("schema_version") == 2 and type(data["schema_version"]) is int:
+        return _parse_layout_2(data, lines, shown, history or EMPTY_HISTORY)
     try:
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:
@@ -517,9 +547,138 @@ def parse_manifest(text: str, path: str | os.PathLike[str] = "<manifest>") -> Ma
     return manifest
 
 
+def _validation_problems(
+    exc: ValidationError, data: Any, located: Any, lines: _Lines, shown: str
+) -> list[str]:
+    """Located problems of ``data``; lines are looked up in ``located``, the data as read."""
+    problems = []
+    for error in exc.errors():
+        loc = _clean_loc(error["loc"], data)
+        problems.append(
+            _problem(shown, lines.line_of(located, loc), loc, error_message(error, loc))
+        )
+    return problems
+
+
+_ENTRIES: Any = None
+
+
+def _entries_adapter() -> Any:
+    global _ENTRIES
+    if _ENTRIES is None:
+        from pydantic import TypeAdapter
+
+        _ENTRIES = TypeAdapter(list[HistoryEntry])
+    return _ENTRIES
+
+
+def parse_history(history: History, folder_shown: str) -> tuple[list[HistoryEntry], list[str]]:
+    """The entries of a history folder, oldest first, and every located problem."""
+    problems = [
+        f"{folder_shown}/{name}: not a history entry file (names look like {EXAMPLE_NAME}); "
+        "move it out of the folder"
+        for name in history.unknown
+    ]
+    loaded: list[tuple[str, _Lines, Any]] = []
+    for name in sorted(history.entries):
+        shown = f"{folder_shown}/{name}"
+        raw = history.entries[name]
+        if len(raw) > MAX_ENTRY_BYTES:
+            problems.append(f"{shown}: file is over the 1 MiB limit of a history entry")
+            continue
+        try:
+            lines = _Lines()
+            data = _construct(decode_manifest_bytes(raw, shown), shown, lines)
+        except ManifestError as exc:
+            problems += exc.problems
+            continue
+        if not isinstance(data, dict):
+            problems.append(f"{shown}:1: a history entry must be a mapping, not {_describe(data)}")
+            continue
+        loaded.append((name, lines, data))
+    try:
+        entries = _entries_adapter().validate_python([data for _, _, data in loaded])
+    except ValidationError as exc:
+        by_index: dict[int, list[Any]] = {}
+        for error in exc.errors():
+            by_index.setdefault(int(error["loc"][0]), []).append(error)
+        for index, errors in sorted(by_index.items()):
+            name, lines, data = loaded[index]
+            for error in errors:
+                loc = _clean_loc(error["loc"][1:], data)
+                message = error_message(error, ("history", 0, *loc))
+                problems.append(
+                    _problem(f"{folder_shown}/{name}", lines.line_of(data, loc), loc, message)
+                )
+        return [], problems
+    order = sorted(
+        range(len(loaded)),
+        key=lambda i: (entries[i].at, int(loaded[i][0].split("-")[1]), loaded[i][0]),
+    )
+    return [entries[i] for i in order], problems
+
+
+def _parse_layout_2(data: dict[str, Any], lines: _Lines, shown: str, history: History) -> Manifest:
+    folder_shown = history_shown(shown)
+    entries, problems = parse_history(history, folder_shown)
+    if "history" in data:
+        problems.append(
+            _problem(
+                shown,
+                lines.line_of(data, ("history",)),
+                ("history",),
+                f"schema_version 2 keeps the history in {folder_shown}/, one file per change; "
+                "remove it here",
+            )
+        )
+    system = data.get("system")
+    if isinstance(system, dict) and "updated_at" in system:
+        loc: Loc = ("system", "updated_at")
+        problems.append(
+            _problem(
+                shown,
+                lines.line_of(data, loc),
+                loc,
+                "schema_version 2 takes updated_at from the newest history entry; remove it here",
+            )
+        )
+    if not entries and not problems:
+        problems.append(
+            f"{shown}: no history entries in {folder_shown}/; schema_version 2 takes "
+            "updated_at from the newest entry"
+        )
+    body = {k: v for k, v in data.items() if k != "history"}
+    if isinstance(system, dict):
+        newest = entries[-1].at if entries else datetime(2000, 1, 1, tzinfo=timezone.utc)
+        body["system"] = {**system, "updated_at": newest}
+    try:
+        manifest = Manifest.model_validate(body)
+    except ValidationError as exc:
+        problems += _validation_problems(exc, body, data, lines, shown)
+        raise ManifestError(problems) from None
+    if problems:
+        raise ManifestError(problems)
+    cross = cross_field_problems(manifest)
+    if cross:
+        raise ManifestError(
+            [_problem(shown, lines.line_of(data, loc), loc, message) for loc, message in cross]
+        )
+    return manifest.model_copy(update={"history": entries})
+
+
+def read_manifest(path: str | os.PathLike[str]) -> tuple[bytes, History]:
+    """The main file's bytes and its history files, as one consistent state."""
+    return read_state(path, lambda: read_manifest_file(path))
+
+
+def parse_state(path: str | os.PathLike[str], main: bytes, history: History) -> Manifest:
+    """The manifest from a state read with :func:`read_manifest`."""
+    return parse_manifest(decode_manifest_bytes(main, os.fspath(path)), path, history)
+
+
 def load_manifest(path: str | os.PathLike[str]) -> Manifest:
-    """Read, parse and validate the manifest at ``path``."""
-    return parse_manifest(read_manifest_text(path), path)
+    """Read, parse and validate the manifest at ``path`` (and its history folder)."""
+    return parse_state(path, *read_manifest(path))
 
 
 # --- writing -------------------------------------------------------------------------------
@@ -549,19 +708,47 @@ _CanonicalDumper.add_representer(_FlowList, _represent_flow)
 
 
 def manifest_data(manifest: Manifest) -> dict[str, Any]:
-    """The manifest as plain JSON-compatible data in canonical key order."""
+    """The manifest as plain JSON-compatible data in canonical key order (schema_version 1)."""
     data = manifest.model_dump(mode="json")
     if data["system"]["base_url"] is None:
         del data["system"]["base_url"]
+    for pack in data["packs"]:
+        if pack["notes"] is None:
+            del pack["notes"]
     return data
 
 
-def dump_manifest(manifest: Manifest) -> str:
-    """The canonical text of a manifest (SPEC §3), header comment included."""
-    data = manifest_data(manifest)
-    for entry in data["history"]:
-        entry["changes"] = {k: _FlowList(v) for k, v in entry["changes"].items()}
-    body = yaml.dump(
+# The order of schema_version 2: fields that change independently never sit on touching lines
+# (see docs/LAYOUT.md).
+SYSTEM_ORDER = (
+    "name",
+    "version",
+    "description",
+    "base_url",
+    "backend_complete",
+    "completed_at",
+    "extra",
+    "notes",
+)
+PACK_ORDER = ("id", "status", "notes", "name", "group")
+
+
+def main_data(manifest: Manifest) -> dict[str, Any]:
+    """The main file of a schema_version 2 manifest as plain data, in canonical order."""
+    system = manifest.system.model_dump(mode="json")
+    packs = []
+    for pack in manifest.packs:
+        values = pack.model_dump(mode="json")
+        packs.append({k: values[k] for k in PACK_ORDER if values[k] is not None})
+    return {
+        "schema_version": 2,
+        "system": {k: system[k] for k in SYSTEM_ORDER if k != "base_url" or system[k] is not None},
+        "packs": packs,
+    }
+
+
+def _yaml(data: Any) -> str:
+    return yaml.dump(
         data,
         Dumper=_CanonicalDumper,
         sort_keys=False,
@@ -570,7 +757,33 @@ def dump_manifest(manifest: Manifest) -> str:
         indent=2,
         width=2**30,
     )
-    return HEADER + body
+
+
+def dump_entry(entry: HistoryEntry) -> str:
+    """The canonical text of one history entry file."""
+    data = entry.model_dump(mode="json")
+    data["changes"] = {k: _FlowList(v) for k, v in data["changes"].items()}
+    return _yaml(data)
+
+
+def entry_file_name(entry: HistoryEntry, seq: int, text: str | None = None) -> str:
+    """``<at>-<seq>-<hash>.yaml``: identical entries at the same place get the same name."""
+    text = dump_entry(entry) if text is None else text
+    at = entry.at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"{at}-{seq:06d}-{digest(text.encode())[:8]}.yaml"
+
+
+def dump_manifest(manifest: Manifest) -> str:
+    """The canonical text of a manifest's main file, header comment included.
+
+    schema_version 1 holds everything; schema_version 2 holds no history and no updated_at.
+    """
+    if manifest.schema_version == 2:
+        return HEADER + _yaml(main_data(manifest))
+    data = manifest_data(manifest)
+    for entry in data["history"]:
+        entry["changes"] = {k: _FlowList(v) for k, v in entry["changes"].items()}
+    return HEADER + _yaml(data)
 
 
 def validate_manifest(manifest: Manifest, shown: str = "<manifest>") -> Manifest:
@@ -656,21 +869,102 @@ def remove_stale_temp_files(path: str | os.PathLike[str]) -> None:
             (target.parent / name).unlink(missing_ok=True)
 
 
-def write_manifest(path: str | os.PathLike[str], manifest: Manifest) -> bool:
-    """Validate and write ``manifest`` in canonical form; False when the bytes are unchanged.
+def _existing_entries(folder: Path) -> dict[str, bytes]:
+    try:
+        names = os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+    return {n: (folder / n).read_bytes() for n in names if ENTRY_NAME.fullmatch(n)}
 
-    The caller holds the lock (see :func:`manifest_lock`).
+
+def _entry_is_named_right(name: str, text: str) -> bool:
+    match = ENTRY_NAME.fullmatch(name)
+    assert match is not None
+    return digest(text.encode())[:8] == match.group(3)
+
+
+def plan_history(
+    manifest: Manifest, existing: dict[str, bytes]
+) -> tuple[list[tuple[str, bytes]], list[str]]:
+    """The history files to write (name, bytes) and to remove, for ``manifest``'s history.
+
+    A file already there in canonical form, under a name that fits its content, is kept; the
+    entries with none are written, named after their place in the history.
+    """
+    kept: dict[bytes, list[str]] = {}
+    for name, raw in sorted(existing.items()):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        match = ENTRY_NAME.fullmatch(name)
+        assert match is not None
+        if _entry_is_named_right(name, text):
+            kept.setdefault(raw, []).append(name)
+    keep: set[str] = set()
+    write: list[tuple[str, bytes]] = []
+    for seq, entry in enumerate(manifest.history):
+        text = dump_entry(entry)
+        raw = text.encode()
+        at = entry.at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        same = [n for n in kept.get(raw, []) if n.startswith(at) and n not in keep]
+        if same:
+            keep.add(same[0])
+            continue
+        write.append((entry_file_name(entry, seq, text), raw))
+    written = {name for name, _ in write}
+    remove = [name for name in existing if name not in keep and name not in written]
+    return write, remove
+
+
+def write_manifest(path: str | os.PathLike[str], manifest: Manifest) -> bool:
+    """Validate and write ``manifest`` in canonical form; False when nothing changed.
+
+    The caller holds the lock (see :func:`manifest_lock`). schema_version 2: each new history
+    entry is first written as a pending file named after the hash of the new main file, then
+    the main file is replaced, then the pending file is renamed (see :mod:`.layout`).
     """
     checked = validate_manifest(manifest, os.fspath(path))
     data = dump_manifest(checked).encode("utf-8")
     remove_stale_temp_files(path)
     try:
         with open(path, "rb") as handle:
-            if handle.read(len(data) + 1) == data:
-                return False
+            unchanged = handle.read(len(data) + 1) == data
     except OSError:
-        pass
-    atomic_write(path, data)
+        unchanged = False
+    if checked.schema_version == 1:
+        if unchanged:
+            return False
+        atomic_write(path, data)
+        return True
+    folder = history_dir(path)
+    try:
+        settle(path)
+        write, remove = plan_history(checked, _existing_entries(folder))
+    except OSError as exc:
+        raise ValhallaError(f"cannot write {history_dir(path)}: {exc.strerror or exc}") from None
+    if unchanged and not write and not remove:
+        return False
+    try:
+        folder.mkdir(exist_ok=True)
+        main_hash = digest(data)
+        pending = [
+            (write_pending(folder, main_hash, name, raw), folder / name) for name, raw in write
+        ]
+        fsync_folder(folder)
+        atomic_write(path, data)
+        for source, final in pending:
+            os.replace(source, final)
+        for name in remove:
+            (folder / name).unlink(missing_ok=True)
+        fsync_folder(folder)
+    except (OSError, ValhallaError) as exc:
+        # Keeps the entries if the main file was replaced after all, else removes them.
+        with contextlib.suppress(OSError):
+            settle(path)
+        if isinstance(exc, ValhallaError):
+            raise
+        raise ValhallaError(f"cannot write {history_dir(path)}: {exc.strerror or exc}") from None
     return True
 
 
@@ -700,6 +994,7 @@ def update_manifest(
     """
     fail_before_first_lock(path, lambda: (rehearse or change)(load_manifest(path)))
     with manifest_lock(path):
+        _settle(path)
         old = load_manifest(path)
         new = change(old)
         if new is None:
@@ -708,21 +1003,76 @@ def update_manifest(
         return old, new
 
 
-def format_manifest_file(path: str | os.PathLike[str], *, check: bool = False) -> bool:
-    """Rewrite the file in canonical form; True when it was not canonical.
+def _settle(path: str | os.PathLike[str]) -> None:
+    try:
+        settle(path)
+    except OSError as exc:
+        raise ValhallaError(f"cannot tidy {history_dir(path)}: {exc.strerror or exc}") from None
 
-    With ``check`` nothing is written.
-    """
-    # Compared as bytes: the text read has lost a byte-order mark, which is not canonical.
-    if check:
-        text = read_manifest_text(path)
-        return dump_manifest(parse_manifest(text, path)).encode() != Path(path).read_bytes()
-    fail_before_first_lock(path, lambda: parse_manifest(read_manifest_text(path), path))
-    with manifest_lock(path):
-        text = read_manifest_text(path)
-        canonical = dump_manifest(parse_manifest(text, path))
-        if canonical.encode() == Path(path).read_bytes():
-            return False
-        remove_stale_temp_files(path)
-        atomic_write(path, canonical.encode("utf-8"))
+
+def is_canonical(path: str | os.PathLike[str], manifest: Manifest, main: bytes) -> bool:
+    """Whether the files are exactly what :func:`write_manifest` writes for ``manifest``."""
+    if dump_manifest(manifest).encode() != main:
+        return False
+    if manifest.schema_version == 1:
         return True
+    try:
+        existing = _existing_entries(history_dir(path))
+    except OSError:
+        return False
+    write, remove = plan_history(manifest, existing)
+    return not write and not remove
+
+
+def format_manifest_file(path: str | os.PathLike[str], *, check: bool = False) -> bool:
+    """Rewrite the files in canonical form; True when they were not canonical.
+
+    With ``check`` nothing is written. Compared as bytes: the text read has lost a byte-order
+    mark, which is not canonical.
+    """
+    if check:
+        main, history = read_manifest(path)
+        return not is_canonical(path, parse_state(path, main, history), main)
+    fail_before_first_lock(path, lambda: load_manifest(path))
+    with manifest_lock(path):
+        _settle(path)
+        main, history = read_manifest(path)
+        manifest = parse_state(path, main, history)
+        if is_canonical(path, manifest, main):
+            return False
+        write_manifest(path, manifest)
+        return True
+
+
+def hand_comments(path: str | os.PathLike[str]) -> list[str]:
+    """One warning per comment typed into the main file: the next write drops it."""
+    try:
+        text = read_manifest_text(path)
+    except ManifestError:
+        return []
+    body = text.removeprefix(HEADER)
+    if "#" not in body:
+        return []
+    first = text.count("\n", 0, len(text) - len(body))  # lines of the header
+    # Where the scalars are, as (line, column) pairs: '#' inside a value is no comment.
+    spans: list[tuple[tuple[int, int], tuple[int, int]]] = []
+    try:
+        for event in yaml.parse(body, Loader=_Loader):
+            if isinstance(event, yaml.ScalarEvent) and event.start_mark and event.end_mark:
+                start, end = event.start_mark, event.end_mark
+                spans.append(((start.line, start.column), (end.line, end.column)))
+    except yaml.YAMLError:
+        return []
+    warnings = []
+    shown = os.fspath(path)
+    for number, line in enumerate(body.split("\n")):
+        for match in re.finditer(r"(?:^|(?<=[ \t]))#", line):
+            at = (number, match.start())
+            if not any(start <= at < end for start, end in spans):
+                warnings.append(
+                    f"{shown}:{first + number + 1}: warning: this comment is dropped by the next "
+                    "write; record why with --notes (e.g. `pack set ID --notes TEXT`, "
+                    "`set-notes TEXT`)"
+                )
+                break
+    return warnings

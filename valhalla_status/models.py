@@ -25,7 +25,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+SCHEMA_VERSIONS = (1, 2)
 MAX_PACKS = 100_000
 MAX_EXTRA_BYTES = 64 * 1024
 
@@ -39,6 +40,7 @@ Action = Literal[
     "pack-add",
     "pack-set",
     "pack-remove",
+    "migrate",
 ]
 STATUSES: tuple[str, ...] = get_args(PackStatus)
 ACTIONS: tuple[str, ...] = get_args(Action)
@@ -162,6 +164,13 @@ class Pack(StrictModel):
     name: str = _text(100, "Display name, one line.")
     group: str = _text(60, "Group the pack is listed under, one line.")
     status: PackStatus = Field(description="One of installed, pending, deprecated, experimental.")
+    notes: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2000,
+        pattern=MULTILINE_PATTERN,
+        description="Why the pack has its status (absent unless set); may span lines.",
+    )
 
 
 class SystemMetadata(StrictModel):
@@ -215,7 +224,11 @@ class HistoryEntry(StrictModel):
 class Manifest(StrictModel):
     """The whole manifest file."""
 
-    schema_version: Literal[1] = Field(description="Version of this file format (1).")
+    schema_version: Literal[1, 2] = Field(
+        description="Version of the file layout: 1 keeps the history and updated_at in this "
+        "file; 2 keeps one file per change in the folder beside it (<name>.history/) and "
+        "derives updated_at from the newest."
+    )
     system: SystemMetadata = Field(description="System-wide status.")
     packs: list[Pack] = Field(max_length=MAX_PACKS, description="The packs, in display order.")
     history: list[HistoryEntry] = Field(default_factory=list, description="Changes, oldest first.")

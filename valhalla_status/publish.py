@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from .cache import manifest_documents, read_manifest_bytes, store_documents
+from .cache import ManifestState, manifest_documents, read_manifest_state, store_documents
 from .fresh import BuildResult, build_key, record_build, site_folder, site_is_current
 from .locking import lock_path, manifest_lock
 
@@ -29,18 +29,18 @@ def documents_of(manifest: Manifest) -> dict[str, Any]:
     }
 
 
-def parse_manifest_bytes(path: str | os.PathLike[str], raw: bytes | None) -> Manifest:
-    """The manifest from bytes already read from ``path`` (None: read the file itself)."""
-    from .manifest import decode_manifest_bytes, load_manifest, parse_manifest
+def parse_manifest_state(path: str | os.PathLike[str], state: ManifestState | None) -> Manifest:
+    """The manifest from a state already read from ``path`` (None: read the files themselves)."""
+    from .manifest import load_manifest, parse_state
 
-    if raw is None:
+    if state is None:
         return load_manifest(path)
-    return parse_manifest(decode_manifest_bytes(raw, os.fspath(path)), path)
+    return parse_state(path, state.main, state.history)
 
 
 def read_documents(path: str | os.PathLike[str]) -> dict[str, Any]:
     """``{"status": status.json, "history": [...]}`` of the manifest at ``path``."""
-    return manifest_documents(path, lambda raw: documents_of(parse_manifest_bytes(path, raw)))
+    return manifest_documents(path, lambda state: documents_of(parse_manifest_state(path, state)))
 
 
 def publish_site(
@@ -58,9 +58,10 @@ def publish_site(
     """
     site_folder(site_dir, manifest_path=path, templates_dir=templates_dir)  # before any lock file
     if not os.path.lexists(lock_path(path)):
-        parse_manifest_bytes(path, None)  # an invalid manifest fails before leaving a lock file
+        parse_manifest_state(path, None)  # an invalid manifest fails before leaving a lock file
     with manifest_lock(path):
-        raw = read_manifest_bytes(path)
+        state = read_manifest_state(path)
+        raw = None if state is None else state.key()
         key = None if raw is None else build_key(raw, templates_dir, base_url)
         if key is not None:
             files = site_is_current(site_dir, key)
@@ -68,7 +69,7 @@ def publish_site(
                 return BuildResult(os.fspath(site_dir), files, changed=False)
         from .site import build_site
 
-        manifest = parse_manifest_bytes(path, raw)
+        manifest = parse_manifest_state(path, state)
         if raw is not None:
             store_documents(raw, documents_of(manifest))  # readers of these bytes skip pydantic
         result = build_site(

@@ -14,12 +14,20 @@ does not know.
 from __future__ import annotations
 
 import functools
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, JsonValue
+from pydantic import BaseModel, Field, JsonValue, RootModel, create_model
 
 from .documents import schema_file_for
-from .models import HistoryEntry, Manifest, Pack, StrictModel, Timestamp
+from .models import (
+    MAX_PACKS,
+    HistoryEntry,
+    Manifest,
+    Pack,
+    StrictModel,
+    SystemMetadata,
+    Timestamp,
+)
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -53,14 +61,26 @@ class SummaryDocument(Described, Summary):
     description: str
 
 
-class PackDocument(Described, Pack):
+class PackEntry(Pack):
+    """A pack as published: in ``packs.json``, ``status.json`` and ``packs/<ID>.json``."""
+
+    notes: str | None = Field(
+        description="Why the pack has its status (set with --notes), or null when there is none."
+    )
+    since: Timestamp | None = Field(
+        description="When the pack got its status: the newest history entry that set it "
+        "(its status change, its addition, or the init). Null when the history does not say."
+    )
+
+
+class PackDocument(Described, PackEntry):
     """``packs/<ID>.json``: one pack."""
 
 
 class PacksDocument(Described):
     """``packs.json``: every pack, in display order, and the counts."""
 
-    packs: list[Pack]
+    packs: list[PackEntry]
     summary: Summary
 
 
@@ -74,7 +94,7 @@ class StatusDocument(Described):
     notes: str | None
     updated_at: Timestamp
     completed_at: Timestamp | None
-    packs: list[Pack]
+    packs: list[PackEntry]
     summary: Summary
     extra: dict[str, JsonValue]
 
@@ -167,6 +187,40 @@ class StatuspageSummaryDocument(Described):
     status: StatuspageStatus
 
 
+class ManifestLayout1(Manifest):
+    """A schema_version 1 manifest file: everything, the history included, in one file."""
+
+    schema_version: Literal[1] = Field(description="1: the history and updated_at are here.")
+
+
+_SYSTEM_FIELDS: dict[str, Any] = {
+    name: (field.annotation, field)
+    for name, field in SystemMetadata.model_fields.items()
+    if name != "updated_at"
+}
+SystemLayout2: Any = create_model(
+    "SystemLayout2",
+    __base__=StrictModel,
+    __doc__="The system-wide status; updated_at is the newest history entry's time.",
+    **_SYSTEM_FIELDS,
+)
+
+
+class ManifestLayout2(StrictModel):
+    """The main file of a schema_version 2 manifest; the history is one file per change in the
+    folder beside it (``<name>.history/``), each a history entry (see history.schema.json)."""
+
+    schema_version: Literal[2] = Field(description="2: the history is in the folder beside.")
+    system: SystemLayout2 = Field(description="System-wide status.")
+    packs: list[Pack] = Field(max_length=MAX_PACKS, description="The packs, in display order.")
+
+
+class ManifestFile(RootModel[ManifestLayout1 | ManifestLayout2]):
+    """A manifest's main file, in either layout."""
+
+    root: Annotated[ManifestLayout1 | ManifestLayout2, Field(discriminator="schema_version")]
+
+
 class StatuspageIncidentsDocument(Described):
     """``api/v2/incidents.json`` and ``api/v2/incidents/unresolved.json`` (none recorded)."""
 
@@ -183,8 +237,8 @@ class StatuspageMaintenancesDocument(Described):
 
 
 # Schema file (under schema/) -> the model it is generated from.
-SCHEMA_MODELS: dict[str, type[StrictModel]] = {
-    "manifest.schema.json": Manifest,
+SCHEMA_MODELS: dict[str, type[BaseModel]] = {
+    "manifest.schema.json": ManifestFile,
     "status.schema.json": StatusDocument,
     "summary.schema.json": SummaryDocument,
     "packs.schema.json": PacksDocument,
@@ -220,13 +274,27 @@ def _open(schema: Any) -> Any:
     return schema
 
 
+def _by_layout(schema: dict[str, Any]) -> dict[str, Any]:
+    """Choose the layout's schema by ``schema_version`` (if/then/else, not oneOf), so that a
+    validator reports what is wrong within the layout the file says it has."""
+    refs = {ref["$ref"] for ref in schema.pop("oneOf")}
+    schema.pop("discriminator", None)
+    assert refs == {"#/$defs/ManifestLayout1", "#/$defs/ManifestLayout2"}
+    return {
+        **schema,
+        "if": {"properties": {"schema_version": {"const": 1}}, "required": ["schema_version"]},
+        "then": {"$ref": "#/$defs/ManifestLayout1"},
+        "else": {"$ref": "#/$defs/ManifestLayout2"},
+    }
+
+
 @functools.lru_cache(maxsize=1)
 def schema_documents() -> dict[str, dict[str, Any]]:
     """Every schema, keyed by file name (generated once per process)."""
     documents = {}
     for name, model in SCHEMA_MODELS.items():
-        if model is Manifest:  # input: strict
-            schema = model.model_json_schema(mode="validation")
+        if model is ManifestFile:  # input: strict
+            schema = _by_layout(model.model_json_schema(mode="validation"))
         elif model is ShieldsDocument:  # shields.io's format, which refuses unknown keys
             schema = model.model_json_schema(mode="serialization")
         else:  # ours: open to additions

@@ -227,15 +227,23 @@ def compute_changes(old: Manifest, new: Manifest) -> dict[str, list[Any]]:
     for pack_id, pack in old_packs.items():
         after = new_packs.get(pack_id)
         if after is None:
-            changes[f"packs.{pack_id}"] = [pack.model_dump(), None]
+            changes[f"packs.{pack_id}"] = [pack_record(pack), None]
             continue
-        for name in ("name", "group", "status"):
+        for name in ("name", "group", "status", "notes"):
             if getattr(pack, name) != getattr(after, name):
                 changes[f"packs.{pack_id}.{name}"] = [getattr(pack, name), getattr(after, name)]
     for pack_id, pack in new_packs.items():
         if pack_id not in old_packs:
-            changes[f"packs.{pack_id}"] = [None, pack.model_dump()]
+            changes[f"packs.{pack_id}"] = [None, pack_record(pack)]
     return changes
+
+
+def pack_record(pack: Pack) -> dict[str, Any]:
+    """A whole pack as the history records it (``notes`` only when set)."""
+    record = pack.model_dump()
+    if record["notes"] is None:
+        del record["notes"]
+    return record
 
 
 class _Clock:
@@ -343,6 +351,12 @@ def _checked_notes(notes: str | None) -> str | None:
     if notes is None:
         return None
     return _build(SystemMetadata, "system", **_DUMMY_SYSTEM, notes=notes).notes
+
+
+def _checked_pack_notes(notes: str | None) -> str | None:
+    if notes is None:
+        return None
+    return _build(Pack, "pack", id="A", name="x", group="x", status="pending", notes=notes).notes
 
 
 _DUMMY_SYSTEM: dict[str, Any] = {
@@ -471,12 +485,19 @@ def add_pack(
     group: str,
     status: str = "pending",
     *,
+    notes: str | None = None,
     by: str | None = None,
     now: datetime | None = None,
 ) -> Outcome:
-    """Add a pack at the end of the list."""
+    """Add a pack at the end of the list; ``notes``: why (kept as the pack's note too)."""
     pack = _build(
-        Pack, "pack", id=normalise_pack_id(pack_id), name=name, group=group, status=status
+        Pack,
+        "pack",
+        id=normalise_pack_id(pack_id),
+        name=name,
+        group=group,
+        status=status,
+        notes=notes,
     )
 
     def edit(manifest: Manifest) -> Manifest:
@@ -492,6 +513,7 @@ def add_pack(
         "",
         by=by,
         now=now,
+        notes=pack.notes,
     )
 
 
@@ -502,16 +524,22 @@ def set_pack(
     status: str | None = None,
     name: str | None = None,
     group: str | None = None,
+    notes: str | None = _UNSET,
     by: str | None = None,
     now: datetime | None = None,
 ) -> Outcome:
-    """Change a pack's status, name and/or group."""
+    """Change a pack's status, name, group and/or note (``notes=None`` clears the note).
+
+    A note given is recorded as the history entry's notes too: why the change was made.
+    """
     wanted = normalise_pack_id(pack_id)
-    update = {
+    update: dict[str, Any] = {
         k: v for k, v in (("status", status), ("name", name), ("group", group)) if v is not None
     }
+    if notes is not _UNSET:
+        update["notes"] = _checked_pack_notes(notes)
     if not update:
-        raise ValhallaError("nothing to change: give --status, --name or --group")
+        raise ValhallaError("nothing to change: give --status, --name, --group or --notes")
 
     def edit(manifest: Manifest) -> Manifest:
         packs = list(manifest.packs)
@@ -531,6 +559,8 @@ def set_pack(
             for name in ("status", "name", "group")
             if getattr(before, name) != getattr(after, name)
         ]
+        if before.notes != after.notes:
+            parts.append("note cleared" if after.notes is None else "note updated")
         return f"Pack {wanted}: " + "; ".join(parts)
 
     return _mutate(
@@ -541,14 +571,21 @@ def set_pack(
         f"No change: pack {wanted} is already like that",
         by=by,
         now=now,
+        notes=update.get("notes"),
     )
 
 
 def remove_pack(
-    source: Source, pack_id: str, *, by: str | None = None, now: datetime | None = None
+    source: Source,
+    pack_id: str,
+    *,
+    notes: str | None = None,
+    by: str | None = None,
+    now: datetime | None = None,
 ) -> Outcome:
-    """Remove a pack."""
+    """Remove a pack; ``notes``: why (recorded in the history entry)."""
     wanted = normalise_pack_id(pack_id)
+    checked = _checked_pack_notes(notes)
 
     def edit(manifest: Manifest) -> Manifest:
         packs = [p for p in manifest.packs if p.id != wanted]
@@ -557,7 +594,14 @@ def remove_pack(
         return manifest.model_copy(update={"packs": packs})
 
     return _mutate(
-        source, "pack-remove", edit, lambda old, new: f"Pack {wanted} removed", "", by=by, now=now
+        source,
+        "pack-remove",
+        edit,
+        lambda old, new: f"Pack {wanted} removed",
+        "",
+        by=by,
+        now=now,
+        notes=checked,
     )
 
 
@@ -629,6 +673,45 @@ def ensure_system_metadata(
     )
 
 
+def migrate_manifest(path: str | os.PathLike[str], *, by: str | None = None) -> tuple[bool, str]:
+    """Move a schema_version 1 manifest to schema_version 2, losing nothing.
+
+    Every field and every history entry moves as it is; when ``updated_at`` is newer than the
+    newest entry (or there is none), a ``migrate`` entry at that time keeps it. Returns
+    ``(changed, message)``; a schema_version 2 manifest is left as it is.
+    """
+    from .layout import history_dir, history_shown
+    from .manifest import fail_before_first_lock
+
+    shown = os.fspath(path)
+    fail_before_first_lock(path, lambda: load_manifest(path))
+    with manifest_lock(path):
+        old = load_manifest(path)
+        if old.schema_version == 2:
+            return False, f"No change: {shown} is already schema_version 2"
+        history = list(old.history)
+        newest = max((entry.at for entry in history), default=None)
+        if newest is None or old.system.updated_at > newest:
+            history.append(
+                _build(
+                    HistoryEntry,
+                    "history",
+                    at=old.system.updated_at,
+                    by=by if by is not None else default_actor(),
+                    action="migrate",
+                    changes={},
+                    notes=None,
+                )
+            )
+        history_dir(path).mkdir(exist_ok=True)
+        write_manifest(path, old.model_copy(update={"schema_version": 2, "history": history}))
+    count = len(history)
+    return True, (
+        f"Migrated {shown} to schema_version 2: {count} history "
+        f"{'entry' if count == 1 else 'entries'} in {history_shown(shown)}/"
+    )
+
+
 def _human(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -647,6 +730,7 @@ __all__ = [
     "get_system_metadata",
     "get_system_status",
     "get_system_summary",
+    "migrate_manifest",
     "remove_pack",
     "set_backend_complete",
     "set_notes",

@@ -48,7 +48,7 @@ from .documents import (
     history_page_count,
     history_pages,
     history_path,
-    pack_document,
+    pack_documents,
     pack_file_document,
     packs_document,
     relative_root,
@@ -109,6 +109,7 @@ ACTION_TITLES = {
     "pack-add": "Pack added",
     "pack-set": "Pack changed",
     "pack-remove": "Pack removed",
+    "migrate": "Manifest migrated",
 }
 
 
@@ -396,8 +397,9 @@ def render_site(
     csp = f"default-src 'none'; style-src '{_style_hash(env)}'; base-uri 'none'; form-action 'none'"
     system = manifest.system
     groups: dict[str, list[Any]] = {}
-    for pack in manifest.packs:
-        groups.setdefault(pack.group, []).append(pack)
+    pack_docs = pack_documents(manifest)
+    for document in pack_docs:
+        groups.setdefault(document["group"], []).append(document)
     badge = _badge(manifest)
     context = {
         "system": system,
@@ -416,7 +418,7 @@ def render_site(
         "404.html": _render(env, "404.html", context),
         "status.json": to_json(status_document(manifest)),
         "summary.json": to_json(summary_document(manifest)),
-        "packs.json": to_json(packs_document(manifest.packs)),
+        "packs.json": to_json(packs_document(pack_docs)),
         "feed.xml": _render(
             env,
             "feed.xml",
@@ -446,10 +448,10 @@ def render_site(
     for path, document in statuspage_documents(manifest, base).items():
         files[path] = to_json(document)
     files.update(_schema_files())
-    for pack in manifest.packs:
-        data = to_json(pack_file_document(pack_document(pack))).encode()
-        files[f"packs/{pack.id}.json"] = data
-        files[f"packs/{pack.id.lower()}.json"] = data
+    for document in pack_docs:
+        data = to_json(pack_file_document(document)).encode()
+        files[f"packs/{document['id']}.json"] = data
+        files[f"packs/{document['id'].lower()}.json"] = data
     return {path: d.encode() if isinstance(d, str) else d for path, d in files.items()}
 
 

@@ -1,0 +1,59 @@
+"""Parallel writers on a schema_version 2 manifest: none lost, and a reader without the lock
+never sees a change without its history entry, or an entry without its change."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import tool_command
+from test_concurrency import base_manifest, environment
+
+from valhalla_status.layout import history_dir
+from valhalla_status.manifest import load_manifest, write_manifest
+
+WORKERS = 16
+
+
+@pytest.mark.slow
+def test_parallel_changes_lose_nothing_and_readers_see_each_change_with_its_entry(
+    tmp_path: Path,
+) -> None:
+    manifest = tmp_path / "manifest" / "valhalla.yaml"
+    manifest.parent.mkdir()
+    write_manifest(manifest, base_manifest(WORKERS).model_copy(update={"schema_version": 2}))
+    env = environment(VALHALLA_LOCK_TIMEOUT="120")
+    processes = [
+        subprocess.Popen(
+            tool_command(manifest, tmp_path / "site", "pack", "set", f"p{i:02d}", "--status",
+                         "pending", "--by", f"worker-{i}", "--no-build"),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(WORKERS)
+    ]  # fmt: skip
+    reads = 0
+    while any(process.poll() is None for process in processes):
+        read = load_manifest(manifest)
+        pending = sum(p.status == "pending" for p in read.packs)
+        assert len(read.history) == 1 + pending, "a change and its entry: both or neither"
+        assert read.system.updated_at == read.history[-1].at
+        reads += 1
+        time.sleep(0.005)
+    print(f"\nconcurrency/layout: {WORKERS} writers, {reads} reads without the lock")
+    for i, process in enumerate(processes):
+        _, err = process.communicate(timeout=600)
+        assert process.returncode == 0, f"worker {i}: {err}"
+    final = load_manifest(manifest)
+    assert [p.status for p in final.packs] == ["pending"] * WORKERS
+    assert sorted(e.by for e in final.history[1:]) == sorted(f"worker-{i}" for i in range(WORKERS))
+    names = os.listdir(history_dir(manifest))
+    assert len(names) == WORKERS + 1
+    assert not [n for n in names if n.startswith(".")]
+    seqs = sorted(int(n.split("-")[1]) for n in names)
+    assert seqs == list(range(WORKERS + 1)), "each writer saw every earlier entry"

@@ -1,0 +1,187 @@
+"""Crash safety of a schema_version 2 change, which writes two files: a history entry and the
+main file. Real ``python -m valhalla_status`` processes are SIGKILLed at random moments and at
+the moments their files appear. Afterwards a reader (without the lock) sees the old manifest or
+the new one, each with its own history: the change and its entry, both or neither. The next
+writer finishes or removes what the killed one left. ``VALHALLA_CRASH_TRIALS`` raises the count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import tool_command
+from test_crash import environment, kill_at, kill_moments
+
+from valhalla_status.layout import history_dir, read_state
+from valhalla_status.manifest import load_manifest, write_manifest
+from valhalla_status.models import Manifest
+
+TRIALS = int(os.environ.get("VALHALLA_CRASH_TRIALS", "24"))
+PACKS = 2_000
+ENTRIES = 200
+
+State = tuple[bytes, dict[str, bytes]]
+
+
+def start_manifest() -> Manifest:
+    return Manifest.model_validate(
+        {
+            "schema_version": 2,
+            "system": {
+                "name": "Valhalla",
+                "description": "Crash test system",
+                "version": "1.0.0",
+                "backend_complete": False,
+                "notes": None,
+                "updated_at": "2025-01-01T00:00:00Z",
+                "completed_at": None,
+                "extra": {},
+            },
+            "packs": [
+                {
+                    "id": f"P{i:05d}",
+                    "name": f"Pack {i}",
+                    "group": f"G{i % 7}",
+                    "status": "installed",
+                }
+                for i in range(PACKS)
+            ],
+            "history": [
+                {
+                    "at": f"2025-01-01T00:{i // 60:02d}:{i % 60:02d}Z",
+                    "by": "setup",
+                    "action": "init" if i == 0 else "set-notes",
+                    "changes": {} if i == 0 else {"notes": [None, None]},
+                    "notes": None if i == 0 else f"entry {i}",
+                }
+                for i in range(ENTRIES)
+            ],
+        }
+    )
+
+
+def files(manifest: Path) -> State:
+    """Every file the manifest is made of, as they are on disk (hidden ones included)."""
+    folder = history_dir(manifest)
+    return manifest.read_bytes(), {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def restore(manifest: Path, state: State) -> None:
+    folder = history_dir(manifest)
+    shutil.rmtree(folder)
+    folder.mkdir()
+    for name, data in state[1].items():
+        (folder / name).write_bytes(data)
+    manifest.write_bytes(state[0])
+
+
+def seen(manifest: Path) -> State:
+    """What a reader without the lock sees: the main file and the history that counts."""
+    main, history = read_state(manifest, manifest.read_bytes)
+    assert not history.unknown
+    return main, history.entries
+
+
+def hidden(manifest: Path) -> list[str]:
+    folder = history_dir(manifest)
+    names = [n for n in os.listdir(folder) if n.startswith(".")]
+    return names + [n for n in os.listdir(manifest.parent) if ".tmp-" in n]
+
+
+def kill_when_appearing(args: list[str], manifest: Path, delay: float) -> bool:
+    """SIGKILL ``args`` once a pending or temporary file appears (+ ``delay`` s)."""
+    process = subprocess.Popen(
+        args, env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    caught = False
+    while process.poll() is None:
+        if hidden(manifest):
+            if delay:
+                time.sleep(delay)
+            caught = process.poll() is None
+            process.kill()
+            break
+        time.sleep(0.0001)
+    process.wait(timeout=120)
+    return caught
+
+
+@pytest.mark.slow
+def test_a_change_killed_at_any_moment_leaves_the_change_and_its_entry_both_or_neither(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "manifest"
+    folder.mkdir()
+    manifest = folder / "valhalla.yaml"
+    site = tmp_path / "site"
+    write_manifest(manifest, start_manifest())
+    old = files(manifest)
+    assert len(old[1]) == ENTRIES
+    mutate = tool_command(manifest, site, "pack", "set", "P01999", "--status", "pending",
+                          "--notes", "crash", "--no-build", "--by", "crash")  # fmt: skip
+
+    started = time.monotonic()
+    reference = subprocess.run(mutate, env=environment(), capture_output=True, text=True)
+    duration = time.monotonic() - started  # only to choose kill moments, never asserted
+    assert reference.returncode == 0, reference.stderr
+    new = files(manifest)
+    assert new[0] != old[0]
+    assert set(new[1]) - set(old[1]) and set(old[1]) < set(new[1])
+    assert len(load_manifest(manifest).history) == ENTRIES + 1
+
+    outcomes = {"old": 0, "new": 0}
+    left = 0
+    moments = [(d, False) for d in kill_moments(duration, TRIALS, seed=11)]
+    rng = random.Random(12)
+    moments += [(rng.choice([0, 0, 0.0005, 0.001, 0.003]), True) for _ in range(TRIALS // 2)]
+    caught = 0
+    for delay, aimed in moments:
+        restore(manifest, old)
+        if aimed:
+            caught += kill_when_appearing(mutate, manifest, delay)
+        else:
+            kill_at(mutate, delay)
+        after = seen(manifest)
+        assert after in (old, new), f"main file and history disagree after a kill ({delay:.4f})"
+        outcomes["old" if after == old else "new"] += 1
+        left += bool(hidden(manifest))
+        loaded = load_manifest(manifest)  # valid, whichever it is
+        assert len(loaded.history) == ENTRIES + (after == new)
+    print(
+        f"\ncrash/layout: {len(moments)} kills ({TRIALS} at random over {duration * 1.25:.2f} s, "
+        f"{TRIALS // 2} aimed at the files, {caught} caught them): {outcomes['old']} old, "
+        f"{outcomes['new']} new; {left} left pending or temporary files"
+    )
+    assert outcomes["old"] > 0
+    assert caught > 0
+
+    # The next writer finishes (or removes) what was left, whatever it was.
+    for delay, expected in ((0.0, old), (None, new)):
+        restore(manifest, old)
+        if delay is None:
+            # Killed after the main file was replaced, before the rename: the entry is pending.
+            restore(manifest, new)
+            entry = next(n for n in new[1] if n not in old[1])
+            digest = hashlib.sha256(new[0]).hexdigest()
+            (history_dir(manifest) / entry).rename(
+                history_dir(manifest) / f".pending-{digest}-{entry}"
+            )
+        assert seen(manifest) == expected
+        done = subprocess.run(
+            tool_command(manifest, site, "set-version", "9.0.0", "--no-build", "--by", "next"),
+            env=environment(),
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        assert hidden(manifest) == []
+        history = load_manifest(manifest).history
+        assert len(history) == len(expected[1]) + 1
+        assert all(name in os.listdir(history_dir(manifest)) for name in expected[1])

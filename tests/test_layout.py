@@ -1,0 +1,432 @@
+"""The layout of schema_version 2: a main file, and one history file per change beside it.
+
+What is promised: each change writes one new history file and the main file, nothing else;
+the main file holds no history and no updated_at; errors in a history file are located in that
+file; files that do not belong are named; a schema_version 1 manifest keeps its layout; packs
+carry a note and since when they have had their status.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+from conftest import EPOCH, EPOCH_TEXT, Workspace, small_manifest, snapshot
+
+M = "manifest/valhalla.yaml"
+H = "manifest/valhalla.history"
+NB = "--no-build"
+
+
+def at(ws: Workspace, hours: int, *args: str) -> str:
+    """Run a command stamped ``hours`` after EPOCH; return stderr (exit 0 asserted)."""
+    result = ws.run(*args, env={"SOURCE_DATE_EPOCH": str(EPOCH + hours * 3600)})
+    assert result.exit_code == 0, result.output
+    return result.stderr
+
+
+def fails(ws: Workspace, *args: str) -> str:
+    result = ws.run(*args)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    return result.stderr
+
+
+def history_folder(ws: Workspace) -> Path:
+    return ws.root / H
+
+
+def entries(ws: Workspace) -> list[str]:
+    return sorted(os.listdir(history_folder(ws)))
+
+
+def document(ws: Workspace, *args: str) -> dict:  # type: ignore[type-arg]
+    result = ws.run(*args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def v2(ws: Workspace) -> Workspace:
+    at(ws, 0, "init", NB, "--by", "alice")
+    return ws
+
+
+# --- one change, two files ---------------------------------------------------------------------
+
+
+def test_a_change_writes_one_history_file_and_the_main_file_only(v2: Workspace) -> None:
+    before = snapshot(v2.root)
+    at(v2, 1, "pack", "set", "K", "--status", "pending", NB, "--by", "bob")
+    after = snapshot(v2.root)
+    changed = {p for p in {*before, *after} if before.get(p) != after.get(p)}
+    [new] = [p for p in changed if p.startswith(H)]
+    assert changed == {M, new}
+    name = new.rsplit("/", 1)[1]
+    text = after[new].decode()
+    assert name == f"20250920T010000Z-000001-{hashlib.sha256(text.encode()).hexdigest()[:8]}.yaml"
+    assert text == (
+        "at: '2025-09-20T01:00:00Z'\nby: bob\naction: pack-set\n"
+        "changes:\n  packs.K.status: [installed, pending]\nnotes: null\n"
+    )
+    main = after[M].decode()
+    assert "updated_at" not in main and "history" not in main
+    assert document(v2, "show", "--json")["updated_at"] == "2025-09-20T01:00:00Z"
+
+
+def test_history_is_read_in_time_order_whatever_the_names(v2: Workspace) -> None:
+    for hour, status in ((3, "pending"), (5, "deprecated"), (7, "installed")):
+        at(v2, hour, "pack", "set", "K", "--status", status, NB)
+    history = document(v2, "history", "--json")["history"]
+    assert [e["at"][11:13] for e in history] == ["07", "05", "03", "00"]
+    assert document(v2, "show", "--json")["updated_at"] == "2025-09-20T07:00:00Z"
+
+
+def test_a_schema_version_1_manifest_keeps_its_layout_when_changed(ws: Workspace) -> None:
+    ws.write(small_manifest())
+    at(ws, 1, "pack", "set", "I", "--status", "installed", NB, "--notes", "done")
+    data = ws.read()
+    assert data["schema_version"] == 1
+    assert len(data["history"]) == 2
+    assert data["system"]["updated_at"] == "2025-09-20T01:00:00Z"
+    assert data["packs"][1]["notes"] == "done"
+    assert "notes" not in data["packs"][0]  # absent unless set
+    assert not history_folder(ws).exists()
+    assert at(ws, 1, "fmt", "--check") == f"{M}: canonical\n"
+
+
+def test_two_manifests_in_one_folder_keep_separate_histories(ws: Workspace) -> None:
+    at(ws, 0, "--manifest", "m/a.yaml", "init", NB)
+    at(ws, 0, "--manifest", "m/b.yaml", "init", NB)
+    at(ws, 1, "--manifest", "m/a.yaml", "set-version", "2.0.0", NB)
+    assert len(os.listdir(ws.root / "m/a.history")) == 2
+    assert len(os.listdir(ws.root / "m/b.history")) == 1
+
+
+def test_a_history_file_removed_by_hand_is_seen_by_the_next_read(v2: Workspace) -> None:
+    at(v2, 1, "set-version", "1.1.0", NB)
+    assert len(document(v2, "history", "--json")["history"]) == 2
+    newest = entries(v2)[-1]
+    (history_folder(v2) / newest).unlink()
+    assert len(document(v2, "history", "--json")["history"]) == 1
+    assert document(v2, "show", "--json")["updated_at"] == EPOCH_TEXT
+
+
+# --- located errors ----------------------------------------------------------------------------
+
+
+def test_an_error_in_a_history_file_is_located_in_that_file(v2: Workspace) -> None:
+    at(v2, 1, "set-version", "1.1.0", NB, "--by", "bob")
+    name = entries(v2)[-1]
+    path = history_folder(v2) / name
+    path.write_text(path.read_text().replace("by: bob", "by: ''"))
+    assert fails(v2, "validate") == f"{H}/{name}:2: by: must not be empty\n"
+    path.write_text(path.read_text().replace("action: set-version", "action: set-versoin"))
+    assert f"{H}/{name}:3: action: 'set-versoin' is not one of init" in fails(v2, "validate")
+    path.write_text(path.read_text().replace("notes: null", "notse: null"))
+    assert f"{H}/{name}:6: notse: unknown field 'notse' (did you mean 'notes'?)" in fails(
+        v2, "validate"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("at: [\n", ":2: YAML syntax error"),
+        ("- a list\n", ":1: a history entry must be a mapping, not a list"),
+        ("<<<<<<< HEAD\n", ":1: merge-conflict marker '<<<<<<<'"),
+        ("at: 2025-09-20\n", ":1: at: '2025-09-20' is not an RFC 3339 timestamp"),
+    ],
+)
+def test_a_broken_history_file_is_named(v2: Workspace, content: str, message: str) -> None:
+    name = "20250920T010000Z-000001-00000000.yaml"
+    (history_folder(v2) / name).write_text(content)
+    assert fails(v2, "validate").startswith(f"{H}/{name}{message}")
+
+
+@pytest.mark.parametrize("name", ["notes.txt", "20250920-1-abc.yaml", ".DS_Store", "sub"])
+def test_a_file_that_does_not_belong_in_the_history_folder_is_named(
+    v2: Workspace, name: str
+) -> None:
+    if name == "sub":
+        (history_folder(v2) / name).mkdir()
+    else:
+        (history_folder(v2) / name).write_text("x")
+    before = snapshot(v2.root)
+    error = fails(v2, "validate")
+    assert error.startswith(f"{H}/{name}: not a history entry file (names look like ")
+    fails(v2, "set-version", "2.0.0", NB)
+    assert snapshot(v2.root) == before
+
+
+def test_a_layout_2_main_file_with_history_or_updated_at_is_refused(v2: Workspace) -> None:
+    text = v2.manifest.read_text()
+    text = text.replace("  extra: {}\n", "  extra: {}\n  updated_at: '2025-09-20T00:00:00Z'\n")
+    v2.manifest.write_text(text + "history: []\n")
+    error = fails(v2, "validate")
+    assert f"{M}:12: system.updated_at: schema_version 2 takes updated_at from the newest" in error
+    assert f"{M}:79: history: schema_version 2 keeps the history in {H}/" in error
+
+
+def test_a_layout_2_manifest_without_history_is_refused(v2: Workspace) -> None:
+    for name in entries(v2):
+        (history_folder(v2) / name).unlink()
+    assert fails(v2, "show") == (
+        f"{M}: no history entries in {H}/; schema_version 2 takes updated_at from the "
+        "newest entry\n"
+    )
+
+
+# --- canonical form ----------------------------------------------------------------------------
+
+
+def test_fmt_check_checks_every_history_file_and_fmt_fixes_them(v2: Workspace) -> None:
+    at(v2, 1, "set-notes", "hello", NB)
+    name = entries(v2)[-1]
+    path = history_folder(v2) / name
+    path.write_text(path.read_text().replace("by: ", "by:    "))
+    error = fails(v2, "fmt", "--check")
+    assert error == f"error: {M} is not in canonical form; run `valhalla-status fmt`\n"
+    history = document(v2, "history", "--json")
+    assert at(v2, 1, "fmt") == f"{M}: reformatted\n"
+    assert at(v2, 1, "fmt", "--check") == f"{M}: canonical\n"
+    assert document(v2, "history", "--json") == history
+    assert len(entries(v2)) == 2
+
+
+def test_a_comment_typed_into_the_main_file_is_reported_with_its_line(v2: Workspace) -> None:
+    text = v2.manifest.read_text()
+    text = text.replace(
+        "- id: K\n  status: installed\n", "- id: K  # waiting\n  status: installed\n"
+    )
+    v2.manifest.write_text(text + "# end\n")
+    lines = fails(v2, "fmt", "--check").splitlines()
+    line_k = text.splitlines().index("- id: K  # waiting") + 1
+    assert lines[0].startswith(f"{M}:{line_k}: warning: this comment is dropped by the next write")
+    assert "--notes" in lines[0]
+    assert lines[1].startswith(f"{M}:{len(text.splitlines()) + 1}: warning:")
+    assert lines[2].startswith("error: ")
+    assert v2.run("validate").stderr.splitlines()[:2] == lines[:2]
+
+
+def test_a_hash_sign_inside_a_value_is_no_comment(v2: Workspace) -> None:
+    at(v2, 1, "set-notes", "issue #12 and\n# a line starting with a hash", NB)
+    at(v2, 2, "pack", "set", "K", "--name", "K #1", NB)
+    assert at(v2, 2, "validate") == f"{M}: valid (16 packs)\n"
+    # Characters beyond one byte (and beyond U+FFFF) before the '#' move no column.
+    text = v2.manifest.read_text()
+    text = text.replace("  name: Analyst Essentials\n", "  name: 'Ünïcødé 👩‍💻 #1'\n")
+    text = text.replace("  name: Reporter Premium\n", "  name: Ωmega 👩‍💻 Prëmium # why\n")
+    v2.manifest.write_text(text)
+    line = text.splitlines().index("  name: Ωmega 👩‍💻 Prëmium # why") + 1
+    warnings = v2.run("validate").stderr.splitlines()[:-1]
+    assert [w.split(": warning")[0] for w in warnings] == [f"{M}:{line}"]
+
+
+# --- crash consistency: what a killed writer leaves -----------------------------------------
+
+
+def _pending(ws: Workspace, main: bytes, entry_text: str, when: str = "20250920T050000Z") -> str:
+    final = f"{when}-000001-{hashlib.sha256(entry_text.encode()).hexdigest()[:8]}.yaml"
+    name = f".pending-{hashlib.sha256(main).hexdigest()}-{final}"
+    (history_folder(ws) / name).write_text(entry_text)
+    return final
+
+
+ENTRY = (
+    "at: '2025-09-20T05:00:00Z'\nby: bob\naction: set-notes\n"
+    "changes:\n  notes: [null, x]\nnotes: x\n"
+)
+
+
+def test_a_pending_entry_of_the_main_file_on_disk_counts_and_is_rolled_forward(
+    v2: Workspace,
+) -> None:
+    final = _pending(v2, v2.manifest.read_bytes(), ENTRY)
+    history = document(v2, "history", "--json")["history"]
+    assert [e["by"] for e in history] == ["bob", "alice"]
+    assert document(v2, "show", "--json")["updated_at"] == "2025-09-20T05:00:00Z"
+    at(v2, 6, "set-version", "1.0.1", NB)
+    assert final in entries(v2)
+    assert not [n for n in entries(v2) if n.startswith(".")]
+    assert len(document(v2, "history", "--json")["history"]) == 3
+
+
+def test_a_pending_entry_of_another_main_file_is_ignored_and_removed(v2: Workspace) -> None:
+    _pending(v2, b"the main file that was never written", ENTRY)
+    (history_folder(v2) / ".tmp-123-abcd").write_text("torn")
+    assert len(document(v2, "history", "--json")["history"]) == 1
+    assert at(v2, 0, "validate") == f"{M}: valid (16 packs)\n"
+    at(v2, 6, "set-version", "1.0.1", NB)
+    assert not [n for n in entries(v2) if n.startswith(".")]
+    assert len(document(v2, "history", "--json")["history"]) == 2
+
+
+# --- per-pack notes and since ------------------------------------------------------------------
+
+
+def test_pack_notes_are_kept_on_the_pack_and_in_the_history(v2: Workspace) -> None:
+    at(v2, 1, "pack", "set", "k", "--status", "pending", "--notes", "waiting for vendor fix", NB)
+    pack = document(v2, "pack", "show", "K", "--json")
+    assert (pack["notes"], pack["since"]) == ("waiting for vendor fix", "2025-09-20T01:00:00Z")
+    newest = document(v2, "history", "--json")["history"][0]
+    assert newest["notes"] == "waiting for vendor fix"
+    assert newest["changes"]["packs.K.notes"] == [None, "waiting for vendor fix"]
+    assert (
+        "- id: K\n  status: pending\n  notes: waiting for vendor fix\n  name: Executor Pro\n"
+        in (v2.manifest.read_text())
+    )
+    # a rename keeps since; a note change keeps since
+    at(v2, 2, "pack", "set", "K", "--name", "Executor Max", "--notes", "multi\nline", NB)
+    pack = document(v2, "pack", "show", "K", "--json")
+    assert (pack["notes"], pack["since"]) == ("multi\nline", "2025-09-20T01:00:00Z")
+    assert at(v2, 3, "pack", "set", "K", "--clear-notes", NB) == "Pack K: note cleared\n"
+    assert document(v2, "pack", "show", "K", "--json")["notes"] is None
+    assert "notes" not in v2.manifest.read_text().split("- id: K\n")[1].split("- id:")[0]
+
+
+def test_pack_add_and_remove_take_notes(v2: Workspace) -> None:
+    at(v2, 1, "pack", "add", "X", "--name", "Ex", "--group", "G", "--notes", "trial", NB)
+    pack = document(v2, "pack", "show", "X", "--json")
+    assert (pack["status"], pack["notes"], pack["since"]) == (
+        "pending",
+        "trial",
+        "2025-09-20T01:00:00Z",
+    )
+    at(v2, 2, "pack", "remove", "X", "--notes", "trial over", NB)
+    newest = document(v2, "history", "--json")["history"][0]
+    assert (newest["action"], newest["notes"]) == ("pack-remove", "trial over")
+    assert newest["changes"]["packs.X"][0]["notes"] == "trial"
+    at(v2, 3, "pack", "add", "X", "--name", "Ex", "--group", "G", "--status", "installed", NB)
+    assert document(v2, "pack", "show", "X", "--json")["since"] == "2025-09-20T03:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--notes", "x" * 2001), "error: pack notes: is 2,001 characters; the limit is 2,000"),
+        (("--notes", "   "), "error: pack notes: must not be blank"),
+        (("--notes", "bell\x07"), "error: pack notes: contains the control character U+0007"),
+        (("--notes", "a", "--clear-notes"), "give --notes or --clear-notes, not both"),
+    ],
+)
+def test_bad_pack_notes_are_refused_and_nothing_is_written(
+    v2: Workspace, args: tuple[str, ...], message: str
+) -> None:
+    before = snapshot(v2.root)
+    result = v2.run("pack", "set", "K", *args, NB)
+    assert result.exit_code in (1, 2)
+    assert message in result.stderr
+    assert snapshot(v2.root) == before
+
+
+def test_since_is_unknown_without_a_history_that_says(ws: Workspace) -> None:
+    data = small_manifest()
+    data["history"] = [
+        {
+            "at": EPOCH_TEXT,
+            "by": "alice",
+            "action": "set-version",
+            "changes": {"version": ["0.9.0", "1.0.0"]},
+            "notes": None,
+        }
+    ]
+    ws.write(data)
+    assert [p["since"] for p in document(ws, "show", "--json")["packs"]] == [None, None, None]
+
+
+def test_the_page_says_since_when_and_why(v2: Workspace) -> None:
+    at(v2, 24 * 71, "pack", "set", "K", "--status", "pending", "--notes", "waiting for vendor fix")
+    page = (v2.root / "site/index.html").read_text()
+    assert (
+        '<td class="pending">pending since <time datetime="2025-11-30T00:00:00Z">2025-11-30'
+        "</time> — waiting for vendor fix</td>"
+    ) in page
+    published = json.loads((v2.root / "site/packs/K.json").read_text())
+    assert (published["notes"], published["since"]) == (
+        "waiting for vendor fix",
+        "2025-11-30T00:00:00Z",
+    )
+
+
+# --- diff still reads schema_version 1 at a revision ---------------------------------------------
+
+
+def test_diff_reads_a_schema_version_1_manifest_at_a_revision(ws: Workspace) -> None:
+    import subprocess
+
+    env = {
+        **os.environ,
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@e.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@e.org",
+    }
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=ws.root, env=env, check=True, capture_output=True)
+
+    git("init", "-q")
+    ws.write(small_manifest())
+    git("add", "-A")
+    git("commit", "-qm", "v1")
+    at(ws, 1, "migrate")
+    at(ws, 2, "pack", "set", "I", "--status", "installed", "--notes", "vendor fixed it", NB)
+    result = ws.run("diff", "HEAD")
+    assert result.exit_code == 0, result.output
+    assert "  Pack I: pending → installed (Reporter Premium)" in result.stdout
+    assert '  Pack I: note: (none) → "vendor fixed it" (Reporter Premium)' in result.stdout
+    assert "History: 1 entry added" in result.stdout
+
+
+def test_the_published_manifest_schema_describes_both_layouts(v2: Workspace) -> None:
+    import jsonschema
+    import yaml
+
+    at(v2, 1, "pack", "set", "K", "--status", "pending", "--notes", "why")
+    schema = json.loads((v2.root / "site/schema/manifest.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    main = yaml.safe_load(v2.manifest.read_text())
+    validator.validate(main)
+    validator.validate(small_manifest())
+    assert not validator.is_valid({**main, "schema_version": 1})
+    main["system"]["updated_at"] = EPOCH_TEXT
+    assert not validator.is_valid(main)
+    entry_schema = {"$defs": schema["$defs"], "$ref": "#/$defs/HistoryEntry"}
+    for name in entries(v2):
+        entry = yaml.safe_load((history_folder(v2) / name).read_text())
+        jsonschema.validate(entry, entry_schema, jsonschema.Draft202012Validator)
+
+
+@pytest.mark.parametrize("call", ["fsync", "replace"])
+def test_a_failing_write_leaves_the_manifest_and_its_history_as_they_were(
+    v2: Workspace, monkeypatch: pytest.MonkeyPatch, call: str
+) -> None:
+    import errno
+
+    from valhalla_status import service
+
+    before = snapshot(v2.root)
+    real = getattr(os, call)
+    calls = {"n": 0}
+
+    def failing(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] >= 2:  # let the pending entry be written, fail on the main file
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(os, call, failing)
+    with pytest.raises(Exception) as caught:
+        service.set_pack(v2.manifest, "K", status="pending", by="t")
+    monkeypatch.undo()
+    assert "No space left on device" in str(caught.value)
+    assert snapshot(v2.root) == before
+    assert not [n for n in entries(v2) if n.startswith(".")]
+    service.set_pack(v2.manifest, "K", status="pending", by="t")
+    assert len(entries(v2)) == 2

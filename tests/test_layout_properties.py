@@ -1,0 +1,49 @@
+"""Any valid manifest survives the layout-2 files unchanged (Hypothesis)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from test_properties import PROPERTY, manifests, multi_line
+
+from valhalla_status.layout import history_dir
+from valhalla_status.manifest import is_canonical, load_manifest, read_manifest, write_manifest
+from valhalla_status.models import Manifest
+
+
+@PROPERTY
+@given(manifest=manifests(), data=st.data())
+def test_any_valid_manifest_round_trips_through_the_layout_2_files(
+    manifest: Manifest, data: Any
+) -> None:
+    assume(manifest.history)
+    history = sorted(manifest.history, key=lambda entry: entry.at)  # stable: ties keep order
+    newest = history[-1].at
+    assume(manifest.system.completed_at is None or manifest.system.completed_at <= newest)
+    packs = [
+        pack.model_copy(update={"notes": data.draw(st.none() | multi_line(300))})
+        for pack in manifest.packs
+    ]
+    layout_2 = manifest.model_copy(
+        update={
+            "schema_version": 2,
+            "system": manifest.system.model_copy(update={"updated_at": newest}),
+            "packs": packs,
+            "history": history,
+        }
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "valhalla.yaml"
+        assert write_manifest(path, layout_2) is True
+        loaded = load_manifest(path)
+        assert loaded == layout_2
+        assert len(list(history_dir(path).iterdir())) == len(history)
+        before = {p.name: p.read_bytes() for p in history_dir(path).iterdir()}
+        assert write_manifest(path, loaded) is False, "a re-write of the same data is a no-op"
+        assert {p.name: p.read_bytes() for p in history_dir(path).iterdir()} == before
+        main, _ = read_manifest(path)
+        assert is_canonical(path, loaded, main)

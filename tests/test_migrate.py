@@ -1,0 +1,156 @@
+"""``migrate``: a schema_version 1 manifest moves to schema_version 2 losing nothing."""
+
+from __future__ import annotations
+
+import os
+import random
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from conftest import EPOCH_TEXT, Workspace, small_manifest, snapshot
+
+from valhalla_status import service
+from valhalla_status.manifest import write_manifest
+from valhalla_status.models import Manifest
+
+M = "manifest/valhalla.yaml"
+H = "manifest/valhalla.history"
+START = datetime(2025, 9, 20, tzinfo=timezone.utc)
+
+
+def long_history_manifest(changes: int, seed: int = 7) -> Manifest:
+    """A schema_version 1 manifest after ``changes`` varied changes (notes, authors, packs)."""
+    rng = random.Random(seed)
+    manifest = service.default_manifest(by="alice", now=START)
+    manifest = manifest.model_copy(update={"schema_version": 1})
+    moment = START
+    authors = ["alice", "bob", "Zoë Ö'Brien", "ci-bot"]
+    for index in range(changes):
+        # Several changes share a second; some carry microseconds.
+        moment += timedelta(seconds=rng.choice([0, 0, 1, 60, 3600]))
+        if rng.random() < 0.1:
+            moment += timedelta(microseconds=rng.randrange(1, 999_999))
+        by = rng.choice(authors)
+        pack = rng.choice(manifest.packs).id
+        kind = index % 7
+        if kind == 0:
+            status = rng.choice(["installed", "pending", "deprecated", "experimental"])
+            notes = rng.choice([None, f"why {index}", f"line one {index}\nline two"])
+            outcome = service.set_pack(
+                manifest, pack, status=status, notes=notes, by=by, now=moment
+            )
+        elif kind == 1:
+            outcome = service.set_notes(manifest, f"notes {index}: #{index}", by=by, now=moment)
+        elif kind == 2:
+            version = f"1.{index}.0"
+            outcome = service.update_version(
+                manifest, version, notes=f"release {index}", by=by, now=moment
+            )
+        elif kind == 3:
+            complete = not manifest.system.backend_complete
+            outcome = service.set_backend_complete(
+                manifest, complete, force=True, by=by, now=moment
+            )
+        elif kind == 4:
+            new_id = f"X{index}"
+            outcome = service.add_pack(
+                manifest, new_id, f"Pack {index}", "Extra", notes="trial", by=by, now=moment
+            )
+        elif kind == 5:
+            extra = [p.id for p in manifest.packs if p.id.startswith("X")]
+            if extra:
+                outcome = service.remove_pack(
+                    manifest, extra[0], notes="trial over", by=by, now=moment
+                )
+            else:
+                outcome = service.set_notes(manifest, None, by=by, now=moment)
+        else:
+            outcome = service.set_pack(manifest, pack, name=f"Renamed {index}", by=by, now=moment)
+        manifest = outcome.manifest
+    return manifest
+
+
+def outputs(ws: Workspace) -> tuple[bytes, bytes, bytes]:
+    results = [
+        ws.run("show", "--json"),
+        ws.run("history", "--json", "--limit", "100000"),
+        ws.run("pack", "list", "--json"),
+    ]
+    for result in results:
+        assert result.exit_code == 0, result.output
+    return tuple(result.stdout_bytes for result in results)  # type: ignore[return-value]
+
+
+def test_migrating_a_long_history_loses_nothing(ws: Workspace) -> None:
+    manifest = long_history_manifest(400)
+    assert len(manifest.history) > 300
+    ws.manifest.parent.mkdir()
+    write_manifest(ws.manifest, manifest)
+    assert ws.read()["schema_version"] == 1
+    before = outputs(ws)
+
+    result = ws.run("migrate", "--by", "migrator")
+    assert result.exit_code == 0, result.output
+    count = len(manifest.history)
+    assert result.stderr == f"Migrated {M} to schema_version 2: {count} history entries in {H}/\n"
+    assert ws.read()["schema_version"] == 2
+    assert len(os.listdir(ws.root / H)) == count
+    assert outputs(ws) == before
+    assert ws.run("validate").exit_code == 0
+    assert ws.run("fmt", "--check").exit_code == 0
+
+
+def test_migrating_again_changes_nothing_and_says_so(ws: Workspace) -> None:
+    ws.write(small_manifest())
+    assert ws.run("migrate").exit_code == 0
+    before = snapshot(ws.root)
+    result = ws.run("migrate")
+    assert (result.exit_code, result.stderr) == (
+        0,
+        f"No change: {M} is already schema_version 2\n",
+    )
+    assert snapshot(ws.root) == before
+
+
+@pytest.mark.parametrize("history", ["none", "older than updated_at"])
+def test_migrating_keeps_an_updated_at_newer_than_the_history(ws: Workspace, history: str) -> None:
+    data = small_manifest()
+    data["system"]["updated_at"] = "2025-10-01T12:00:00Z"
+    if history == "none":
+        data["history"] = []
+    ws.write(data)
+    before = outputs(ws)
+    result = ws.run("migrate", "--by", "migrator")
+    assert result.exit_code == 0, result.output
+    assert outputs(ws)[0] == before[0]  # show --json, updated_at included
+    newest = ws.run("history", "--json").stdout
+    assert '"action": "migrate"' in newest
+    assert '"at": "2025-10-01T12:00:00Z"' in newest
+    assert '"by": "migrator"' in newest
+
+
+def test_a_migrated_manifest_takes_changes_in_the_new_layout(ws: Workspace) -> None:
+    ws.write(small_manifest())
+    assert ws.run("migrate").exit_code == 0
+    result = ws.run(
+        "pack", "set", "I", "--status", "installed", "--no-build",
+        env={"SOURCE_DATE_EPOCH": "1758330000"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(os.listdir(ws.root / H)) == 2
+    show = ws.run("show", "--json").stdout
+    assert '"updated_at": "2025-09-20T01:00:00Z"' in show
+    assert EPOCH_TEXT in ws.run("history", "--json").stdout
+
+
+def test_migrate_of_an_invalid_or_missing_manifest_writes_nothing(ws: Workspace) -> None:
+    result = ws.run("migrate")
+    assert result.exit_code == 1
+    assert "run `valhalla-status init`" in result.stderr
+    ws.write("schema_version: 1\nsystem: [\n")
+    before = snapshot(ws.root)
+    result = ws.run("migrate")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"{M}:")
+    assert snapshot(ws.root) == before
+    assert not (ws.root / H).exists()

@@ -1,0 +1,202 @@
+"""The files of a manifest: the main file and, from schema_version 2, its history folder.
+
+A schema_version 2 manifest ``manifest/valhalla.yaml`` keeps one file per change in
+``manifest/valhalla.history/``, named ``<at>-<seq>-<hash>.yaml`` (see docs/LAYOUT.md). A change
+in progress leaves ``.pending-<sha256 of the new main file>-<final name>``: it counts as part of
+the history exactly when the main file's bytes have that hash (the change happened), and the
+next writer renames or removes it. Temporary files start with ``.tmp-``.
+
+Kept free of pydantic and YAML, so the read-only fast paths can fingerprint a manifest cheaply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ValhallaError
+from .files import NotRegularFileError, read_regular_file
+from .locking import real_file
+
+HISTORY_SUFFIX = ".history"
+ENTRY_NAME = re.compile(r"(\d{8}T\d{6}Z)-(\d{6,})-([0-9a-f]{8})\.yaml")
+PENDING_NAME = re.compile(r"\.pending-([0-9a-f]{64})-(.+)")
+TEMP_PREFIX = ".tmp-"
+MAX_ENTRY_BYTES = 1024 * 1024
+EXAMPLE_NAME = "20261130T120000Z-000012-1a2b3c4d.yaml"
+
+
+def history_dir(path: str | os.PathLike[str]) -> Path:
+    """The history folder of the manifest at ``path`` (beside the real file, named after it)."""
+    target = real_file(path)
+    return target.parent / f"{target.stem}{HISTORY_SUFFIX}"
+
+
+def history_shown(shown: str) -> str:
+    """The history folder as a user names it, from the manifest's shown path."""
+    path = Path(shown)
+    return str(path.with_name(f"{path.stem}{HISTORY_SUFFIX}"))
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class History:
+    """The history files as read: final name -> bytes, and names that follow no rule."""
+
+    entries: dict[str, bytes]
+    unknown: tuple[str, ...]
+
+    def fingerprint(self) -> bytes:
+        parts = [f"{n}\0{digest(b)}" for n, b in sorted(self.entries.items())]
+        parts += [f"?{n}" for n in self.unknown]
+        return "\n".join(parts).encode()
+
+
+EMPTY = History({}, ())
+
+
+def _listing(folder: Path) -> tuple[str, ...] | None:
+    try:
+        return tuple(sorted(os.listdir(folder)))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _read_small(path: Path) -> bytes | None:
+    """An entry file's bytes (at most the limit and one), or None when it is not a file."""
+    try:
+        return read_regular_file(path, MAX_ENTRY_BYTES)
+    except NotRegularFileError:
+        return None
+
+
+def classify(names: tuple[str, ...], read: Callable[[str], bytes | None], main: bytes) -> History:
+    """The history of a folder's ``names``; ``read(name)`` gives a file's bytes (None: not a
+    file). A pending file counts when it names the hash of ``main``."""
+    entries: dict[str, bytes] = {}
+    unknown: list[str] = []
+    main_hash: str | None = None
+    for name in names:
+        if ENTRY_NAME.fullmatch(name):
+            raw = read(name)
+            if raw is None:
+                unknown.append(name)
+            else:
+                entries.setdefault(name, raw)
+            continue
+        pending = PENDING_NAME.fullmatch(name)
+        if pending and ENTRY_NAME.fullmatch(pending.group(2)):
+            if main_hash is None:
+                main_hash = digest(main)
+            if pending.group(1) == main_hash and pending.group(2) not in names:
+                raw = read(name)
+                if raw is not None:
+                    entries[pending.group(2)] = raw
+            continue
+        if name.startswith(TEMP_PREFIX):
+            continue
+        unknown.append(name)
+    return History(entries, tuple(unknown))
+
+
+def _read_entries(folder: Path, names: tuple[str, ...], main: bytes) -> History:
+    def read(name: str) -> bytes | None:
+        return _read_small(folder / name)
+
+    return classify(names, read, main)
+
+
+def read_state(
+    path: str | os.PathLike[str], read_main: Callable[[], bytes]
+) -> tuple[bytes, History]:
+    """The main file's bytes and the history as one consistent state, without the lock.
+
+    The folder is listed before and after reading; a writer that moved on in between means
+    reading again. Files with final names never change once written.
+    """
+    folder = history_dir(path)
+    for _ in range(200):
+        before = _listing(folder)
+        main = read_main()
+        if before is None:
+            if _listing(folder) is None:
+                return main, EMPTY
+            continue
+        try:
+            history = _read_entries(folder, before, main)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise ValhallaError(f"cannot read {folder}: {exc.strerror or exc}") from None
+        if _listing(folder) == before:
+            return main, history
+    raise ValhallaError(f"{folder}: the history kept changing while being read; try again")
+
+
+def fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_pending(folder: Path, main_hash: str, name: str, data: bytes) -> Path:
+    """Write ``data`` as the pending file of ``name`` (temp, fsync, rename); returns its path."""
+    temp = folder / f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
+    pending = folder / f".pending-{main_hash}-{name}"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, pending)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return pending
+
+
+def settle(path: str | os.PathLike[str]) -> None:
+    """Finish or undo what a killed writer left in the history folder (call with the lock).
+
+    A pending file of the change the main file shows is renamed to its final name; any other
+    pending file, and every temporary file, is removed.
+    """
+    folder = history_dir(path)
+    names = _listing(folder)
+    if not names:
+        return
+    main_hash: str | None = None
+    touched = False
+    for name in names:
+        pending = PENDING_NAME.fullmatch(name)
+        if pending:
+            if main_hash is None:
+                try:
+                    main_hash = digest(Path(real_file(path)).read_bytes())
+                except OSError:
+                    main_hash = ""
+            final = folder / pending.group(2)
+            if (
+                pending.group(1) == main_hash
+                and ENTRY_NAME.fullmatch(pending.group(2))
+                and not final.exists()
+            ):
+                os.replace(folder / name, final)
+            else:
+                (folder / name).unlink(missing_ok=True)
+            touched = True
+        elif name.startswith(TEMP_PREFIX):
+            (folder / name).unlink(missing_ok=True)
+            touched = True
+    if touched:
+        fsync_folder(folder)
