@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from click.testing import CliRunner, Result
 from conftest import Workspace, clean_env, dump, small_manifest, tool_command
 from status_server import manifest, write_status
@@ -299,7 +300,8 @@ def hostile_history(ws: Workspace, text: str) -> None:
         }
     )
     data["system"]["updated_at"] = "2025-09-21T00:00:00Z"
-    ws.write(data)
+    # Escaped, so that the text reads back as it is (safe_dump writes NEL raw, read as a space).
+    ws.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=False))
 
 
 def test_history_values_are_escaped(ws: Workspace) -> None:

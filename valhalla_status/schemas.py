@@ -14,7 +14,7 @@ does not know.
 from __future__ import annotations
 
 import functools
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, JsonValue, RootModel, create_model
 
@@ -218,7 +218,7 @@ class ManifestLayout2(StrictModel):
 class ManifestFile(RootModel[ManifestLayout1 | ManifestLayout2]):
     """A manifest's main file, in either layout."""
 
-    root: Annotated[ManifestLayout1 | ManifestLayout2, Field(discriminator="schema_version")]
+    root: ManifestLayout1 | ManifestLayout2
 
 
 class StatuspageIncidentsDocument(Described):
@@ -277,8 +277,7 @@ def _open(schema: Any) -> Any:
 def _by_layout(schema: dict[str, Any]) -> dict[str, Any]:
     """Choose the layout's schema by ``schema_version`` (if/then/else, not oneOf), so that a
     validator reports what is wrong within the layout the file says it has."""
-    refs = {ref["$ref"] for ref in schema.pop("oneOf")}
-    schema.pop("discriminator", None)
+    refs = {ref["$ref"] for ref in schema.pop("anyOf")}
     assert refs == {"#/$defs/ManifestLayout1", "#/$defs/ManifestLayout2"}
     return {
         **schema,
