@@ -602,22 +602,24 @@ def test_lone_surrogates_from_undecodable_arguments_are_refused_in_one_line(
     assert manifest.read_bytes() == before
 
 
-# --- schema_version is the integer 1 ----------------------------------------------------------
+# --- schema_version is the integer 1 or 2 ------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "value, shown",
     [("true", "true (a YAML boolean)"), ("1.0", "1.0 (a YAML float)"),
-     ("1.00", "1.0 (a YAML float)"), ("'1'", "'1'"), ("\"1\"", "'1'"), ("2", "2 (a YAML integer)"),
+     ("1.00", "1.0 (a YAML float)"), ("'1'", "'1'"), ("\"1\"", "'1'"), ("3", "3 (a YAML integer)"),
+     ("2.0", "2.0 (a YAML float)"),
      ("[1]", "a list"), ("null", "null")],
 )  # fmt: skip
-def test_schema_version_must_be_the_integer_1(ws: Workspace, value: str, shown: str) -> None:
+def test_schema_version_must_be_the_integer_1_or_2(ws: Workspace, value: str, shown: str) -> None:
     text = dump(small_manifest()).replace("schema_version: 1\n", f"schema_version: {value}\n")
     ws.write(text)
     result = ws.run("validate")
     assert result.exit_code == 1
     assert result.stderr == (
-        f"{MANIFEST_REL}:1: schema_version: unsupported schema_version {shown}; this tool reads 1\n"
+        f"{MANIFEST_REL}:1: schema_version: unsupported schema_version {shown}; "
+        "this tool reads 1 and 2\n"
     )
     assert ws.run("fmt").exit_code == 1
     assert ws.manifest.read_text(encoding="utf-8") == text

@@ -238,7 +238,9 @@ class Manifest(StrictModel):
     def _schema_version_is_an_integer(cls, value: Any) -> Any:
         # A Literal compares by equality, and True == 1.0 == 1: only the integer itself is 1.
         if type(value) is not int:
-            raise PydanticCustomError("literal_error", "Input should be 1", {"expected": "1"})
+            raise PydanticCustomError(
+                "literal_error", "Input should be 1 or 2", {"expected": "1 or 2"}
+            )
         return value
 
     def pack(self, pack_id: str) -> Pack | None:
