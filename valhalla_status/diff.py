@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .client import semver_key
 from .errors import ManifestError, ValhallaError
+from .formats import format_timestamp, human_time, parse_timestamp, semver_key
 from .layout import EMPTY as EMPTY_HISTORY
 from .layout import History, classify, history_shown
 from .manifest import MAX_FILE_BYTES, decode_manifest_bytes, load_manifest, parse_manifest
-from .models import HistoryEntry, Manifest, format_timestamp, parse_timestamp
+from .models import HistoryEntry, Manifest
 from .service import compute_changes
 
 
@@ -430,7 +430,7 @@ def diff(old: str | None, new: str | None, manifest_path: str) -> ManifestDiff:
 def _when(value: str | None) -> str:
     if value is None:
         return "(none)"
-    return format_timestamp(parse_timestamp(value))[:16].replace("T", " ") + " UTC"
+    return human_time(parse_timestamp(value))
 
 
 def _quote(value: Any) -> str:

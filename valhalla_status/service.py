@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from .documents import status_document, summary_counts, summary_document
+from .documents import history_document, status_document, summary_counts, summary_document
 from .errors import ManifestError, NotFoundError, RefusedError, ValhallaError
 from .formats import STATUSES, format_timestamp, human_time, is_semver, semver_key
 from .layout import history_dir, history_shown
@@ -173,6 +173,7 @@ def _load(source: Source) -> Manifest:
 
 
 def get_system_metadata(source: Source) -> SystemMetadata:
+    """The system-wide fields: name, version, readiness, notes."""
     return _load(source).system
 
 
@@ -188,10 +189,12 @@ def get_packs(source: Source, status: str | None = None, group: str | None = Non
 
 
 def get_pack_by_id(source: Source, pack_id: str) -> Pack | None:
+    """The pack with this id (any case), or None."""
     return _load(source).pack(pack_id)
 
 
 def count_packs_by_status(source: Source) -> dict[str, int]:
+    """``{status: number of packs}``, every status present."""
     counts = dict.fromkeys(STATUSES, 0)
     for pack in _load(source).packs:
         counts[pack.status] += 1
@@ -206,6 +209,11 @@ def get_system_summary(source: Source) -> dict[str, Any]:
 def get_system_status(source: Source) -> dict[str, Any]:
     """The full status document (``status.json``)."""
     return status_document(_load(source))
+
+
+def get_history(source: Source, limit: int | None = None) -> dict[str, Any]:
+    """The ``limit`` newest history entries (None: all), newest first, as ``history.json``."""
+    return history_document(_load(source), limit)
 
 
 # --- changing ------------------------------------------------------------------------------
@@ -713,6 +721,7 @@ __all__ = [
     "default_actor",
     "default_manifest",
     "ensure_system_metadata",
+    "get_history",
     "get_pack_by_id",
     "get_packs",
     "get_system_metadata",

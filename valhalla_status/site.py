@@ -59,6 +59,7 @@ from .documents import (
 )
 from .errors import ValhallaError
 from .files import MAX_TEMPLATE_BYTES, NotRegularFileError, read_regular_file
+from .formats import human_time
 from .fresh import (
     SITE_MARK,
     SITE_MARK_BYTES,
@@ -114,11 +115,6 @@ ACTION_TITLES = {
 
 
 # --- templates ------------------------------------------------------------------------------
-
-
-def human_time(moment: datetime) -> str:
-    """``2025-09-20 00:00 UTC``."""
-    return iso(moment)[:16].replace("T", " ") + " UTC"
 
 
 def time_element(moment: datetime) -> Markup:
