@@ -294,8 +294,7 @@ class StatusClient:
         return data
 
     def _fetch_once(self, deadline: float) -> Status:
-        import urllib.error  # here, not at the top: reading a file needs no HTTP stack
-        import urllib.request
+        import urllib.request  # here, not at the top: reading a file needs no HTTP stack
 
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -304,6 +303,19 @@ class StatusClient:
             request = urllib.request.Request(self.source, headers=self._headers())
         except ValueError as exc:
             raise StatusUnavailable(f"cannot read {self.source}: {exc}") from None
+        outcome = self._exchange(request, remaining)
+        error = outcome.get("error")
+        if error is not None:
+            return self._after(error)
+        body: bytes = outcome["body"]
+        if len(body) > MAX_BYTES:
+            raise InvalidStatus(f"{self.source} sent over {MAX_BYTES // 2**20} MiB")
+        status = Status.from_document(self._decode(body))
+        self._etag, self._cached = outcome["etag"], status
+        return status
+
+    def _exchange(self, request: Any, remaining: float) -> dict[str, Any]:
+        """``{"etag", "body"}`` of one request, or ``{"error"}``: what it raised."""
         outcome: dict[str, Any] = {}
         opener = _opener()
 
@@ -322,7 +334,12 @@ class StatusClient:
         worker.join(remaining)
         if worker.is_alive() or _is_timeout(outcome.get("error")):
             raise StatusUnavailable(f"timed out after {self.timeout:g} s reading {self.source}")
-        error = outcome.get("error")
+        return outcome
+
+    def _after(self, error: BaseException) -> Status:
+        """The cached status after a 304; otherwise what ``error`` means, raised."""
+        import urllib.error
+
         if isinstance(error, _RefusedRedirect):
             raise StatusUnavailable(f"{error} (from {self.source})")
         if isinstance(error, urllib.error.HTTPError):
@@ -336,14 +353,7 @@ class StatusClient:
             raise _Retry(f"cannot reach {self.source}: {_reason(error.reason)}")
         if isinstance(error, OSError):
             raise _Retry(f"cannot reach {self.source}: {_reason(error)}")
-        if error is not None:
-            raise StatusUnavailable(f"cannot read {self.source}: {_reason(error)}")
-        body: bytes = outcome["body"]
-        if len(body) > MAX_BYTES:
-            raise InvalidStatus(f"{self.source} sent over {MAX_BYTES // 2**20} MiB")
-        status = Status.from_document(self._decode(body))
-        self._etag, self._cached = outcome["etag"], status
-        return status
+        raise StatusUnavailable(f"cannot read {self.source}: {_reason(error)}")
 
     def _headers(self) -> dict[str, str]:
         # no-cache: caches on the way must revalidate (cheap with the ETag), not serve stale.

@@ -27,13 +27,11 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .formats import (
-    SEMVER_PATTERN,
-    STATUSES,
-    PackStatus,
-    format_timestamp,
-    parse_timestamp,
-)
+from .formats import SEMVER_PATTERN as SEMVER_PATTERN
+from .formats import STATUSES as STATUSES
+from .formats import PackStatus as PackStatus
+from .formats import format_timestamp as format_timestamp
+from .formats import parse_timestamp as parse_timestamp
 
 SCHEMA_VERSION = 2
 SCHEMA_VERSIONS = (1, 2)
@@ -88,15 +86,13 @@ def describe(value: Any) -> str:
         return f"{str(value).lower()} (a YAML boolean)"
     if isinstance(value, (int, float)):
         return f"{value!r} (a YAML {type(value).__name__.replace('int', 'integer')})"
-    if value is None:
-        return "null"
     if isinstance(value, str):
         return repr(value)
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"a {type(value).__name__}"
+    kind = next((name for cls, name in _KINDS if isinstance(value, cls)), None)
+    return kind or f"a {type(value).__name__}"
+
+
+_KINDS: tuple[tuple[type, str], ...] = ((type(None), "null"), (dict, "a mapping"), (list, "a list"))
 
 
 def text_problem(value: str) -> str:

@@ -247,15 +247,19 @@ def describe_change(field: str, old: Any, new: Any) -> str | None:
     if field == "notes":
         return "notes cleared" if new is None else "notes updated"
     if field.startswith("packs."):
-        pack_id, _, attribute = field[6:].partition(".")
-        if attribute == "status":
-            return f"Pack {pack_id}: {old} → {new}"
-        if attribute:
-            return f"Pack {pack_id} {attribute}: {_words(old)} → {_words(new)}"
-        if old is None and isinstance(new, dict):
-            return f"Pack {pack_id} added: {new.get('name')} ({new.get('status')})"
-        return f"Pack {pack_id} {'added' if old is None else 'removed'}"
+        return _describe_pack_change(field, old, new)
     return f"{field}: {_words(old)} → {_words(new)}"
+
+
+def _describe_pack_change(field: str, old: Any, new: Any) -> str:
+    pack_id, _, attribute = field[6:].partition(".")
+    if attribute == "status":
+        return f"Pack {pack_id}: {old} → {new}"
+    if attribute:
+        return f"Pack {pack_id} {attribute}: {_words(old)} → {_words(new)}"
+    if old is None and isinstance(new, dict):
+        return f"Pack {pack_id} added: {new.get('name')} ({new.get('status')})"
+    return f"Pack {pack_id} {'added' if old is None else 'removed'}"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from .models import Manifest, describe, text_problem
+from .models import Manifest, Messages, describe, text_problem
 from .yamlstrict import LineMap, Loc, problem
 
 
@@ -71,7 +71,8 @@ def error_message(error: Any, loc: Loc, model: type[BaseModel] = Manifest) -> st
         close = difflib.get_close_matches(str(loc[-1]), list(owner.model_fields), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         return f"unknown field '{loc[-1]}'{hint}"
-    own = getattr(owner, "messages", {}).get((field, kind))
+    messages: Messages = getattr(owner, "messages", {})
+    own = messages.get((field, kind))
     if own is not None:
         return own(value)
     generic = _GENERIC.get(kind)
