@@ -1,4 +1,4 @@
-"""Every rule of SPEC §3, shown with a bad manifest (issue 2, "Must be shown").
+"""Every rule of the manifest, shown with a bad manifest.
 
 Each case writes a real file, runs ``validate`` and a mutation (``set-notes``) through the CLI,
 and asserts: exit code 1, exactly the located lines ``file:line: field.path: message`` on stderr,

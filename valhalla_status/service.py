@@ -220,7 +220,7 @@ def get_history(source: Source, limit: int | None = None) -> dict[str, Any]:
 
 
 def compute_changes(old: Manifest, new: Manifest) -> dict[str, list[Any]]:
-    """Each changed field as ``{name: [old, new]}`` (SPEC §3 history format)."""
+    """Each changed field as ``{name: [old, new]}`` (as the history records it)."""
     changes: dict[str, list[Any]] = {}
     old_system = old.system.model_dump(mode="json")
     new_system = new.system.model_dump(mode="json")
@@ -613,7 +613,7 @@ def _no_pack(pack_id: str) -> str:
 
 
 def default_manifest(*, by: str | None = None, now: datetime | None = None) -> Manifest:
-    """The manifest ``init`` writes: the 16 packs of SPEC §8, all installed, version 1.0.0."""
+    """The manifest ``init`` writes: the 16 default packs, all installed, version 1.0.0."""
     moment = now or current_time()
     return validate_manifest(
         Manifest.model_validate(

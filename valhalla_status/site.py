@@ -1,4 +1,4 @@
-"""The static site (SPEC §5): every file rendered in memory, written beside the site, swapped in.
+"""The static site: every file rendered in memory, written beside the site, swapped in.
 
 :func:`render_site` is pure (same manifest and templates, same bytes: there is no build clock);
 :func:`build_site` writes the files into a staging folder next to the site, syncs it once and
