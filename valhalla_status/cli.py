@@ -209,12 +209,9 @@ def emit_json(document: Any) -> None:
 
 
 def counts_line(counts: dict[str, int]) -> str:
-    return (
-        f"{counts['total_packs']} pack{'' if counts['total_packs'] == 1 else 's'}: "
-        f"{counts['installed_packs']} installed, "
-        f"{counts['pending_packs']} pending, {counts['deprecated_packs']} deprecated, "
-        f"{counts['experimental_packs']} experimental"
-    )
+    total = counts["total_packs"]
+    each = ", ".join(f"{counts[f'{status}_packs']} {status}" for status in STATUSES)
+    return f"{total} pack{'' if total == 1 else 's'}: {each}"
 
 
 def headline(system: SystemMetadata) -> str:

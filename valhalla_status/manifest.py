@@ -54,7 +54,7 @@ from .yamlstrict import Loader as _Loader
 from .yamlstrict import format_loc as format_loc
 
 MAX_FILE_BYTES = 32 * 1024 * 1024
-_LIMIT = f"{MAX_FILE_BYTES // 2**20} MiB"
+MAX_FILE_SIZE = f"{MAX_FILE_BYTES // 2**20} MiB"  # as messages say it
 _CONFLICT_MARKER = re.compile(r"^(<{7}|={7}|>{7})(?: |$)", re.MULTILINE)
 
 
@@ -82,7 +82,7 @@ def read_manifest_file(path: str | os.PathLike[str]) -> bytes:
                 if size > MAX_FILE_BYTES:
                     megabytes = f"{size / 2**20:.1f} MiB"
                     raise ManifestError(
-                        [f"{shown}: file is {megabytes}; the limit is {_LIMIT} (not parsed)"]
+                        [f"{shown}: file is {megabytes}; the limit is {MAX_FILE_SIZE} (not parsed)"]
                     )
     except NotRegularFileError as exc:
         raise ManifestError([f"{shown}: is {exc.kind}, not a manifest file"]) from None
@@ -100,7 +100,7 @@ def read_manifest_file(path: str | os.PathLike[str]) -> bytes:
 def decode_manifest_bytes(raw: bytes, shown: str) -> str:
     """Manifest bytes (from a file or a git revision) as text: size, UTF-8, conflict markers."""
     if len(raw) > MAX_FILE_BYTES:
-        raise ManifestError([f"{shown}: file is over the {_LIMIT} limit (not parsed)"])
+        raise ManifestError([f"{shown}: file is over the {MAX_FILE_SIZE} limit (not parsed)"])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -170,7 +170,7 @@ class Pack(StrictModel):
     )
     name: str = _text(100, "Display name, one line.")
     group: str = _text(60, "Group the pack is listed under, one line.")
-    status: PackStatus = Field(description="One of installed, pending, deprecated, experimental.")
+    status: PackStatus = Field(description=f"One of {', '.join(STATUSES)}.")
     notes: str | None = Field(
         default=None,
         min_length=1,
