@@ -21,13 +21,9 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from .atomic import atomic_write as atomic_write
-from .atomic import refuse_unwritable as refuse_unwritable
 from .atomic import remove_stale_temp_files
 from .canonical import HEADER as HEADER
-from .canonical import dump_entry as dump_entry
 from .canonical import dump_manifest, existing_entries, manifest_data, plan_history
-from .canonical import entry_file_name as entry_file_name
-from .canonical import main_data as main_data
 from .errors import ManifestError, ValhallaError
 from .files import NotRegularFileError, open_regular
 from .layout import EMPTY as EMPTY_HISTORY
