@@ -216,6 +216,17 @@ CASES: list[tuple[str, Callable[[], str | bytes], list[str]]] = [
         ],
     ),
     (
+        # A change keeps the change's wording whatever field it names: a change of 'packs'
+        # is no list of packs, a change of 'status' no pack status.
+        "change-named-like-a-field-not-a-pair",
+        lambda: e(BASE, "changes: {}", "changes: {packs: [a, b, c], status: [done], id: []}"),
+        [
+            f"{M}:28: history[0].changes.packs: must be [old, new], not a list of 3",
+            f"{M}:28: history[0].changes.status: must be [old, new], not a list of 1",
+            f"{M}:28: history[0].changes.id: must be [old, new], not a list of 0",
+        ],
+    ),
+    (
         "missing-required-field",
         lambda: e(BASE, "  group: System infrastructure\n", ""),
         [f"{M}:20: packs[2].group: required field is missing"],
