@@ -20,7 +20,7 @@ from click.testing import CliRunner, Result
 
 from valhalla_status.cli import main
 
-# 2025-09-20T00:00:00Z, the SPEC's example date.
+# 2025-09-20T00:00:00Z, the date of the examples in the docs.
 EPOCH = 1758326400
 EPOCH_TEXT = "2025-09-20T00:00:00Z"
 # One day later.

@@ -1,4 +1,4 @@
-"""Every rule of SPEC §3, shown with a bad manifest (issue 2, "Must be shown").
+"""Every rule of the manifest, shown with a bad manifest.
 
 Each case writes a real file, runs ``validate`` and a mutation (``set-notes``) through the CLI,
 and asserts: exit code 1, exactly the located lines ``file:line: field.path: message`` on stderr,
@@ -213,6 +213,17 @@ CASES: list[tuple[str, Callable[[], str | bytes], list[str]]] = [
         [
             f"{M}:28: history[0].changes.notes: must be [old, new], not a list of 1",
             f"{M}:28: history[0].changes.version: must be [old, new], not a list of 3",
+        ],
+    ),
+    (
+        # A change keeps the change's wording whatever field it names: a change of 'packs'
+        # is no list of packs, a change of 'status' no pack status.
+        "change-named-like-a-field-not-a-pair",
+        lambda: e(BASE, "changes: {}", "changes: {packs: [a, b, c], status: [done], id: []}"),
+        [
+            f"{M}:28: history[0].changes.packs: must be [old, new], not a list of 3",
+            f"{M}:28: history[0].changes.status: must be [old, new], not a list of 1",
+            f"{M}:28: history[0].changes.id: must be [old, new], not a list of 0",
         ],
     ),
     (

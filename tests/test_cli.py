@@ -1,4 +1,4 @@
-"""Every command's happy path through the CLI (issue 2, "Must be shown"), and the mutations'
+"""Every command's happy path through the CLI, and the mutations'
 timestamps, history entries, no-op behaviour and ``--force`` guards.
 
 Mutating commands run with ``--no-build`` here: the site build has its own tests.

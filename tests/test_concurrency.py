@@ -1,4 +1,4 @@
-"""Concurrency (SPEC §6, issue 5.1): no lost update, no stuck lock, no hang.
+"""Concurrency: no lost update, no stuck lock, no hang.
 
 Every test here runs real ``python -m valhalla_status`` processes against real files: the
 guarantee is about processes racing for one manifest, so threads or mocks would prove nothing.

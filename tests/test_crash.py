@@ -1,4 +1,4 @@
-"""Crash safety (SPEC §6, issue 5.2): a write killed at any moment, or failing, corrupts nothing.
+"""Crash safety: a write killed at any moment, or failing, corrupts nothing.
 
 The kill tests start real ``python -m valhalla_status`` processes and ``SIGKILL`` them at moments
 spread over their whole run (start-up, parse, dump, write, replace, exit). Afterwards the

@@ -1,4 +1,4 @@
-"""Hostile input, property-based (issue 5.3), with Hypothesis.
+"""Hostile input, property-based, with Hypothesis.
 
 (a) Any valid manifest round-trips load → write → load unchanged (and byte-stable).
 (b) Any byte-level or structural mutation of a valid manifest either loads as valid or fails

@@ -1,4 +1,4 @@
-"""Security (SPEC §6, issue 5.4): safe YAML only, nothing rendered as a template, everything
+"""Security: safe YAML only, nothing rendered as a template, everything
 escaped, no path outside ``site/``, no write through a planted symlink, no invisible or
 direction-changing characters, and no file content that can drive the terminal.
 

@@ -1,4 +1,4 @@
-"""The library API (SPEC §4): the seed's service names, on a path or on a loaded manifest."""
+"""The library API: the service names, on a path or on a loaded manifest."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ from valhalla_status.service import (
 )
 
 LATER = datetime(2025, 9, 21, tzinfo=timezone.utc)
-SEED_NAMES = [
+SERVICE_NAMES = [
     "get_system_metadata",
     "ensure_system_metadata",
     "get_packs",
@@ -58,8 +58,8 @@ def path(tmp_path: Path) -> Path:
     return target
 
 
-@pytest.mark.parametrize("name", SEED_NAMES)
-def test_seed_names_are_importable_from_the_package(name: str) -> None:
+@pytest.mark.parametrize("name", SERVICE_NAMES)
+def test_service_names_are_importable_from_the_package(name: str) -> None:
     from valhalla_status import service
 
     assert getattr(valhalla_status, name) is getattr(service, name)

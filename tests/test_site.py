@@ -38,7 +38,7 @@ SCHEMAS = [
     "status",
     "summary",
 ]
-# SPEC §5, for the small manifest (packs H, I, S).
+# Every file of the site, for the small manifest (packs H, I, S).
 EXPECTED_FILES = sorted(
     [
         "404.html",
@@ -84,7 +84,7 @@ def site_json(site: Path, path: str) -> Any:
     return json.loads((site / path).read_text(encoding="utf-8"))
 
 
-def test_build_writes_every_file_of_the_spec(ws: Workspace) -> None:
+def test_build_writes_every_file_of_the_site(ws: Workspace) -> None:
     ws.write(small_manifest())
     result = ws.run("build")
     assert result.exit_code == 0

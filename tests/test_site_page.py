@@ -73,7 +73,7 @@ def page_of(site: Path, name: str = "index.html") -> Page:
 
 
 def default_data() -> dict[str, Any]:
-    """The 16 packs of the default manifest (SPEC §8)."""
+    """The 16 packs of the default manifest."""
     data = small_manifest()
     data["packs"] = [
         {"id": i, "name": n, "group": g, "status": "installed"} for i, n, g in DEFAULT_PACKS

@@ -14,6 +14,7 @@ _SERVICE_NAMES = {
     "add_pack",
     "count_packs_by_status",
     "ensure_system_metadata",
+    "get_history",
     "get_pack_by_id",
     "get_packs",
     "get_system_metadata",

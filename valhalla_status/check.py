@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .client import Status, StatusClient, StatusUnavailable, semver_key
+from .client import Status, StatusClient, StatusUnavailable
 from .errors import UnavailableError, ValhallaError
+from .formats import format_timestamp, human_time, semver_key
 from .text import for_terminal
 
 
@@ -80,7 +81,7 @@ class CheckResult:
 def _iso(status: Status) -> str | None:
     if status.completed_at is None:
         return None
-    return status.completed_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_timestamp(status.completed_at)
 
 
 def pack_ids(values: Iterable[str]) -> tuple[str, ...]:
@@ -100,7 +101,7 @@ def evaluate(status: Status, requirements: Requirements, source: str = "") -> Ch
     if wanted.complete:
         if status.backend_complete:
             moment = status.completed_at
-            since = moment.strftime(" since %Y-%m-%d %H:%M UTC") if moment else ""
+            since = f" since {human_time(moment)}" if moment else ""
             conditions.append(Condition("complete", True, "backend complete" + since))
         else:
             conditions.append(Condition("complete", False, "backend is in development"))

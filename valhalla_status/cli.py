@@ -3,12 +3,15 @@
 Each command parses its options, calls one library function and prints: data on stdout,
 messages on stderr. Text from outside (names, notes, history values, file names, what a server
 sent) is printed for people through :func:`valhalla_status.text.for_terminal`; ``--json``
-output is exact JSON. Heavy modules are imported inside the commands that need them, so that
-``check`` and ``--help`` start fast.
+output is exact JSON. The modules that load pydantic, YAML or Jinja2 (and ``check``'s HTTP
+client) are imported inside the commands that need them, so that ``check`` and ``--help`` start
+without them.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -16,18 +19,18 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .errors import ValhallaError
+from .documents import pack_document, pack_file_document, pack_since, packs_document, to_json
+from .errors import NotFoundError, UnavailableError, ValhallaError
+from .formats import STATUSES, human_time
 from .text import for_terminal
+from .workspace import Location, ignore_outputs, locate
 
 if TYPE_CHECKING:
     from .fresh import BuildResult
-    from .models import Manifest
+    from .models import Manifest, SystemMetadata
     from .service import Outcome
-    from .workspace import Location
 
-STATUS_CHOICE = click.Choice(
-    ["installed", "pending", "deprecated", "experimental"], case_sensitive=False
-)
+STATUS_CHOICE = click.Choice(STATUSES, case_sensitive=False)
 
 
 class Settings:
@@ -50,8 +53,6 @@ class Settings:
     @property
     def location(self) -> Location:
         if self._location is None:
-            from .workspace import locate
-
             self._location = locate(self.manifest_option, self.site_option)
         return self._location
 
@@ -67,12 +68,6 @@ class Settings:
         from .manifest import load_manifest
 
         return load_manifest(self.manifest)
-
-    def documents(self) -> dict[str, Any]:
-        """``{"status": status.json, "history": all entries}``, from the cache when fresh."""
-        from .publish import read_documents
-
-        return read_documents(self.manifest)
 
 
 MANIFEST_HELP = (
@@ -210,31 +205,21 @@ def rebuild_site(settings: Settings, **options: Any) -> BuildResult:
 
 
 def emit_json(document: Any) -> None:
-    from .documents import to_json
-
     click.echo(to_json(document), nl=False)
 
 
-def human_time(timestamp: str) -> str:
-    """``2025-09-20T12:00:00Z`` -> ``2025-09-20 12:00 UTC``."""
-    return timestamp[:16].replace("T", " ") + " UTC"
-
-
 def counts_line(counts: dict[str, int]) -> str:
-    return (
-        f"{counts['total_packs']} pack{'' if counts['total_packs'] == 1 else 's'}: "
-        f"{counts['installed_packs']} installed, "
-        f"{counts['pending_packs']} pending, {counts['deprecated_packs']} deprecated, "
-        f"{counts['experimental_packs']} experimental"
-    )
+    total = counts["total_packs"]
+    each = ", ".join(f"{counts[f'{status}_packs']} {status}" for status in STATUSES)
+    return f"{total} pack{'' if total == 1 else 's'}: {each}"
 
 
-def headline(status: dict[str, Any]) -> str:
-    if status["backend_complete"] and status["completed_at"]:
-        readiness = f"backend complete since {human_time(status['completed_at'])}"
+def headline(system: SystemMetadata) -> str:
+    if system.backend_complete and system.completed_at:
+        readiness = f"backend complete since {human_time(system.completed_at)}"
     else:
         readiness = "backend in development"
-    return for_terminal(f"{status['name']} {status['version']}: {readiness}")
+    return for_terminal(f"{system.name} {system.version}: {readiness}")
 
 
 def packs_table(packs: list[dict[str, Any]]) -> str:
@@ -266,7 +251,6 @@ def init(settings: Settings, force: bool, by: str | None, no_build: bool) -> Non
     once: only the patterns it does not have yet (a `!/site/` line keeps the site committed).
     """
     from .service import ensure_system_metadata
-    from .workspace import ignore_outputs
 
     report(settings, ensure_system_metadata(settings.manifest, force=force, by=by), no_build)
     ignored = ignore_outputs(settings.location)
@@ -334,12 +318,15 @@ def fmt(settings: Settings, check: bool) -> None:
 @pass_settings
 def show(settings: Settings, as_json: bool) -> None:
     """Show the full status."""
-    status = settings.documents()["status"]
+    from .service import get_system_status
+
+    manifest = settings.load()
+    status = get_system_status(manifest)
     if as_json:
         emit_json(status)
         return
     lines = [
-        headline(status),
+        headline(manifest.system),
         for_terminal(status["description"]),
         f"updated {for_terminal(human_time(status['updated_at']))}",
     ]
@@ -355,14 +342,15 @@ def show(settings: Settings, as_json: bool) -> None:
 @pass_settings
 def summary(settings: Settings, as_json: bool) -> None:
     """Show the pack counts per status."""
-    from .documents import summary_from_status
+    from .service import get_system_metadata, get_system_summary
 
-    status = settings.documents()["status"]
+    manifest = settings.load()
+    document = get_system_summary(manifest)
     if as_json:
-        emit_json(summary_from_status(status))
+        emit_json(document)
         return
-    click.echo(headline(status))
-    click.echo(counts_line(status["summary"]))
+    click.echo(headline(get_system_metadata(manifest)))
+    click.echo(counts_line(document))
 
 
 @main.group()
@@ -377,19 +365,16 @@ def pack() -> None:
 @pass_settings
 def pack_list(settings: Settings, status: str | None, group: str | None, as_json: bool) -> None:
     """List packs, with counts."""
-    from .documents import packs_document
+    from .service import get_packs
 
-    packs = settings.documents()["status"]["packs"]
+    manifest = settings.load()
     if group is not None:
-        groups = list(dict.fromkeys(p["group"] for p in packs))
+        groups = list(dict.fromkeys(p.group for p in get_packs(manifest)))
         if not any(g.casefold() == group.casefold() for g in groups):
-            from .errors import NotFoundError
-
             known = ", ".join(map(for_terminal, groups)) if groups else "none (there are no packs)"
             raise NotFoundError(f'no group "{for_terminal(group)}"; the groups are: {known}')
-        packs = [p for p in packs if p["group"].casefold() == group.casefold()]
-    if status is not None:
-        packs = [p for p in packs if p["status"] == status]
+    since = pack_since(manifest)
+    packs = [pack_document(p, since.get(p.id)) for p in get_packs(manifest, status, group)]
     document = packs_document(packs)
     if as_json:
         emit_json(document)
@@ -405,18 +390,17 @@ def pack_list(settings: Settings, status: str | None, group: str | None, as_json
 @pass_settings
 def pack_show(settings: Settings, pack_id: str, as_json: bool) -> None:
     """Show one pack (ID in any case)."""
-    from .errors import NotFoundError
+    from .service import get_pack_by_id
 
-    wanted = pack_id.upper() if pack_id.isascii() else pack_id  # 'ı'.upper() is 'I'
-    packs = settings.documents()["status"]["packs"]
-    found = next((p for p in packs if p["id"] == wanted), None)
-    if found is None:
+    manifest = settings.load()
+    pack = get_pack_by_id(manifest, pack_id)
+    if pack is None:
+        wanted = pack_id.upper() if pack_id.isascii() else pack_id  # 'ı'.upper() is 'I'
         raise NotFoundError(
             f"no pack {for_terminal(wanted)}; `valhalla-status pack list` shows the packs"
         )
+    found = pack_document(pack, pack_since(manifest).get(pack.id))
     if as_json:
-        from .documents import pack_file_document
-
         emit_json(pack_file_document(found))
         return
     for key, value in found.items():
@@ -576,9 +560,9 @@ def set_notes_command(
 @pass_settings
 def history(settings: Settings, limit: int, as_json: bool) -> None:
     """Show recent changes, newest first."""
-    from .documents import history_page
+    from .service import get_history
 
-    document = history_page(settings.documents()["history"], per_page=limit)
+    document = get_history(settings.manifest, limit)
     if as_json:
         emit_json(document)
         return
@@ -587,7 +571,7 @@ def history(settings: Settings, limit: int, as_json: bool) -> None:
             f"{field}: {_short(old)} → {_short(new)}"
             for field, (old, new) in entry["changes"].items()
         )
-        line = f"{entry['at'][:16].replace('T', ' ')} UTC  {entry['by']}  {entry['action']}"
+        line = f"{human_time(entry['at'])}  {entry['by']}  {entry['action']}"
         if changes:
             line += f"  {changes}"
         if entry["notes"]:
@@ -682,8 +666,6 @@ class Seconds(click.FloatRange):
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> float:
-        import math
-
         from .client import MAX_TIMEOUT
 
         seconds: float = super().convert(value, param, ctx)
@@ -766,10 +748,7 @@ def check(
     complete; with requirements, exactly those. IDs after the options are more ids for
     --require-installed (`--require-installed K L`).
     """
-    import json
-
     from .check import Requirements, pack_ids, run_check
-    from .errors import UnavailableError
 
     if url is not None and path is not None:
         raise click.UsageError("give --url or --file, not both")

@@ -31,9 +31,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .files import NotRegularFileError, read_regular_file
+from .formats import STATUSES, is_semver, semver_key
 
 SCHEMA_VERSIONS = (1,)
-STATUSES = ("installed", "pending", "deprecated", "experimental")
 DEFAULT_TIMEOUT = 10.0
 MAX_TIMEOUT = 86400.0  # a day: a longer wait is a mistake, not a deadline
 MAX_BYTES = 64 * 1024 * 1024
@@ -42,14 +42,6 @@ MAX_REDIRECTS = 5
 # comparison cheap (Python refuses to convert integers over 4,300 digits).
 MAX_NUMBER_DIGITS = 100
 MAX_VERSION_LENGTH = 256
-# SemVer 2.0.0 (semver.org); the same rule as the manifest's (models.py cannot be imported here:
-# it needs pydantic).
-_SEMVER = re.compile(
-    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?",
-    re.ASCII,
-)
 
 
 class StatusUnavailable(Exception):
@@ -150,7 +142,7 @@ class Status:
             version = _field(document, "version", str)
             if len(version) > MAX_VERSION_LENGTH:
                 raise ValueError(f"version: over {MAX_VERSION_LENGTH} characters long")
-            if not _SEMVER.fullmatch(version):
+            if not is_semver(version):
                 raise ValueError(f"version: {version!r} is not a SemVer version")
             completed_at = _field(document, "completed_at", (str, type(None)))
             return cls(
@@ -220,26 +212,6 @@ _NAMES: dict[type, str] = {
 
 def _describe(value: Any) -> str:
     return _NAMES.get(type(value), type(value).__name__)
-
-
-def semver_key(version: str) -> tuple[Any, ...]:
-    """A sort key giving SemVer 2.0.0 precedence; ValueError if ``version`` is not SemVer."""
-    match = _SEMVER.fullmatch(version)
-    if not match:
-        raise ValueError(f"{version!r} is not a SemVer 2.0.0 version (like 1.2.3)")
-    major, minor, patch, pre = match.group(1, 2, 3, 4)
-    core = (_number(major), _number(minor), _number(patch))
-    if pre is None:
-        return (*core, 1, ())
-    # Numeric identifiers sort before alphanumeric ones, numerically; a longer list wins a tie.
-    ids = tuple((0, _number(p), "") if p.isdigit() else (1, (0, ""), p) for p in pre.split("."))
-    return (*core, 0, ids)
-
-
-def _number(digits: str) -> tuple[int, str]:
-    # SemVer numbers have no leading zeros, so (length, digits) sorts as the number does, at any
-    # length (int() refuses strings over 4,300 digits).
-    return (len(digits), digits)
 
 
 # --- fetching ------------------------------------------------------------------------------
@@ -322,8 +294,7 @@ class StatusClient:
         return data
 
     def _fetch_once(self, deadline: float) -> Status:
-        import urllib.error  # here, not at the top: reading a file needs no HTTP stack
-        import urllib.request
+        import urllib.request  # here, not at the top: reading a file needs no HTTP stack
 
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -332,6 +303,19 @@ class StatusClient:
             request = urllib.request.Request(self.source, headers=self._headers())
         except ValueError as exc:
             raise StatusUnavailable(f"cannot read {self.source}: {exc}") from None
+        outcome = self._exchange(request, remaining)
+        error = outcome.get("error")
+        if error is not None:
+            return self._after(error)
+        body: bytes = outcome["body"]
+        if len(body) > MAX_BYTES:
+            raise InvalidStatus(f"{self.source} sent over {MAX_BYTES // 2**20} MiB")
+        status = Status.from_document(self._decode(body))
+        self._etag, self._cached = outcome["etag"], status
+        return status
+
+    def _exchange(self, request: Any, remaining: float) -> dict[str, Any]:
+        """``{"etag", "body"}`` of one request, or ``{"error"}``: what it raised."""
         outcome: dict[str, Any] = {}
         opener = _opener()
 
@@ -350,7 +334,12 @@ class StatusClient:
         worker.join(remaining)
         if worker.is_alive() or _is_timeout(outcome.get("error")):
             raise StatusUnavailable(f"timed out after {self.timeout:g} s reading {self.source}")
-        error = outcome.get("error")
+        return outcome
+
+    def _after(self, error: BaseException) -> Status:
+        """The cached status after a 304; otherwise what ``error`` means, raised."""
+        import urllib.error
+
         if isinstance(error, _RefusedRedirect):
             raise StatusUnavailable(f"{error} (from {self.source})")
         if isinstance(error, urllib.error.HTTPError):
@@ -364,14 +353,7 @@ class StatusClient:
             raise _Retry(f"cannot reach {self.source}: {_reason(error.reason)}")
         if isinstance(error, OSError):
             raise _Retry(f"cannot reach {self.source}: {_reason(error)}")
-        if error is not None:
-            raise StatusUnavailable(f"cannot read {self.source}: {_reason(error)}")
-        body: bytes = outcome["body"]
-        if len(body) > MAX_BYTES:
-            raise InvalidStatus(f"{self.source} sent over {MAX_BYTES // 2**20} MiB")
-        status = Status.from_document(self._decode(body))
-        self._etag, self._cached = outcome["etag"], status
-        return status
+        raise StatusUnavailable(f"cannot read {self.source}: {_reason(error)}")
 
     def _headers(self) -> dict[str, str]:
         # no-cache: caches on the way must revalidate (cheap with the ETag), not serve stale.

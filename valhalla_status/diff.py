@@ -14,12 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .client import semver_key
 from .errors import ManifestError, ValhallaError
+from .formats import format_timestamp, human_time, parse_timestamp, semver_key
 from .layout import EMPTY as EMPTY_HISTORY
 from .layout import History, classify, history_shown
-from .manifest import MAX_FILE_BYTES, decode_manifest_bytes, load_manifest, parse_manifest
-from .models import HistoryEntry, Manifest, format_timestamp, parse_timestamp
+from .manifest import (
+    MAX_FILE_BYTES,
+    MAX_FILE_SIZE,
+    decode_manifest_bytes,
+    load_manifest,
+    parse_manifest,
+)
+from .models import HistoryEntry, Manifest
 from .service import compute_changes
 
 
@@ -86,7 +92,7 @@ def manifest_at_revision(revision: str, manifest_path: str | os.PathLike[str]) -
         raise ValhallaError(f"{relative} does not exist at revision {revision}")
     shown = f"{revision}:{relative}"
     if int(size.stdout) > MAX_FILE_BYTES:
-        raise ValhallaError(f"{shown}: file is over the 32 MiB limit (not parsed)")
+        raise ValhallaError(f"{shown}: file is over the {MAX_FILE_SIZE} limit (not parsed)")
     blob = _git(["cat-file", "blob", blob_name], top)
     history = _history_at_revision(top, commit.stdout.decode().strip(), relative, blob.stdout)
     try:
@@ -430,7 +436,7 @@ def diff(old: str | None, new: str | None, manifest_path: str) -> ManifestDiff:
 def _when(value: str | None) -> str:
     if value is None:
         return "(none)"
-    return format_timestamp(parse_timestamp(value))[:16].replace("T", " ") + " UTC"
+    return human_time(parse_timestamp(value))
 
 
 def _quote(value: Any) -> str:

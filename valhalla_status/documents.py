@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from json.encoder import encode_basestring as _encode_string
 from typing import TYPE_CHECKING, Any
 
+from .formats import STATUSES
+
 if TYPE_CHECKING:
     from .models import Manifest, Pack
 
@@ -20,7 +22,6 @@ HISTORY_PAGE_SIZE = HISTORY_FEED_LENGTH
 # The version of every published document's shape; additions keep it, removals and changes of
 # meaning raise it.
 SCHEMA_VERSION = 1
-STATUSES = ("installed", "pending", "deprecated", "experimental")
 _INFINITY = float("inf")
 
 

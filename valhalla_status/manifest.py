@@ -1,31 +1,33 @@
-"""Reading and writing the manifest file: safe YAML in, canonical YAML out, atomic and locked.
+"""The manifest's files: read, parsed and validated in; canonical, atomic and locked out.
 
-Loading parses the YAML event stream itself (libyaml's C parser when present), so duplicate
-keys, anchors, aliases and tags are refused before anything is constructed. Validation errors
-are mapped back to line numbers through the composed node tree, and all are reported at once.
+A manifest is its main file and, from schema_version 2, its history folder (see
+:mod:`valhalla_status.layout`). Reading checks the bytes (size, UTF-8, conflict markers), reads
+the YAML strictly (:mod:`valhalla_status.yamlstrict`) and validates it, reporting every
+problem at once, located. Writing validates, writes the canonical text
+(:mod:`valhalla_status.canonical`) atomically (:mod:`valhalla_status.atomic`), under the lock.
 """
 
 from __future__ import annotations
 
 import contextlib
-import difflib
+import functools
 import os
 import re
-import secrets
-import stat
 from collections.abc import Callable
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
+from .atomic import atomic_write as atomic_write
+from .atomic import remove_stale_temp_files
+from .canonical import HEADER as HEADER
+from .canonical import dump_manifest, existing_entries, manifest_data, plan_history
 from .errors import ManifestError, ValhallaError
 from .files import NotRegularFileError, open_regular
 from .layout import EMPTY as EMPTY_HISTORY
 from .layout import (
-    ENTRY_NAME,
     EXAMPLE_NAME,
     MAX_ENTRY_BYTES,
     History,
@@ -39,58 +41,17 @@ from .layout import (
 )
 from .locking import lock_path as lock_path
 from .locking import manifest_lock as manifest_lock
-from .locking import real_file
-from .models import (
-    ACTIONS,
-    FORBIDDEN_CHAR,
-    FORBIDDEN_CHAR_MULTILINE,
-    MAX_PACKS,
-    PACK_ID_PATTERN,
-    SEMVER_PATTERN,
-    STATUSES,
-    HistoryEntry,
-    Manifest,
-    cross_field_problems,
-)
+from .models import HistoryEntry, Manifest, cross_field_problems, describe
 from .text import for_terminal
+from .validation import clean_loc, validation_problems
+from .validation import error_message as error_message
+from .yamlstrict import LineMap, Loc, construct, problem
+from .yamlstrict import Loader as _Loader
+from .yamlstrict import format_loc as format_loc
 
 MAX_FILE_BYTES = 32 * 1024 * 1024
-HEADER = (
-    "# Valhalla status manifest: the source of truth for the platform's status.\n"
-    "# Change it with `valhalla-status` (see README.md);\n"
-    "# after a hand edit, run `valhalla-status fmt`.\n"
-)
-
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-# Always PyYAML's own emitter: the canonical text must not depend on whether libyaml is there
-# (libyaml's escapes characters beyond U+FFFF, e.g. emoji, and adds '...' after a '|+' scalar).
-_Dumper: Any = yaml.SafeDumper
+MAX_FILE_SIZE = f"{MAX_FILE_BYTES // 2**20} MiB"  # as messages say it
 _CONFLICT_MARKER = re.compile(r"^(<{7}|={7}|>{7})(?: |$)", re.MULTILINE)
-_RESOLVER = yaml.resolver.Resolver()
-_CONSTRUCTOR = yaml.constructor.SafeConstructor()
-_TAG = "tag:yaml.org,2002:"
-
-Loc = tuple[str | int, ...]
-
-
-def format_loc(loc: Loc) -> str:
-    """``('packs', 2, 'status')`` -> ``packs[2].status``."""
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text
-
-
-def _problem(path: str, line: int | None, loc: Loc, message: str) -> str:
-    where = f"{path}:{line}" if line else path
-    field = format_loc(loc)
-    text = f"{where}: {field}: {message}" if field else f"{where}: {message}"
-    # A key or value from the file may hold line breaks or terminal escapes: show them escaped,
-    # so each problem stays one line and nothing in the file can drive the terminal.
-    return for_terminal(text)
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -117,7 +78,7 @@ def read_manifest_file(path: str | os.PathLike[str]) -> bytes:
                 if size > MAX_FILE_BYTES:
                     megabytes = f"{size / 2**20:.1f} MiB"
                     raise ManifestError(
-                        [f"{shown}: file is {megabytes}; the limit is 32 MiB (not parsed)"]
+                        [f"{shown}: file is {megabytes}; the limit is {MAX_FILE_SIZE} (not parsed)"]
                     )
     except NotRegularFileError as exc:
         raise ManifestError([f"{shown}: is {exc.kind}, not a manifest file"]) from None
@@ -135,7 +96,7 @@ def read_manifest_file(path: str | os.PathLike[str]) -> bytes:
 def decode_manifest_bytes(raw: bytes, shown: str) -> str:
     """Manifest bytes (from a file or a git revision) as text: size, UTF-8, conflict markers."""
     if len(raw) > MAX_FILE_BYTES:
-        raise ManifestError([f"{shown}: file is over the 32 MiB limit (not parsed)"])
+        raise ManifestError([f"{shown}: file is over the {MAX_FILE_SIZE} limit (not parsed)"])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -160,359 +121,6 @@ def decode_manifest_bytes(raw: bytes, shown: str) -> str:
     return text
 
 
-def _scalar(event: Any) -> Any:
-    if not event.implicit[0]:  # quoted or block: always a string
-        return event.value
-    tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, (True, False))
-    if tag == _TAG + "str" or tag == _TAG + "timestamp":
-        return event.value  # timestamps are validated as strings by the model
-    if tag == _TAG + "null":
-        return None
-    if tag == _TAG + "bool":
-        # Only true/false are booleans (YAML 1.2): `yes`, `no`, `on` and `off` stay text, so a
-        # name like "No" is a name, and backend_complete must say true or false.
-        lowered = event.value.lower()
-        return lowered == "true" if lowered in ("true", "false") else event.value
-    if tag in (_TAG + "int", _TAG + "float"):
-        try:
-            return _CONSTRUCTOR.construct_object(yaml.ScalarNode(tag, event.value))
-        except ValueError:  # an integer of more than 4,300 digits
-            raise yaml.MarkedYAMLError(
-                problem=f"number too long ({len(event.value):,} characters)",
-                problem_mark=event.start_mark,
-            ) from None
-    return event.value  # '<<', '=' and the like: plain text here
-
-
-class _Lines:
-    """Where each part of the constructed data was in the file, kept while constructing it.
-
-    As each container closes, its start line is kept, and for a mapping its keys' lines, in
-    the order of its keys, as small offsets from the start when they fit a byte (they nearly
-    always do); the few scalars whose line is not their key's are noted apart. Only when a
-    problem must be located are these indexed: a valid manifest pays little for them, and a
-    broken one is never parsed a second time.
-    """
-
-    def __init__(self) -> None:
-        # (container, start line, its keys' lines: bytes of offsets, a tuple of lines, or None)
-        self.closed: list[tuple[Any, int, bytes | tuple[int, ...] | None]] = []
-        self.items: dict[tuple[int, int], int] = {}  # (id(list), index) -> a scalar item's line
-        self.values: dict[tuple[int, str], int] = {}  # (id(mapping), key) -> a scalar's line
-        self._index: dict[int, tuple[int, bytes | tuple[int, ...] | None]] | None = None
-
-    def close(self, container: Any, start: int, keys: dict[str, int]) -> None:
-        lines: bytes | tuple[int, ...] | None = None
-        if keys:
-            try:
-                lines = bytes(line - start for line in keys.values())
-            except ValueError:  # a key more than 255 lines below the start
-                lines = tuple(keys.values())
-        self.closed.append((container, start, lines))
-
-    def _key_line(self, mapping: dict[str, Any], key: str) -> int:
-        assert self._index is not None
-        start, lines = self._index[id(mapping)]
-        assert lines is not None
-        at = lines[list(mapping).index(key)]
-        return start + at if isinstance(lines, bytes) else at
-
-    def line_of(self, data: Any, loc: Loc) -> int | None:
-        """The line of the deepest part of ``loc`` that is in ``data``."""
-        if self._index is None:
-            self._index = {id(c): (start, lines) for c, start, lines in self.closed}
-        if id(data) not in self._index:
-            return None
-        line = self._index[id(data)][0]
-        node: Any = data
-        owner: Any
-        for part in loc:
-            if isinstance(node, dict) and isinstance(part, str) and part in node:
-                line = self._key_line(node, part)
-                owner, node = node, node[part]
-                if not isinstance(node, (dict, list)):
-                    line = self.values.get((id(owner), part), line)
-            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-                owner, node = node, node[part]
-                if isinstance(node, (dict, list)):
-                    line = self._index[id(node)][0]
-                else:
-                    line = self.items.get((id(owner), part), line)
-            else:
-                break
-        return line
-
-
-def _construct(text: str, shown: str, lines: _Lines | None = None) -> Any:
-    """Build plain data from the YAML events, refusing what a manifest has no use for.
-
-    ``lines``, when given, collects where everything was (see :class:`_Lines`). The packs are
-    counted as they come: past the limit, reading stops.
-    """
-    problems: list[str] = []
-    # Each frame: [container, loc, pending key or None, {key: line} for mappings, start line]
-    stack: list[list[Any]] = []
-    root: Any = None
-    documents = 0
-    close = lines.close if lines is not None else None
-    items = lines.items if lines is not None else {}
-    values = lines.values if lines is not None else {}
-
-    def place(value: Any, line: int, scalar: bool = True) -> None:
-        nonlocal root
-        if not stack:
-            root = value
-            return
-        frame = stack[-1]
-        container = frame[0]
-        if isinstance(container, list):
-            if len(container) >= MAX_PACKS and frame[1] == ("packs",):
-                raise ManifestError(
-                    [
-                        _problem(
-                            shown,
-                            line,
-                            ("packs",),
-                            f"has more than {MAX_PACKS:,} packs; the limit is {MAX_PACKS:,} "
-                            "(not read further)",
-                        )
-                    ]
-                )
-            if scalar:
-                items[id(container), len(container)] = line
-            container.append(value)
-            return
-        key = frame[2]
-        if key is _NO_KEY:  # this value is a key
-            if not isinstance(value, str):
-                problems.append(_problem(shown, line, frame[1], f"key {value!r} is not a string"))
-                value = repr(value)
-            if value in frame[3]:
-                problems.append(
-                    _problem(
-                        shown,
-                        line,
-                        (*frame[1], value),
-                        f"duplicate key '{value}' (first at line {frame[3][value]})",
-                    )
-                )
-            else:
-                frame[3][value] = line
-            frame[2] = value
-        else:
-            container[key] = value
-            frame[2] = _NO_KEY
-            if scalar and line != frame[3].get(key):
-                values[id(container), key] = line
-
-    def child_loc() -> Loc:
-        if not stack:
-            return ()
-        frame = stack[-1]
-        if isinstance(frame[0], list):
-            return (*frame[1], len(frame[0]))
-        return (*frame[1], frame[2]) if frame[2] is not _NO_KEY else frame[1]
-
-    try:
-        event: Any
-        for event in yaml.parse(text, Loader=_Loader):
-            kind = type(event)
-            if (
-                kind is yaml.ScalarEvent
-                or kind is yaml.MappingStartEvent
-                or kind is yaml.SequenceStartEvent
-            ):
-                line = event.start_mark.line + 1
-                if event.anchor is not None:
-                    problems.append(
-                        _problem(
-                            shown,
-                            line,
-                            child_loc(),
-                            f"YAML anchor '&{event.anchor}' is not allowed",
-                        )
-                    )
-                if event.tag is not None:
-                    problems.append(
-                        _problem(shown, line, child_loc(), f"YAML tag '{event.tag}' is not allowed")
-                    )
-                if kind is yaml.ScalarEvent:
-                    place(_scalar(event), line)
-                else:
-                    loc = child_loc()
-                    container: Any = {} if kind is yaml.MappingStartEvent else []
-                    place(container, line, scalar=False)
-                    stack.append([container, loc, _NO_KEY, {}, line])
-            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-                frame = stack.pop()
-                if close is not None:
-                    close(frame[0], frame[4], frame[3])
-            elif kind is yaml.AliasEvent:
-                line = event.start_mark.line + 1
-                problems.append(
-                    _problem(
-                        shown, line, child_loc(), f"YAML alias '*{event.anchor}' is not allowed"
-                    )
-                )
-                place(None, line)
-            elif kind is yaml.DocumentStartEvent:
-                documents += 1
-                if documents > 1:
-                    problems.append(
-                        _problem(
-                            shown, event.start_mark.line + 1, (), "a manifest is one YAML document"
-                        )
-                    )
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = min(mark.line + 1, text.count("\n") + 1) if mark else None  # EOF: last line
-        what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-        problems.append(_problem(shown, line, (), f"YAML syntax error: {what}"))
-    except yaml.reader.ReaderError as exc:  # a character YAML forbids; libyaml counts bytes
-        if _Loader is yaml.SafeLoader:
-            line = text.count("\n", 0, exc.position) + 1
-        else:
-            line = text.encode("utf-8").count(b"\n", 0, exc.position) + 1
-        problems.append(_problem(shown, line, (), f"YAML syntax error: {str(exc).splitlines()[0]}"))
-    except yaml.YAMLError as exc:
-        problems.append(_problem(shown, None, (), f"YAML error: {exc}"))
-    if problems:
-        raise ManifestError(problems)
-    return root
-
-
-class _NoKey:
-    __slots__ = ()
-
-
-_NO_KEY = _NoKey()
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"{str(value).lower()} (a YAML boolean)"
-    if isinstance(value, (int, float)):
-        return f"{value!r} (a YAML {type(value).__name__.replace('int', 'integer')})"
-    if value is None:
-        return "null"
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"a {type(value).__name__}"
-
-
-def _text_problem(value: str) -> str:
-    if not value.strip():
-        return "must not be blank"
-    bad = FORBIDDEN_CHAR_MULTILINE.search(value)
-    if bad is None:
-        found = FORBIDDEN_CHAR.search(value)
-        assert found is not None
-        if found.group() == "\n":
-            return "must be one line (only notes may span lines)"
-        bad = found
-    return f"contains {_character_kind(bad.group())} U+{ord(bad.group()):04X}, which is not allowed"
-
-
-def _character_kind(char: str) -> str:
-    code = ord(char)
-    if 0xD800 <= code <= 0xDFFF:
-        return "the lone surrogate"
-    if 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE:
-        return "the noncharacter"
-    return "the control character"
-
-
-def error_message(error: Any, loc: Loc) -> str:
-    kind = error["type"]
-    value = error.get("input")
-    field = next((p for p in reversed(loc) if isinstance(p, str)), "")
-    if kind == "extra_forbidden":
-        known = _known_fields(loc[:-1])
-        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        return f"unknown field '{loc[-1]}'{hint}"
-    if kind == "missing":
-        return "required field is missing"
-    if kind == "literal_error":
-        if field == "status":
-            return f"{_describe(value)} is not one of {', '.join(STATUSES)}"
-        if field == "action":
-            return f"{_describe(value)} is not one of {', '.join(ACTIONS)}"
-        if field == "schema_version":
-            return f"unsupported schema_version {_describe(value)}; this tool reads 1 and 2"
-    if kind == "string_pattern_mismatch":
-        pattern = error.get("ctx", {}).get("pattern")
-        if pattern == PACK_ID_PATTERN:
-            if isinstance(value, str) and re.fullmatch(PACK_ID_PATTERN, value.upper()):
-                return f"{value!r} must be upper-case in the manifest ('{value.upper()}')"
-            return (
-                f"{value!r} is not a valid pack id: 1–32 characters of A-Z, 0-9, _ and -, "
-                "starting with a letter"
-            )
-        if pattern == SEMVER_PATTERN:
-            return f"{value!r} is not a SemVer 2.0.0 version (like 1.2.3)"
-        if field == "base_url":
-            return f"{value!r} is not an absolute https URL"
-        return _text_problem(value)
-    if kind == "string_too_short":
-        return "must not be empty"
-    if kind == "string_too_long":
-        limit = error.get("ctx", {}).get("max_length")
-        return f"is {len(value):,} characters; the limit is {limit:,}"
-    if kind == "too_long" and field == "packs":
-        return f"has {len(value):,} packs; the limit is {MAX_PACKS:,}"
-    if kind in ("too_short", "too_long") and len(loc) > 1 and loc[-2] == "changes":
-        return f"must be [old, new], not a list of {len(value)}"
-    if kind == "string_unicode" and isinstance(value, str):
-        return _text_problem(value)
-    if kind == "string_type":
-        hint = "; quote it" if isinstance(value, (int, float, bool)) else ""
-        return f"must be a string, not {_describe(value)}{hint}"
-    if kind == "bool_type":
-        return f"must be true or false, not {_describe(value)}"
-    if kind in ("model_type", "dict_type"):
-        return f"must be a mapping, not {_describe(value)}"
-    if kind == "list_type":
-        return f"must be a list, not {_describe(value)}"
-    message = str(error.get("msg", "invalid value"))
-    return message.removeprefix("Value error, ")
-
-
-def _known_fields(loc: Loc) -> list[str]:
-    from .models import HistoryEntry, Pack, SystemMetadata
-
-    model: Any = Manifest
-    for part in loc:
-        if part == "system":
-            model = SystemMetadata
-        elif part == "packs":
-            model = Pack
-        elif part == "history":
-            model = HistoryEntry
-    return list(model.model_fields)
-
-
-def _clean_loc(loc: tuple[Any, ...], data: Any = None) -> Loc:
-    # pydantic adds validator tags (e.g. 'list[...]') to locations inside JsonValue; drop them.
-    # A part that steps into ``data`` is a real key, kept whatever it looks like ('a[0]').
-    kept: list[str | int] = []
-    for part in loc:
-        if (isinstance(data, dict) and part in data) or (
-            isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
-        ):
-            data = data[part]
-            kept.append(part)
-            continue
-        data = None
-        if isinstance(part, int) or ("[" not in part and "function-" not in part):
-            kept.append(part)
-    return tuple(kept)
-
-
 def parse_manifest(
     text: str, path: str | os.PathLike[str] = "<manifest>", history: History | None = None
 ) -> Manifest:
@@ -522,54 +130,29 @@ def parse_manifest(
     files of its history folder (none given: no files).
     """
     shown = os.fspath(path)
-    lines = _Lines()
-    data = _construct(text, shown, lines)
+    lines = LineMap()
+    data = construct(text, shown, lines)
     if data is None:
         raise ManifestError([f"{shown}: the manifest is empty; run `valhalla-status init`"])
     if not isinstance(data, dict):
-        raise ManifestError([f"{shown}:1: the manifest must be a mapping, not {_describe(data)}"])
+        raise ManifestError([f"{shown}:1: the manifest must be a mapping, not {describe(data)}"])
     if data.get("schema_version") == 2 and type(data["schema_version"]) is int:
         return _parse_layout_2(data, lines, shown, history or EMPTY_HISTORY)
     try:
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            loc = _clean_loc(error["loc"], data)
-            line = lines.line_of(data, loc)
-            problems.append(_problem(shown, line, loc, error_message(error, loc)))
-        raise ManifestError(problems) from None
+        raise ManifestError(validation_problems(exc, data, shown, lines)) from None
     cross = cross_field_problems(manifest)
     if cross:
         raise ManifestError(
-            [_problem(shown, lines.line_of(data, loc), loc, message) for loc, message in cross]
+            [problem(shown, lines.line_of(data, loc), loc, message) for loc, message in cross]
         )
     return manifest
 
 
-def _validation_problems(
-    exc: ValidationError, data: Any, located: Any, lines: _Lines, shown: str
-) -> list[str]:
-    """Located problems of ``data``; lines are looked up in ``located``, the data as read."""
-    problems = []
-    for error in exc.errors():
-        loc = _clean_loc(error["loc"], data)
-        problems.append(
-            _problem(shown, lines.line_of(located, loc), loc, error_message(error, loc))
-        )
-    return problems
-
-
-_ENTRIES: Any = None
-
-
-def _entries_adapter() -> Any:
-    global _ENTRIES
-    if _ENTRIES is None:
-        from pydantic import TypeAdapter
-
-        _ENTRIES = TypeAdapter(list[HistoryEntry])
-    return _ENTRIES
+@functools.cache
+def _entries() -> TypeAdapter[list[HistoryEntry]]:
+    return TypeAdapter(list[HistoryEntry])
 
 
 def parse_history(history: History, folder_shown: str) -> tuple[list[HistoryEntry], list[str]]:
@@ -579,7 +162,7 @@ def parse_history(history: History, folder_shown: str) -> tuple[list[HistoryEntr
         "move it out of the folder"
         for name in history.unknown
     ]
-    loaded: list[tuple[str, _Lines, Any]] = []
+    loaded: list[tuple[str, LineMap, Any]] = []
     for name in sorted(history.entries):
         shown = f"{folder_shown}/{name}"
         raw = history.entries[name]
@@ -587,17 +170,17 @@ def parse_history(history: History, folder_shown: str) -> tuple[list[HistoryEntr
             problems.append(f"{shown}: file is over the 1 MiB limit of a history entry")
             continue
         try:
-            lines = _Lines()
-            data = _construct(decode_manifest_bytes(raw, shown), shown, lines)
+            lines = LineMap()
+            data = construct(decode_manifest_bytes(raw, shown), shown, lines)
         except ManifestError as exc:
             problems += exc.problems
             continue
         if not isinstance(data, dict):
-            problems.append(f"{shown}:1: a history entry must be a mapping, not {_describe(data)}")
+            problems.append(f"{shown}:1: a history entry must be a mapping, not {describe(data)}")
             continue
         loaded.append((name, lines, data))
     try:
-        entries = _entries_adapter().validate_python([data for _, _, data in loaded])
+        entries = _entries().validate_python([data for _, _, data in loaded])
     except ValidationError as exc:
         by_index: dict[int, list[Any]] = {}
         for error in exc.errors():
@@ -605,10 +188,10 @@ def parse_history(history: History, folder_shown: str) -> tuple[list[HistoryEntr
         for index, errors in sorted(by_index.items()):
             name, lines, data = loaded[index]
             for error in errors:
-                loc = _clean_loc(error["loc"][1:], data)
+                loc = clean_loc(error["loc"][1:], data)
                 message = error_message(error, ("history", 0, *loc))
                 problems.append(
-                    _problem(f"{folder_shown}/{name}", lines.line_of(data, loc), loc, message)
+                    problem(f"{folder_shown}/{name}", lines.line_of(data, loc), loc, message)
                 )
         return [], problems
     order = sorted(
@@ -618,12 +201,12 @@ def parse_history(history: History, folder_shown: str) -> tuple[list[HistoryEntr
     return [entries[i] for i in order], problems
 
 
-def _parse_layout_2(data: dict[str, Any], lines: _Lines, shown: str, history: History) -> Manifest:
+def _parse_layout_2(data: dict[str, Any], lines: LineMap, shown: str, history: History) -> Manifest:
     folder_shown = history_shown(shown)
     entries, problems = parse_history(history, folder_shown)
     if "history" in data:
         problems.append(
-            _problem(
+            problem(
                 shown,
                 lines.line_of(data, ("history",)),
                 ("history",),
@@ -635,7 +218,7 @@ def _parse_layout_2(data: dict[str, Any], lines: _Lines, shown: str, history: Hi
     if isinstance(system, dict) and "updated_at" in system:
         loc: Loc = ("system", "updated_at")
         problems.append(
-            _problem(
+            problem(
                 shown,
                 lines.line_of(data, loc),
                 loc,
@@ -654,14 +237,14 @@ def _parse_layout_2(data: dict[str, Any], lines: _Lines, shown: str, history: Hi
     try:
         manifest = Manifest.model_validate(body)
     except ValidationError as exc:
-        problems += _validation_problems(exc, body, data, lines, shown)
+        problems += validation_problems(exc, body, shown, lines, located=data)
         raise ManifestError(problems) from None
     if problems:
         raise ManifestError(problems)
     cross = cross_field_problems(manifest)
     if cross:
         raise ManifestError(
-            [_problem(shown, lines.line_of(data, loc), loc, message) for loc, message in cross]
+            [problem(shown, lines.line_of(data, loc), loc, message) for loc, message in cross]
         )
     return manifest.model_copy(update={"history": entries})
 
@@ -684,237 +267,17 @@ def load_manifest(path: str | os.PathLike[str]) -> Manifest:
 # --- writing -------------------------------------------------------------------------------
 
 
-class _FlowList(list[Any]):
-    """A list the dumper writes in flow style: ``[old, new]``."""
-
-
-class _CanonicalDumper(_Dumper):
-    pass
-
-
-def _represent_str(dumper: Any, value: str) -> Any:
-    style = "|" if "\n" in value else None
-    if "\x85" in value:  # PyYAML writes NEL raw in other styles and reads it back as a break
-        style = '"'
-    return dumper.represent_scalar(_TAG + "str", value, style=style)
-
-
-def _represent_flow(dumper: Any, value: list[Any]) -> Any:
-    return dumper.represent_sequence(_TAG + "seq", value, flow_style=True)
-
-
-_CanonicalDumper.add_representer(str, _represent_str)
-_CanonicalDumper.add_representer(_FlowList, _represent_flow)
-
-
-def manifest_data(manifest: Manifest) -> dict[str, Any]:
-    """The manifest as plain JSON-compatible data in canonical key order (schema_version 1)."""
-    data = manifest.model_dump(mode="json")
-    if data["system"]["base_url"] is None:
-        del data["system"]["base_url"]
-    for pack in data["packs"]:
-        if pack["notes"] is None:
-            del pack["notes"]
-    return data
-
-
-# The order of schema_version 2: fields that change independently never sit on touching lines
-# (see docs/LAYOUT.md).
-SYSTEM_ORDER = (
-    "name",
-    "version",
-    "description",
-    "base_url",
-    "backend_complete",
-    "completed_at",
-    "extra",
-    "notes",
-)
-PACK_ORDER = ("id", "status", "notes", "name", "group")
-
-
-def main_data(manifest: Manifest) -> dict[str, Any]:
-    """The main file of a schema_version 2 manifest as plain data, in canonical order."""
-    system = manifest.system.model_dump(mode="json")
-    packs = []
-    for pack in manifest.packs:
-        values = pack.model_dump(mode="json")
-        packs.append({k: values[k] for k in PACK_ORDER if values[k] is not None})
-    return {
-        "schema_version": 2,
-        "system": {k: system[k] for k in SYSTEM_ORDER if k != "base_url" or system[k] is not None},
-        "packs": packs,
-    }
-
-
-def _yaml(data: Any) -> str:
-    return yaml.dump(
-        data,
-        Dumper=_CanonicalDumper,
-        sort_keys=False,
-        allow_unicode=True,
-        default_flow_style=False,
-        indent=2,
-        width=2**30,
-    )
-
-
-def dump_entry(entry: HistoryEntry) -> str:
-    """The canonical text of one history entry file."""
-    data = entry.model_dump(mode="json")
-    data["changes"] = {k: _FlowList(v) for k, v in data["changes"].items()}
-    return _yaml(data)
-
-
-def entry_file_name(entry: HistoryEntry, seq: int, text: str | None = None) -> str:
-    """``<at>-<seq>-<hash>.yaml``: identical entries at the same place get the same name."""
-    text = dump_entry(entry) if text is None else text
-    at = entry.at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return f"{at}-{seq:06d}-{digest(text.encode())[:8]}.yaml"
-
-
-def dump_manifest(manifest: Manifest) -> str:
-    """The canonical text of a manifest's main file, header comment included.
-
-    schema_version 1 holds everything; schema_version 2 holds no history and no updated_at.
-    """
-    if manifest.schema_version == 2:
-        return HEADER + _yaml(main_data(manifest))
-    data = manifest_data(manifest)
-    for entry in data["history"]:
-        entry["changes"] = {k: _FlowList(v) for k, v in entry["changes"].items()}
-    return HEADER + _yaml(data)
-
-
 def validate_manifest(manifest: Manifest, shown: str = "<manifest>") -> Manifest:
     """Re-validate a manifest built in memory; raise ManifestError (no line numbers) if invalid."""
     data = manifest_data(manifest)
     try:
         checked = Manifest.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            loc = _clean_loc(error["loc"], data)
-            problems.append(_problem(shown, None, loc, error_message(error, loc)))
-        raise ManifestError(problems) from None
+        raise ManifestError(validation_problems(exc, data, shown)) from None
     cross = cross_field_problems(checked)
     if cross:
-        raise ManifestError([_problem(shown, None, loc, message) for loc, message in cross])
+        raise ManifestError([problem(shown, None, loc, message) for loc, message in cross])
     return checked
-
-
-def _temp_prefix(path: Path) -> str:
-    return f".{path.name}.tmp-"
-
-
-def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: temp file beside it, fsync, ``os.replace``."""
-    target = real_file(path)
-    folder = target.parent
-    temp = folder / f"{_temp_prefix(target)}{os.getpid()}-{secrets.token_hex(4)}"
-    try:
-        mode = os.stat(target).st_mode & 0o777
-    except OSError:
-        mode = 0o644
-    else:
-        refuse_unwritable(path, mode)
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, target)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError as exc:
-        raise ValhallaError(f"cannot write {os.fspath(path)}: {exc.strerror or exc}") from None
-
-
-def refuse_unwritable(path: str | os.PathLike[str], mode: int) -> None:
-    """Refuse to replace a file its owner may not write (or, not being root, we may not).
-
-    Replacing a file needs only the folder's permission, so without this a read-only manifest
-    would be replaced all the same; root passes every permission check, so the owner's write
-    bit is what is asked.
-    """
-    if not mode & stat.S_IWUSR:
-        raise ValhallaError(
-            f"{os.fspath(path)} is read-only (mode {mode:04o}); not replacing it "
-            "(make it writable with `chmod u+w` to change it)"
-        )
-    if os.geteuid() != 0 and not os.access(real_file(path), os.W_OK):
-        raise ValhallaError(
-            f"{os.fspath(path)} is not writable by you (mode {mode:04o}); not replacing it"
-        )
-
-
-def remove_stale_temp_files(path: str | os.PathLike[str]) -> None:
-    """Remove temp files a killed writer left beside ``path`` (call with the lock held)."""
-    target = real_file(path)
-    prefix = _temp_prefix(target)
-    try:
-        names = os.listdir(target.parent)
-    except OSError:
-        return
-    for name in names:
-        if name.startswith(prefix):
-            (target.parent / name).unlink(missing_ok=True)
-
-
-def _existing_entries(folder: Path) -> dict[str, bytes]:
-    try:
-        names = os.listdir(folder)
-    except (FileNotFoundError, NotADirectoryError):
-        return {}
-    return {n: (folder / n).read_bytes() for n in names if ENTRY_NAME.fullmatch(n)}
-
-
-def _entry_is_named_right(name: str, text: str) -> bool:
-    match = ENTRY_NAME.fullmatch(name)
-    assert match is not None
-    return digest(text.encode())[:8] == match.group(3)
-
-
-def plan_history(
-    manifest: Manifest, existing: dict[str, bytes]
-) -> tuple[list[tuple[str, bytes]], list[str]]:
-    """The history files to write (name, bytes) and to remove, for ``manifest``'s history.
-
-    A file already there in canonical form, under a name that fits its content, is kept; the
-    entries with none are written, named after their place in the history.
-    """
-    kept: dict[bytes, list[str]] = {}
-    for name, raw in sorted(existing.items()):
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            continue
-        match = ENTRY_NAME.fullmatch(name)
-        assert match is not None
-        if _entry_is_named_right(name, text):
-            kept.setdefault(raw, []).append(name)
-    keep: set[str] = set()
-    write: list[tuple[str, bytes]] = []
-    for seq, entry in enumerate(manifest.history):
-        text = dump_entry(entry)
-        raw = text.encode()
-        at = entry.at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        same = [n for n in kept.get(raw, []) if n.startswith(at) and n not in keep]
-        if same:
-            keep.add(same[0])
-            continue
-        write.append((entry_file_name(entry, seq, text), raw))
-    written = {name for name, _ in write}
-    remove = [name for name in existing if name not in keep and name not in written]
-    return write, remove
 
 
 def write_manifest(path: str | os.PathLike[str], manifest: Manifest) -> bool:
@@ -940,7 +303,7 @@ def write_manifest(path: str | os.PathLike[str], manifest: Manifest) -> bool:
     folder = history_dir(path)
     try:
         settle(path)
-        write, remove = plan_history(checked, _existing_entries(folder))
+        write, remove = plan_history(checked, existing_entries(folder))
     except OSError as exc:
         raise ValhallaError(f"cannot write {history_dir(path)}: {exc.strerror or exc}") from None
     if unchanged and not write and not remove:
@@ -1017,7 +380,7 @@ def is_canonical(path: str | os.PathLike[str], manifest: Manifest, main: bytes) 
     if manifest.schema_version == 1:
         return True
     try:
-        existing = _existing_entries(history_dir(path))
+        existing = existing_entries(history_dir(path))
     except OSError:
         return False
     write, remove = plan_history(manifest, existing)

@@ -1,17 +1,19 @@
-"""Pydantic models of the manifest: the rules of SPEC §3 live here.
+"""Pydantic models of the manifest: every rule a manifest keeps, and how a broken one reads.
 
 Constraints are declared on the fields (patterns, lengths, literals) so pydantic-core checks
 them fast and the published JSON Schemas carry them; the few rules that span fields are checked
-by :func:`cross_field_problems`.
+by :func:`cross_field_problems`. Each model's ``messages`` says, in the user's words, what a
+broken rule of one of its fields means; :mod:`valhalla_status.validation` falls back to
+generic wording for the rest.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-from datetime import datetime, timezone
-from typing import Annotated, Any, Literal, get_args
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -25,12 +27,17 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from .formats import SEMVER_PATTERN as SEMVER_PATTERN
+from .formats import STATUSES as STATUSES
+from .formats import PackStatus as PackStatus
+from .formats import format_timestamp as format_timestamp
+from .formats import parse_timestamp as parse_timestamp
+
 SCHEMA_VERSION = 2
 SCHEMA_VERSIONS = (1, 2)
 MAX_PACKS = 100_000
 MAX_EXTRA_BYTES = 64 * 1024
 
-PackStatus = Literal["installed", "pending", "deprecated", "experimental"]
 Action = Literal[
     "init",
     "complete",
@@ -42,16 +49,9 @@ Action = Literal[
     "pack-remove",
     "migrate",
 ]
-STATUSES: tuple[str, ...] = get_args(PackStatus)
 ACTIONS: tuple[str, ...] = get_args(Action)
 
 PACK_ID_PATTERN = r"^[A-Z][A-Z0-9_-]{0,31}$"
-# SemVer 2.0.0, the regular expression published at semver.org.
-SEMVER_PATTERN = (
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
-)
 # Characters no text field may hold: C0/C1 controls, bidi overrides and isolates, invisible
 # zero-width marks. (Zero-width joiners stay allowed: scripts and emoji need them.)
 _FORBIDDEN = (
@@ -76,58 +76,59 @@ _SURROGATES = "\ud800-\udfff"
 FORBIDDEN_CHAR = re.compile(f"[{_FORBIDDEN}{_SURROGATES}]")
 FORBIDDEN_CHAR_MULTILINE = re.compile(f"[{_FORBIDDEN_MULTILINE}{_SURROGATES}]")
 
-_RFC3339 = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})\Z"
-)
+# How a broken rule of a field reads: (field, pydantic error type) -> the value given -> message.
+Messages = dict[tuple[str, str], Callable[[Any], str]]
 
 
-def parse_timestamp(value: Any) -> datetime:
-    """Accept an RFC 3339 string (or an aware datetime) and return it in UTC."""
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, str):
-        match = _RFC3339.match(value)
-        if not match:
-            raise ValueError(
-                f"{value!r} is not an RFC 3339 timestamp with a timezone "
-                "(e.g. '2025-09-20T00:00:00Z')"
-            )
-        day, clock, fraction, zone = match.groups()
-        micro = f".{(fraction or '')[:6]:0<6}" if fraction else ""
-        zone = "+00:00" if zone in ("Z", "z") else zone
-        try:
-            moment = datetime.fromisoformat(f"{day}T{clock}{micro}{zone}")
-        except ValueError as exc:
-            raise ValueError(f"{value!r} is not a valid date and time: {exc}") from None
-    else:
-        raise ValueError(f"must be an RFC 3339 timestamp string, not {type(value).__name__}")
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("timestamp has no timezone; add 'Z' for UTC")
-    shown = repr(value) if isinstance(value, str) else format_timestamp(value)
-    try:
-        moment = moment.astimezone(timezone.utc)
-    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00
-        raise ValueError(f"{shown} is after 9999-12-31 once in UTC; {_RANGE}") from None
-    if moment < EARLIEST:
-        raise ValueError(f"{shown} is before 1970-01-01; {_RANGE}")
-    return moment
+def describe(value: Any) -> str:
+    """A value read from the file, as a message names it: ``'x'``, ``3 (a YAML integer)``."""
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a YAML boolean)"
+    if isinstance(value, (int, float)):
+        return f"{value!r} (a YAML {type(value).__name__.replace('int', 'integer')})"
+    if isinstance(value, str):
+        return repr(value)
+    kind = next((name for cls, name in _KINDS if isinstance(value, cls)), None)
+    return kind or f"a {type(value).__name__}"
 
 
-EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_RANGE = "timestamps are from 1970-01-01 to 9999-12-31 (UTC)"
+_KINDS: tuple[tuple[type, str], ...] = ((type(None), "null"), (dict, "a mapping"), (list, "a list"))
 
 
-def format_timestamp(moment: datetime) -> str:
-    """RFC 3339 in UTC with ``Z``; microseconds only when present."""
-    with contextlib.suppress(OverflowError):  # beyond 9999 in UTC: as given (never valid)
-        moment = moment.astimezone(timezone.utc)
-    text = (
-        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
-        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+def text_problem(value: str) -> str:
+    """What is wrong with a text field's value that its pattern refused."""
+    if not value.strip():
+        return "must not be blank"
+    bad = FORBIDDEN_CHAR_MULTILINE.search(value)
+    if bad is None:
+        found = FORBIDDEN_CHAR.search(value)
+        assert found is not None
+        if found.group() == "\n":
+            return "must be one line (only notes may span lines)"
+        bad = found
+    return f"contains {_character_kind(bad.group())} U+{ord(bad.group()):04X}, which is not allowed"
+
+
+def _character_kind(char: str) -> str:
+    code = ord(char)
+    if 0xD800 <= code <= 0xDFFF:
+        return "the lone surrogate"
+    if 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE:
+        return "the noncharacter"
+    return "the control character"
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    return lambda value: f"{describe(value)} is not one of {', '.join(choices)}"
+
+
+def _pack_id_problem(value: Any) -> str:
+    if isinstance(value, str) and re.fullmatch(PACK_ID_PATTERN, value.upper()):
+        return f"{value!r} must be upper-case in the manifest ('{value.upper()}')"
+    return (
+        f"{value!r} is not a valid pack id: 1–32 characters of A-Z, 0-9, _ and -, "
+        "starting with a letter"
     )
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}"
-    return text + "Z"
 
 
 Timestamp = Annotated[
@@ -151,10 +152,16 @@ class StrictModel(BaseModel):
     """Unknown keys are errors; YAML types are taken as they are (no coercion)."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    messages: ClassVar[Messages] = {}
 
 
 class Pack(StrictModel):
     """One pack of the platform."""
+
+    messages: ClassVar[Messages] = {
+        ("id", "string_pattern_mismatch"): _pack_id_problem,
+        ("status", "literal_error"): _one_of(STATUSES),
+    }
 
     id: str = Field(
         pattern=PACK_ID_PATTERN,
@@ -163,7 +170,7 @@ class Pack(StrictModel):
     )
     name: str = _text(100, "Display name, one line.")
     group: str = _text(60, "Group the pack is listed under, one line.")
-    status: PackStatus = Field(description="One of installed, pending, deprecated, experimental.")
+    status: PackStatus = Field(description=f"One of {', '.join(STATUSES)}.")
     notes: str | None = Field(
         default=None,
         min_length=1,
@@ -174,7 +181,16 @@ class Pack(StrictModel):
 
 
 class SystemMetadata(StrictModel):
-    """The system-wide status: the single row of the first design."""
+    """The system-wide status: name, version, readiness and notes."""
+
+    messages: ClassVar[Messages] = {
+        ("version", "string_pattern_mismatch"): lambda value: (
+            f"{value!r} is not a SemVer 2.0.0 version (like 1.2.3)"
+        ),
+        ("base_url", "string_pattern_mismatch"): lambda value: (
+            f"{value!r} is not an absolute https URL"
+        ),
+    }
 
     name: str = _text(100, "System name, one line.")
     description: str = _text(500, "One-line description of the system.")
@@ -211,6 +227,12 @@ class SystemMetadata(StrictModel):
 class HistoryEntry(StrictModel):
     """One recorded change. Entries are appended in order and never rewritten."""
 
+    messages: ClassVar[Messages] = {
+        ("action", "literal_error"): _one_of(ACTIONS),
+        ("changes", "too_short"): lambda value: f"must be [old, new], not a list of {len(value)}",
+        ("changes", "too_long"): lambda value: f"must be [old, new], not a list of {len(value)}",
+    }
+
     at: Timestamp = Field(description="When the change was made (UTC).")
     by: str = _text(100, "Who made the change, one line.")
     action: Action = Field(description="The command that made the change.")
@@ -223,6 +245,15 @@ class HistoryEntry(StrictModel):
 
 class Manifest(StrictModel):
     """The whole manifest file."""
+
+    messages: ClassVar[Messages] = {
+        ("schema_version", "literal_error"): lambda value: (
+            f"unsupported schema_version {describe(value)}; this tool reads 1 and 2"
+        ),
+        ("packs", "too_long"): lambda value: (
+            f"has {len(value):,} packs; the limit is {MAX_PACKS:,}"
+        ),
+    }
 
     schema_version: Literal[1, 2] = Field(
         description="Version of the file layout: 1 keeps the history and updated_at in this "

@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from .documents import status_document, summary_counts, summary_document
+from .documents import history_document, status_document, summary_counts, summary_document
 from .errors import ManifestError, NotFoundError, RefusedError, ValhallaError
+from .formats import STATUSES, format_timestamp, human_time, is_semver, semver_key
+from .layout import history_dir, history_shown
 from .manifest import (
-    error_message,
-    format_loc,
+    fail_before_first_lock,
     load_manifest,
     manifest_lock,
     update_manifest,
@@ -33,14 +35,13 @@ from .manifest import (
 from .models import (
     PACK_ID_PATTERN,
     SCHEMA_VERSION,
-    SEMVER_PATTERN,
-    STATUSES,
     HistoryEntry,
     Manifest,
     Pack,
     SystemMetadata,
-    format_timestamp,
 )
+from .validation import error_message
+from .yamlstrict import format_loc
 
 Source = Manifest | str | os.PathLike[str]
 
@@ -73,6 +74,7 @@ SYSTEM_FIELDS = (
     "extra",
 )
 _UNSET: Any = object()
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,6 @@ def _now() -> tuple[datetime, str]:
     """The time of a change and where it came from (for messages)."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch:
-        import re
-
         shown = repr(epoch) if len(epoch) <= 40 else repr(epoch[:40]) + "…"
         if not re.fullmatch(r"-?[0-9]+", epoch):
             raise ValhallaError(f"SOURCE_DATE_EPOCH={shown} is not a whole number of seconds")
@@ -137,8 +137,6 @@ def default_actor() -> str:
 
 def normalise_pack_id(pack_id: str) -> str:
     """Upper-case a pack id typed in any case; refuse one that is not a valid id."""
-    import re
-
     wanted = pack_id.upper()
     if not re.fullmatch(PACK_ID_PATTERN[1:-1], wanted) or not pack_id.isascii():
         raise ValhallaError(
@@ -149,14 +147,13 @@ def normalise_pack_id(pack_id: str) -> str:
 
 
 def check_version(version: str) -> str:
-    import re
-
-    if not re.fullmatch(SEMVER_PATTERN[1:-1], version):
+    """``version`` itself if it is SemVer 2.0.0; ValhallaError otherwise."""
+    if not is_semver(version):
         raise ValhallaError(f"{version!r} is not a SemVer 2.0.0 version (like 1.2.3)")
     return version
 
 
-def _build(model: Any, what: str, **fields: Any) -> Any:
+def _build(model: type[ModelT], what: str, **fields: Any) -> ModelT:
     """Construct a model from user input; a bad value becomes one clear ValhallaError."""
     try:
         return model(**fields)
@@ -164,7 +161,7 @@ def _build(model: Any, what: str, **fields: Any) -> Any:
         problems = []
         for error in exc.errors():
             loc = tuple(error["loc"])
-            problems.append(f"{what} {format_loc(loc)}: {error_message(error, loc)}")
+            problems.append(f"{what} {format_loc(loc)}: {error_message(error, loc, model)}")
         raise ValhallaError("; ".join(problems)) from None
 
 
@@ -176,6 +173,7 @@ def _load(source: Source) -> Manifest:
 
 
 def get_system_metadata(source: Source) -> SystemMetadata:
+    """The system-wide fields: name, version, readiness, notes."""
     return _load(source).system
 
 
@@ -191,10 +189,12 @@ def get_packs(source: Source, status: str | None = None, group: str | None = Non
 
 
 def get_pack_by_id(source: Source, pack_id: str) -> Pack | None:
+    """The pack with this id (any case), or None."""
     return _load(source).pack(pack_id)
 
 
 def count_packs_by_status(source: Source) -> dict[str, int]:
+    """``{status: number of packs}``, every status present."""
     counts = dict.fromkeys(STATUSES, 0)
     for pack in _load(source).packs:
         counts[pack.status] += 1
@@ -211,11 +211,16 @@ def get_system_status(source: Source) -> dict[str, Any]:
     return status_document(_load(source))
 
 
+def get_history(source: Source, limit: int | None = None) -> dict[str, Any]:
+    """The ``limit`` newest history entries (None: all), newest first, as ``history.json``."""
+    return history_document(_load(source), limit)
+
+
 # --- changing ------------------------------------------------------------------------------
 
 
 def compute_changes(old: Manifest, new: Manifest) -> dict[str, list[Any]]:
-    """Each changed field as ``{name: [old, new]}`` (SPEC §3 history format)."""
+    """Each changed field as ``{name: [old, new]}`` (as the history records it)."""
     changes: dict[str, list[Any]] = {}
     old_system = old.system.model_dump(mode="json")
     new_system = new.system.model_dump(mode="json")
@@ -402,7 +407,7 @@ def set_backend_complete(
         if old.system.backend_complete == new.system.backend_complete:
             return "Notes updated; backend unchanged"
         if complete:
-            return f"Backend marked complete at {_human(moment())}"
+            return f"Backend marked complete at {human_time(moment())}"
         return "Backend marked in development"
 
     state = "complete" if complete else "in development"
@@ -428,14 +433,12 @@ def update_version(
     now: datetime | None = None,
 ) -> Outcome:
     """Set a new SemVer version; a lower one is refused unless ``force``."""
-    import semver
-
     check_version(version)
     new_notes = _checked_notes(notes) if notes is not _UNSET else _UNSET
 
     def edit(manifest: Manifest) -> Manifest:
         current = manifest.system.version
-        if semver.Version.parse(version) < semver.Version.parse(current) and not force:
+        if semver_key(version) < semver_key(current) and not force:
             raise RefusedError(
                 f"not lowering the version from {current} to {version}; use --force to do so"
             )
@@ -610,7 +613,7 @@ def _no_pack(pack_id: str) -> str:
 
 
 def default_manifest(*, by: str | None = None, now: datetime | None = None) -> Manifest:
-    """The manifest ``init`` writes: the 16 packs of SPEC §8, all installed, version 1.0.0."""
+    """The manifest ``init`` writes: the 16 default packs, all installed, version 1.0.0."""
     moment = now or current_time()
     return validate_manifest(
         Manifest.model_validate(
@@ -680,9 +683,6 @@ def migrate_manifest(path: str | os.PathLike[str], *, by: str | None = None) -> 
     newest entry (or there is none), a ``migrate`` entry at that time keeps it. Returns
     ``(changed, message)``; a schema_version 2 manifest is left as it is.
     """
-    from .layout import history_dir, history_shown
-    from .manifest import fail_before_first_lock
-
     shown = os.fspath(path)
     fail_before_first_lock(path, lambda: load_manifest(path))
     with manifest_lock(path):
@@ -712,10 +712,6 @@ def migrate_manifest(path: str | os.PathLike[str], *, by: str | None = None) -> 
     )
 
 
-def _human(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
 __all__ = [
     "Outcome",
     "add_pack",
@@ -725,6 +721,7 @@ __all__ = [
     "default_actor",
     "default_manifest",
     "ensure_system_metadata",
+    "get_history",
     "get_pack_by_id",
     "get_packs",
     "get_system_metadata",

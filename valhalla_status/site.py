@@ -1,4 +1,4 @@
-"""The static site (SPEC §5): every file rendered in memory, written beside the site, swapped in.
+"""The static site: every file rendered in memory, written beside the site, swapped in.
 
 :func:`render_site` is pure (same manifest and templates, same bytes: there is no build clock);
 :func:`build_site` writes the files into a staging folder next to the site, syncs it once and
@@ -59,6 +59,7 @@ from .documents import (
 )
 from .errors import ValhallaError
 from .files import MAX_TEMPLATE_BYTES, NotRegularFileError, read_regular_file
+from .formats import human_time
 from .fresh import (
     SITE_MARK,
     SITE_MARK_BYTES,
@@ -114,11 +115,6 @@ ACTION_TITLES = {
 
 
 # --- templates ------------------------------------------------------------------------------
-
-
-def human_time(moment: datetime) -> str:
-    """``2025-09-20 00:00 UTC``."""
-    return iso(moment)[:16].replace("T", " ") + " UTC"
 
 
 def time_element(moment: datetime) -> Markup:
@@ -251,15 +247,19 @@ def describe_change(field: str, old: Any, new: Any) -> str | None:
     if field == "notes":
         return "notes cleared" if new is None else "notes updated"
     if field.startswith("packs."):
-        pack_id, _, attribute = field[6:].partition(".")
-        if attribute == "status":
-            return f"Pack {pack_id}: {old} → {new}"
-        if attribute:
-            return f"Pack {pack_id} {attribute}: {_words(old)} → {_words(new)}"
-        if old is None and isinstance(new, dict):
-            return f"Pack {pack_id} added: {new.get('name')} ({new.get('status')})"
-        return f"Pack {pack_id} {'added' if old is None else 'removed'}"
+        return _describe_pack_change(field, old, new)
     return f"{field}: {_words(old)} → {_words(new)}"
+
+
+def _describe_pack_change(field: str, old: Any, new: Any) -> str:
+    pack_id, _, attribute = field[6:].partition(".")
+    if attribute == "status":
+        return f"Pack {pack_id}: {old} → {new}"
+    if attribute:
+        return f"Pack {pack_id} {attribute}: {_words(old)} → {_words(new)}"
+    if old is None and isinstance(new, dict):
+        return f"Pack {pack_id} added: {new.get('name')} ({new.get('status')})"
+    return f"Pack {pack_id} {'added' if old is None else 'removed'}"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,112 @@
+"""The value formats every part of the tool shares: pack statuses, SemVer and timestamps.
+
+Standard library only: the pydantic models take their patterns and types from here, and so do
+the client and ``check``, which must start without pydantic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from datetime import datetime, timezone
+from typing import Any, Literal, get_args
+
+PackStatus = Literal["installed", "pending", "deprecated", "experimental"]
+STATUSES: tuple[str, ...] = get_args(PackStatus)
+
+# --- SemVer 2.0.0 ----------------------------------------------------------------------------
+
+# The regular expression published at semver.org.
+SEMVER_PATTERN = (
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+_SEMVER = re.compile(SEMVER_PATTERN[1:-1], re.ASCII)
+
+
+def is_semver(version: str) -> bool:
+    return _SEMVER.fullmatch(version) is not None
+
+
+def semver_key(version: str) -> tuple[Any, ...]:
+    """A sort key giving SemVer 2.0.0 precedence; ValueError if ``version`` is not SemVer."""
+    match = _SEMVER.fullmatch(version)
+    if not match:
+        raise ValueError(f"{version!r} is not a SemVer 2.0.0 version (like 1.2.3)")
+    major, minor, patch, pre = match.group(1, 2, 3, 4)
+    core = (_number(major), _number(minor), _number(patch))
+    if pre is None:
+        return (*core, 1, ())
+    # Numeric identifiers sort before alphanumeric ones, numerically; a longer list wins a tie.
+    ids = tuple((0, _number(p), "") if p.isdigit() else (1, (0, ""), p) for p in pre.split("."))
+    return (*core, 0, ids)
+
+
+def _number(digits: str) -> tuple[int, str]:
+    # SemVer numbers have no leading zeros, so (length, digits) sorts as the number does, at any
+    # length (int() refuses strings over 4,300 digits).
+    return (len(digits), digits)
+
+
+# --- timestamps ----------------------------------------------------------------------------
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_RANGE = "timestamps are from 1970-01-01 to 9999-12-31 (UTC)"
+_RFC3339 = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})\Z"
+)
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """Accept an RFC 3339 string (or an aware datetime) and return it in UTC."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        moment = _parse_rfc3339(value)
+    else:
+        raise ValueError(f"must be an RFC 3339 timestamp string, not {type(value).__name__}")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("timestamp has no timezone; add 'Z' for UTC")
+    shown = repr(value) if isinstance(value, str) else format_timestamp(value)
+    try:
+        moment = moment.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00
+        raise ValueError(f"{shown} is after 9999-12-31 once in UTC; {_RANGE}") from None
+    if moment < EARLIEST:
+        raise ValueError(f"{shown} is before 1970-01-01; {_RANGE}")
+    return moment
+
+
+def _parse_rfc3339(value: str) -> datetime:
+    match = _RFC3339.match(value)
+    if not match:
+        raise ValueError(
+            f"{value!r} is not an RFC 3339 timestamp with a timezone (e.g. '2025-09-20T00:00:00Z')"
+        )
+    day, clock, fraction, zone = match.groups()
+    micro = f".{(fraction or '')[:6]:0<6}" if fraction else ""
+    zone = "+00:00" if zone in ("Z", "z") else zone
+    try:
+        return datetime.fromisoformat(f"{day}T{clock}{micro}{zone}")
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a valid date and time: {exc}") from None
+
+
+def format_timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with ``Z``; microseconds only when present."""
+    with contextlib.suppress(OverflowError):  # beyond 9999 in UTC: as given (never valid)
+        moment = moment.astimezone(timezone.utc)
+    text = (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
+        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    )
+    if moment.microsecond:
+        text += f".{moment.microsecond:06d}"
+    return text + "Z"
+
+
+def human_time(moment: datetime | str) -> str:
+    """A time as people read it: ``2025-09-20 12:00 UTC`` (from a datetime or RFC 3339 text)."""
+    text = moment if isinstance(moment, str) else format_timestamp(moment)
+    return text[:16].replace("T", " ") + " UTC"
