@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .layout import ENTRY_NAME, digest
+from .layout import ENTRY_NAME, digest, read_entry_file
 from .models import HistoryEntry, Manifest
 from .yamlstrict import TAG
 
@@ -132,7 +132,8 @@ def existing_entries(folder: Path) -> dict[str, bytes]:
         names = os.listdir(folder)
     except (FileNotFoundError, NotADirectoryError):
         return {}
-    return {n: (folder / n).read_bytes() for n in names if ENTRY_NAME.fullmatch(n)}
+    found = {n: read_entry_file(folder / n) for n in names if ENTRY_NAME.fullmatch(n)}
+    return {n: raw for n, raw in found.items() if raw is not None}
 
 
 def _entry_is_named_right(name: str, text: str) -> bool:

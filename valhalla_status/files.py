@@ -37,13 +37,23 @@ def kind_of(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
-def open_regular(path: str | os.PathLike[str], *, dir_fd: int | None = None) -> int:
+def open_regular(
+    path: str | os.PathLike[str], *, dir_fd: int | None = None, follow_symlinks: bool = True
+) -> int:
     """A descriptor open for reading on the regular file at ``path`` (never blocks on a FIFO).
 
-    Raises NotRegularFileError for anything else, or the OSError of ``open``.
+    Raises NotRegularFileError for anything else (with ``follow_symlinks=False``, for a
+    symbolic link too), or the OSError of ``open``.
     """
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags, dir_fd=dir_fd)
+    if not follow_symlinks:
+        flags |= os.O_NOFOLLOW
+    try:
+        fd = os.open(path, flags, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and not follow_symlinks:
+            raise NotRegularFileError(path, "a symbolic link") from None
+        raise
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
@@ -55,12 +65,14 @@ def open_regular(path: str | os.PathLike[str], *, dir_fd: int | None = None) -> 
     return fd
 
 
-def read_regular_file(path: str | os.PathLike[str], limit: int) -> bytes:
+def read_regular_file(
+    path: str | os.PathLike[str], limit: int, *, follow_symlinks: bool = True
+) -> bytes:
     """At most ``limit + 1`` bytes of the regular file at ``path`` (more than ``limit`` bytes
     back means the file is over the limit, whatever its size claims).
 
     Raises NotRegularFileError for a folder, FIFO, device or socket, or the OSError of reading.
     """
-    fd = open_regular(path)
+    fd = open_regular(path, follow_symlinks=follow_symlinks)
     with os.fdopen(fd, "rb") as handle:
         return handle.read(limit + 1)

@@ -62,6 +62,16 @@ class History:
 EMPTY = History({}, ())
 
 
+def refuse_linked_folder(folder: Path) -> None:
+    """Refuse a history folder that is a symbolic link: reading or writing through it would
+    reach files elsewhere (another manifest's history, or any folder)."""
+    if folder.is_symlink():
+        raise ValhallaError(
+            f"{folder}: the history folder is a symbolic link; it must be a real folder "
+            "beside the manifest"
+        )
+
+
 def _listing(folder: Path) -> tuple[str, ...] | None:
     try:
         return tuple(sorted(os.listdir(folder)))
@@ -69,10 +79,11 @@ def _listing(folder: Path) -> tuple[str, ...] | None:
         return None
 
 
-def _read_small(path: Path) -> bytes | None:
-    """An entry file's bytes (at most the limit and one), or None when it is not a file."""
+def read_entry_file(path: Path) -> bytes | None:
+    """An entry file's bytes (at most the limit and one), or None when it is not a regular
+    file (a symbolic link is never followed)."""
     try:
-        return read_regular_file(path, MAX_ENTRY_BYTES)
+        return read_regular_file(path, MAX_ENTRY_BYTES, follow_symlinks=False)
     except NotRegularFileError:
         return None
 
@@ -108,7 +119,7 @@ def classify(names: tuple[str, ...], read: Callable[[str], bytes | None], main: 
 
 def _read_entries(folder: Path, names: tuple[str, ...], main: bytes) -> History:
     def read(name: str) -> bytes | None:
-        return _read_small(folder / name)
+        return read_entry_file(folder / name)
 
     return classify(names, read, main)
 
@@ -122,6 +133,7 @@ def read_state(
     reading again. Files with final names never change once written.
     """
     folder = history_dir(path)
+    refuse_linked_folder(folder)
     for _ in range(200):
         before = _listing(folder)
         main = read_main()
@@ -172,6 +184,7 @@ def settle(path: str | os.PathLike[str]) -> None:
     pending file, and every temporary file, is removed.
     """
     folder = history_dir(path)
+    refuse_linked_folder(folder)
     names = _listing(folder)
     if not names:
         return
@@ -190,6 +203,7 @@ def settle(path: str | os.PathLike[str]) -> None:
                 pending.group(1) == main_hash
                 and ENTRY_NAME.fullmatch(pending.group(2))
                 and not final.exists()
+                and not (folder / name).is_symlink()
             ):
                 os.replace(folder / name, final)
             else:

@@ -1,0 +1,133 @@
+"""Hostile tests, second round: new examples of the defect classes closed before.
+
+Each test drives the real command line on real files (links, FIFOs, folders) and checks the
+promise of its class: nothing destroyed or read outside, one clear line, nothing written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from conftest import EPOCH, Workspace, dump, snapshot
+
+M = "manifest/valhalla.yaml"
+H = "manifest/valhalla.history"
+NB = "--no-build"
+SECRET = "TOP-SECRET-d41d8cd98f00b204"
+
+
+def at(ws: Workspace, hours: int, *args: str) -> str:
+    """Run a command stamped ``hours`` after EPOCH; return stderr (exit 0 asserted)."""
+    result = ws.run(*args, env={"SOURCE_DATE_EPOCH": str(EPOCH + hours * 3600)})
+    assert result.exit_code == 0, result.output
+    return result.stderr
+
+
+def fails(ws: Workspace, *args: str) -> str:
+    result = ws.run(*args, env={"SOURCE_DATE_EPOCH": str(EPOCH + 5 * 3600)})
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    return result.output
+
+
+@pytest.fixture
+def v2(ws: Workspace) -> Workspace:
+    at(ws, 0, "init", NB, "--by", "alice")
+    at(ws, 1, "pack", "set", "K", "--status", "pending", NB, "--by", "bob")
+    return ws
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A folder outside the workspace holding a secret and a well-formed history entry."""
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    (folder / "secret.txt").write_text(f"root:x:0:0:{SECRET}\n")
+    entry = {
+        "at": "2025-09-20T03:00:00Z",
+        "by": "mallory",
+        "action": "set-notes",
+        "changes": {"notes": [None, "planted"]},
+        "notes": "planted",
+    }
+    (folder / "entry.yaml").write_text(dump(entry))
+    return folder
+
+
+# --- planted links -----------------------------------------------------------------------------
+
+ENTRY = "20250920T030000Z-000002-deadbeef.yaml"
+
+
+def test_a_history_entry_that_is_a_link_is_never_followed(v2: Workspace, outside: Path) -> None:
+    folder = v2.root / H
+    for target in (outside / "secret.txt", outside / "entry.yaml"):
+        link = folder / ENTRY
+        link.symlink_to(target)
+        before = snapshot(v2.root)
+        for args in (
+            ["validate"],
+            ["history"],
+            ["show", "--json"],
+            ["pack", "set", "K", "--status", "installed", NB],
+        ):
+            out = fails(v2, *args)
+            assert SECRET not in out and "mallory" not in out
+        assert snapshot(v2.root) == before
+        assert link.is_symlink()
+        link.unlink()
+
+
+def test_a_pending_entry_that_is_a_link_is_never_followed(v2: Workspace, outside: Path) -> None:
+    folder = v2.root / H
+    main = (v2.root / M).read_bytes()
+    pending = folder / f".pending-{hashlib.sha256(main).hexdigest()}-{ENTRY}"
+    pending.symlink_to(outside / "entry.yaml")
+    out = v2.run("history").output
+    assert "mallory" not in out
+    at(v2, 6, "pack", "set", "L", "--status", "pending", NB)
+    assert not (folder / ENTRY).exists() and not (folder / ENTRY).is_symlink()
+    assert "mallory" not in v2.run("history").output
+    assert (outside / "entry.yaml").read_text().startswith("at:")
+
+
+def test_a_history_folder_that_is_a_link_is_neither_read_nor_written(
+    v2: Workspace, outside: Path
+) -> None:
+    folder = v2.root / H
+    other = outside / "history"
+    folder.rename(other)
+    kept = sorted(os.listdir(other))
+    folder.symlink_to(other)
+    for args in (
+        ["validate"],
+        ["history"],
+        ["pack", "set", "K", "--status", "installed", NB],
+        ["init", "--force", NB],
+    ):
+        out = fails(v2, *args)
+        assert "link" in out
+    assert sorted(os.listdir(other)) == kept
+
+
+# --- special files -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "link-to-fifo"])
+def test_init_force_never_waits_on_or_removes_a_special_file_in_the_history(
+    v2: Workspace, tmp_path: Path, kind: str
+) -> None:
+    special = v2.root / H / ENTRY
+    if kind == "fifo":
+        os.mkfifo(special)
+    elif kind == "folder":
+        special.mkdir()
+    else:
+        os.mkfifo(tmp_path / "fifo")
+        special.symlink_to(tmp_path / "fifo")
+    result = v2.run("init", "--force", NB, env={"SOURCE_DATE_EPOCH": str(EPOCH + 9 * 3600)})
+    assert "Traceback" not in result.output
+    assert os.path.lexists(special)
