@@ -131,3 +131,48 @@ def test_init_force_never_waits_on_or_removes_a_special_file_in_the_history(
     result = v2.run("init", "--force", NB, env={"SOURCE_DATE_EPOCH": str(EPOCH + 9 * 3600)})
     assert "Traceback" not in result.output
     assert os.path.lexists(special)
+
+
+# --- outside text in error lines ---------------------------------------------------------------
+
+LONG = "x" * 5000 + SECRET
+
+
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        ("version: 1.0.0", f"version: v{LONG}"),
+        ("status: installed", f"status: {LONG}"),
+        ("- id: H", f"- id: H{LONG}"),
+        ("schema_version: 2", f"schema_version: {LONG}"),
+        ("backend_complete: false", f"backend_complete: {LONG}"),
+        ("completed_at: null", f"completed_at: '{LONG}'"),
+        ("extra: {}", f"extra: {{}}\n  '{LONG}': 1"),
+        ("extra: {}", f"extra: {{}}\n  ? [{LONG}]\n  : 1"),
+    ],
+)
+def test_an_error_line_quotes_the_start_of_a_long_value_never_all_of_it(
+    v2: Workspace, old: str, new: str
+) -> None:
+    text = (v2.root / M).read_text()
+    (v2.root / M).write_text(text.replace(old, new, 1))
+    out = fails(v2, "validate")
+    assert SECRET not in out
+    assert max(len(line) for line in out.splitlines()) < 300
+
+
+def test_a_manifest_linked_to_another_file_never_prints_that_file(
+    ws: Workspace, outside: Path
+) -> None:
+    secret = outside / "passwd"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n" * 40 + SECRET + "\n")
+    (ws.root / "manifest").mkdir()
+    (ws.root / M).symlink_to(secret)
+    for args in (["validate"], ["show"], ["build"]):
+        assert SECRET not in fails(ws, *args)
+    entry_file = ws.root / "entry.yaml"
+    entry_file.write_text(secret.read_text())
+    (ws.root / M).unlink()
+    at(ws, 0, "init", NB)
+    (ws.root / H / ENTRY).write_text(secret.read_text())
+    assert SECRET not in fails(ws, "history")

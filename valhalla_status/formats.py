@@ -78,11 +78,28 @@ def parse_timestamp(value: Any) -> datetime:
     return moment
 
 
+QUOTE_LIMIT = 80
+
+
+def clip(text: str, size: int | None = None) -> str:
+    """``text``, or its start and its size when it is longer than an error line should quote."""
+    if len(text) <= QUOTE_LIMIT:
+        return text
+    return f"{text[: QUOTE_LIMIT - 20]}… ({size or len(text):,} characters)"
+
+
+def quoted(value: Any) -> str:
+    """``repr(value)``, cut short when long: an error line quotes the start of a value, never
+    a whole file (a manifest that is a link to some other file must not print that file)."""
+    return clip(repr(value), len(value) if isinstance(value, str) else None)
+
+
 def _parse_rfc3339(value: str) -> datetime:
     match = _RFC3339.match(value)
     if not match:
         raise ValueError(
-            f"{value!r} is not an RFC 3339 timestamp with a timezone (e.g. '2025-09-20T00:00:00Z')"
+            f"{quoted(value)} is not an RFC 3339 timestamp with a timezone "
+            "(e.g. '2025-09-20T00:00:00Z')"
         )
     day, clock, fraction, zone = match.groups()
     micro = f".{(fraction or '')[:6]:0<6}" if fraction else ""
@@ -90,7 +107,7 @@ def _parse_rfc3339(value: str) -> datetime:
     try:
         return datetime.fromisoformat(f"{day}T{clock}{micro}{zone}")
     except ValueError as exc:
-        raise ValueError(f"{value!r} is not a valid date and time: {exc}") from None
+        raise ValueError(f"{quoted(value)} is not a valid date and time: {exc}") from None
 
 
 def format_timestamp(moment: datetime) -> str:

@@ -32,6 +32,7 @@ from .formats import STATUSES as STATUSES
 from .formats import PackStatus as PackStatus
 from .formats import format_timestamp as format_timestamp
 from .formats import parse_timestamp as parse_timestamp
+from .formats import quoted
 
 SCHEMA_VERSION = 2
 SCHEMA_VERSIONS = (1, 2)
@@ -85,9 +86,9 @@ def describe(value: Any) -> str:
     if isinstance(value, bool):
         return f"{str(value).lower()} (a YAML boolean)"
     if isinstance(value, (int, float)):
-        return f"{value!r} (a YAML {type(value).__name__.replace('int', 'integer')})"
+        return f"{quoted(value)} (a YAML {type(value).__name__.replace('int', 'integer')})"
     if isinstance(value, str):
-        return repr(value)
+        return quoted(value)
     kind = next((name for cls, name in _KINDS if isinstance(value, cls)), None)
     return kind or f"a {type(value).__name__}"
 
@@ -126,7 +127,7 @@ def _pack_id_problem(value: Any) -> str:
     if isinstance(value, str) and re.fullmatch(PACK_ID_PATTERN, value.upper()):
         return f"{value!r} must be upper-case in the manifest ('{value.upper()}')"
     return (
-        f"{value!r} is not a valid pack id: 1–32 characters of A-Z, 0-9, _ and -, "
+        f"{quoted(value)} is not a valid pack id: 1–32 characters of A-Z, 0-9, _ and -, "
         "starting with a letter"
     )
 
@@ -185,10 +186,10 @@ class SystemMetadata(StrictModel):
 
     messages: ClassVar[Messages] = {
         ("version", "string_pattern_mismatch"): lambda value: (
-            f"{value!r} is not a SemVer 2.0.0 version (like 1.2.3)"
+            f"{quoted(value)} is not a SemVer 2.0.0 version (like 1.2.3)"
         ),
         ("base_url", "string_pattern_mismatch"): lambda value: (
-            f"{value!r} is not an absolute https URL"
+            f"{quoted(value)} is not an absolute https URL"
         ),
     }
 

@@ -12,6 +12,7 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
+from .formats import clip
 from .models import Manifest, Messages, describe, text_problem
 from .yamlstrict import LineMap, Loc, problem
 
@@ -70,7 +71,7 @@ def error_message(error: Any, loc: Loc, model: type[BaseModel] = Manifest) -> st
     if kind == "extra_forbidden":
         close = difflib.get_close_matches(str(loc[-1]), list(owner.model_fields), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        return f"unknown field '{loc[-1]}'{hint}"
+        return f"unknown field '{clip(str(loc[-1]))}'{hint}"
     messages: Messages = getattr(owner, "messages", {})
     own = messages.get((field, kind))
     if own is not None:

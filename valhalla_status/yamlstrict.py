@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from .errors import ManifestError
+from .formats import quoted
 from .models import MAX_PACKS
 from .text import for_terminal
 
@@ -228,7 +229,7 @@ class _Builder:
 
     def key(self, frame: list[Any], value: Any, line: int) -> None:
         if not isinstance(value, str):
-            self.refuse(line, frame[1], f"key {value!r} is not a string")
+            self.refuse(line, frame[1], f"key {quoted(value)} is not a string")
             value = repr(value)
         first = frame[3].get(value)
         if first is not None:
