@@ -176,3 +176,30 @@ def test_a_manifest_linked_to_another_file_never_prints_that_file(
     at(ws, 0, "init", NB)
     (ws.root / H / ENTRY).write_text(secret.read_text())
     assert SECRET not in fails(ws, "history")
+
+
+# --- the build's own folders -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--site", f"{H}/site", "build"],
+        ["build", "--site", f"{H}/a/b"],
+        ["build", "--site", f"{H}/."],
+        ["build", "--site", "linked/site"],
+        ["build", "--site", "linked"],
+        ["pack", "set", "K", "--status", "installed", "--site", f"{H}/site"],
+    ],
+)
+def test_a_site_is_never_built_inside_the_manifests_history_folder(
+    v2: Workspace, args: list[str]
+) -> None:
+    (v2.root / "linked").symlink_to(v2.root / H)
+    result = v2.run(*args, env={"SOURCE_DATE_EPOCH": str(EPOCH + 5 * 3600)})
+    assert "Traceback" not in result.output
+    assert result.exit_code == 1, result.output
+    assert "history folder" in result.output
+    names = [n for n in os.listdir(v2.root / H) if not n.endswith(".yaml")]
+    assert names == []
+    assert v2.run("validate").exit_code == 0

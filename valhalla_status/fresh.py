@@ -81,7 +81,7 @@ def site_folder(
 
     A build may replace a missing folder, an empty one, or one that carries its mark; never
     the file system's root, the current folder, the folder of the manifest or the templates,
-    nor any folder above them.
+    nor any folder above them, nor any folder inside the manifest's history folder.
     """
     target = Path(os.path.realpath(site_dir))
     refusing = f"refusing to replace {os.fspath(site_dir)}"
@@ -100,6 +100,15 @@ def site_folder(
         places = {Path(os.path.realpath(path)), Path(os.path.abspath(path))}
         if any(_within(place, target) for place in places):
             raise RefusedError(f"{refusing}: it holds {what} {os.fspath(path)}")
+    if manifest_path is not None:
+        from .layout import history_dir
+
+        history = Path(os.path.realpath(history_dir(manifest_path)))
+        if _within(target, history):
+            raise RefusedError(
+                f"{refusing}: it is inside the manifest's history folder; "
+                "choose a folder of its own"
+            )
     if target.exists():
         if not target.is_dir():
             raise RefusedError(f"{refusing}: it is not a folder")
