@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import EPOCH, Workspace, dump, snapshot
+from conftest import EPOCH, Workspace, dump, small_manifest, snapshot
 
 M = "manifest/valhalla.yaml"
 H = "manifest/valhalla.history"
@@ -203,3 +203,41 @@ def test_a_site_is_never_built_inside_the_manifests_history_folder(
     names = [n for n in os.listdir(v2.root / H) if not n.endswith(".yaml")]
     assert names == []
     assert v2.run("validate").exit_code == 0
+
+
+# --- migrate -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["entry", "other-file", "plain-file", "link", "fifo"])
+def test_migrate_never_removes_or_mixes_in_files_it_did_not_make(
+    ws: Workspace, tmp_path: Path, kind: str
+) -> None:
+    ws.write(small_manifest())
+    folder = ws.root / H
+    if kind == "plain-file":
+        folder.write_text("mine\n")
+    elif kind == "link":
+        (tmp_path / "elsewhere").mkdir()
+        folder.symlink_to(tmp_path / "elsewhere")
+    else:
+        folder.mkdir()
+        if kind == "entry":
+            (folder / ENTRY).write_text("at: '2020-01-01T00:00:00Z'\nby: me\n")
+        elif kind == "other-file":
+            (folder / "README.txt").write_text("mine\n")
+        else:
+            os.mkfifo(folder / ENTRY)
+    before = snapshot(ws.root)
+    out = fails(ws, "migrate")
+    assert "already exists" in out or "symbolic link" in out
+    assert snapshot(ws.root) == before
+    assert os.path.lexists(folder)
+    assert ws.read()["schema_version"] == 1
+
+
+def test_migrate_takes_an_empty_history_folder(ws: Workspace) -> None:
+    ws.write(small_manifest())
+    (ws.root / H).mkdir()
+    at(ws, 0, "migrate")
+    assert ws.read()["schema_version"] == 2
+    assert ws.run("validate").exit_code == 0

@@ -684,9 +684,23 @@ def migrate_manifest(path: str | os.PathLike[str], *, by: str | None = None) -> 
     ``(changed, message)``; a schema_version 2 manifest is left as it is.
     """
     shown = os.fspath(path)
-    fail_before_first_lock(path, lambda: load_manifest(path))
+
+    def load_and_check() -> Manifest:
+        manifest = load_manifest(path)
+        folder = history_dir(path)
+        taken = os.path.lexists(folder) and (
+            folder.is_symlink() or not folder.is_dir() or bool(os.listdir(folder))
+        )
+        if manifest.schema_version == 1 and taken:
+            raise RefusedError(
+                f"{history_shown(shown)} already exists and is not an empty folder; "
+                "move it away, then run `valhalla-status migrate` again"
+            )
+        return manifest
+
+    fail_before_first_lock(path, load_and_check)
     with manifest_lock(path):
-        old = load_manifest(path)
+        old = load_and_check()
         if old.schema_version == 2:
             return False, f"No change: {shown} is already schema_version 2"
         history = list(old.history)
