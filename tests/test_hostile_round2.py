@@ -241,3 +241,40 @@ def test_migrate_takes_an_empty_history_folder(ws: Workspace) -> None:
     at(ws, 0, "migrate")
     assert ws.read()["schema_version"] == 2
     assert ws.run("validate").exit_code == 0
+
+
+# --- templates ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["page", "folder", "included", "partial"])
+def test_a_template_link_that_leads_outside_the_templates_folder_is_refused(
+    v2: Workspace, outside: Path, kind: str
+) -> None:
+    templates = v2.root / "templates"
+    templates.mkdir()
+    secret = outside / "secret.txt"
+    if kind == "page":
+        (templates / "index.html").symlink_to(secret)
+    elif kind == "folder":
+        (templates / "sub").symlink_to(outside)
+        (templates / "index.html").write_text('{% include "sub/secret.txt" %}')
+    elif kind == "included":
+        (templates / "extra.html").symlink_to(secret)
+        (templates / "index.html").write_text('{% include "extra.html" %}')
+    else:
+        (templates / "_footer.html").symlink_to(secret)
+    site = v2.root / "site"
+    out = fails(v2, "build", "--templates", "templates")
+    assert SECRET not in out
+    assert "outside the templates folder" in out
+    if site.exists():
+        assert all(SECRET not in p.read_text() for p in site.rglob("*") if p.is_file())
+
+
+def test_a_template_link_inside_the_templates_folder_is_used(v2: Workspace) -> None:
+    templates = v2.root / "templates"
+    templates.mkdir()
+    (templates / "mine.html").write_text("<!doctype html><title>mine</title>\n")
+    (templates / "index.html").symlink_to("mine.html")
+    at(v2, 2, "build", "--templates", "templates")
+    assert "mine" in (v2.root / "site" / "index.html").read_text()

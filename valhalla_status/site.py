@@ -156,7 +156,8 @@ def _bytecode_cache() -> _BytecodeCache | None:
 
 class _RegularFileLoader(FileSystemLoader):
     """Jinja2's file loader, reading only regular files (a FIFO or a device among the templates
-    is refused, never waited on) and at most the template size limit."""
+    is refused, never waited on) inside the templates folder (a link that leads outside it is
+    refused) and at most the template size limit."""
 
     def get_source(
         self, environment: Environment, template: str
@@ -164,6 +165,14 @@ class _RegularFileLoader(FileSystemLoader):
         pieces = split_template_path(template)
         for folder in self.searchpath:
             filename = os.path.join(folder, *pieces)
+            real = os.path.realpath(filename)
+            if os.path.lexists(filename) and os.path.commonpath(
+                [real, os.path.realpath(folder)]
+            ) != os.path.realpath(folder):
+                raise ValhallaError(
+                    f"{filename}: leads outside the templates folder (through a symbolic "
+                    "link); templates are read from inside it only"
+                )
             try:
                 data = read_regular_file(filename, MAX_TEMPLATE_BYTES)
                 mtime = os.stat(filename).st_mtime_ns
