@@ -278,3 +278,50 @@ def test_a_template_link_inside_the_templates_folder_is_used(v2: Workspace) -> N
     (templates / "index.html").symlink_to("mine.html")
     at(v2, 2, "build", "--templates", "templates")
     assert "mine" in (v2.root / "site" / "index.html").read_text()
+
+
+# --- limits on what is read --------------------------------------------------------------------
+
+
+def _git(root: Path, *args: str) -> None:
+    import subprocess
+
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_diff_never_reads_a_history_file_past_its_limit_at_a_revision(
+    v2: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    _git(v2.root, "init", "-q")
+    _git(v2.root, "add", "-A")
+    _git(v2.root, "commit", "-qm", "base")
+    big = v2.root / H / ENTRY
+    with big.open("wb") as handle:
+        handle.write(b"at: '" + b"x" * (8 * 1024 * 1024) + b"'\n")
+    _git(v2.root, "add", "-A")
+    _git(v2.root, "commit", "-qm", "big")
+    big.unlink()
+    (v2.root / H / "20250920T040000Z-000003-0badf00d.yaml").symlink_to("/etc/passwd")
+    _git(v2.root, "add", "-A")
+    _git(v2.root, "commit", "-qm", "link")
+    read: list[int] = []
+    real_run = subprocess.run
+
+    def counting_run(*args: object, **kwargs: object) -> object:
+        result = real_run(*args, **kwargs)  # type: ignore[call-overload]
+        read.append(len(result.stdout or b""))
+        return result
+
+    monkeypatch.setattr(subprocess, "run", counting_run)
+    out = fails(v2, "diff", "HEAD~2", "HEAD~1")
+    assert "over the 1 MiB limit" in out
+    assert max(read) < 2 * 1024 * 1024
+    out = fails(v2, "diff", "HEAD")
+    assert "not a history entry file" in out and "root:" not in out

@@ -17,7 +17,7 @@ from typing import Any
 from .errors import ManifestError, ValhallaError
 from .formats import format_timestamp, human_time, parse_timestamp, semver_key
 from .layout import EMPTY as EMPTY_HISTORY
-from .layout import History, classify, history_shown
+from .layout import MAX_ENTRY_BYTES, History, classify, history_shown
 from .manifest import (
     MAX_FILE_BYTES,
     MAX_FILE_SIZE,
@@ -101,20 +101,32 @@ def manifest_at_revision(revision: str, manifest_path: str | os.PathLike[str]) -
         raise _one_line(exc) from None
 
 
-def _history_at_revision(top: Path, commit: str, relative: str, main: bytes) -> History:
-    """The history folder beside the manifest at a commit (empty when there is none)."""
-    folder = history_shown(relative)
-    listing = _git(["ls-tree", "-z", "--full-tree", commit, "--", f"{folder}/"], top)
-    if listing.returncode != 0:
-        return EMPTY_HISTORY
+def _tree_entries(listing: bytes) -> tuple[dict[str, tuple[str, str]], set[str]]:
+    """``ls-tree -z -l`` output as name -> (kind, object id), and the blobs over the limit of a
+    history entry (never read: the size alone refuses them)."""
     objects: dict[str, tuple[str, str]] = {}
-    for record in listing.stdout.split(b"\0"):
+    too_big: set[str] = set()
+    for record in listing.split(b"\0"):
         if not record:
             continue
         info, _, path = record.partition(b"\t")
-        _, kind, oid = info.decode().split()
+        mode, kind, oid, listed = info.decode().split()
+        if mode == "120000":
+            kind = "link"  # a symbolic link is no history file, as in the working tree
         objects[os.fsdecode(path).rsplit("/", 1)[-1]] = (kind, oid)
-    blobs = [oid for kind, oid in objects.values() if kind == "blob"]
+        if kind == "blob" and int(listed) > MAX_ENTRY_BYTES:
+            too_big.add(oid)
+    return objects, too_big
+
+
+def _history_at_revision(top: Path, commit: str, relative: str, main: bytes) -> History:
+    """The history folder beside the manifest at a commit (empty when there is none)."""
+    folder = history_shown(relative)
+    listing = _git(["ls-tree", "-z", "-l", "--full-tree", commit, "--", f"{folder}/"], top)
+    if listing.returncode != 0:
+        return EMPTY_HISTORY
+    objects, too_big = _tree_entries(listing.stdout)
+    blobs = [oid for kind, oid in objects.values() if kind == "blob" and oid not in too_big]
     contents: dict[str, bytes] = {}
     if blobs:
         try:
@@ -136,6 +148,8 @@ def _history_at_revision(top: Path, commit: str, relative: str, main: bytes) -> 
 
     def read(name: str) -> bytes | None:
         kind, oid = objects[name]
+        if oid in too_big:
+            return bytes(MAX_ENTRY_BYTES + 1)  # stands for the first bytes past the limit
         return contents[oid] if kind == "blob" else None
 
     return classify(tuple(sorted(objects)), read, main)
