@@ -325,3 +325,33 @@ def test_diff_never_reads_a_history_file_past_its_limit_at_a_revision(
     assert max(read) < 2 * 1024 * 1024
     out = fails(v2, "diff", "HEAD")
     assert "not a history entry file" in out and "root:" not in out
+
+
+# --- pathological documents --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        "{notes: [.nan, x]}",
+        "{notes: [null, 1.0e+999]}",
+        "{extra: [-.inf, 1]}",
+        "{packs.Z: [null, {id: Z, weight: .NaN}]}",
+    ],
+)
+def test_a_history_value_that_json_cannot_hold_is_refused_with_its_place(
+    v2: Workspace, changes: str
+) -> None:
+    entry = f"at: '2025-09-20T03:00:00Z'\nby: a\naction: set-notes\nchanges: {changes}\nnotes: x\n"
+    (v2.root / H / ENTRY).write_text(entry)
+    for args in (["validate"], ["history", "--json"], ["build"], ["show", "--json"]):
+        out = fails(v2, *args)
+        assert "internal error" not in out
+        assert f"{H}/{ENTRY}:4: changes" in out, out
+    (v2.root / H / ENTRY).unlink()
+    data = small_manifest()
+    data["history"][0]["changes"] = {"notes": [None, float("inf")]}
+    v2.write(data)
+    (v2.root / H).rename(v2.root / "old-history")
+    out = fails(v2, "history", "--json")
+    assert "internal error" not in out and "JSON-compatible" in out

@@ -243,6 +243,15 @@ class HistoryEntry(StrictModel):
     )
     notes: str | None = _text(2000, "Why the change was made.", multiline=True)
 
+    @field_validator("changes", mode="after")
+    @classmethod
+    def _changes_are_json(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            json.dumps(value, allow_nan=False)
+        except ValueError:
+            raise ValueError("must be JSON-compatible (no NaN or infinity)") from None
+        return value
+
 
 class Manifest(StrictModel):
     """The whole manifest file."""
