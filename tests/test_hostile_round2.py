@@ -355,3 +355,26 @@ def test_a_history_value_that_json_cannot_hold_is_refused_with_its_place(
     (v2.root / H).rename(v2.root / "old-history")
     out = fails(v2, "history", "--json")
     assert "internal error" not in out and "JSON-compatible" in out
+
+
+# --- what reaches the page ---------------------------------------------------------------------
+
+NONCHARACTERS = ["\ufdd0", "\ufdef", "\U0001fffe", "\U0010ffff", "\U0005ffff"]
+
+
+def test_no_noncharacter_from_a_history_value_reaches_the_page_or_the_feed(
+    v2: Workspace,
+) -> None:
+    values = ", ".join(f'"v{c}"' for c in NONCHARACTERS)
+    keys = ", ".join(f'"k{c}": [1, 2]' for c in NONCHARACTERS)
+    entry = (
+        "at: '2025-09-20T03:00:00Z'\nby: a\naction: set-notes\n"
+        f"changes: {{extra: [[{values}], null], {keys}}}\nnotes: x\n"
+    )
+    (v2.root / H / ENTRY).write_text(entry, encoding="utf-8")
+    at(v2, 4, "build")
+    site = v2.root / "site"
+    for name in ("index.html", "history.html", "feed.xml"):
+        text = (site / name).read_text(encoding="utf-8")
+        assert "v\ufffd" in text or name == "index.html"
+        assert not [c for c in NONCHARACTERS if c in text], name

@@ -97,7 +97,13 @@ _VERDANA_11 = (
 )  # fmt: skip
 _VERDANA_11_OTHER = _VERDANA_11[ord("m") - 32]
 _PACK_ID = re.compile(PACK_ID_PATTERN)
-_NOT_XML = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Noncharacters are legal XML but an HTML parse error: U+FDD0..U+FDEF and U+xFFFE, U+xFFFF.
+_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(
+    chr(p << 16 | 0xFFFE) + chr(p << 16 | 0xFFFF) for p in range(1, 17)
+)
+_NOT_XML = re.compile(
+    f"[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[{_NONCHARACTERS}]"
+)
 _NO_FOLLOW = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 _SAFE_PATH = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*")
 
