@@ -378,3 +378,56 @@ def test_no_noncharacter_from_a_history_value_reaches_the_page_or_the_feed(
         text = (site / name).read_text(encoding="utf-8")
         assert "v\ufffd" in text or name == "index.html"
         assert not [c for c in NONCHARACTERS if c in text], name
+
+
+# --- serve -------------------------------------------------------------------------------------
+
+
+def test_serve_rebuilds_when_a_history_file_comes_or_goes(v2: Workspace) -> None:
+    import json
+    import queue
+    import subprocess
+    import sys
+    import threading
+
+    from conftest import clean_env
+    from test_serve import fetch
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "valhalla_status", "serve", "--port", "0"],
+        cwd=v2.root,
+        env=clean_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if not line.startswith("127.0.0.1 "):
+                lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        assert lines.get(timeout=60).startswith("site: ")
+        url = lines.get(timeout=60).split(" at ")[1].split(" ")[0]
+
+        def history() -> list[str]:
+            return [e["by"] for e in json.loads(fetch(url + "history.json")[2])["history"]]
+
+        assert history() == ["bob", "alice"]
+        entry = v2.root / H / ENTRY
+        temp = v2.root / "incoming.yaml"
+        temp.write_text(
+            "at: '2025-09-20T03:00:00Z'\nby: carol\naction: set-notes\nchanges: {}\nnotes: x\n"
+        )
+        os.replace(temp, entry)
+        assert lines.get(timeout=60).startswith("site: built")
+        assert history() == ["carol", "bob", "alice"]
+        entry.unlink()
+        assert lines.get(timeout=60).startswith("site: built")
+        assert history() == ["bob", "alice"]
+    finally:
+        process.kill()
+        process.wait()

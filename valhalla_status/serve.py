@@ -284,6 +284,7 @@ def serve_site(
     interval: float = 0.5,
 ) -> None:
     """Build, serve and rebuild on change until Ctrl-C; a failed rebuild keeps the last site."""
+    from .layout import history_dir
     from .manifest import load_manifest
     from .site import build_site, builtin_templates
 
@@ -305,7 +306,7 @@ def serve_site(
             log(f"rebuild failed, still serving the last site: {exc.format_message()}")
 
     build()
-    watched = [Path(manifest_path), builtin_templates()]
+    watched = [Path(manifest_path), history_dir(manifest_path), builtin_templates()]
     if templates_dir is not None:
         watched.append(Path(templates_dir))
     watcher = Watcher(watched, rebuild)
