@@ -431,3 +431,43 @@ def test_serve_rebuilds_when_a_history_file_comes_or_goes(v2: Workspace) -> None
     finally:
         process.kill()
         process.wait()
+
+
+def _v1_with_history(updated_at: str, *moments: str) -> dict:  # type: ignore[type-arg]
+    data = small_manifest()
+    data["system"]["updated_at"] = updated_at
+    data["history"] = [
+        {"at": moment, "by": f"u{i}", "action": "set-notes", "changes": {}, "notes": None}
+        for i, moment in enumerate(moments)
+    ]
+    return data
+
+
+def test_migrate_says_what_the_new_layout_cannot_keep_as_it_was(ws: Workspace) -> None:
+    ws.write(
+        _v1_with_history("2025-09-20T00:00:00Z", "2025-09-21T00:00:00Z", "2025-09-19T00:00:00Z")
+    )
+    said = at(ws, 0, "migrate")
+    assert "updated_at was 2025-09-20T00:00:00Z" in said
+    assert "2025-09-21T00:00:00Z" in said
+    assert "out of time order" in said
+    assert ws.run("validate").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "updated_at, moments, entries",
+    [
+        ("2025-09-20T00:00:00Z", [], 1),
+        ("2025-09-22T00:00:00Z", ["2025-09-21T00:00:00Z"], 2),
+        ("2025-09-21T00:00:00Z", ["2025-09-21T00:00:00Z", "2025-09-21T00:00:00Z"], 2),
+    ],
+)
+def test_migrate_keeps_updated_at_when_the_history_allows_it(
+    ws: Workspace, updated_at: str, moments: list[str], entries: int
+) -> None:
+    ws.write(_v1_with_history(updated_at, *moments))
+    said = at(ws, 0, "migrate")
+    assert "updated_at was" not in said and "out of time order" not in said
+    shown = ws.run("show", "--json")
+    assert f'"updated_at": "{updated_at}"' in shown.stdout
+    assert len(os.listdir(ws.root / H)) == entries

@@ -720,10 +720,19 @@ def migrate_manifest(path: str | os.PathLike[str], *, by: str | None = None) -> 
         history_dir(path).mkdir(exist_ok=True)
         write_manifest(path, old.model_copy(update={"schema_version": 2, "history": history}))
     count = len(history)
-    return True, (
+    said = [
         f"Migrated {shown} to schema_version 2: {count} history "
         f"{'entry' if count == 1 else 'entries'} in {history_shown(shown)}/"
-    )
+    ]
+    # What schema_version 2 cannot keep as it was is said, never changed silently.
+    if newest is not None and old.system.updated_at < newest:
+        said.append(
+            f"updated_at was {format_timestamp(old.system.updated_at)}, before the newest "
+            f"history entry; it is now that entry's time, {format_timestamp(newest)}"
+        )
+    if [entry.at for entry in old.history] != sorted(entry.at for entry in old.history):
+        said.append("the history entries were out of time order; they are now read in time order")
+    return True, "; ".join(said)
 
 
 __all__ = [
