@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import EPOCH, Workspace, dump, small_manifest, snapshot
+from conftest import EPOCH, Workspace, clean_env, dump, small_manifest, snapshot, tool_command
 
 M = "manifest/valhalla.yaml"
 H = "manifest/valhalla.history"
@@ -471,3 +471,42 @@ def test_migrate_keeps_updated_at_when_the_history_allows_it(
     shown = ws.run("show", "--json")
     assert f'"updated_at": "{updated_at}"' in shown.stdout
     assert len(os.listdir(ws.root / H)) == entries
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["pack", "set", "K", "--status", "installed", NB],
+        ["fmt"],
+        ["migrate"],
+        ["init", "--force", NB],
+        ["set-notes", "x", NB],
+    ],
+)
+@pytest.mark.parametrize("pending", [True, False])
+def test_a_fifo_in_place_of_the_manifest_is_refused_by_every_writer_never_waited_on(
+    v2: Workspace, args: list[str], pending: bool
+) -> None:
+    import subprocess
+
+    main = v2.root / M
+    if pending:
+        digest = hashlib.sha256(main.read_bytes()).hexdigest()
+        (v2.root / H / f".pending-{digest[::-1]}-{ENTRY}").write_text("at: x\n")
+    main.unlink()
+    os.mkfifo(main)
+    before = snapshot(v2.root / H)
+    try:
+        result = subprocess.run(
+            tool_command(main, v2.root / "site", *args),
+            capture_output=True,
+            text=True,
+            env=clean_env(),
+            timeout=60,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{args} waited on the FIFO")
+    assert result.returncode == 1, result.stderr
+    assert "FIFO" in result.stderr and "Traceback" not in result.stderr
+    assert snapshot(v2.root / H) == before
+    assert main.is_fifo()

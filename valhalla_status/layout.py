@@ -27,6 +27,7 @@ ENTRY_NAME = re.compile(r"(\d{8}T\d{6}Z)-(\d{6,})-([0-9a-f]{8})\.yaml")
 PENDING_NAME = re.compile(r"\.pending-([0-9a-f]{64})-(.+)")
 TEMP_PREFIX = ".tmp-"
 MAX_ENTRY_BYTES = 1024 * 1024
+MAX_MAIN_BYTES = 32 * 1024 * 1024  # the main file's limit (a larger one is refused when read)
 EXAMPLE_NAME = "20261130T120000Z-000012-1a2b3c4d.yaml"
 
 
@@ -195,9 +196,9 @@ def settle(path: str | os.PathLike[str]) -> None:
         if pending:
             if main_hash is None:
                 try:
-                    main_hash = digest(Path(real_file(path)).read_bytes())
+                    main_hash = digest(read_regular_file(real_file(path), MAX_MAIN_BYTES))
                 except OSError:
-                    main_hash = ""
+                    return  # no main file to judge by (missing, a FIFO…): its reader says so
             final = folder / pending.group(2)
             if (
                 pending.group(1) == main_hash

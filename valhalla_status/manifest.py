@@ -25,7 +25,7 @@ from .atomic import remove_stale_temp_files
 from .canonical import HEADER as HEADER
 from .canonical import dump_manifest, existing_entries, manifest_data, plan_history
 from .errors import ManifestError, ValhallaError
-from .files import NotRegularFileError, open_regular
+from .files import NotRegularFileError, open_regular, read_regular_file
 from .layout import EMPTY as EMPTY_HISTORY
 from .layout import (
     EXAMPLE_NAME,
@@ -280,6 +280,19 @@ def validate_manifest(manifest: Manifest, shown: str = "<manifest>") -> Manifest
     return checked
 
 
+def _holds(path: str | os.PathLike[str], data: bytes) -> bool:
+    """Whether the file at ``path`` holds exactly ``data``; a FIFO, a folder or a device there
+    is refused (never opened blocking, never replaced)."""
+    try:
+        return read_regular_file(path, len(data)) == data
+    except NotRegularFileError as exc:
+        raise ValhallaError(
+            f"{os.fspath(path)}: is {exc.kind}, not a manifest file; not replacing it"
+        ) from None
+    except OSError:
+        return False
+
+
 def write_manifest(path: str | os.PathLike[str], manifest: Manifest) -> bool:
     """Validate and write ``manifest`` in canonical form; False when nothing changed.
 
@@ -290,11 +303,7 @@ def write_manifest(path: str | os.PathLike[str], manifest: Manifest) -> bool:
     checked = validate_manifest(manifest, os.fspath(path))
     data = dump_manifest(checked).encode("utf-8")
     remove_stale_temp_files(path)
-    try:
-        with open(path, "rb") as handle:
-            unchanged = handle.read(len(data) + 1) == data
-    except OSError:
-        unchanged = False
+    unchanged = _holds(path, data)
     if checked.schema_version == 1:
         if unchanged:
             return False
