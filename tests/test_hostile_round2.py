@@ -510,3 +510,15 @@ def test_a_fifo_in_place_of_the_manifest_is_refused_by_every_writer_never_waited
     assert "FIFO" in result.stderr and "Traceback" not in result.stderr
     assert snapshot(v2.root / H) == before
     assert main.is_fifo()
+
+
+@pytest.mark.parametrize("name", [f".pending-{'0' * 64}-{ENTRY}", ".tmp-mine"])
+def test_a_folder_with_a_scratch_name_in_the_history_is_named_and_kept(
+    v2: Workspace, name: str
+) -> None:
+    folder = v2.root / H / name
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine\n")
+    out = fails(v2, "pack", "set", "K", "--status", "installed", NB)
+    assert name in out
+    assert (folder / "keep.txt").read_text() == "mine\n"

@@ -178,6 +178,17 @@ def write_pending(folder: Path, main_hash: str, name: str, data: bytes) -> Path:
     return pending
 
 
+def _remove(path: Path) -> None:
+    """Remove a scratch file a writer left; a folder of that name is named, never removed."""
+    try:
+        path.unlink(missing_ok=True)
+    except IsADirectoryError:
+        raise ValhallaError(
+            f"{path}: a folder with the name of the tool's scratch files; move it out of the "
+            "history folder"
+        ) from None
+
+
 def settle(path: str | os.PathLike[str]) -> None:
     """Finish or undo what a killed writer left in the history folder (call with the lock).
 
@@ -208,10 +219,10 @@ def settle(path: str | os.PathLike[str]) -> None:
             ):
                 os.replace(folder / name, final)
             else:
-                (folder / name).unlink(missing_ok=True)
+                _remove(folder / name)
             touched = True
         elif name.startswith(TEMP_PREFIX):
-            (folder / name).unlink(missing_ok=True)
+            _remove(folder / name)
             touched = True
     if touched:
         fsync_folder(folder)
