@@ -429,7 +429,7 @@ def test_a_failed_rebuild_after_a_recorded_change_says_both(
     result_line, error = result.stderr.splitlines()
     assert not result_line.startswith("error"), "first the change's own one-line result"
     assert error.startswith(
-        f"error: the change is recorded in {MANIFEST_REL}, but the site {site} was not rebuilt: "
+        f"error: the change is recorded in {MANIFEST_REL}, but the site ({site}) was not rebuilt: "
     )
     assert error.endswith(FINISH)
     after = load_manifest(ws.manifest)
@@ -462,7 +462,7 @@ def test_a_full_disk_during_the_rebuild_is_reported_with_the_recorded_change(
     assert result.returncode == 1, result.stderr
     assert result.stderr.splitlines() == [
         "Notes updated",
-        f"error: the change is recorded in {MANIFEST_REL}, but the site site was not rebuilt: "
+        f"error: the change is recorded in {MANIFEST_REL}, but the site (site) was not rebuilt: "
         f"cannot build site: File too large; {FINISH}",
     ]
     assert load_manifest(ws.manifest).system.notes == "disk"
@@ -747,7 +747,7 @@ def test_an_unexpected_failure_of_the_rebuild_still_says_the_change_is_recorded(
     assert result.returncode == 1, result.stderr
     assert result.stderr.splitlines() == [
         "Notes updated",
-        f"error: the change is recorded in {MANIFEST_REL}, but the site site was not rebuilt: "
+        f"error: the change is recorded in {MANIFEST_REL}, but the site (site) was not rebuilt: "
         f"internal error: RuntimeError: the renderer fell over; {FINISH}",
     ]
     assert load_manifest(ws.manifest).system.notes == "odd"

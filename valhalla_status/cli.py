@@ -191,7 +191,7 @@ def report(settings: Settings, outcome: Outcome, no_build: bool) -> None:
                 reason = f"internal error: {type(exc).__name__}: {exc}"
             raise ValhallaError(
                 f"the change is recorded in {settings.manifest}, but the site "
-                f"{settings.site} was not rebuilt: {reason}; run `valhalla-status build` "
+                f"({settings.site}) was not rebuilt: {reason}; run `valhalla-status build` "
                 "to finish"
             ) from None
     click.echo(for_terminal(outcome.message, multiline=True), err=True)
