@@ -20,9 +20,9 @@ from .errors import ValhallaError
 from .text import for_terminal
 
 if TYPE_CHECKING:
-    from .fresh import BuildResult
     from .models import Manifest
     from .service import Outcome
+    from .site import BuildResult
     from .workspace import Location
 
 STATUS_CHOICE = click.Choice(
