@@ -183,7 +183,7 @@ def report(settings: Settings, outcome: Outcome, no_build: bool) -> None:
     """
     if outcome.changed and not no_build:
         try:
-            rebuild_site(settings)
+            rebuild_site(settings, manifest=outcome.manifest)
         except Exception as exc:
             click.echo(for_terminal(outcome.message, multiline=True), err=True)
             if isinstance(exc, ValhallaError):

@@ -11,7 +11,7 @@ Two ``flock`` locks are held, always in this order:
 The folder's lock is shared within one process (a process that holds it for the manifest may
 take it again for a site in the same folder); the lock file's is not.
 
-On release the process notes the manifest's :func:`manifest_stamp`: when it next takes the
+On release the thread notes the manifest's :func:`manifest_stamp`: when it next takes the
 lock and finds the same stamp, nobody has changed the files since, so what it wrote last is
 still the manifest (a change hands what it wrote to the build without reading it again).
 
@@ -66,14 +66,20 @@ def manifest_stamp(path: str | os.PathLike[str]) -> bytes | None:
     return digest.digest()
 
 
-_LEFT: dict[Path, bytes] = {}
-_LEFT_GUARD = threading.Lock()
+_LEFT = threading.local()
+
+
+def _left() -> dict[Path, bytes]:
+    """Lock file -> the manifest's stamp when this thread last released that lock."""
+    if not hasattr(_LEFT, "stamps"):
+        _LEFT.stamps = {}
+    stamps: dict[Path, bytes] = _LEFT.stamps
+    return stamps
 
 
 def stamp_left(path: str | os.PathLike[str]) -> bytes | None:
-    """The manifest's stamp when this process last released its lock (None: never)."""
-    with _LEFT_GUARD:
-        return _LEFT.get(lock_path(path))
+    """The manifest's stamp when this thread last released its lock (None: never)."""
+    return _left().get(lock_path(path))
 
 
 class _Timeout(Exception):
@@ -214,11 +220,10 @@ def manifest_lock(path: str | os.PathLike[str], timeout: float | None = None) ->
     finally:
         try:
             stamp = manifest_stamp(path) if os.path.isfile(path) else None
-            with _LEFT_GUARD:
-                if stamp is None:
-                    _LEFT.pop(target, None)
-                else:
-                    _LEFT[target] = stamp
+            if stamp is None:
+                _left().pop(target, None)
+            else:
+                _left()[target] = stamp
         finally:
             os.close(fd)  # closing the file releases its lock
             _FOLDERS.release(folder)

@@ -40,7 +40,7 @@ def publish_site(
 ) -> BuildResult:
     """Build the site of the manifest at ``path``, holding the manifest's lock.
 
-    ``manifest`` is what this process last wrote to ``path`` (a change hands it over): it is
+    ``manifest`` is what this thread last wrote to ``path`` (a change hands it over): it is
     built as it is if the files are still what the write left, else they are read again.
     Building what was written, outside the lock, would let a slower process overwrite the site
     of a newer manifest with an older one; under the lock, the last build is of the last write.
