@@ -538,21 +538,13 @@ def _differences(root: Path, files: dict[str, bytes]) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
-def _is_current(root: Path, files: dict[str, bytes]) -> bool:
-    """Whether the folder holds exactly ``files`` (and nothing else).
-
-    The files that change with almost any change come first, so a build that has work to do
-    learns it from one or two reads.
-    """
+def _unchanged(root: Path, files: dict[str, bytes]) -> tuple[set[str], bool]:
+    """The paths whose file in ``root`` already holds these bytes; and whether that is all."""
     if not root.is_dir():
-        return False
-    for path in ("status.json", "index.html"):
-        if path in files and not _holds(os.path.join(root, path), files[path]):
-            return False
+        return set(), False
     present = _entries(root)
-    if len(present) != len(files):
-        return False
-    return all(path in files and _holds(os.path.join(root, path), files[path]) for path in present)
+    same = {p for p in present if p in files and _holds(os.path.join(root, p), files[p])}
+    return same, len(same) == len(present) == len(files)
 
 
 def _holds(path: str, data: bytes) -> bool:
@@ -584,8 +576,22 @@ def _holds(path: str, data: bytes) -> bool:
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
 
 
-def _write_tree(root: Path, files: dict[str, bytes]) -> None:
-    """Write ``files`` under the new folder ``root`` (never outside it), then sync once."""
+def _link(source: str, target: str) -> bool:
+    """Hard-link ``target`` to ``source``; False where the file system cannot."""
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except OSError:
+        return False
+    return True
+
+
+def _write_tree(root: Path, files: dict[str, bytes], reuse: Path, same: set[str]) -> None:
+    """Write ``files`` under the new folder ``root`` (never outside it), then sync once.
+
+    Creating a file costs far more than linking one (a new inode, and removing the old site
+    frees one), and site files are never changed in place, so a file already in ``reuse`` with
+    the same bytes (``same``) is hard-linked from there.
+    """
     made = {""}
     for path, data in files.items():
         if path != SITE_MARK and not _SAFE_PATH.fullmatch(path):
@@ -594,7 +600,10 @@ def _write_tree(root: Path, files: dict[str, bytes]) -> None:
         if folder not in made:
             os.makedirs(os.path.join(root, folder), exist_ok=True)
             made.add(folder)
-        fd = os.open(os.path.join(root, path), _CREATE, 0o666)
+        target = os.path.join(root, path)
+        if path in same and _link(os.path.join(reuse, path), target):
+            continue
+        fd = os.open(target, _CREATE, 0o666)
         try:
             view = memoryview(data)
             while view:
@@ -718,7 +727,7 @@ def build_site(
         target = site_folder(site_dir, manifest_path=manifest_path, templates_dir=templates)
         try:
             _recover(target)
-            current = _is_current(target, files)
+            same, current = _unchanged(target, files)
         except OSError as exc:
             raise ValhallaError(f"cannot build {shown}: {exc.strerror or exc}") from None
         if current:
@@ -730,7 +739,7 @@ def build_site(
         try:
             staging.mkdir()
             made.append(staging)
-            _write_tree(staging, files)
+            _write_tree(staging, files, target, same)
             if not target.exists():
                 os.rename(staging, target)
             elif not _exchange(staging, target):
