@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import LockTimeoutError, ValhallaError
+from .files import NotRegularFileError, read_regular_file
 
 LOCK_TIMEOUT_SECONDS = 10.0
 _POLL_SECONDS = 0.05
@@ -53,10 +54,9 @@ def manifest_stamp(path: str | os.PathLike[str]) -> bytes | None:
     """A digest of the manifest's files as they are now: the main file's bytes and the names in
     its history folder (each name carries a digest of its entry); None if it cannot be read."""
     target = real_file(path)
-    try:
-        with open(target, "rb") as handle:
-            digest = hashlib.sha256(handle.read())
-    except OSError:
+    try:  # never waits on a FIFO; past any valid manifest's size, the rest makes no difference
+        digest = hashlib.sha256(read_regular_file(target, 64 * 2**20))
+    except (OSError, NotRegularFileError):
         return None
     try:  # the history folder (see layout.history_dir)
         names = sorted(os.listdir(target.parent / f"{target.stem}.history"))
@@ -219,7 +219,7 @@ def manifest_lock(path: str | os.PathLike[str], timeout: float | None = None) ->
         yield
     finally:
         try:
-            stamp = manifest_stamp(path) if os.path.isfile(path) else None
+            stamp = manifest_stamp(path)
             if stamp is None:
                 _left().pop(target, None)
             else:
