@@ -1,4 +1,4 @@
-"""The static site (SPEC §5): every file rendered in memory, written beside the site, swapped in.
+"""The static site: every file rendered in memory, written beside the site, swapped in.
 
 :func:`render_site` is pure (same manifest and templates, same bytes: there is no build clock);
 :func:`build_site` writes the files into a staging folder next to the site, syncs it once and
@@ -573,7 +573,13 @@ def _holds(path: str, data: bytes) -> bool:
         os.close(fd)
 
 
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+_CREATE = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
 
 
 def _link(source: str, target: str) -> bool:
