@@ -21,9 +21,9 @@ from conftest import tool_command
 
 from valhalla_status import service
 from valhalla_status.errors import ValhallaError
-from valhalla_status.fresh import SITE_MARK, SITE_MARK_BYTES
 from valhalla_status.manifest import load_manifest, write_manifest
 from valhalla_status.models import Manifest
+from valhalla_status.sitefolder import SITE_MARK, SITE_MARK_BYTES
 
 TRIALS = int(os.environ.get("VALHALLA_CRASH_TRIALS", "50"))
 MUTATION_PACKS = 5_000  # ~370 KB of YAML: parsing, dumping and writing take most of the run
@@ -391,7 +391,6 @@ def test_failing_build_leaves_the_old_site_whole_and_clean(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No space left on device in the middle of writing the new site: the old one stays."""
-    import builtins
 
     from valhalla_status import site as site_module
 
@@ -406,14 +405,15 @@ def test_failing_build_leaves_the_old_site_whole_and_clean(
 
     calls = {"n": 0}
 
-    def full_disk(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
-        if "x" in mode or "w" in mode:
-            calls["n"] += 1
-            if calls["n"] > 1:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), file)
-        return builtins.open(file, mode, *args, **kwargs)
+    write = os.write
 
-    monkeypatch.setattr(site_module, "open", full_disk, raising=False)
+    def full_disk(fd: int, data: Any) -> int:
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return write(fd, data)
+
+    monkeypatch.setattr(os, "write", full_disk)
     with pytest.raises(ValhallaError) as caught:
         site_module.build_site(new_manifest, site)
     monkeypatch.undo()

@@ -128,7 +128,7 @@ def test_the_client_refuses_a_fifo_with_its_own_exception(fifo: Path) -> None:
         StatusClient(fifo).fetch()
 
 
-@pytest.mark.parametrize("name", ["index.html", "base.html", "_packs.html", "extra.txt"])
+@pytest.mark.parametrize("name", ["index.html", "base.html", "_packs.html", "feed.xml"])
 def test_a_fifo_among_the_templates_is_refused_never_waited_on(
     ws: Workspace, tmp_path: Path, name: str
 ) -> None:
@@ -149,6 +149,23 @@ def test_a_fifo_among_the_templates_is_refused_never_waited_on(
         f"error: {templates / name}: is a FIFO (named pipe), not a template file\n"
     )
     assert not (ws.root / "site").exists()
+
+
+def test_a_fifo_the_build_does_not_use_is_never_opened(ws: Workspace, tmp_path: Path) -> None:
+    ws.write(small_manifest())
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    os.mkfifo(templates / "notes.txt")
+    result = subprocess.run(
+        tool_command(ws.manifest, ws.root / "site", "build", "--templates", str(templates)),
+        cwd=ws.root,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD,
+    )
+    assert result.returncode == 0, result.stderr
+    assert not (ws.root / "site" / "notes.txt").exists()
 
 
 def test_a_fifo_given_as_the_templates_folder_is_refused(ws: Workspace, fifo: Path) -> None:

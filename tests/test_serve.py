@@ -52,7 +52,7 @@ def fetch(url: str, method: str = "GET") -> tuple[int, Message, bytes]:
         ("", "text/html; charset=utf-8"),
         ("index.html", "text/html; charset=utf-8"),
         ("status.json", "application/json"),
-        ("packs/h.json", "application/json"),
+        ("packs/H.json", "application/json"),
         ("api/v2/summary.json", "application/json"),
         ("feed.xml", "application/atom+xml; charset=utf-8"),
         ("badge.svg", "image/svg+xml"),
@@ -69,6 +69,17 @@ def test_files_are_served_with_their_content_type(
     assert body == (ws.root / "site" / (path or "index.html")).read_bytes()
 
 
+@pytest.mark.parametrize(("asked", "pack_id"), [("h", "H"), ("H", "H"), ("i", "I"), ("s", "S")])
+def test_a_pack_file_is_found_whatever_the_case_of_its_id(
+    ws: Workspace, served: tuple[SiteServer, list[str]], asked: str, pack_id: str
+) -> None:
+    server, _ = served
+    status, _headers, body = fetch(f"{server.url}packs/{asked}.json")
+    assert status == 200
+    assert body == (ws.root / "site" / "packs" / f"{pack_id}.json").read_bytes()
+    assert json.loads(body)["id"] == pack_id
+
+
 def test_json_allows_any_origin(served: tuple[SiteServer, list[str]]) -> None:
     server, _ = served
     assert fetch(server.url + "status.json")[1]["Access-Control-Allow-Origin"] == "*"
@@ -76,7 +87,17 @@ def test_json_allows_any_origin(served: tuple[SiteServer, list[str]]) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["nope.html", "packs/", "packs/ZZ.json", "../manifest/valhalla.yaml"]
+    "path",
+    [
+        "nope.html",
+        "packs/",
+        "packs/ZZ.json",
+        "packs/zz.json",
+        "packs/h.JSON",
+        "packs/%C4%B1.json",  # dotless i: its upper case is I, but it names no pack
+        "PACKS/h.json",
+        "../manifest/valhalla.yaml",
+    ],
 )
 def test_missing_paths_get_the_404_page(
     ws: Workspace, served: tuple[SiteServer, list[str]], path: str
@@ -148,7 +169,7 @@ def test_serve_command_builds_serves_rebuilds_and_stops_on_ctrl_c(ws: Workspace)
     )
     try:
         assert process.stderr is not None
-        assert process.stderr.readline() == "site: built (41 files)\n"
+        assert process.stderr.readline() == "site: built (38 files)\n"
         line = process.stderr.readline()
         assert line.startswith("serving site at http://127.0.0.1:")
         assert line.endswith("/ (Ctrl-C to stop)\n")
@@ -158,7 +179,7 @@ def test_serve_command_builds_serves_rebuilds_and_stops_on_ctrl_c(ws: Workspace)
         data = small_manifest()
         data["system"]["notes"] = "Rebuilt by serve"
         replace(ws.manifest, dump(data))
-        assert message(process.stderr) == "site: built (41 files)\n"
+        assert message(process.stderr) == "site: built (38 files)\n"
         assert json.loads(fetch(url + "status.json")[2])["notes"] == "Rebuilt by serve"
 
         replace(ws.manifest, "schema_version: [\n")
@@ -195,7 +216,7 @@ def test_serve_stops_on_a_signal_even_when_started_with_it_ignored(
     )
     try:
         assert process.stderr is not None
-        assert process.stderr.readline() == "site: built (41 files)\n"
+        assert process.stderr.readline() == "site: built (38 files)\n"
         assert process.stderr.readline().startswith("serving site at http://127.0.0.1:")
         process.send_signal(stop)
         assert process.wait(timeout=30) == 0

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import Workspace, clean_env, small_manifest
 
-from valhalla_status.fresh import SITE_MARK
 from valhalla_status.site import list_files
+from valhalla_status.sitefolder import SITE_MARK
 
 Entry = bytes | str
 

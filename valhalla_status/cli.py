@@ -26,9 +26,9 @@ from .text import for_terminal
 from .workspace import Location, ignore_outputs, locate
 
 if TYPE_CHECKING:
-    from .fresh import BuildResult
     from .models import Manifest, SystemMetadata
     from .service import Outcome
+    from .site import BuildResult
 
 STATUS_CHOICE = click.Choice(STATUSES, case_sensitive=False)
 
@@ -178,7 +178,7 @@ def report(settings: Settings, outcome: Outcome, no_build: bool) -> None:
     """
     if outcome.changed and not no_build:
         try:
-            rebuild_site(settings)
+            rebuild_site(settings, manifest=outcome.manifest)
         except Exception as exc:
             click.echo(for_terminal(outcome.message, multiline=True), err=True)
             if isinstance(exc, ValhallaError):

@@ -11,6 +11,10 @@ Two ``flock`` locks are held, always in this order:
 The folder's lock is shared within one process (a process that holds it for the manifest may
 take it again for a site in the same folder); the lock file's is not.
 
+On release the thread notes the manifest's :func:`manifest_stamp`: when it next takes the
+lock and finds the same stamp, nobody has changed the files since, so what it wrote last is
+still the manifest (a change hands what it wrote to the build without reading it again).
+
 Kept apart from the manifest's reading and writing so that light paths (an up-to-date build)
 can take the lock without importing pydantic.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import os
 import threading
 import time
@@ -27,6 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import LockTimeoutError, ValhallaError
+from .files import NotRegularFileError, read_regular_file
 
 LOCK_TIMEOUT_SECONDS = 10.0
 _POLL_SECONDS = 0.05
@@ -42,6 +48,38 @@ def real_file(path: str | os.PathLike[str]) -> Path:
 def lock_path(path: str | os.PathLike[str]) -> Path:
     target = real_file(path)
     return target.parent / f".{target.name}.lock"
+
+
+def manifest_stamp(path: str | os.PathLike[str]) -> bytes | None:
+    """A digest of the manifest's files as they are now: the main file's bytes and the names in
+    its history folder (each name carries a digest of its entry); None if it cannot be read."""
+    target = real_file(path)
+    try:  # never waits on a FIFO; past any valid manifest's size, the rest makes no difference
+        digest = hashlib.sha256(read_regular_file(target, 64 * 2**20))
+    except (OSError, NotRegularFileError):
+        return None
+    try:  # the history folder (see layout.history_dir)
+        names = sorted(os.listdir(target.parent / f"{target.stem}.history"))
+    except OSError:
+        names = []
+    digest.update("\0".join(["", *names]).encode())
+    return digest.digest()
+
+
+_LEFT = threading.local()
+
+
+def _left() -> dict[Path, bytes]:
+    """Lock file -> the manifest's stamp when this thread last released that lock."""
+    if not hasattr(_LEFT, "stamps"):
+        _LEFT.stamps = {}
+    stamps: dict[Path, bytes] = _LEFT.stamps
+    return stamps
+
+
+def stamp_left(path: str | os.PathLike[str]) -> bytes | None:
+    """The manifest's stamp when this thread last released its lock (None: never)."""
+    return _left().get(lock_path(path))
 
 
 class _Timeout(Exception):
@@ -180,5 +218,12 @@ def manifest_lock(path: str | os.PathLike[str], timeout: float | None = None) ->
     try:
         yield
     finally:
-        os.close(fd)  # closing the file releases its lock
-        _FOLDERS.release(folder)
+        try:
+            stamp = manifest_stamp(path)
+            if stamp is None:
+                _left().pop(target, None)
+            else:
+                _left()[target] = stamp
+        finally:
+            os.close(fd)  # closing the file releases its lock
+            _FOLDERS.release(folder)

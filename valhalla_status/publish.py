@@ -1,26 +1,20 @@
-"""From the manifest file to what is published: the site and the read-only documents.
-
-Both work from the manifest's path rather than a loaded manifest, because their fast paths work
-on the file's bytes: read-only documents come from the content-addressed cache
-(:mod:`valhalla_status.cache`), and a site already built from the same inputs is confirmed from
-its build record (:mod:`valhalla_status.fresh`), in both cases without loading pydantic.
-"""
+"""From the manifest to what is published: the site and the read-only documents."""
 
 from __future__ import annotations
 
 import os
 from typing import TYPE_CHECKING, Any
 
-from .cache import ManifestState, manifest_documents, read_manifest_state, store_documents
-from .fresh import BuildResult, build_key, record_build, site_folder, site_is_current
-from .locking import lock_path, manifest_lock
+from .locking import lock_path, manifest_lock, manifest_stamp, stamp_left
+from .sitefolder import site_folder
 
 if TYPE_CHECKING:
     from .models import Manifest
+    from .site import BuildResult
 
 
 def documents_of(manifest: Manifest) -> dict[str, Any]:
-    """What the cache keeps of a manifest: ``status.json`` and the whole history, newest first."""
+    """``status.json`` and the whole history, newest first."""
     from .documents import history_document, status_document
 
     return {
@@ -29,52 +23,42 @@ def documents_of(manifest: Manifest) -> dict[str, Any]:
     }
 
 
-def parse_manifest_state(path: str | os.PathLike[str], state: ManifestState | None) -> Manifest:
-    """The manifest from a state already read from ``path`` (None: read the files themselves)."""
-    from .manifest import load_manifest, parse_state
-
-    if state is None:
-        return load_manifest(path)
-    return parse_state(path, state.main, state.history)
-
-
 def read_documents(path: str | os.PathLike[str]) -> dict[str, Any]:
     """``{"status": status.json, "history": [...]}`` of the manifest at ``path``."""
-    return manifest_documents(path, lambda state: documents_of(parse_manifest_state(path, state)))
+    from .manifest import load_manifest
+
+    return documents_of(load_manifest(path))
 
 
 def publish_site(
     path: str | os.PathLike[str],
     site_dir: str | os.PathLike[str],
     *,
+    manifest: Manifest | None = None,
     templates_dir: str | None = None,
     base_url: str | None = None,
 ) -> BuildResult:
-    """Build the site from the manifest file as it is now, holding the manifest's lock.
+    """Build the site of the manifest at ``path``, holding the manifest's lock.
 
-    Building what was just written, outside the lock, lets a slower process overwrite the site
+    ``manifest`` is what this thread last wrote to ``path`` (a change hands it over): it is
+    built as it is if the files are still what the write left, else they are read again.
+    Building what was written, outside the lock, would let a slower process overwrite the site
     of a newer manifest with an older one; under the lock, the last build is of the last write.
-    A site recorded as built from these very inputs, and untouched since, is left as it is.
     """
-    site_folder(site_dir, manifest_path=path, templates_dir=templates_dir)  # before any lock file
-    if not os.path.lexists(lock_path(path)):
-        parse_manifest_state(path, None)  # an invalid manifest fails before leaving a lock file
-    with manifest_lock(path):
-        state = read_manifest_state(path)
-        raw = None if state is None else state.key()
-        key = None if raw is None else build_key(raw, templates_dir, base_url)
-        if key is not None:
-            files = site_is_current(site_dir, key)
-            if files is not None:
-                return BuildResult(os.fspath(site_dir), files, changed=False)
-        from .site import build_site
+    from .manifest import load_manifest
+    from .site import build_site
 
-        manifest = parse_manifest_state(path, state)
-        if raw is not None:
-            store_documents(raw, documents_of(manifest))  # readers of these bytes skip pydantic
-        result = build_site(
+    site_folder(site_dir, manifest_path=path, templates_dir=templates_dir)  # before any lock file
+    expected = stamp_left(path) if manifest is not None else None
+    if not os.path.lexists(lock_path(path)):
+        # Fail before leaving a lock file; what is read stands if nothing changes meanwhile.
+        expected = manifest_stamp(path)
+        manifest = load_manifest(path)
+        if manifest_stamp(path) != expected:
+            expected = None
+    with manifest_lock(path):
+        if manifest is None or expected is None or manifest_stamp(path) != expected:
+            manifest = load_manifest(path)
+        return build_site(
             manifest, site_dir, templates_dir=templates_dir, base_url=base_url, manifest_path=path
         )
-        if key is not None:
-            record_build(site_dir, key)
-        return result

@@ -142,6 +142,11 @@ class SiteHandler(SimpleHTTPRequestHandler):
         if any(n.startswith(".") or n.casefold() in HIDDEN_NAMES for n in names):
             self.send_error(404)
             return None
+        if len(names) == 2 and names[0] == "packs" and names[1].isascii():
+            # Pack ids are upper-case: ``/packs/k.json`` is pack K's file, as ``pack show k``.
+            stem, dot, suffix = names[1].rpartition(".")
+            if dot and suffix == "json":
+                names[1] = f"{stem.upper()}.json"
         return names if names != [""] else []
 
     def parse_request(self) -> bool:

@@ -31,18 +31,15 @@ from typing import Any
 
 from jinja2 import (
     Environment,
-    FileSystemBytecodeCache,
     FileSystemLoader,
     StrictUndefined,
     TemplateError,
     TemplateNotFound,
     TemplateSyntaxError,
 )
-from jinja2.bccache import Bucket
 from jinja2.loaders import split_template_path
 from markupsafe import Markup
 
-from .cache import code_cached
 from .documents import (
     HISTORY_PAGE_SIZE,
     history_page_count,
@@ -60,20 +57,35 @@ from .documents import (
 from .errors import ValhallaError
 from .files import MAX_TEMPLATE_BYTES, NotRegularFileError, read_regular_file
 from .formats import human_time
-from .fresh import (
+from .locking import manifest_lock
+from .models import PACK_ID_PATTERN, STATUSES, HistoryEntry, Manifest, SystemMetadata
+from .models import format_timestamp as iso
+from .sitefolder import (
     SITE_MARK,
     SITE_MARK_BYTES,
-    builtin_templates,
     has_mark,
     scratch_folders,
     scratch_path,
     site_folder,
 )
-from .fresh import BuildResult as BuildResult
-from .manifest import manifest_lock
-from .models import PACK_ID_PATTERN, STATUSES, HistoryEntry, Manifest, SystemMetadata
-from .models import format_timestamp as iso
 from .statuspage import statuspage_documents
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What :func:`build_site` did: the site folder, its file count, whether it changed."""
+
+    path: str
+    files: int
+    changed: bool
+
+
+def builtin_templates() -> Path:
+    """The shipped templates: inside the package in a wheel, top-level in a source checkout."""
+    here = Path(__file__).parent
+    packaged = here / "templates"
+    return packaged if packaged.is_dir() else here.parent / "templates"
+
 
 RECENT_CHANGES = 10
 # shields.io caches an endpoint badge for at least 300 s whatever is asked; ask for just that.
@@ -135,31 +147,6 @@ def isolate(text: str) -> str:
     return text
 
 
-class _BytecodeCache(FileSystemBytecodeCache):
-    """Compiled templates kept between processes; a cache that cannot be used is no cache."""
-
-    def load_bytecode(self, bucket: Bucket) -> None:
-        with contextlib.suppress(OSError):
-            super().load_bytecode(bucket)
-
-    def dump_bytecode(self, bucket: Bucket) -> None:
-        with contextlib.suppress(OSError):
-            super().dump_bytecode(bucket)
-
-
-def _bytecode_cache() -> _BytecodeCache | None:
-    from .cache import cache_dir
-
-    folder = cache_dir()
-    if folder is None:
-        return None
-    try:
-        (folder / "templates").mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return _BytecodeCache(str(folder / "templates"))
-
-
 class _RegularFileLoader(FileSystemLoader):
     """Jinja2's file loader, reading only regular files (a FIFO or a device among the templates
     is refused, never waited on) inside the templates folder (a link that leads outside it is
@@ -209,12 +196,11 @@ class _RegularFileLoader(FileSystemLoader):
 
 @functools.lru_cache(maxsize=8)
 def environment(templates_dir: str | None = None) -> Environment:
-    """The Jinja2 environment (one per templates folder per process; templates compile once,
-    and their bytecode is cached between processes, keyed by the template's source)."""
+    """The Jinja2 environment (one per templates folder per process, so that ``serve`` compiles
+    each template once)."""
     search = [templates_dir] if templates_dir else []
     env = Environment(
         loader=_RegularFileLoader([*search, str(builtin_templates())]),
-        bytecode_cache=_bytecode_cache(),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -416,6 +402,7 @@ def render_site(
     for document in pack_docs:
         groups.setdefault(document["group"], []).append(document)
     badge = _badge(manifest)
+    schemas = _schema_files()
     context = {
         "system": system,
         "base_url": base,
@@ -426,7 +413,7 @@ def render_site(
         "changes": recent_changes(manifest, RECENT_CHANGES),
         "total_changes": len(manifest.history),
         "badge": badge,
-        "schemas": [path.removeprefix("schema/") for path in _schema_files()],
+        "schemas": [path.removeprefix("schema/") for path in schemas],
     }
     files: dict[str, str | bytes] = {
         "index.html": _render(env, "index.html", context),
@@ -462,24 +449,17 @@ def render_site(
     files.update(_history_html(env, manifest, context))
     for path, document in statuspage_documents(manifest, base).items():
         files[path] = to_json(document)
-    files.update(_schema_files())
+    files.update(schemas)
     for document in pack_docs:
-        data = to_json(pack_file_document(document)).encode()
-        files[f"packs/{document['id']}.json"] = data
-        files[f"packs/{document['id'].lower()}.json"] = data
+        files[f"packs/{document['id']}.json"] = to_json(pack_file_document(document))
     return {path: d.encode() if isinstance(d, str) else d for path, d in files.items()}
 
 
-@functools.lru_cache(maxsize=1)
-def _schema_files() -> dict[str, bytes]:
-    """``schema/*.schema.json``: generated from the models once per version of the code."""
+def _schema_files() -> dict[str, str]:
+    """``schema/*.schema.json``: generated from the models."""
+    from .schemas import schema_documents
 
-    def generate() -> dict[str, str]:
-        from .schemas import schema_documents
-
-        return {f"schema/{name}": to_json(doc) for name, doc in schema_documents().items()}
-
-    return {path: text.encode() for path, text in code_cached("schemas", generate).items()}
+    return {f"schema/{name}": to_json(doc) for name, doc in schema_documents().items()}
 
 
 def _history_html(env: Environment, manifest: Manifest, context: dict[str, Any]) -> dict[str, str]:
@@ -525,15 +505,6 @@ def _entry_id(system_name: str, change: Change) -> str:
 
 
 # --- writing --------------------------------------------------------------------------------
-
-
-def _site_folder(
-    site_dir: str | os.PathLike[str],
-    manifest_path: str | os.PathLike[str] | None = None,
-    templates_dir: str | os.PathLike[str] | None = None,
-) -> Path:
-    """The real site folder, refusing any folder the build did not make (see ``site_folder``)."""
-    return site_folder(site_dir, manifest_path=manifest_path, templates_dir=templates_dir)
 
 
 def _entries(root: Path) -> list[str]:
@@ -592,11 +563,10 @@ def _unchanged(root: Path, files: dict[str, bytes]) -> tuple[set[str], bool]:
 
 
 def _holds(path: str, data: bytes) -> bool:
-    """Whether the file at ``path`` is a regular file holding exactly ``data`` (one open, one
-    read, no buffering).
+    """Whether the file at ``path`` is a regular file holding exactly ``data``.
 
     A symlink is never "the same": its target lies outside the site and could change later;
-    nor is a FIFO or a device, which are never opened for reading.
+    nor is a FIFO or a device, which are never read.
     """
     try:
         fd = os.open(path, _NO_FOLLOW)
@@ -618,12 +588,19 @@ def _holds(path: str, data: bytes) -> bool:
         os.close(fd)
 
 
+_CREATE = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+
+
 def _link(source: str, target: str) -> bool:
     """Hard-link ``target`` to ``source``; False where the file system cannot."""
     try:
         os.link(source, target, follow_symlinks=False)
-    except FileExistsError:  # a case-insensitive file system: the same name
-        return True
     except OSError:
         return False
     return True
@@ -632,13 +609,11 @@ def _link(source: str, target: str) -> bool:
 def _write_tree(root: Path, files: dict[str, bytes], reuse: Path, same: set[str]) -> None:
     """Write ``files`` under the new folder ``root`` (never outside it), then sync once.
 
-    Creating a file costs far more than linking one, and site files are never changed in place,
-    so a file already in ``reuse`` with the same bytes (``same``) is hard-linked from there, and
-    a file whose bytes are the very object of an earlier one (a pack's lower-case alias) is
-    linked to that one.
+    Creating a file costs far more than linking one (a new inode, and removing the old site
+    frees one), and site files are never changed in place, so a file already in ``reuse`` with
+    the same bytes (``same``) is hard-linked from there.
     """
     made = {""}
-    first: dict[int, str] = {}
     for path, data in files.items():
         if path != SITE_MARK and not _SAFE_PATH.fullmatch(path):
             raise ValhallaError(f"refusing to write {path!r}: not a plain path inside the site")
@@ -647,11 +622,15 @@ def _write_tree(root: Path, files: dict[str, bytes], reuse: Path, same: set[str]
             os.makedirs(os.path.join(root, folder), exist_ok=True)
             made.add(folder)
         target = os.path.join(root, path)
-        source = os.path.join(reuse, path) if path in same else first.get(id(data))
-        if source is None or not _link(source, target):
-            with open(target, "xb") as handle:
-                handle.write(data)
-        first.setdefault(id(data), target)
+        if path in same and _link(os.path.join(reuse, path), target):
+            continue
+        fd = os.open(target, _CREATE, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
     _sync_filesystem(root)
 
 
@@ -759,13 +738,14 @@ def build_site(
     rendered = render_site(manifest, templates_dir=templates, base_url=base_url)
     files = _site_files(rendered)
     shown = os.fspath(site_dir)
-    target = _site_folder(site_dir, manifest_path, templates)
+    target = site_folder(site_dir, manifest_path=manifest_path, templates_dir=templates)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ValhallaError(f"cannot create {target.parent}: {exc.strerror or exc}") from None
     with manifest_lock(target):
-        target = _site_folder(site_dir, manifest_path, templates)  # as it is now, under the lock
+        # As it is now, under the lock.
+        target = site_folder(site_dir, manifest_path=manifest_path, templates_dir=templates)
         try:
             _recover(target)
             same, current = _unchanged(target, files)

@@ -106,6 +106,9 @@ def _pack_times(manifest: Manifest) -> dict[str, tuple[datetime, datetime]]:
 def components(manifest: Manifest, page_id: str) -> list[dict[str, Any]]:
     """Group components, each followed by its packs' components."""
     times = _pack_times(manifest)
+    texts: dict[datetime, str] = {}  # most packs share a few moments: format each once
+    for moment in {moment for span in times.values() for moment in span}:
+        texts[moment] = format_timestamp(moment)
     groups: dict[str, list[dict[str, Any]]] = {}
     group_ids: dict[str, str] = {}
     for pack in manifest.packs:
@@ -118,8 +121,8 @@ def components(manifest: Manifest, page_id: str) -> list[dict[str, Any]]:
                 "id": pack.id,
                 "name": pack.name,
                 "status": COMPONENT_STATUS[pack.status],
-                "created_at": format_timestamp(created),
-                "updated_at": format_timestamp(updated),
+                "created_at": texts[created],
+                "updated_at": texts[updated],
                 "position": len(members) + 1,
                 "description": f"Pack {pack.id} ({pack.group}): {pack.status}",
                 "showcase": True,
