@@ -160,6 +160,16 @@ def test_packs_are_grouped_in_captioned_tables_with_scoped_headers(ws: Workspace
     ) in text
 
 
+def test_a_packs_status_reads_since_when_and_why_with_the_note_isolated(ws: Workspace) -> None:
+    data = small_manifest()
+    data["packs"][1]["notes"] = "\u05d1\u05d3\u05d9\u05e7\u05d4 waiting <for> vendor"
+    text = (build(ws, data) / "index.html").read_text(encoding="utf-8")
+    assert (
+        '<td class="pending">pending since <time datetime="2025-09-20T00:00:00Z">2025-09-20</time>'
+        " — <bdi>\u05d1\u05d3\u05d9\u05e7\u05d4 waiting &lt;for&gt; vendor</bdi></td>"
+    ) in text
+
+
 def test_page_has_landmarks_and_links_to_every_published_file(ws: Workspace) -> None:
     site = build(ws, small_manifest())
     page = page_of(site)
