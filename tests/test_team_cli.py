@@ -89,7 +89,7 @@ def test_commands_in_a_subfolder_find_the_manifest_above_and_name_it_from_there(
     assert json.loads(ws.run("show", "--json").stdout)["packs"][0]["status"] == "pending"
     assert ws.run("init", NB).stderr == (
         f"No change: {up} already exists\n"
-        "../../.gitignore: added the site folder, lock files and scratch files (5 patterns)\n"
+        "../../.gitignore: added the site folder, lock files and scratch files (6 patterns)\n"
     )
     assert not (nested / "manifest").exists(), "init made no second manifest below the first"
 
@@ -435,6 +435,7 @@ PATTERNS = [
     ".*.valhalla-*",
     "/manifest/.*.lock",
     "/manifest/.*.tmp-*",
+    "/manifest/*.history/.tmp-*",
 ]
 HEADER = "# valhalla-status: the built site, lock files and the build's scratch files"
 
@@ -451,7 +452,7 @@ HEADER = "# valhalla-status: the built site, lock files and the build's scratch 
         (
             "site/\n/manifest/.*.lock\n",
             "site/\n/manifest/.*.lock\n\n"
-            + "\n".join([HEADER, *PATTERNS[1:3], PATTERNS[4]])
+            + "\n".join([HEADER, *PATTERNS[1:3], *PATTERNS[4:]])
             + "\n",
         ),
         ("!/site/\n", "!/site/\n\n" + "\n".join([HEADER, *PATTERNS[1:]]) + "\n"),
@@ -479,7 +480,7 @@ def test_init_in_an_existing_repository_sets_up_its_gitignore_too(
     result = ws.run("init", NB)
     assert result.stderr == (
         f"No change: {M} already exists\n"
-        ".gitignore: added the site folder, lock files and scratch files (5 patterns)\n"
+        ".gitignore: added the site folder, lock files and scratch files (6 patterns)\n"
     )
     assert (ws.root / ".gitignore").read_text(encoding="utf-8").splitlines()[1:] == PATTERNS
 
@@ -493,7 +494,7 @@ def test_init_writes_the_gitignore_at_the_top_of_the_repository_with_paths_from_
     result = ws.run("init", NB)
     assert result.stderr == (
         f"Created {M} with 16 packs\n"
-        "../.gitignore: added the site folder, lock files and scratch files (5 patterns)\n"
+        "../.gitignore: added the site folder, lock files and scratch files (6 patterns)\n"
     )
     lines = (ws.root / ".gitignore").read_text(encoding="utf-8").splitlines()
     assert lines[1:] == [
@@ -502,6 +503,7 @@ def test_init_writes_the_gitignore_at_the_top_of_the_repository_with_paths_from_
         ".*.valhalla-*",
         "/ops/manifest/.*.lock",
         "/ops/manifest/.*.tmp-*",
+        "/ops/manifest/*.history/.tmp-*",
     ]
     assert not (ws.root / "ops" / ".gitignore").exists()
 
@@ -514,7 +516,12 @@ def test_init_leaves_out_of_gitignore_what_is_outside_the_repository(
     assert ws.run("init", "--site", str(outside)).exit_code == 0
     assert (outside / "index.html").is_file()
     lines = (ws.root / ".gitignore").read_text(encoding="utf-8").splitlines()
-    assert lines[1:] == [".*.valhalla-*", "/manifest/.*.lock", "/manifest/.*.tmp-*"]
+    assert lines[1:] == [
+        ".*.valhalla-*",
+        "/manifest/.*.lock",
+        "/manifest/.*.tmp-*",
+        "/manifest/*.history/.tmp-*",
+    ]
     assert ws.run("init", "--site", "site", NB).stderr.endswith("(2 patterns)\n")
     lines = (ws.root / ".gitignore").read_text(encoding="utf-8").splitlines()
     assert lines[-2:] == PATTERNS[:2] and lines.count(HEADER) == 1
@@ -559,6 +566,7 @@ def test_git_status_shows_only_the_manifest_after_init_build_and_a_change(tmp_pa
         (repo / leftover).mkdir()
         (repo / leftover / "index.html").write_text("x", encoding="utf-8")
     (repo / "manifest" / ".valhalla.yaml.tmp-99-abcd").write_text("x", encoding="utf-8")
+    (repo / "manifest" / "valhalla.history" / ".tmp-99-abcd").write_text("x", encoding="utf-8")
     assert (repo / "site" / "index.html").is_file()
     status = git(repo, "status", "--porcelain", "-uall")
     assert "manifest/valhalla.yaml" in manifest_files_only(status)

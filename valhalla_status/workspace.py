@@ -101,7 +101,7 @@ def ignore_patterns(
 
     The site folder, its lock file and the build's scratch folders beside it (hidden
     ``.<site>.valhalla-*`` names), the manifest's lock file and a killed writer's temp
-    files. Paths outside ``top`` are left out.
+    files (beside the manifest and in its history folder). Paths outside ``top`` are left out.
     """
     patterns = []
     site_path = _inside(site, top)
@@ -112,9 +112,9 @@ def ignore_patterns(
     patterns.append(".*.valhalla-*")
     folder = _inside(Path(os.path.abspath(manifest)).parent, top)
     if folder is not None:
-        patterns += [f"/{folder}/.*.lock", f"/{folder}/.*.tmp-*"]
+        patterns += [f"/{folder}/.*.lock", f"/{folder}/.*.tmp-*", f"/{folder}/*.history/.tmp-*"]
     elif os.path.abspath(Path(manifest).parent) == str(top):
-        patterns += ["/.*.lock", "/.*.tmp-*"]
+        patterns += ["/.*.lock", "/.*.tmp-*", "/*.history/.tmp-*"]
     return patterns
 
 
