@@ -64,17 +64,72 @@ def peak_rss_mib(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float
     return float(seconds), int(kib) / 1024
 
 
-def generate_manifest(path: Path, packs: int) -> None:
+HEADER = [
+    "# Valhalla status manifest: the source of truth for the platform's status.",
+    "# Change it with `valhalla-status` (see README.md);",
+    "# after a hand edit, run `valhalla-status fmt`.",
+]
+STATUSES = ("installed", "pending", "deprecated", "experimental")
+
+
+def generate_manifest(path: Path, packs: int, layout: int = 1) -> None:
     """A valid manifest with ``packs`` packs, written as canonical text directly (fast).
 
-    The current layout (schema_version 2): the main file, and beside it the history folder
-    ``<stem>.history/`` holding the one ``init`` entry.
+    ``layout=1`` (the default) writes the one-file layout, which a copy of the file carries
+    whole (the side-by-side benchmark copies just the file); ``layout=2`` writes the
+    merge-friendly layout: the main file and its history folder ``<stem>.history/``.
     """
-    statuses = ("installed", "pending", "deprecated", "experimental")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if layout == 1:
+        path.write_text("\n".join(_layout_1(packs)), encoding="utf-8")
+        return
+    entry = "at: '2025-09-20T00:00:00Z'\nby: benchmark\naction: init\nchanges: {}\nnotes: null\n"
+    name = f"20250920T000000Z-000000-{hashlib.sha256(entry.encode()).hexdigest()[:8]}.yaml"
+    history = path.with_name(f"{path.stem}.history")
+    history.mkdir(parents=True, exist_ok=True)
+    for old in history.iterdir():
+        old.unlink()
+    (history / name).write_text(entry, encoding="utf-8")
+    path.write_text("\n".join(_layout_2(packs)), encoding="utf-8")
+
+
+def _layout_1(packs: int) -> list[str]:
     lines = [
-        "# Valhalla status manifest: the source of truth for the platform's status.",
-        "# Change it with `valhalla-status` (see README.md);",
-        "# after a hand edit, run `valhalla-status fmt`.",
+        *HEADER,
+        "schema_version: 1",
+        "system:",
+        "  name: Valhalla",
+        "  description: Valhalla professional capital markets system",
+        "  version: 1.0.0",
+        "  backend_complete: false",
+        "  notes: null",
+        "  updated_at: '2025-09-20T00:00:00Z'",
+        "  completed_at: null",
+        "  extra: {}",
+        "packs:",
+    ]
+    for index in range(packs):
+        lines += [
+            f"- id: P{index}",
+            f"  name: Component {index}",
+            f"  group: Group {index % 20}",
+            f"  status: {STATUSES[index % 7 % 4]}",
+        ]
+    lines += [
+        "history:",
+        "- at: '2025-09-20T00:00:00Z'",
+        "  by: benchmark",
+        "  action: init",
+        "  changes: {}",
+        "  notes: null",
+        "",
+    ]
+    return lines
+
+
+def _layout_2(packs: int) -> list[str]:
+    lines = [
+        *HEADER,
         "schema_version: 2",
         "system:",
         "  name: Valhalla",
@@ -89,19 +144,12 @@ def generate_manifest(path: Path, packs: int) -> None:
     for index in range(packs):
         lines += [
             f"- id: P{index}",
-            f"  status: {statuses[index % 7 % 4]}",
+            f"  status: {STATUSES[index % 7 % 4]}",
             f"  name: Component {index}",
             f"  group: Group {index % 20}",
         ]
     lines.append("")
-    entry = "at: '2025-09-20T00:00:00Z'\nby: benchmark\naction: init\nchanges: {}\nnotes: null\n"
-    name = f"20250920T000000Z-000000-{hashlib.sha256(entry.encode()).hexdigest()[:8]}.yaml"
-    history = path.with_name(f"{path.stem}.history")
-    history.mkdir(parents=True, exist_ok=True)
-    for old in history.iterdir():
-        old.unlink()
-    (history / name).write_text(entry, encoding="utf-8")
-    path.write_text("\n".join(lines), encoding="utf-8")
+    return lines
 
 
 def latency(work: Path, env: dict[str, str], runs: int) -> list[dict[str, Any]]:
@@ -183,7 +231,7 @@ def scaling(root: Path, env: dict[str, str], sizes: list[int], runs: int) -> lis
     for size in sizes:
         work = root / f"n{size}"
         manifest = work / "manifest" / "valhalla.yaml"
-        generate_manifest(manifest, size)
+        generate_manifest(manifest, size, layout=2)
         site = work / "site"
 
         def fresh(_i: int, site: Path = site) -> None:
