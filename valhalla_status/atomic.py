@@ -31,16 +31,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
     else:
         refuse_unwritable(path, mode)
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, target)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+        write_synced(temp, target, data, mode)
         dir_fd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
@@ -48,6 +39,23 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
             os.close(dir_fd)
     except OSError as exc:
         raise ValhallaError(f"cannot write {os.fspath(path)}: {exc.strerror or exc}") from None
+
+
+def write_synced(temp: Path, final: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write ``data`` to the new file ``temp``, fsync it, rename it to ``final``.
+
+    ``temp`` never outlives a failure; the caller syncs the folder when the rename must last.
+    """
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, final)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
 
 
 def refuse_unwritable(path: str | os.PathLike[str], mode: int) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .atomic import write_synced
 from .errors import ValhallaError
 from .files import NotRegularFileError, read_regular_file
 from .locking import real_file
@@ -165,16 +166,7 @@ def write_pending(folder: Path, main_hash: str, name: str, data: bytes) -> Path:
     """Write ``data`` as the pending file of ``name`` (temp, fsync, rename); returns its path."""
     temp = folder / f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
     pending = folder / f".pending-{main_hash}-{name}"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, pending)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    write_synced(temp, pending, data)
     return pending
 
 
