@@ -116,10 +116,11 @@ def test_the_workflow_runs_the_commands_the_issue_asks_for() -> None:
 def test_the_hooks_offer_validate_fmt_check_and_build_check() -> None:
     expected = [["validate"], ["fmt", "--check"], ["build", "--check"]]
     assert hook_commands(HOOKS) == expected
-    assert hook_commands(CONFIG) == expected
+    # This repository does not commit its site, so it runs all but build --check.
+    assert hook_commands(CONFIG) == expected[:2]
     ids = [hook["id"] for hook in load(HOOKS)]
     repos = load(CONFIG)["repos"]
-    assert [hook["id"] for hook in repos[-1]["hooks"]] == ids
+    assert [hook["id"] for hook in repos[-1]["hooks"]] == ids[:2]
     assert [hook["id"] for hook in repos[0]["hooks"]] == ["ruff-check", "ruff-format"]
 
 
