@@ -117,3 +117,30 @@ def test_a_hand_written_manifest_accepts_mutations(
         "complete",
     ]
     assert data["system"]["version"] == "1.1.0"
+
+
+def test_the_library_functions_take_a_manifest_path_or_a_loaded_manifest(
+    ws: Workspace, epoch: int
+) -> None:
+    import valhalla_status as api
+    from valhalla_status.manifest import load_manifest
+
+    assert ws.run("init", "--no-build").exit_code == 0
+    before = ws.manifest.read_bytes()
+    loaded = load_manifest(ws.manifest)
+    for source in (ws.manifest, str(ws.manifest), loaded):
+        assert api.get_system_metadata(source).version == "1.0.0"
+        assert len(api.get_packs(source)) == 16
+        assert api.get_pack_by_id(source, "k") is not None
+        assert api.get_pack_by_id(source, "ZZ") is None
+        assert api.count_packs_by_status(source)["installed"] == 16
+        assert api.get_system_summary(source)["total_packs"] == 16
+        assert api.get_system_status(source)["version"] == "1.0.0"
+    for source in (ws.manifest, str(ws.manifest), loaded):
+        assert not api.ensure_system_metadata(source).changed
+    assert ws.manifest.read_bytes() == before
+    # On a loaded manifest a change is made in memory only.
+    assert api.ensure_system_metadata(loaded, force=True).manifest.system.version == "1.0.0"
+    assert api.update_version(loaded, "2.0.0").manifest.system.version == "2.0.0"
+    assert api.set_backend_complete(loaded, True).manifest.system.backend_complete
+    assert ws.manifest.read_bytes() == before
