@@ -144,3 +144,24 @@ def test_the_library_functions_take_a_manifest_path_or_a_loaded_manifest(
     assert api.update_version(loaded, "2.0.0").manifest.system.version == "2.0.0"
     assert api.set_backend_complete(loaded, True).manifest.system.backend_complete
     assert ws.manifest.read_bytes() == before
+
+
+def test_every_date_on_the_page_reads_as_a_utc_minute_in_a_time_element(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(EPOCH))
+    assert ws.run("init").exit_code == 0
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(EPOCH + 3661))
+    assert ws.run("pack", "set", "K", "--status", "pending", "--notes", "vendor").exit_code == 0
+    assert ws.run("complete", "--force").exit_code == 0
+    page = (ws.root / "site/index.html").read_text(encoding="utf-8")
+    assert page.endswith("</html>\n")
+    times = re.findall(r'<time datetime="([^"]+)">([^<]*)</time>', page)
+    assert len(times) >= 18  # updated, complete since, 16 packs since, recent changes
+    for stamp, shown in times:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", shown), shown
+        assert shown == f"{stamp[:10]} {stamp[11:16]} UTC"
+    assert "Backend complete since <time" in page
+    assert "pending since <time" in page
