@@ -166,7 +166,8 @@ def test_a_packs_status_reads_since_when_and_why_with_the_note_isolated(ws: Work
     text = (build(ws, data) / "index.html").read_text(encoding="utf-8")
     assert (
         '<td class="pending">pending since <time datetime="2025-09-20T00:00:00Z">'
-        "2025-09-20 00:00 UTC</time> — <bdi>\u05d1\u05d3\u05d9\u05e7\u05d4 waiting &lt;for&gt; vendor</bdi></td>"
+        "2025-09-20 00:00 UTC</time>"
+        " — <bdi>\u05d1\u05d3\u05d9\u05e7\u05d4 waiting &lt;for&gt; vendor</bdi></td>"
     ) in text
 
 
