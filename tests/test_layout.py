@@ -342,8 +342,8 @@ def test_the_page_says_since_when_and_why(v2: Workspace) -> None:
     at(v2, 24 * 71, "pack", "set", "K", "--status", "pending", "--notes", "waiting for vendor fix")
     page = (v2.root / "site/index.html").read_text()
     assert (
-        '<td class="pending">pending since <time datetime="2025-11-30T00:00:00Z">2025-11-30'
-        "</time> — <bdi>waiting for vendor fix</bdi></td>"
+        '<td class="pending">pending since <time datetime="2025-11-30T00:00:00Z">'
+        "2025-11-30 00:00 UTC</time> — <bdi>waiting for vendor fix</bdi></td>"
     ) in page
     published = json.loads((v2.root / "site/packs/K.json").read_text())
     assert (published["notes"], published["since"]) == (

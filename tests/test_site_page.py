@@ -155,8 +155,8 @@ def test_packs_are_grouped_in_captioned_tables_with_scoped_headers(ws: Workspace
     # Status as text, not by colour alone.
     assert (
         '<tr><th scope="row"><a href="packs/I.json">I</a></th><td dir="auto">Reporter Premium</td>'
-        '<td class="pending">pending since <time datetime="2025-09-20T00:00:00Z">2025-09-20</time>'
-        "</td></tr>"
+        '<td class="pending">pending since <time datetime="2025-09-20T00:00:00Z">'
+        "2025-09-20 00:00 UTC</time></td></tr>"
     ) in text
 
 
@@ -165,7 +165,8 @@ def test_a_packs_status_reads_since_when_and_why_with_the_note_isolated(ws: Work
     data["packs"][1]["notes"] = "\u05d1\u05d3\u05d9\u05e7\u05d4 waiting <for> vendor"
     text = (build(ws, data) / "index.html").read_text(encoding="utf-8")
     assert (
-        '<td class="pending">pending since <time datetime="2025-09-20T00:00:00Z">2025-09-20</time>'
+        '<td class="pending">pending since <time datetime="2025-09-20T00:00:00Z">'
+        "2025-09-20 00:00 UTC</time>"
         " — <bdi>\u05d1\u05d3\u05d9\u05e7\u05d4 waiting &lt;for&gt; vendor</bdi></td>"
     ) in text
 

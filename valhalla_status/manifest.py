@@ -382,9 +382,16 @@ def _settle(path: str | os.PathLike[str]) -> None:
         raise ValhallaError(f"cannot tidy {history_dir(path)}: {exc.strerror or exc}") from None
 
 
-def is_canonical(path: str | os.PathLike[str], manifest: Manifest, main: bytes) -> bool:
-    """Whether the files are exactly what :func:`write_manifest` writes for ``manifest``."""
-    if dump_manifest(manifest).encode() != main:
+def is_canonical(
+    path: str | os.PathLike[str], manifest: Manifest, main: bytes, *, signed: bool = True
+) -> bool:
+    """Whether the files are exactly what :func:`write_manifest` writes for ``manifest``.
+
+    The header comment is the writer's signature rather than part of the form: unless
+    ``signed``, a file typed by hand in canonical form without it is canonical too.
+    """
+    text = dump_manifest(manifest).encode()
+    if main != text and (signed or main != text.removeprefix(HEADER.encode())):
         return False
     if manifest.schema_version == 1:
         return True
@@ -404,7 +411,7 @@ def format_manifest_file(path: str | os.PathLike[str], *, check: bool = False) -
     """
     if check:
         main, history = read_manifest(path)
-        return not is_canonical(path, parse_state(path, main, history), main)
+        return not is_canonical(path, parse_state(path, main, history), main, signed=False)
     fail_before_first_lock(path, lambda: load_manifest(path))
     with manifest_lock(path):
         _settle(path)

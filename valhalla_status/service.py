@@ -648,13 +648,22 @@ def default_manifest(*, by: str | None = None, now: datetime | None = None) -> M
 
 
 def ensure_system_metadata(
-    path: str | os.PathLike[str],
+    path: Source,
     *,
     force: bool = False,
     by: str | None = None,
     now: datetime | None = None,
 ) -> Outcome:
-    """Write the default manifest unless one exists (``force``: replace it)."""
+    """Write the default manifest unless one exists (``force``: replace it).
+
+    Given a loaded manifest, nothing is written: it already has its metadata, and ``force``
+    gives the default manifest in its place.
+    """
+    if isinstance(path, Manifest):
+        if not force:
+            return Outcome(path, None, "No change: the manifest already has its metadata")
+        manifest = default_manifest(by=by, now=now)
+        return Outcome(manifest, manifest.history[-1], "Replaced by the default manifest")
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
