@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 from .documents import history_document, status_document, summary_counts, summary_document
 from .errors import ManifestError, NotFoundError, RefusedError, ValhallaError
 from .formats import STATUSES, format_timestamp, human_time, is_semver, semver_key
-from .layout import history_dir, history_shown
+from .layout import PENDING_NAME, TEMP_PREFIX, history_dir, history_shown
 from .manifest import (
     fail_before_first_lock,
     load_manifest,
@@ -676,6 +676,17 @@ def ensure_system_metadata(
     )
 
 
+def _not_scratch(folder: Path) -> list[str]:
+    """The names in ``folder`` other than the scratch files a killed writer leaves (pending
+    and temporary files, which the next write settles): a killed ``migrate`` is rerun."""
+    return [
+        name
+        for name in os.listdir(folder)
+        if not (PENDING_NAME.fullmatch(name) or name.startswith(TEMP_PREFIX))
+        or os.path.isdir(folder / name)
+    ]
+
+
 def migrate_manifest(path: str | os.PathLike[str], *, by: str | None = None) -> tuple[bool, str]:
     """Move a schema_version 1 manifest to schema_version 2, losing nothing.
 
@@ -689,7 +700,7 @@ def migrate_manifest(path: str | os.PathLike[str], *, by: str | None = None) -> 
         manifest = load_manifest(path)
         folder = history_dir(path)
         taken = os.path.lexists(folder) and (
-            folder.is_symlink() or not folder.is_dir() or bool(os.listdir(folder))
+            folder.is_symlink() or not folder.is_dir() or bool(_not_scratch(folder))
         )
         if manifest.schema_version == 1 and taken:
             raise RefusedError(

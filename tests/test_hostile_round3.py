@@ -1,0 +1,134 @@
+"""Hostile tests, third round: new examples of the defect classes closed before.
+
+Each test drives the real command line (or the library, where a kill must be simulated) on
+real files and checks the promise of its class: nothing lost, one clear line naming what is
+wrong, nothing written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import Workspace, small_manifest, snapshot
+
+from valhalla_status import layout, manifest, service
+
+M = "manifest/valhalla.yaml"
+H = "manifest/valhalla.history"
+NB = "--no-build"
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing after it runs, no handler sees it."""
+
+
+def _kill_at(monkeypatch: pytest.MonkeyPatch, module: object, name: str, after: int) -> None:
+    """Make ``module.name`` die (``Killed``) on its call number ``after + 1``."""
+    real = getattr(module, name)
+    calls = {"n": 0}
+
+    def dying(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] > after:
+            raise Killed
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, dying)
+
+
+# --- a killed migrate: v1 intact or v2 complete, and a rerun finishes ---------------------------
+
+
+def _v1() -> dict:  # type: ignore[type-arg]
+    """The small schema_version 1 manifest with three history entries."""
+    data = small_manifest()
+    first = data["history"][0]
+    data["history"] += [
+        dict(first, at=f"2025-09-20T0{hour}:00:00Z", changes={}, notes=f"n{hour}")
+        for hour in (1, 2)
+    ]
+    data["system"]["updated_at"] = "2025-09-20T02:00:00Z"
+    return data
+
+
+def _migrated_history(tmp_path: Path) -> dict[str, bytes]:
+    """The history folder an uninterrupted migrate of the small manifest writes."""
+    clean = tmp_path / "clean" / M
+    clean.parent.mkdir(parents=True)
+    Workspace(tmp_path / "clean", None).write(_v1())  # type: ignore[arg-type]
+    service.migrate_manifest(clean, by="carol")
+    return snapshot(clean.parent / "valhalla.history")
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "after"),
+    [
+        (manifest, "write_pending", 1),  # one pending file written, killed before the next
+        (layout.os, "replace", 0),  # the first pending file half made (see below)
+        (manifest, "atomic_write", 0),  # every pending file written, the main file still v1
+    ],
+)
+def test_a_migrate_killed_midway_leaves_v1_intact_and_a_rerun_finishes(
+    ws: Workspace,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    module: object,
+    name: str,
+    after: int,
+) -> None:
+    expected = _migrated_history(tmp_path)
+    ws.write(_v1())
+    before = ws.manifest.read_bytes()
+    with monkeypatch.context() as patch:
+        _kill_at(patch, module, name, after)
+        with pytest.raises(Killed):
+            service.migrate_manifest(ws.manifest, by="carol")
+    if name == "replace":  # SIGKILL leaves the temporary file no handler could remove
+        (ws.root / H / f"{layout.TEMP_PREFIX}4242-0badf00d").write_bytes(b"half an entry")
+    assert ws.manifest.read_bytes() == before  # v1 intact
+    assert ws.run("validate").exit_code == 0
+    rerun = ws.run("migrate", "--by", "carol")
+    assert rerun.exit_code == 0, rerun.output
+    assert ws.read()["schema_version"] == 2
+    assert snapshot(ws.root / H) == expected
+
+
+def test_a_migrate_killed_after_the_main_file_is_complete_and_a_rerun_changes_nothing(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = _migrated_history(tmp_path)
+    ws.write(_v1())
+    with monkeypatch.context() as patch:
+        real = manifest.atomic_write
+
+        def write_then_die(*args: object, **kwargs: object) -> None:
+            real(*args, **kwargs)  # type: ignore[arg-type]
+            raise Killed
+
+        patch.setattr(manifest, "atomic_write", write_then_die)
+        with pytest.raises(Killed):
+            service.migrate_manifest(ws.manifest, by="carol")
+    assert ws.read()["schema_version"] == 2
+    assert ws.run("validate").exit_code == 0
+    rerun = ws.run("migrate", "--by", "carol")
+    assert rerun.exit_code == 0, rerun.output
+    assert "No change" in rerun.stderr
+    assert ws.run("set-notes", "after", NB, "--by", "d").exit_code == 0
+    history = snapshot(ws.root / H)
+    assert {k: v for k, v in history.items() if k in expected} == expected
+
+
+def test_migrate_still_refuses_a_history_folder_holding_someone_elses_files(
+    ws: Workspace,
+) -> None:
+    ws.write(small_manifest())
+    folder = ws.root / H
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine\n")
+    (folder / ".pending-not-a-scratch-folder").mkdir()
+    before = snapshot(ws.root)
+    result = ws.run("migrate", "--by", "carol")
+    assert result.exit_code == 1
+    assert "already exists" in result.stderr
+    assert snapshot(ws.root) == before
