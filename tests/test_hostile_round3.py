@@ -7,10 +7,12 @@ wrong, nothing written.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import Workspace, small_manifest, snapshot
+from conftest import Workspace, clean_env, small_manifest, snapshot
 
 from valhalla_status import layout, manifest, service
 
@@ -132,3 +134,62 @@ def test_migrate_still_refuses_a_history_folder_holding_someone_elses_files(
     assert result.exit_code == 1
     assert "already exists" in result.stderr
     assert snapshot(ws.root) == before
+
+
+# --- a current folder that is gone: named, never "No such file or directory" alone -------------
+
+_IN_A_DELETED_FOLDER = (
+    "import os, sys\n"
+    "os.chdir(sys.argv[1]); os.rmdir(sys.argv[1])\n"
+    "from valhalla_status.cli import main\n"
+    "main(sys.argv[2:], prog_name='valhalla-status')\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["show"], 1),
+        (["build"], 1),
+        (["init", "--by", "a"], 1),
+        (["set-notes", "x", "--by", "a"], 1),
+        (["history"], 1),
+        (["check"], 3),  # the status cannot be read: unavailable, never "not ready"
+    ],
+)
+def test_a_deleted_current_folder_is_named_in_one_line(
+    tmp_path: Path, args: list[str], code: int
+) -> None:
+    folder = tmp_path / "was-here"
+    folder.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-c", _IN_A_DELETED_FOLDER, str(folder), *args],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        cwd=tmp_path,
+    )
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(folder) in lines[0]
+    assert "no longer exists" in lines[0]
+
+
+def test_a_deleted_current_folder_does_not_stop_a_command_given_absolute_paths(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "was-here"
+    folder.mkdir()
+    status = tmp_path / "status.json"
+    status.write_text('{"schema_version": 1}')
+    result = subprocess.run(
+        [sys.executable, "-c", _IN_A_DELETED_FOLDER, str(folder), "check", "--file", str(status)],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 3  # read, and found invalid: the folder was not the problem
+    assert "no longer exists" not in result.stderr
+    assert "packs" in result.stderr

@@ -23,7 +23,7 @@ from .documents import pack_document, pack_file_document, pack_since, packs_docu
 from .errors import NotFoundError, UnavailableError, ValhallaError
 from .formats import STATUSES, human_time
 from .text import for_terminal
-from .workspace import Location, ignore_outputs, locate
+from .workspace import Location, current_folder_gone, ignore_outputs, locate
 
 if TYPE_CHECKING:
     from .models import Manifest, SystemMetadata
@@ -123,6 +123,9 @@ class ValhallaGroup(click.Group):
         except OSError as exc:
             if os.environ.get("VALHALLA_DEBUG"):
                 raise
+            gone = current_folder_gone()
+            if gone and not (exc.filename and os.path.isabs(exc.filename)):
+                raise ValhallaError(gone) from None
             name = exc.filename
             name = os.fsdecode(name) if isinstance(name, (str, bytes)) else str(name)
             where = f" ({for_terminal(name)})" if exc.filename else ""
@@ -758,7 +761,13 @@ def check(
         raise click.UsageError(
             f"unexpected argument {more_ids[0]!r} (pack ids follow --require-installed)"
         )
-    source = url if url is not None else path or os.path.join(settings.site, "status.json")
+    try:
+        source = url if url is not None else path or os.path.join(settings.site, "status.json")
+    except OSError as exc:  # the site's place is relative to a current folder that is gone
+        reason = current_folder_gone() or f"cannot find the site: {exc.strerror or exc}"
+        if as_json:
+            click.echo(json.dumps({"ready": False, "source": None, "error": reason}, indent=2))
+        raise UnavailableError(reason) from None
     ids = pack_ids(installed + more_ids)
     if installed and not ids:
         raise click.UsageError("--require-installed needs at least one pack id")

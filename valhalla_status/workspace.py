@@ -29,6 +29,28 @@ def shown(path: str | os.PathLike[str]) -> str:
         return os.path.abspath(path)
 
 
+def current_folder_gone() -> str | None:
+    """Why the current folder cannot be used (it was deleted or moved away), or None.
+
+    Relative paths (the defaults among them) cannot be resolved then; the message names the
+    folder, as the system last knew it.
+    """
+    try:
+        os.getcwd()
+        return None
+    except FileNotFoundError:
+        pass
+    try:
+        name = os.readlink("/proc/self/cwd").removesuffix(" (deleted)")
+    except OSError:
+        name = os.environ.get("PWD", "")
+    folder = f" {name}" if name else ""
+    return (
+        f"the current folder{folder} no longer exists (deleted or moved); cd to a folder that "
+        "exists, or give --manifest and --site as absolute paths"
+    )
+
+
 def _is_top(folder: Path) -> bool:
     """Whether ``folder`` is the top of a git work tree (``.git`` is a folder, or a file in a
     linked worktree or a submodule)."""
