@@ -710,6 +710,17 @@ def diff_command(
         sys.exit(1)
 
 
+def _check_source(settings: Settings, url: str | None, path: str | None, as_json: bool) -> str:
+    """What ``check`` reads; a site folder that cannot be placed makes the status unavailable."""
+    try:
+        return url if url is not None else path or os.path.join(settings.site, "status.json")
+    except OSError as exc:  # the site's place is relative to a current folder that is gone
+        reason = current_folder_gone() or f"cannot find the site: {exc.strerror or exc}"
+        if as_json:
+            click.echo(json.dumps({"ready": False, "source": None, "error": reason}, indent=2))
+        raise UnavailableError(reason) from None
+
+
 @main.command()
 @click.option("--url", metavar="URL", help="URL of status.json (a URL ending in / gets it added).")
 @click.option("--file", "path", metavar="PATH", help="A status.json file.")
@@ -761,13 +772,7 @@ def check(
         raise click.UsageError(
             f"unexpected argument {more_ids[0]!r} (pack ids follow --require-installed)"
         )
-    try:
-        source = url if url is not None else path or os.path.join(settings.site, "status.json")
-    except OSError as exc:  # the site's place is relative to a current folder that is gone
-        reason = current_folder_gone() or f"cannot find the site: {exc.strerror or exc}"
-        if as_json:
-            click.echo(json.dumps({"ready": False, "source": None, "error": reason}, indent=2))
-        raise UnavailableError(reason) from None
+    source = _check_source(settings, url, path, as_json)
     ids = pack_ids(installed + more_ids)
     if installed and not ids:
         raise click.UsageError("--require-installed needs at least one pack id")
