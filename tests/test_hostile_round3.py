@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Workspace, clean_env, small_manifest, snapshot
+from conftest import EPOCH, Workspace, clean_env, dump, small_manifest, snapshot
 
 from valhalla_status import layout, manifest, service
 
@@ -193,3 +193,36 @@ def test_a_deleted_current_folder_does_not_stop_a_command_given_absolute_paths(
     assert result.returncode == 3  # read, and found invalid: the folder was not the problem
     assert "no longer exists" not in result.stderr
     assert "packs" in result.stderr
+
+
+# --- time: a future-dated entry that blocks every change is named --------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["20310101T000000Z-000009-aaaaaaaa", "20200101T000000Z-000000-0a0a0a0a"]
+)
+def test_a_future_dated_history_entry_that_blocks_a_change_is_named_by_its_file(
+    ws: Workspace, name: str
+) -> None:
+    assert ws.run("init", NB, "--by", "a", env={"SOURCE_DATE_EPOCH": str(EPOCH)}).exit_code == 0
+    future = {"at": "2031-01-01T00:00:00Z", "by": "x", "action": "set-notes", "changes": {}}
+    future["notes"] = None
+    (ws.root / H / f"{name}.yaml").write_text(dump(future))
+    before = snapshot(ws.root)
+    for args in (["set-notes", "n", NB], ["pack", "set", "H", "--status", "pending", NB]):
+        result = ws.run(*args, "--by", "b", env={"SOURCE_DATE_EPOCH": str(EPOCH + 3600)})
+        assert result.exit_code == 1
+        assert f"{H}/{name}.yaml" in result.stderr, result.stderr
+        assert len(result.stderr.splitlines()) == 1
+    assert snapshot(ws.root) == before
+
+
+def test_a_schema_1_manifest_ahead_of_the_clock_is_named(ws: Workspace) -> None:
+    data = small_manifest()
+    data["history"][0]["at"] = data["system"]["updated_at"] = "2031-01-01T00:00:00Z"
+    ws.write(data)
+    before = snapshot(ws.root)
+    result = ws.run("set-notes", "n", NB, "--by", "b", env={"SOURCE_DATE_EPOCH": str(EPOCH)})
+    assert result.exit_code == 1
+    assert f"({M})" in result.stderr
+    assert snapshot(ws.root) == before

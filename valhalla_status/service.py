@@ -28,6 +28,7 @@ from .manifest import (
     fail_before_first_lock,
     load_manifest,
     manifest_lock,
+    newest_entry_file,
     update_manifest,
     validate_manifest,
     write_manifest,
@@ -263,8 +264,13 @@ class _Clock:
             self.fixed, self.source = _now()
         return self.fixed
 
-    def refuse_before(self, moment: datetime, newest: datetime) -> None:
-        """Refuse a change stamped before the newest recorded one: history never goes back."""
+    def refuse_before(
+        self, moment: datetime, newest: datetime, where: Callable[[], str] = lambda: ""
+    ) -> None:
+        """Refuse a change stamped before the newest recorded one: history never goes back.
+
+        ``where`` names the file holding that entry (as `` (file)``), so a mistyped or
+        future-dated entry can be found."""
         if moment >= newest:
             return
         if self.source.startswith("SOURCE_DATE_EPOCH="):
@@ -273,9 +279,12 @@ class _Clock:
             advice = "check the system clock"
         else:
             advice = "give a later time"
+        place = where()
+        if place and self.source == "the system clock":
+            advice += ", or the time in that file"
         raise RefusedError(
             f"the time of this change, {format_timestamp(moment)} (from {self.source}), is "
-            f"before the newest history entry, {format_timestamp(newest)}; {advice}"
+            f"before the newest history entry, {format_timestamp(newest)}{place}; {advice}"
         )
 
 
@@ -300,7 +309,7 @@ def _mutate(
         changes = compute_changes(old, new)
         if not changes:
             return None
-        clock.refuse_before(moment, _newest_time(old))
+        clock.refuse_before(moment, _newest_time(old), lambda: _newest_place(source, old))
         entry = _build(
             HistoryEntry,
             "history",
@@ -346,6 +355,19 @@ def _newest_time(manifest: Manifest) -> datetime:
     if manifest.history and manifest.history[-1].at > newest:
         newest = manifest.history[-1].at
     return newest
+
+
+def _newest_place(source: Manifest | str | os.PathLike[str], manifest: Manifest) -> str:
+    """`` (file)``: where the newest recorded change is written; '' for a manifest in memory."""
+    if isinstance(source, Manifest):
+        return ""
+    shown = os.fspath(source)
+    last = manifest.history[-1].at if manifest.history else None
+    if manifest.schema_version == 2 and last is not None and last >= manifest.system.updated_at:
+        name = newest_entry_file(source)
+        if name is not None:
+            return f" ({history_shown(shown)}/{name})"
+    return f" ({shown})"
 
 
 def _with_system(manifest: Manifest, **update: Any) -> Manifest:
