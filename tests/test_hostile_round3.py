@@ -226,3 +226,46 @@ def test_a_schema_1_manifest_ahead_of_the_clock_is_named(ws: Workspace) -> None:
     assert result.exit_code == 1
     assert f"({M})" in result.stderr
     assert snapshot(ws.root) == before
+
+
+# --- pathological documents: a status.json with a key twice is unusable ------------------------
+
+
+def _status_text() -> str:
+    """A valid status.json (the backend in development, every pack installed)."""
+    from valhalla_status.documents import status_document, to_json
+    from valhalla_status.service import default_manifest
+
+    return to_json(status_document(default_manifest(by="a")))
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        # Ready to a reader that keeps the last key, not ready to one that keeps the first.
+        ('"backend_complete": false', '"backend_complete": false, "backend_complete": true'),
+        # The same key, once spelled with an escape.
+        ('"backend_complete": false', '"backend_complete": false, "backend\\u005fcomplete": true'),
+        # Inside a pack.
+        ('"status": "installed"', '"status": "pending", "status": "installed"'),
+        # The whole list of packs twice.
+        ('"packs": [', '"packs": [], "packs": ['),
+    ],
+)
+def test_a_status_document_with_a_key_twice_is_unusable_never_read_either_way(
+    tmp_path: Path, old: str, new: str
+) -> None:
+    from click.testing import CliRunner
+
+    from valhalla_status.cli import main
+    from valhalla_status.client import InvalidStatus, StatusClient
+
+    text = _status_text()
+    assert old in text
+    path = tmp_path / "status.json"
+    path.write_text(text.replace(old, new, 1))
+    result = CliRunner().invoke(main, ["check", "--file", str(path)])
+    assert result.exit_code == 3, result.output
+    assert "appears twice" in result.output
+    with pytest.raises(InvalidStatus, match="appears twice"):
+        StatusClient(str(path)).fetch()
