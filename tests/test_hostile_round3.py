@@ -7,6 +7,7 @@ wrong, nothing written.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -269,3 +270,33 @@ def test_a_status_document_with_a_key_twice_is_unusable_never_read_either_way(
     assert "appears twice" in result.output
     with pytest.raises(InvalidStatus, match="appears twice"):
         StatusClient(str(path)).fetch()
+
+
+# --- an unreadable history file is named, not only its folder -------------------------------
+
+
+@pytest.mark.parametrize(
+    "args", [["history"], ["show"], ["validate"], ["build"], ["set-notes", "x", NB, "--by", "b"]]
+)
+def test_an_unreadable_history_file_is_named_by_every_reader(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    from valhalla_status import files
+
+    assert ws.run("init", NB, "--by", "a", env={"SOURCE_DATE_EPOCH": str(EPOCH)}).exit_code == 0
+    (name,) = os.listdir(ws.root / H)
+    real_open = os.open
+
+    def denied(path: object, *rest: object, **options: object) -> int:
+        # What chmod 000 does for anyone but root (who reads every file regardless).
+        if os.fspath(path).endswith(name):  # type: ignore[call-overload]
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, *rest, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(files.os, "open", denied)
+    before = snapshot(ws.root)
+    result = ws.run(*args, env={"SOURCE_DATE_EPOCH": str(EPOCH + 60)})
+    monkeypatch.undo()
+    assert result.exit_code == 1, result.output
+    assert f"{H}/{name}: Permission denied" in result.stderr, result.stderr
+    assert snapshot(ws.root) == before
