@@ -300,3 +300,15 @@ def test_an_unreadable_history_file_is_named_by_every_reader(
     assert result.exit_code == 1, result.output
     assert f"{H}/{name}: Permission denied" in result.stderr, result.stderr
     assert snapshot(ws.root) == before
+
+
+@pytest.mark.parametrize("zeros", ["0", "0000", "0" * 30])
+def test_a_source_date_epoch_with_leading_zeros_is_the_time_it_says(
+    ws: Workspace, zeros: str
+) -> None:
+    assert ws.run("init", NB, "--by", "a", env={"SOURCE_DATE_EPOCH": str(EPOCH)}).exit_code == 0
+    result = ws.run(
+        "set-notes", "z", NB, "--by", "b", env={"SOURCE_DATE_EPOCH": zeros + str(EPOCH + 60)}
+    )
+    assert result.exit_code == 0, result.output
+    assert ws.run("history").stdout.startswith("2025-09-20 00:01 UTC")

@@ -110,7 +110,7 @@ def _now() -> tuple[datetime, str]:
         shown = repr(epoch) if len(epoch) <= 40 else repr(epoch[:40]) + "…"
         if not re.fullmatch(r"-?[0-9]+", epoch):
             raise ValhallaError(f"SOURCE_DATE_EPOCH={shown} is not a whole number of seconds")
-        if epoch.startswith("-") or len(epoch) > 12 or int(epoch) > MAX_EPOCH:
+        if epoch.startswith("-") or len(epoch.lstrip("0")) > 12 or int(epoch) > MAX_EPOCH:
             raise ValhallaError(
                 f"SOURCE_DATE_EPOCH={shown} is out of range: it must be 0 to {MAX_EPOCH} "
                 "seconds (1970-01-01 to 9999-12-31)"
