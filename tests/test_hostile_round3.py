@@ -312,3 +312,42 @@ def test_a_source_date_epoch_with_leading_zeros_is_the_time_it_says(
     )
     assert result.exit_code == 0, result.output
     assert ws.run("history").stdout.startswith("2025-09-20 00:01 UTC")
+
+
+# --- diff: a manifest that is a link or a submodule at a revision is said to be one -----------
+
+
+def test_diff_says_when_the_manifest_at_a_revision_is_a_link_or_a_submodule(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("TOP-SECRET\n")
+    who = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t"}
+    env = {**os.environ, **who, "GIT_COMMITTER_EMAIL": "t@x"}
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ws.root, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    git("init", "-q", "-b", "main")
+    assert ws.run("init", NB, "--by", "a", env={"SOURCE_DATE_EPOCH": str(EPOCH)}).exit_code == 0
+    kept = ws.manifest.read_bytes()
+    git("add", "-A")
+    git("commit", "-qm", "init")
+    ws.manifest.unlink()
+    ws.manifest.symlink_to(secret)
+    git("add", "-A")
+    git("commit", "-qm", "link")
+    git("rm", "-q", "--cached", M)
+    git("update-index", "--add", "--cacheinfo", f"160000,{git('rev-parse', 'HEAD')},{M}")
+    git("commit", "-qm", "submodule")
+    ws.manifest.unlink()
+    ws.manifest.write_bytes(kept)
+    for revision, what in (("HEAD~1", "a symbolic link"), ("HEAD", "a submodule")):
+        result = ws.run("diff", revision)
+        assert result.exit_code == 1, result.output
+        assert result.stderr == (
+            f"error: {revision}:{M} is {what} at that revision, not a manifest file\n"
+        )
+    assert ws.run("diff", "HEAD~2").exit_code == 0
