@@ -351,3 +351,19 @@ def test_diff_says_when_the_manifest_at_a_revision_is_a_link_or_a_submodule(
             f"error: {revision}:{M} is {what} at that revision, not a manifest file\n"
         )
     assert ws.run("diff", "HEAD~2").exit_code == 0
+
+
+# --- outside text: a folder name never drives the terminal through migrate's report -----------
+
+
+@pytest.mark.parametrize("name", ["M\x1b]0;PWNED\x07", "M\u009b31m", "M\u202etxt.yaml", "M\x7f"])
+def test_migrate_reports_a_manifest_path_with_control_characters_escaped(
+    ws: Workspace, name: str
+) -> None:
+    folder = ws.root / name
+    folder.mkdir()
+    (folder / "valhalla.yaml").write_text(dump(small_manifest()))
+    result = ws.run("--manifest", f"{name}/valhalla.yaml", "migrate", "--by", "a")
+    assert result.exit_code == 0, result.output
+    assert "Migrated" in result.stderr
+    assert not any(c in result.stderr for c in "\x1b\x07\u009b\u202e\x7f"), repr(result.stderr)

@@ -279,7 +279,7 @@ def migrate(settings: Settings, by: str | None) -> None:
     from .service import migrate_manifest
 
     _, message = migrate_manifest(settings.manifest, by=by)
-    click.echo(message, err=True)
+    click.echo(for_terminal(message), err=True)
 
 
 @main.command()
