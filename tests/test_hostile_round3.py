@@ -367,3 +367,45 @@ def test_migrate_reports_a_manifest_path_with_control_characters_escaped(
     assert result.exit_code == 0, result.output
     assert "Migrated" in result.stderr
     assert not any(c in result.stderr for c in "\x1b\x07\u009b\u202e\x7f"), repr(result.stderr)
+
+
+# --- init's .gitignore: only a regular file is read and replaced ------------------------------
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link", "dangling link", "folder", "device link"])
+def test_init_never_waits_on_reads_through_or_replaces_a_gitignore_that_is_no_regular_file(
+    tmp_path: Path, kind: str
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / ".git").mkdir()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET\n")
+    ignore = work / ".gitignore"
+    if kind == "fifo":
+        os.mkfifo(ignore)
+    elif kind == "link":
+        ignore.symlink_to(secret)
+    elif kind == "dangling link":
+        ignore.symlink_to(tmp_path / "made-outside")
+    elif kind == "folder":
+        ignore.mkdir()
+    else:
+        ignore.symlink_to("/dev/zero")
+    result = subprocess.run(
+        [sys.executable, "-m", "valhalla_status", "init", "--by", "a"],
+        cwd=work,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,  # a guard against hanging the suite, not a timed assertion
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines()[-1].startswith("error: .gitignore is ")
+    assert "add the site to it by hand" in result.stderr
+    assert "Created manifest/valhalla.yaml" in result.stderr  # what was done is said too
+    assert secret.read_text() == "TOP-SECRET\n"
+    assert not (tmp_path / "made-outside").exists()
+    assert os.path.islink(ignore) == ("link" in kind)
+    if not ignore.is_symlink() and ignore.is_file():
+        assert "TOP-SECRET" not in ignore.read_text()

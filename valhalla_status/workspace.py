@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ValhallaError
+from .files import NotRegularFileError, read_regular_file
 
 DEFAULT_MANIFEST = os.path.join("manifest", "valhalla.yaml")
 DEFAULT_SITE = "site"
 
+MAX_IGNORE_BYTES = 1024 * 1024  # a .gitignore larger than this is no one's by hand
 IGNORE_HEADER = "# valhalla-status: the built site, lock files and the build's scratch files"
 
 
@@ -163,11 +165,22 @@ def ignore_outputs(location: Location) -> IgnoreResult:
     manifest, site = location.manifest, location.site
     top = repository_top(Path(manifest).parent) or location.root or Path(os.path.abspath("."))
     target = top / ".gitignore"
+    by_hand = "add the site to it by hand"
     try:
-        existing = target.read_bytes() if os.path.lexists(target) else b""
+        # Only a regular file is read and replaced: never a link (its target is elsewhere), a
+        # FIFO (waited on forever) or a folder.
+        existing = (
+            read_regular_file(target, MAX_IGNORE_BYTES, follow_symlinks=False)
+            if os.path.lexists(target)
+            else b""
+        )
+        if len(existing) > MAX_IGNORE_BYTES:
+            raise ValhallaError(f"{shown(target)}: over 1 MiB; {by_hand}")
         text = existing.decode("utf-8")
     except UnicodeDecodeError:
-        raise ValhallaError(f"{shown(target)}: not UTF-8; add the site to it by hand") from None
+        raise ValhallaError(f"{shown(target)}: not UTF-8; {by_hand}") from None
+    except NotRegularFileError as exc:
+        raise ValhallaError(f"{shown(target)} {exc.strerror}; {by_hand}") from None
     except OSError as exc:
         raise ValhallaError(f"cannot read {shown(target)}: {exc.strerror or exc}") from None
     have = {_same(line.lstrip("!")) for line in text.splitlines()}
