@@ -409,3 +409,46 @@ def test_init_never_waits_on_reads_through_or_replaces_a_gitignore_that_is_no_re
     assert os.path.islink(ignore) == ("link" in kind)
     if not ignore.is_symlink() and ignore.is_file():
         assert "TOP-SECRET" not in ignore.read_text()
+
+
+# --- what the tool publishes, its own check reads back ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("version", "9" * 300 + ".0.0"),
+        ("version", "1.0.0-" + "a." * 200 + "z"),
+        ("extra", {"big": int("7" * 150)}),
+        ("extra", {"deep": [{"negative": -int("1" * 101)}]}),
+    ],
+)
+def test_a_manifest_value_the_status_reader_would_refuse_is_refused_when_read_or_written(
+    ws: Workspace, field: str, value: object
+) -> None:
+    data = small_manifest()
+    data["system"][field] = value
+    ws.write(data)
+    before = snapshot(ws.root)
+    for args in (["validate"], ["build"]):
+        result = ws.run(*args)
+        assert result.exit_code == 1, result.output
+        assert f"system.{field}:" in result.stderr
+    assert snapshot(ws.root) == before
+    if field == "version":
+        data["system"][field] = "1.0.0"
+        ws.write(data)
+        result = ws.run("set-version", str(value), "--force", NB, "--by", "a")
+        assert result.exit_code == 1, result.output
+        assert ws.read()["system"]["version"] == "1.0.0"
+
+
+def test_the_longest_values_the_manifest_takes_are_read_back_by_check(ws: Workspace) -> None:
+    data = small_manifest()
+    data["system"]["version"] = "9" * 250 + ".0.0"
+    data["system"]["extra"] = {"big": int("7" * 100), "small": -int("1" * 100)}
+    ws.write(data)
+    assert ws.run("build").exit_code == 0
+    result = ws.run("check")
+    assert result.exit_code == 1, result.output  # read: not ready (backend in development)
+    assert "not ready" in result.stderr
