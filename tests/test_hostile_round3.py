@@ -452,3 +452,15 @@ def test_the_longest_values_the_manifest_takes_are_read_back_by_check(ws: Worksp
     result = ws.run("check")
     assert result.exit_code == 1, result.output  # read: not ready (backend in development)
     assert "not ready" in result.stderr
+
+
+# --- an option given twice: the later one wins, and the message names the folder used ---------
+
+
+def test_a_site_given_twice_uses_the_later_one_and_names_it(ws: Workspace) -> None:
+    assert ws.run("init", NB, "--by", "a", env={"SOURCE_DATE_EPOCH": str(EPOCH)}).exit_code == 0
+    result = ws.run("--site", "first", "--site", "second", "build")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("second: built")
+    assert (ws.root / "second" / "index.html").is_file()
+    assert not (ws.root / "first").exists()
