@@ -464,3 +464,43 @@ def test_a_site_given_twice_uses_the_later_one_and_names_it(ws: Workspace) -> No
     assert result.stderr.startswith("second: built")
     assert (ws.root / "second" / "index.html").is_file()
     assert not (ws.root / "first").exists()
+
+
+# --- serve: an absolute-form target no URL parser takes is a 400, never a dropped connection -
+
+
+@pytest.mark.parametrize(
+    "target",
+    [b"http://[::1/x", b"http://[zz]/x", b"https://[::1]]/status.json", b"http://[v1.x/"],
+)
+def test_serve_answers_400_to_an_absolute_target_with_a_broken_host(
+    ws: Workspace, target: bytes
+) -> None:
+    import socket
+    import threading
+
+    from valhalla_status.serve import make_server
+
+    ws.write(small_manifest())
+    assert ws.run("build").exit_code == 0
+    log: list[str] = []
+    server = make_server(str(ws.root / "site"), "127.0.0.1", 0, log.append)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def exchange(request: bytes) -> bytes:
+        with socket.create_connection(server.server_address[:2], timeout=30) as sock:
+            sock.sendall(request)
+            sock.shutdown(socket.SHUT_WR)
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        return answer
+
+    try:
+        answer = exchange(b"GET " + target + b" HTTP/1.1\r\n\r\n")
+        assert answer.split(b" ", 2)[1] == b"400", answer[:80]
+        assert exchange(b"GET /status.json HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200 ")
+        assert not any("request failed" in line for line in log), log
+    finally:
+        server.shutdown()
+        server.server_close()
