@@ -504,3 +504,24 @@ def test_serve_answers_400_to_an_absolute_target_with_a_broken_host(
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --- pathological documents: a too-deep extra is located, without the validator's own tags ----
+
+
+@pytest.mark.parametrize("depth", [300, 1000])
+def test_an_extra_nested_too_deeply_is_one_located_line_without_internal_tags(
+    ws: Workspace, depth: int
+) -> None:
+    data = small_manifest()
+    data["system"]["extra"] = {"placeholder": 1}
+    block = "".join("  " * (i + 2) + "a:\n" for i in range(depth)) + "  " * (depth + 2) + "b: 1"
+    ws.write(dump(data).replace("    placeholder: 1", block))
+    before = snapshot(ws.root)
+    result = ws.run("validate")
+    assert result.exit_code == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"{M}:")
+    assert ": system.extra.a.a.a." in line or "nesting depth" in line
+    assert ".dict" not in line and "Traceback" not in line
+    assert snapshot(ws.root) == before
