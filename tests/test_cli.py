@@ -1046,7 +1046,8 @@ def test_a_clock_before_completed_at_is_refused_clearly(
     fails(
         later.run("set-notes", "x", NB, "--by", "bob"),
         f"error: the time of this change, {EPOCH_TEXT} (from SOURCE_DATE_EPOCH={EPOCH}), is "
-        f"before the newest history entry, {EPOCH2_TEXT}; unset SOURCE_DATE_EPOCH or give a "
+        f"before the newest history entry, {EPOCH2_TEXT} (manifest/valhalla.yaml); unset "
+        "SOURCE_DATE_EPOCH or give a "
         "later time\n",
     )
     assert snapshot(later.root) == before

@@ -240,7 +240,7 @@ def test_a_stray_source_date_epoch_before_the_newest_entry_is_refused(
     assert result.stderr == (
         "error: the time of this change, 1980-01-01T00:00:00Z (from "
         f"SOURCE_DATE_EPOCH={NIX_SHELL_EPOCH}), is before the newest history entry, "
-        f"{EPOCH_TEXT}; unset SOURCE_DATE_EPOCH or give a later time\n"
+        f"{EPOCH_TEXT} (manifest/valhalla.yaml); unset SOURCE_DATE_EPOCH or give a later time\n"
     )
     assert snapshot(ws.root) == before
 
@@ -257,7 +257,8 @@ def test_a_system_clock_behind_the_newest_entry_is_refused(
     assert line.startswith("error: the time of this change, ")
     assert line.endswith(
         "(from the system clock), is before the newest history entry, "
-        "2999-01-01T00:00:00Z; check the system clock"
+        "2999-01-01T00:00:00Z (manifest/valhalla.yaml); check the system clock, "
+        "or the time in that file"
     )
     assert snapshot(ws.root) == before
 

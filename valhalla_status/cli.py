@@ -23,7 +23,7 @@ from .documents import pack_document, pack_file_document, pack_since, packs_docu
 from .errors import NotFoundError, UnavailableError, ValhallaError
 from .formats import STATUSES, human_time
 from .text import for_terminal
-from .workspace import Location, ignore_outputs, locate
+from .workspace import Location, current_folder_gone, ignore_outputs, locate
 
 if TYPE_CHECKING:
     from .models import Manifest, SystemMetadata
@@ -123,6 +123,9 @@ class ValhallaGroup(click.Group):
         except OSError as exc:
             if os.environ.get("VALHALLA_DEBUG"):
                 raise
+            gone = current_folder_gone()
+            if gone and not (exc.filename and os.path.isabs(exc.filename)):
+                raise ValhallaError(gone) from None
             name = exc.filename
             name = os.fsdecode(name) if isinstance(name, (str, bytes)) else str(name)
             where = f" ({for_terminal(name)})" if exc.filename else ""
@@ -276,7 +279,7 @@ def migrate(settings: Settings, by: str | None) -> None:
     from .service import migrate_manifest
 
     _, message = migrate_manifest(settings.manifest, by=by)
-    click.echo(message, err=True)
+    click.echo(for_terminal(message), err=True)
 
 
 @main.command()
@@ -707,6 +710,17 @@ def diff_command(
         sys.exit(1)
 
 
+def _check_source(settings: Settings, url: str | None, path: str | None, as_json: bool) -> str:
+    """What ``check`` reads; a site folder that cannot be placed makes the status unavailable."""
+    try:
+        return url if url is not None else path or os.path.join(settings.site, "status.json")
+    except OSError as exc:  # the site's place is relative to a current folder that is gone
+        reason = current_folder_gone() or f"cannot find the site: {exc.strerror or exc}"
+        if as_json:
+            click.echo(json.dumps({"ready": False, "source": None, "error": reason}, indent=2))
+        raise UnavailableError(reason) from None
+
+
 @main.command()
 @click.option("--url", metavar="URL", help="URL of status.json (a URL ending in / gets it added).")
 @click.option("--file", "path", metavar="PATH", help="A status.json file.")
@@ -758,7 +772,7 @@ def check(
         raise click.UsageError(
             f"unexpected argument {more_ids[0]!r} (pack ids follow --require-installed)"
         )
-    source = url if url is not None else path or os.path.join(settings.site, "status.json")
+    source = _check_source(settings, url, path, as_json)
     ids = pack_ids(installed + more_ids)
     if installed and not ids:
         raise click.UsageError("--require-installed needs at least one pack id")

@@ -373,7 +373,9 @@ class StatusClient:
             where = f"byte 0x{body[exc.start]:02x} at offset {exc.start}"
             raise InvalidStatus(f"{self.source} is not UTF-8 text ({where})") from None
         try:
-            document = json.loads(text, parse_int=_integer, parse_constant=_not_json)
+            document = json.loads(
+                text, parse_int=_integer, parse_constant=_not_json, object_pairs_hook=_object
+            )
             # Lone surrogates (``"\ud800"``) decode, but are no text: nothing could print them.
             json.dumps(document, ensure_ascii=False).encode("utf-8")
         except _Unreadable as exc:
@@ -398,6 +400,19 @@ def _integer(digits: str) -> int:
     if len(digits.lstrip("-")) > MAX_NUMBER_DIGITS:
         raise _Unreadable(f"a number has {len(digits)} digits (at most {MAX_NUMBER_DIGITS})")
     return int(digits)
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different: with a key twice, readers disagree on which
+    one counts (``backend_complete`` both false and true), so no reading is trusted."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _Unreadable(f"the key {key!r} appears twice in one object")
+            seen.add(key)
+    return found
 
 
 def _not_json(name: str) -> Any:

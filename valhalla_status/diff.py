@@ -91,6 +91,11 @@ def manifest_at_revision(revision: str, manifest_path: str | os.PathLike[str]) -
     if size.returncode != 0:
         raise ValhallaError(f"{relative} does not exist at revision {revision}")
     shown = f"{revision}:{relative}"
+    listed = _git(["ls-tree", "-z", commit.stdout.decode().strip(), "--", relative], top)
+    mode, kind, *_ = [*listed.stdout.split(b"\t")[0].split(b" "), b"", b""]
+    if mode == b"120000" or kind != b"blob":
+        what = {b"120000": "a symbolic link", b"160000": "a submodule"}.get(mode, "no file")
+        raise ValhallaError(f"{shown} is {what} at that revision, not a manifest file")
     if int(size.stdout) > MAX_FILE_BYTES:
         raise ValhallaError(f"{shown}: file is over the {MAX_FILE_SIZE} limit (not parsed)")
     blob = _git(["cat-file", "blob", blob_name], top)

@@ -147,8 +147,9 @@ def read_state(
             history = _read_entries(folder, before, main)
         except FileNotFoundError:
             continue
-        except OSError as exc:
-            raise ValhallaError(f"cannot read {folder}: {exc.strerror or exc}") from None
+        except OSError as exc:  # the file that cannot be read is named, not only its folder
+            where = os.fsdecode(exc.filename) if exc.filename else folder
+            raise ValhallaError(f"cannot read {where}: {exc.strerror or exc}") from None
         if _listing(folder) == before:
             return main, history
     raise ValhallaError(f"{folder}: the history kept changing while being read; try again")

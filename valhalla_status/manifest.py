@@ -201,6 +201,22 @@ def parse_history(history: History, folder_shown: str) -> tuple[list[HistoryEntr
     return [entries[i] for i in order], problems
 
 
+def newest_entry_file(path: str | os.PathLike[str]) -> str | None:
+    """The name of the history file that holds the newest entry of the manifest at ``path``
+    (None: no readable one), to name it where it matters (a change refused as older)."""
+    try:
+        _, history = read_manifest(path)
+    except (OSError, ValhallaError):
+        return None
+    newest: tuple[Any, int, str] | None = None
+    for name, raw in history.entries.items():
+        entries, _ = parse_history(History({name: raw}, ()), "")
+        if entries:
+            key = (entries[0].at, int(name.split("-")[1]), name)
+            newest = key if newest is None or key > newest else newest
+    return newest[2] if newest is not None else None
+
+
 def _parse_layout_2(data: dict[str, Any], lines: LineMap, shown: str, history: History) -> Manifest:
     folder_shown = history_shown(shown)
     entries, problems = parse_history(history, folder_shown)

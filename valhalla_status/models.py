@@ -27,6 +27,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from .client import MAX_NUMBER_DIGITS, MAX_VERSION_LENGTH
 from .formats import SEMVER_PATTERN as SEMVER_PATTERN
 from .formats import STATUSES as STATUSES
 from .formats import PackStatus as PackStatus
@@ -201,7 +202,12 @@ class SystemMetadata(StrictModel):
         max_length=2000,
         description="Absolute https URL where the site is published (absent unless set).",
     )
-    version: str = Field(pattern=SEMVER_PATTERN, description="SemVer 2.0.0 version string.")
+    # No longer than a status.json reader takes: what the site publishes must be readable.
+    version: str = Field(
+        pattern=SEMVER_PATTERN,
+        max_length=MAX_VERSION_LENGTH,
+        description="SemVer 2.0.0 version string.",
+    )
     backend_complete: bool = Field(description="Whether the backend is complete.")
     notes: str | None = _text(2000, "Free-text notes; may span lines.", multiline=True)
     updated_at: Timestamp = Field(description="When the manifest last changed (UTC).")
@@ -222,7 +228,23 @@ class SystemMetadata(StrictModel):
             raise ValueError("must be JSON-compatible (no NaN or infinity)") from None
         if size > MAX_EXTRA_BYTES:
             raise ValueError(f"is {size:,} bytes serialised; the limit is 64 KiB")
+        if _has_long_integer(value):
+            raise ValueError(
+                f"holds a number of over {MAX_NUMBER_DIGITS} digits, more than status.json "
+                "readers take"
+            )
         return value
+
+
+def _has_long_integer(value: Any) -> bool:
+    """Whether an integer of over MAX_NUMBER_DIGITS digits is anywhere in a JSON value."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return bool(abs(value) >= 10**MAX_NUMBER_DIGITS)
+    if isinstance(value, dict):
+        value = list(value.values())
+    return isinstance(value, list) and any(map(_has_long_integer, value))
 
 
 class HistoryEntry(StrictModel):

@@ -128,7 +128,11 @@ class SiteHandler(SimpleHTTPRequestHandler):
         target = self.path.split("?", 1)[0].split("#", 1)[0]
         if not target.startswith("/"):
             # The absolute form (``GET http://host/x``) is allowed; ``*`` and the rest are not.
-            parts = urllib.parse.urlsplit(target)
+            try:
+                parts = urllib.parse.urlsplit(target)
+            except ValueError:  # ``http://[::1/x``: a host no URL parser takes
+                self.send_error(400, "Bad request target")
+                return None
             if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
                 self.send_error(400, "Bad request target")
                 return None

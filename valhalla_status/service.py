@@ -23,11 +23,12 @@ from pydantic import BaseModel, ValidationError
 from .documents import history_document, status_document, summary_counts, summary_document
 from .errors import ManifestError, NotFoundError, RefusedError, ValhallaError
 from .formats import STATUSES, format_timestamp, human_time, is_semver, semver_key
-from .layout import history_dir, history_shown
+from .layout import PENDING_NAME, TEMP_PREFIX, history_dir, history_shown
 from .manifest import (
     fail_before_first_lock,
     load_manifest,
     manifest_lock,
+    newest_entry_file,
     update_manifest,
     validate_manifest,
     write_manifest,
@@ -109,7 +110,7 @@ def _now() -> tuple[datetime, str]:
         shown = repr(epoch) if len(epoch) <= 40 else repr(epoch[:40]) + "…"
         if not re.fullmatch(r"-?[0-9]+", epoch):
             raise ValhallaError(f"SOURCE_DATE_EPOCH={shown} is not a whole number of seconds")
-        if epoch.startswith("-") or len(epoch) > 12 or int(epoch) > MAX_EPOCH:
+        if epoch.startswith("-") or len(epoch.lstrip("0")) > 12 or int(epoch) > MAX_EPOCH:
             raise ValhallaError(
                 f"SOURCE_DATE_EPOCH={shown} is out of range: it must be 0 to {MAX_EPOCH} "
                 "seconds (1970-01-01 to 9999-12-31)"
@@ -263,8 +264,13 @@ class _Clock:
             self.fixed, self.source = _now()
         return self.fixed
 
-    def refuse_before(self, moment: datetime, newest: datetime) -> None:
-        """Refuse a change stamped before the newest recorded one: history never goes back."""
+    def refuse_before(
+        self, moment: datetime, newest: datetime, where: Callable[[], str] = lambda: ""
+    ) -> None:
+        """Refuse a change stamped before the newest recorded one: history never goes back.
+
+        ``where`` names the file holding that entry (as `` (file)``), so a mistyped or
+        future-dated entry can be found."""
         if moment >= newest:
             return
         if self.source.startswith("SOURCE_DATE_EPOCH="):
@@ -273,9 +279,12 @@ class _Clock:
             advice = "check the system clock"
         else:
             advice = "give a later time"
+        place = where()
+        if place and self.source == "the system clock":
+            advice += ", or the time in that file"
         raise RefusedError(
             f"the time of this change, {format_timestamp(moment)} (from {self.source}), is "
-            f"before the newest history entry, {format_timestamp(newest)}; {advice}"
+            f"before the newest history entry, {format_timestamp(newest)}{place}; {advice}"
         )
 
 
@@ -300,7 +309,7 @@ def _mutate(
         changes = compute_changes(old, new)
         if not changes:
             return None
-        clock.refuse_before(moment, _newest_time(old))
+        clock.refuse_before(moment, _newest_time(old), lambda: _newest_place(source, old))
         entry = _build(
             HistoryEntry,
             "history",
@@ -346,6 +355,19 @@ def _newest_time(manifest: Manifest) -> datetime:
     if manifest.history and manifest.history[-1].at > newest:
         newest = manifest.history[-1].at
     return newest
+
+
+def _newest_place(source: Manifest | str | os.PathLike[str], manifest: Manifest) -> str:
+    """`` (file)``: where the newest recorded change is written; '' for a manifest in memory."""
+    if isinstance(source, Manifest):
+        return ""
+    shown = os.fspath(source)
+    last = manifest.history[-1].at if manifest.history else None
+    if manifest.schema_version == 2 and last is not None and last >= manifest.system.updated_at:
+        name = newest_entry_file(source)
+        if name is not None:
+            return f" ({history_shown(shown)}/{name})"
+    return f" ({shown})"
 
 
 def _with_system(manifest: Manifest, **update: Any) -> Manifest:
@@ -685,6 +707,17 @@ def ensure_system_metadata(
     )
 
 
+def _not_scratch(folder: Path) -> list[str]:
+    """The names in ``folder`` other than the scratch files a killed writer leaves (pending
+    and temporary files, which the next write settles): a killed ``migrate`` is rerun."""
+    return [
+        name
+        for name in os.listdir(folder)
+        if not (PENDING_NAME.fullmatch(name) or name.startswith(TEMP_PREFIX))
+        or os.path.isdir(folder / name)
+    ]
+
+
 def migrate_manifest(path: str | os.PathLike[str], *, by: str | None = None) -> tuple[bool, str]:
     """Move a schema_version 1 manifest to schema_version 2, losing nothing.
 
@@ -698,7 +731,7 @@ def migrate_manifest(path: str | os.PathLike[str], *, by: str | None = None) -> 
         manifest = load_manifest(path)
         folder = history_dir(path)
         taken = os.path.lexists(folder) and (
-            folder.is_symlink() or not folder.is_dir() or bool(os.listdir(folder))
+            folder.is_symlink() or not folder.is_dir() or bool(_not_scratch(folder))
         )
         if manifest.schema_version == 1 and taken:
             raise RefusedError(

@@ -87,6 +87,10 @@ def error_message(error: Any, loc: Loc, model: type[BaseModel] = Manifest) -> st
     return str(error.get("msg", "invalid value")).removeprefix("Value error, ")
 
 
+# The tags pydantic puts in a location inside a JsonValue for the kind of value it tried.
+_JSON_TAGS = frozenset({"dict", "list", "str", "int", "float", "bool"})
+
+
 def clean_loc(loc: tuple[Any, ...], data: Any = None) -> Loc:
     """``loc`` without the validator tags pydantic adds inside JsonValue (``list[...]``).
 
@@ -100,9 +104,10 @@ def clean_loc(loc: tuple[Any, ...], data: Any = None) -> Loc:
             data = data[part]
             kept.append(part)
             continue
+        if isinstance(part, str) and (part in _JSON_TAGS or "[" in part or "function-" in part):
+            continue  # a validator's tag: the data it names is still where it was
         data = None
-        if isinstance(part, int) or ("[" not in part and "function-" not in part):
-            kept.append(part)
+        kept.append(part)
     return tuple(kept)
 
 

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ValhallaError
+from .files import NotRegularFileError, read_regular_file
 
 DEFAULT_MANIFEST = os.path.join("manifest", "valhalla.yaml")
 DEFAULT_SITE = "site"
 
+MAX_IGNORE_BYTES = 1024 * 1024  # a .gitignore larger than this is no one's by hand
 IGNORE_HEADER = "# valhalla-status: the built site, lock files and the build's scratch files"
 
 
@@ -27,6 +29,28 @@ def shown(path: str | os.PathLike[str]) -> str:
         return os.path.relpath(path)
     except ValueError:  # another drive (Windows)
         return os.path.abspath(path)
+
+
+def current_folder_gone() -> str | None:
+    """Why the current folder cannot be used (it was deleted or moved away), or None.
+
+    Relative paths (the defaults among them) cannot be resolved then; the message names the
+    folder, as the system last knew it.
+    """
+    try:
+        os.getcwd()
+        return None
+    except FileNotFoundError:
+        pass
+    try:
+        name = os.readlink("/proc/self/cwd").removesuffix(" (deleted)")
+    except OSError:
+        name = os.environ.get("PWD", "")
+    folder = f" {name}" if name else ""
+    return (
+        f"the current folder{folder} no longer exists (deleted or moved); cd to a folder that "
+        "exists, or give --manifest and --site as absolute paths"
+    )
 
 
 def _is_top(folder: Path) -> bool:
@@ -141,11 +165,22 @@ def ignore_outputs(location: Location) -> IgnoreResult:
     manifest, site = location.manifest, location.site
     top = repository_top(Path(manifest).parent) or location.root or Path(os.path.abspath("."))
     target = top / ".gitignore"
+    by_hand = "add the site to it by hand"
     try:
-        existing = target.read_bytes() if os.path.lexists(target) else b""
+        # Only a regular file is read and replaced: never a link (its target is elsewhere), a
+        # FIFO (waited on forever) or a folder.
+        existing = (
+            read_regular_file(target, MAX_IGNORE_BYTES, follow_symlinks=False)
+            if os.path.lexists(target)
+            else b""
+        )
+        if len(existing) > MAX_IGNORE_BYTES:
+            raise ValhallaError(f"{shown(target)}: over 1 MiB; {by_hand}")
         text = existing.decode("utf-8")
     except UnicodeDecodeError:
-        raise ValhallaError(f"{shown(target)}: not UTF-8; add the site to it by hand") from None
+        raise ValhallaError(f"{shown(target)}: not UTF-8; {by_hand}") from None
+    except NotRegularFileError as exc:
+        raise ValhallaError(f"{shown(target)} {exc.strerror}; {by_hand}") from None
     except OSError as exc:
         raise ValhallaError(f"cannot read {shown(target)}: {exc.strerror or exc}") from None
     have = {_same(line.lstrip("!")) for line in text.splitlines()}
