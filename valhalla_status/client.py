@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .files import NotRegularFileError, read_regular_file
-from .formats import STATUSES, is_semver, semver_key
+from .formats import MAX_NUMBER_DIGITS, MAX_VERSION_LENGTH, STATUSES, is_semver, semver_key
 
 SCHEMA_VERSIONS = (1,)
 DEFAULT_TIMEOUT = 10.0
@@ -40,8 +40,6 @@ MAX_BYTES = 64 * 1024 * 1024
 MAX_REDIRECTS = 5
 # Longer numbers, and versions, are no status this tool writes; refusing them also keeps every
 # comparison cheap (Python refuses to convert integers over 4,300 digits).
-MAX_NUMBER_DIGITS = 100
-MAX_VERSION_LENGTH = 256
 
 
 class StatusUnavailable(Exception):

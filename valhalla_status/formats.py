@@ -17,6 +17,10 @@ STATUSES: tuple[str, ...] = get_args(PackStatus)
 # --- SemVer 2.0.0 ----------------------------------------------------------------------------
 
 # The regular expression published at semver.org.
+MAX_VERSION_LENGTH = 256
+"""The longest version a status document may carry (and so the manifest)."""
+MAX_NUMBER_DIGITS = 100
+"""The most digits a number in a status document may have (and so in the manifest's extra)."""
 SEMVER_PATTERN = (
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"

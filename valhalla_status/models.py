@@ -27,13 +27,12 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .client import MAX_NUMBER_DIGITS, MAX_VERSION_LENGTH
+from .formats import MAX_NUMBER_DIGITS, MAX_VERSION_LENGTH, quoted
 from .formats import SEMVER_PATTERN as SEMVER_PATTERN
 from .formats import STATUSES as STATUSES
 from .formats import PackStatus as PackStatus
 from .formats import format_timestamp as format_timestamp
 from .formats import parse_timestamp as parse_timestamp
-from .formats import quoted
 
 SCHEMA_VERSION = 2
 SCHEMA_VERSIONS = (1, 2)
