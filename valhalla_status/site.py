@@ -56,7 +56,7 @@ from .documents import (
 )
 from .errors import ValhallaError
 from .files import MAX_TEMPLATE_BYTES, NotRegularFileError, read_regular_file
-from .formats import human_time
+from .formats import human_time, parse_timestamp
 from .locking import manifest_lock
 from .models import PACK_ID_PATTERN, STATUSES, HistoryEntry, Manifest, SystemMetadata
 from .models import format_timestamp as iso
@@ -135,7 +135,9 @@ ACTION_TITLES = {
 # --- templates ------------------------------------------------------------------------------
 
 
-def time_element(moment: datetime) -> Markup:
+def time_element(moment: datetime | str) -> Markup:
+    """A ``<time>`` element of a moment (or of its RFC 3339 text, as documents hold it)."""
+    moment = parse_timestamp(moment)
     return Markup('<time datetime="{}">{}</time>').format(iso(moment), human_time(moment))
 
 
