@@ -447,19 +447,24 @@ main(sys.argv[1:], prog_name="valhalla-status")
 """
 
 
+def run_patched(ws: Workspace, script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI with ``args``, in a process that ``script`` prepares (a limit, a broken part)."""
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=ws.root,
+        env=clean_env(SOURCE_DATE_EPOCH=str(EPOCH)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_a_full_disk_during_the_rebuild_is_reported_with_the_recorded_change(
     ws: Workspace,
 ) -> None:
     """Files over 4 KiB cannot be written (as on a full disk): the manifest fits, the site not."""
     newest_at(ws, EPOCH_TEXT)
-    result = subprocess.run(
-        [sys.executable, "-c", DISK_FULL, "set-notes", "disk", "--by", "bob"],
-        cwd=ws.root,
-        env=clean_env(SOURCE_DATE_EPOCH=str(EPOCH), VALHALLA_NO_CACHE="1"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_patched(ws, DISK_FULL, "set-notes", "disk", "--by", "bob")
     assert result.returncode == 1, result.stderr
     assert result.stderr.splitlines() == [
         "Notes updated",
@@ -737,14 +742,7 @@ def test_an_unexpected_failure_of_the_rebuild_still_says_the_change_is_recorded(
     ws: Workspace,
 ) -> None:
     newest_at(ws, EPOCH_TEXT)
-    result = subprocess.run(
-        [sys.executable, "-c", BROKEN_BUILD, "set-notes", "odd", "--by", "bob"],
-        cwd=ws.root,
-        env=clean_env(SOURCE_DATE_EPOCH=str(EPOCH), VALHALLA_NO_CACHE="1"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_patched(ws, BROKEN_BUILD, "set-notes", "odd", "--by", "bob")
     assert result.returncode == 1, result.stderr
     assert result.stderr.splitlines() == [
         "Notes updated",
