@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -156,6 +157,18 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _ENV_VARS or k == "VALHALLA_CACHE_DIR"}
     env.update(extra)
     return env
+
+
+def run_tool(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """A real ``python -m valhalla_status ARGS`` process in ``cwd`` (killed if it hangs)."""
+    return subprocess.run(
+        [sys.executable, "-m", "valhalla_status", *args],
+        cwd=cwd,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def tool_command(manifest: Path, site: Path, *args: str) -> list[str]:

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner, Result
-from conftest import Workspace, clean_env, dump, small_manifest, tool_command
+from conftest import Workspace, clean_env, dump, run_tool, small_manifest, tool_command
 from status_server import manifest, write_status
 
 from valhalla_status.cli import main
@@ -42,18 +42,6 @@ from valhalla_status.text import for_terminal
 
 # A guard against a hang, never a measure: each of these commands takes well under a second.
 HANG_GUARD = 120
-
-
-def run_tool(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """A real ``python -m valhalla_status ARGS`` process in ``cwd`` (killed if it hangs)."""
-    return subprocess.run(
-        [sys.executable, "-m", "valhalla_status", *args],
-        cwd=cwd,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD,
-    )
 
 
 def check(*args: str) -> Result:

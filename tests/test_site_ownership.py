@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Workspace, clean_env, small_manifest
+from conftest import Workspace, run_tool, small_manifest
 
 from valhalla_status.site import list_files
 from valhalla_status.sitefolder import SITE_MARK
@@ -52,27 +50,15 @@ def refused(ws: Workspace, *args: str) -> str:
     return result.stderr
 
 
-def tool(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``valhalla-status ARGS`` as a real process in ``folder``."""
-    return subprocess.run(
-        [sys.executable, "-m", "valhalla_status", *args],
-        cwd=folder,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 # --- the folder built into -----------------------------------------------------------------
 
 
 def test_the_reported_data_loss_cannot_happen_in_a_real_process(ws: Workspace) -> None:
-    assert tool(ws.root, "init").returncode == 0
+    assert run_tool(ws.root, "init").returncode == 0
     (ws.root / "status.json").write_text("{}\n")
     (ws.root / "important.py").write_text("x\n")
     before = tree(ws.root)
-    result = tool(ws.root, "--site", ".", "build")
+    result = run_tool(ws.root, "--site", ".", "build")
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (
         "error: refusing to replace .: it is the current folder; choose a folder of its own\n"
@@ -80,7 +66,7 @@ def test_the_reported_data_loss_cannot_happen_in_a_real_process(ws: Workspace) -
     assert tree(ws.root) == before
     shutil.copy(ws.root / "site" / "status.json", ws.root / "manifest" / "status.json")
     before = tree(ws.root)
-    result = tool(ws.root, "--site", "manifest", "build")
+    result = run_tool(ws.root, "--site", "manifest", "build")
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (
         "error: refusing to replace manifest: it holds the manifest manifest/valhalla.yaml\n"
