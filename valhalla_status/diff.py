@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -330,20 +331,11 @@ class ManifestDiff:
                     result.append(PackChange(pack_id, before["name"], "removed", words))
                 continue
             name = packs[pack_id].name
-            if f"packs.{pack_id}.status" in changes:
-                old, new = changes[f"packs.{pack_id}.status"]
-                result.append(PackChange(pack_id, name, "status", f"{old} → {new}"))
-            if f"packs.{pack_id}.name" in changes:
-                old, new = changes[f"packs.{pack_id}.name"]
-                words = f"{_quote(old)} → {_quote(new)}"
-                result.append(PackChange(pack_id, name, "renamed", words))
-            if f"packs.{pack_id}.group" in changes:
-                old, new = changes[f"packs.{pack_id}.group"]
-                result.append(PackChange(pack_id, name, "moved", f"{old} → {new}"))
-            if f"packs.{pack_id}.notes" in changes:
-                old, new = changes[f"packs.{pack_id}.notes"]
-                words = f"{_quote(old)} → {_quote(new)}"
-                result.append(PackChange(pack_id, name, "note", words))
+            for field, kind, show in _PACK_FIELDS:
+                if f"packs.{pack_id}.{field}" in changes:
+                    old, new = changes[f"packs.{pack_id}.{field}"]
+                    words = f"{show(old)} → {show(new)}"
+                    result.append(PackChange(pack_id, name, kind, words))
         return result
 
     def lines(self) -> list[str]:
@@ -460,6 +452,15 @@ def _when(value: str | None) -> str:
 
 def _quote(value: Any) -> str:
     return "(none)" if value is None else json.dumps(value, ensure_ascii=False)
+
+
+# A pack field's change: (field, kind of change, how a value is shown), in the order reported.
+_PACK_FIELDS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
+    ("status", "status", str),
+    ("name", "renamed", _quote),
+    ("group", "moved", str),
+    ("notes", "note", _quote),
+)
 
 
 def _one(text: str) -> str:
