@@ -8,9 +8,10 @@ disagree.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
+
+from pydantic_core import to_json as _encode
 
 from .formats import STATUSES
 
@@ -25,8 +26,13 @@ SCHEMA_VERSION = 1
 
 
 def to_json(document: Any) -> str:
-    """UTF-8 text, 2-space indent, keys in the order built, trailing newline."""
-    return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    """UTF-8 text, 2-space indent, keys in the order built, trailing newline.
+
+    pydantic-core's encoder writes what ``json.dumps(indent=2, ensure_ascii=False)`` writes
+    (floats aside: ``1e-7``, not ``1e-07``), several times faster. Documents never hold NaN or
+    infinities: the models refuse them.
+    """
+    return _encode(document, indent=2).decode() + "\n"
 
 
 def schema_file_for(path: str) -> str:

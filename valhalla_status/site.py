@@ -38,7 +38,7 @@ from jinja2 import (
     TemplateSyntaxError,
 )
 from jinja2.loaders import split_template_path
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from .documents import (
     HISTORY_PAGE_SIZE,
@@ -138,7 +138,7 @@ ACTION_TITLES = {
 def time_element(moment: datetime | str) -> Markup:
     """A ``<time>`` element of a moment (or of its RFC 3339 text, as documents hold it)."""
     moment = parse_timestamp(moment)
-    return Markup('<time datetime="{}">{}</time>').format(iso(moment), human_time(moment))
+    return Markup(f'<time datetime="{escape(iso(moment))}">{escape(human_time(moment))}</time>')
 
 
 def isolate(text: str) -> str:
