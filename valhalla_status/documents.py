@@ -9,6 +9,7 @@ disagree.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic_core import to_json as _encode
@@ -23,6 +24,9 @@ HISTORY_PAGE_SIZE = HISTORY_FEED_LENGTH
 # The version of every published document's shape; additions keep it, removals and changes of
 # meaning raise it.
 SCHEMA_VERSION = 1
+# The documents' JSON Schemas, generated from the models (``python -m valhalla_status.schemas``)
+# and shipped in the package.
+SCHEMA_FOLDER = Path(__file__).parent / "schema"
 
 
 def to_json(document: Any) -> str:

@@ -1,5 +1,9 @@
 """Pydantic models of every JSON document the site publishes, and their JSON Schemas.
 
+The schemas are generated from these models into ``valhalla_status/schema/`` and shipped with
+the package, so a build copies files instead of generating them each time. After changing a
+model, regenerate them with ``python -m valhalla_status.schemas``; a test fails until then.
+
 The documents themselves are built by :mod:`valhalla_status.documents` and
 :mod:`valhalla_status.statuspage`; these models only describe them, so the schemas in
 ``site/schema/`` say exactly what a client may rely on (tests validate every file against them).
@@ -14,11 +18,13 @@ does not know.
 from __future__ import annotations
 
 import functools
+import os
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, JsonValue, RootModel, create_model
 
-from .documents import schema_file_for
+from .documents import SCHEMA_FOLDER, schema_file_for
 from .models import (
     MAX_PACKS,
     HistoryEntry,
@@ -300,3 +306,28 @@ def schema_documents() -> dict[str, dict[str, Any]]:
             schema = _open(model.model_json_schema(mode="serialization"))
         documents[name] = {"$schema": JSON_SCHEMA_DIALECT, **schema}
     return documents
+
+
+def schema_files() -> dict[str, str]:
+    """Every schema file's text, keyed by file name, as generated from the models."""
+    from .documents import to_json
+
+    return {name: to_json(document) for name, document in schema_documents().items()}
+
+
+def write_schema_files(folder: str | os.PathLike[str] = SCHEMA_FOLDER) -> list[str]:
+    """Write the schema files into ``folder`` (removing stale ones); the names written."""
+    folder = Path(folder)
+    folder.mkdir(exist_ok=True)
+    files = schema_files()
+    for stale in folder.glob("*.schema.json"):
+        if stale.name not in files:
+            stale.unlink()
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return sorted(files)
+
+
+if __name__ == "__main__":
+    for written in write_schema_files():
+        print(SCHEMA_FOLDER / written)

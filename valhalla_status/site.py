@@ -42,6 +42,7 @@ from markupsafe import Markup, escape
 
 from .documents import (
     HISTORY_PAGE_SIZE,
+    SCHEMA_FOLDER,
     history_page_count,
     history_pages,
     history_path,
@@ -457,11 +458,14 @@ def render_site(
     return {path: d.encode() if isinstance(d, str) else d for path, d in files.items()}
 
 
-def _schema_files() -> dict[str, str]:
-    """``schema/*.schema.json``: generated from the models."""
-    from .schemas import schema_documents
-
-    return {f"schema/{name}": to_json(doc) for name, doc in schema_documents().items()}
+def _schema_files() -> dict[str, bytes]:
+    """``schema/*.schema.json``: generated from the models and shipped in the package (see
+    :mod:`valhalla_status.schemas`); the document schemas first, the Statuspage ones last."""
+    names = sorted(
+        (name for name in os.listdir(SCHEMA_FOLDER) if name.endswith(".schema.json")),
+        key=lambda name: (name.startswith("api-"), name),
+    )
+    return {f"schema/{name}": (SCHEMA_FOLDER / name).read_bytes() for name in names}
 
 
 def _history_html(env: Environment, manifest: Manifest, context: dict[str, Any]) -> dict[str, str]:
