@@ -57,7 +57,7 @@ from .documents import (
 )
 from .errors import ValhallaError
 from .files import MAX_TEMPLATE_BYTES, NotRegularFileError, read_regular_file
-from .formats import human_time, parse_timestamp
+from .formats import human_time
 from .locking import manifest_lock
 from .models import PACK_ID_PATTERN, STATUSES, HistoryEntry, Manifest, SystemMetadata
 from .models import format_timestamp as iso
@@ -138,8 +138,8 @@ ACTION_TITLES = {
 
 def time_element(moment: datetime | str) -> Markup:
     """A ``<time>`` element of a moment (or of its RFC 3339 text, as documents hold it)."""
-    moment = parse_timestamp(moment)
-    return Markup(f'<time datetime="{escape(iso(moment))}">{escape(human_time(moment))}</time>')
+    text = moment if isinstance(moment, str) else iso(moment)
+    return Markup(f'<time datetime="{escape(text)}">{escape(human_time(text))}</time>')
 
 
 def isolate(text: str) -> str:
@@ -219,10 +219,7 @@ def environment(templates_dir: str | None = None) -> Environment:
 
 def _render(env: Environment, name: str, context: dict[str, Any]) -> str:
     try:
-        text = env.get_template(name).render(context)
-        # History values (``extra`` ones) may hold characters XML 1.0 and HTML forbid: show
-        # U+FFFD for them, so the feed, the badge and the pages stay well-formed.
-        return _NOT_XML.sub("\ufffd", text)
+        return env.get_template(name).render(context)
     except TemplateSyntaxError as exc:
         raise ValhallaError(f"{exc.filename}:{exc.lineno}: {exc.message}") from None
     except TemplateError as exc:
@@ -296,7 +293,13 @@ def recent_changes(manifest: Manifest, limit: int | None) -> list[Change]:
     total = len(manifest.history)
     result = []
     for offset, entry in enumerate(manifest.history[::-1][:limit]):
-        lines = [d for f, (o, n) in entry.changes.items() if (d := describe_change(f, o, n))]
+        # History values are any JSON: characters XML 1.0 and HTML forbid show as U+FFFD, so
+        # the feed and the pages stay well-formed (every other field's model refuses them).
+        lines = [
+            _NOT_XML.sub("\ufffd", d)
+            for f, (o, n) in entry.changes.items()
+            if (d := describe_change(f, o, n))
+        ]
         title = _title(entry, lines)
         details = [line for line in lines if line != title and not line.startswith("version:")]
         if entry.action.startswith("pack-") and len(lines) > 1:
