@@ -17,7 +17,6 @@ does not know.
 
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -293,9 +292,8 @@ def _by_layout(schema: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@functools.lru_cache(maxsize=1)
 def schema_documents() -> dict[str, dict[str, Any]]:
-    """Every schema, keyed by file name (generated once per process)."""
+    """Every schema, keyed by file name."""
     documents = {}
     for name, model in SCHEMA_MODELS.items():
         if model is ManifestFile:  # input: strict
