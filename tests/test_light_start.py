@@ -96,8 +96,11 @@ def test_check_over_http_loads_the_http_stack_and_nothing_heavy(site: Path) -> N
     assert (heavy(modules), ours(modules) <= CHECK) == ([], True)
 
 
-def test_a_file_check_does_not_load_the_http_stack_or_pathlib(site: Path) -> None:
-    done, modules = imported(site, "check", "--file", "site/status.json")
+@pytest.mark.parametrize("args", [["check", "--file", "site/status.json"], ["check"]])
+def test_a_check_of_a_file_loads_neither_the_http_stack_nor_pathlib(
+    site: Path, args: list[str]
+) -> None:
+    done, modules = imported(site, *args)
     assert done.returncode == 0, done.stderr[-2000:]
     assert [m for m in modules if m.split(".")[0] in ("urllib", "http", "pathlib")] == []
 
