@@ -59,6 +59,8 @@ class InvalidArgument(ValueError):
 
 @dataclass(frozen=True)
 class PackStatus:
+    """One pack of ``status.json``'s ``packs``."""
+
     id: str
     name: str
     group: str
@@ -75,6 +77,8 @@ class PackStatus:
 
 @dataclass(frozen=True)
 class Summary:
+    """``status.json``'s ``summary``: the pack counts per status."""
+
     total_packs: int
     installed_packs: int
     pending_packs: int
