@@ -41,9 +41,10 @@ def publish(folder: Path, env: dict[str, str]) -> Path:
     """A manifest of 16 packs and its site; the site's status.json."""
     manifest = folder / "manifest" / "valhalla.yaml"
     options = ["--manifest", str(manifest), "--site", str(folder / "site")]
-    subprocess.run(
-        [*tool(), *options, "init", "--by", "bench"], env=env, check=True, capture_output=True
-    )
+    argv = [*tool(), *options, "init", "--by", "bench"]
+    done = subprocess.run(argv, env=env, capture_output=True)
+    if done.returncode:
+        raise SystemExit(f"init failed:\n{done.stderr.decode()}")
     status = folder / "site" / "status.json"
     json.loads(status.read_text(encoding="utf-8"))  # there, and JSON
     return status
