@@ -201,6 +201,35 @@ def test_missing_file_and_bad_sources(tmp_path: Path) -> None:
         StatusClient("status.json", timeout=0)
 
 
+@pytest.mark.parametrize(
+    ("source", "is_url"),
+    [
+        ("http://example.org/", True),
+        ("HTTPS://example.org/status.json", True),
+        ("git+ssh://host/x", True),
+        ("a1.b-c+d://x", True),
+        ("status.json", False),
+        ("site/status.json", False),
+        ("./http://x", False),  # a folder named "http:" is a path
+        ("1http://x", False),
+        ("://x", False),
+        ("ab:c://x", False),
+        ("é://x", False),
+        ("a b://x", False),
+        ("C:\\site\\status.json", False),
+        ("http:/x", False),
+    ],
+)
+def test_a_source_is_a_url_exactly_when_it_starts_with_a_scheme(source: str, is_url: bool) -> None:
+    if is_url and not source.lower().startswith(("http://", "https://")):
+        with pytest.raises(ValueError, match="only http:// and https:// URLs are supported"):
+            StatusClient(source)
+        return
+    client = StatusClient(source)
+    assert client.is_url is is_url
+    assert client.source == source + ("status.json" if source.endswith("/") else "")
+
+
 def test_importing_the_client_loads_only_the_standard_library() -> None:
     code = (
         "import sys, valhalla_status.client\n"

@@ -3,9 +3,13 @@
 Each command parses its options, calls one library function and prints: data on stdout,
 messages on stderr. Text from outside (names, notes, history values, file names, what a server
 sent) is printed for people through :func:`valhalla_status.text.for_terminal`; ``--json``
-output is exact JSON. The modules that load pydantic, YAML or Jinja2 (and ``check``'s HTTP
-client) are imported inside the commands that need them, so that ``check`` and ``--help`` start
-without them.
+output is exact JSON.
+
+Start-up is kept light: at the top this module imports only click and what every command needs
+(the error family, the terminal escaping, the pack statuses). Each command imports the library
+modules it uses inside its own function (``from .service import set_pack``), so ``--help`` and
+``check --file`` load neither pydantic, YAML and Jinja2 nor the manifest's, the site's or the
+workspace's code.
 """
 
 from __future__ import annotations
@@ -19,16 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .documents import pack_document, pack_file_document, pack_since, packs_document, to_json
 from .errors import NotFoundError, UnavailableError, ValhallaError
 from .formats import STATUSES, human_time
 from .text import for_terminal
-from .workspace import Location, current_folder_gone, ignore_outputs, locate
 
 if TYPE_CHECKING:
     from .models import Manifest, SystemMetadata
     from .service import Outcome
     from .site import BuildResult
+    from .workspace import Location
 
 STATUS_CHOICE = click.Choice(STATUSES, case_sensitive=False)
 
@@ -53,6 +56,8 @@ class Settings:
     @property
     def location(self) -> Location:
         if self._location is None:
+            from .workspace import locate
+
             self._location = locate(self.manifest_option, self.site_option)
         return self._location
 
@@ -123,6 +128,8 @@ class ValhallaGroup(click.Group):
         except OSError as exc:
             if os.environ.get("VALHALLA_DEBUG"):
                 raise
+            from .workspace import current_folder_gone
+
             gone = current_folder_gone()
             if gone and not (exc.filename and os.path.isabs(exc.filename)):
                 raise ValhallaError(gone) from None
@@ -208,6 +215,8 @@ def rebuild_site(settings: Settings, **options: Any) -> BuildResult:
 
 
 def emit_json(document: Any) -> None:
+    from .documents import to_json
+
     click.echo(to_json(document), nl=False)
 
 
@@ -254,6 +263,7 @@ def init(settings: Settings, force: bool, by: str | None, no_build: bool) -> Non
     once: only the patterns it does not have yet (a `!/site/` line keeps the site committed).
     """
     from .service import ensure_system_metadata
+    from .workspace import ignore_outputs
 
     report(settings, ensure_system_metadata(settings.manifest, force=force, by=by), no_build)
     ignored = ignore_outputs(settings.location)
@@ -368,6 +378,7 @@ def pack() -> None:
 @pass_settings
 def pack_list(settings: Settings, status: str | None, group: str | None, as_json: bool) -> None:
     """List packs, with counts."""
+    from .documents import pack_document, pack_since, packs_document
     from .service import get_packs
 
     manifest = settings.load()
@@ -393,6 +404,7 @@ def pack_list(settings: Settings, status: str | None, group: str | None, as_json
 @pass_settings
 def pack_show(settings: Settings, pack_id: str, as_json: bool) -> None:
     """Show one pack (ID in any case)."""
+    from .documents import pack_document, pack_file_document, pack_since
     from .service import get_pack_by_id
 
     manifest = settings.load()
@@ -715,6 +727,8 @@ def _check_source(settings: Settings, url: str | None, path: str | None, as_json
     try:
         return url if url is not None else path or os.path.join(settings.site, "status.json")
     except OSError as exc:  # the site's place is relative to a current folder that is gone
+        from .workspace import current_folder_gone
+
         reason = current_folder_gone() or f"cannot find the site: {exc.strerror or exc}"
         if as_json:
             click.echo(json.dumps({"ready": False, "source": None, "error": reason}, indent=2))

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -60,6 +59,8 @@ class InvalidArgument(ValueError):
 
 @dataclass(frozen=True)
 class PackStatus:
+    """One pack of ``status.json``'s ``packs``."""
+
     id: str
     name: str
     group: str
@@ -76,6 +77,8 @@ class PackStatus:
 
 @dataclass(frozen=True)
 class Summary:
+    """``status.json``'s ``summary``: the pack counts per status."""
+
     total_packs: int
     installed_packs: int
     pending_packs: int
@@ -251,7 +254,7 @@ class StatusClient:
             raise InvalidArgument(f"not a URL or a file path: {source!r}") from None
         if not isinstance(text, str):
             raise InvalidArgument(f"not a URL or a file path: {source!r}")
-        self.is_url = bool(re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://", text))
+        self.is_url = _has_scheme(text)
         if self.is_url and not text.lower().startswith(("http://", "https://")):
             raise InvalidArgument(f"{text}: only http:// and https:// URLs are supported")
         self.source = text + "status.json" if self.is_url and text.endswith("/") else text
@@ -415,6 +418,18 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _not_json(name: str) -> Any:
     raise _Unreadable(f"{name} is not a JSON number")
+
+
+_SCHEME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.")
+
+
+def _has_scheme(text: str) -> bool:
+    """Whether ``text`` starts with a URL scheme and ``://``: an ASCII letter, then ASCII
+    letters, digits, ``+``, ``-`` and ``.`` (a scheme holds no ``:``, so the first ``://`` ends
+    it)."""
+    scheme, found, _ = text.partition("://")
+    first = scheme[:1]
+    return bool(found) and first.isascii() and first.isalpha() and set(scheme) <= _SCHEME_CHARACTERS
 
 
 def _seconds(value: Any) -> bool:

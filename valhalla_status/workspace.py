@@ -5,13 +5,15 @@ The manifest is found as git finds ``.git``: ``manifest/valhalla.yaml`` in the c
 else in its parent, and so on up. The walk stops at the top of a git work tree (a folder holding
 ``.git``) or at the filesystem root, so a manifest that belongs to another repository is never
 picked up. Paths are shown as the user would type them from the current folder.
+
+Paths here are strings handled with :mod:`os.path`, and the records are named tuples:
+``check`` finds the site through this module and must start fast.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from pathlib import Path
+from typing import NamedTuple
 
 from .errors import ValhallaError
 from .files import NotRegularFileError, read_regular_file
@@ -53,31 +55,31 @@ def current_folder_gone() -> str | None:
     )
 
 
-def _is_top(folder: Path) -> bool:
+def _is_top(folder: str) -> bool:
     """Whether ``folder`` is the top of a git work tree (``.git`` is a folder, or a file in a
     linked worktree or a submodule)."""
-    return os.path.lexists(folder / ".git")
+    return os.path.lexists(os.path.join(folder, ".git"))
 
 
-def find_root(start: str | os.PathLike[str] = ".") -> Path | None:
-    """The nearest folder, from ``start`` up, that holds ``manifest/valhalla.yaml``."""
-    folder = Path(os.path.abspath(start))
+def find_root(start: str | os.PathLike[str] = ".") -> str | None:
+    """The nearest folder (absolute), from ``start`` up, that holds ``manifest/valhalla.yaml``."""
+    folder = os.path.abspath(start)
     while True:
-        if os.path.lexists(folder / DEFAULT_MANIFEST):
+        if os.path.lexists(os.path.join(folder, DEFAULT_MANIFEST)):
             return folder
-        if _is_top(folder) or folder.parent == folder:
+        if _is_top(folder) or os.path.dirname(folder) == folder:
             return None
-        folder = folder.parent
+        folder = os.path.dirname(folder)
 
 
-@dataclass(frozen=True)
-class Location:
+class Location(NamedTuple):
     """The manifest and the site folder, as paths to show and to open."""
 
     manifest: str
     site: str
-    root: Path | None = None
-    """The folder the manifest was found in by walking up (None: given, or none found)."""
+    root: str | None = None
+    """The folder (absolute) the manifest was found in by walking up (None: given, or none
+    found)."""
 
 
 def locate(manifest: str | None, site: str | None, start: str | os.PathLike[str] = ".") -> Location:
@@ -90,36 +92,36 @@ def locate(manifest: str | None, site: str | None, start: str | os.PathLike[str]
     """
     root = find_root(start) if manifest is None else None
     if manifest is None:
-        manifest = shown(root / DEFAULT_MANIFEST) if root is not None else DEFAULT_MANIFEST
+        manifest = shown(os.path.join(root, DEFAULT_MANIFEST)) if root else DEFAULT_MANIFEST
     if site is None:
-        site = shown(root / DEFAULT_SITE) if root is not None else DEFAULT_SITE
+        site = shown(os.path.join(root, DEFAULT_SITE)) if root else DEFAULT_SITE
     return Location(manifest, site, root)
 
 
 # --- .gitignore ----------------------------------------------------------------------------
 
 
-def repository_top(path: str | os.PathLike[str]) -> Path | None:
-    """The top of the git work tree holding ``path`` (None: not in one)."""
-    folder = Path(os.path.abspath(path))
+def repository_top(path: str | os.PathLike[str]) -> str | None:
+    """The top (absolute) of the git work tree holding ``path`` (None: not in one)."""
+    folder = os.path.abspath(path)
     while True:
         if _is_top(folder):
             return folder
-        if folder.parent == folder:
+        if os.path.dirname(folder) == folder:
             return None
-        folder = folder.parent
+        folder = os.path.dirname(folder)
 
 
-def _inside(path: str | os.PathLike[str], folder: Path) -> str | None:
+def _inside(path: str | os.PathLike[str], folder: str) -> str | None:
     """``path`` relative to ``folder`` in git's spelling, or None when it is not inside."""
     relative = os.path.relpath(os.path.abspath(path), folder)
     if relative == os.curdir or relative == os.pardir or relative.startswith(os.pardir + os.sep):
         return None
-    return Path(relative).as_posix()
+    return relative.replace(os.sep, "/")
 
 
 def ignore_patterns(
-    manifest: str | os.PathLike[str], site: str | os.PathLike[str], top: Path
+    manifest: str | os.PathLike[str], site: str | os.PathLike[str], top: str
 ) -> list[str]:
     """What a repository whose top is ``top`` ignores of the tool's files.
 
@@ -134,12 +136,21 @@ def ignore_patterns(
         beside = f"/{parent}/" if parent else "/"
         patterns += [f"/{site_path}/", f"{beside}.{name}.lock"]
     patterns.append(".*.valhalla-*")
-    folder = _inside(Path(os.path.abspath(manifest)).parent, top)
+    folder = _inside(os.path.dirname(os.path.abspath(manifest)), top)
     if folder is not None:
         patterns += [f"/{folder}/.*.lock", f"/{folder}/.*.tmp-*", f"/{folder}/*.history/.tmp-*"]
-    elif os.path.abspath(Path(manifest).parent) == str(top):
+    elif os.path.abspath(_written_parent(manifest)) == top:
         patterns += ["/.*.lock", "/.*.tmp-*", "/*.history/.tmp-*"]
     return patterns
+
+
+def _written_parent(path: str | os.PathLike[str]) -> str:
+    """The lexical parent of ``path``, as pathlib gives it (``a/b`` → ``a``, ``..`` → ``.``).
+
+    Only ``init`` needs it, so pathlib is imported here rather than with the module."""
+    from pathlib import PurePath
+
+    return str(PurePath(path).parent)
 
 
 def _same(line: str) -> str:
@@ -148,8 +159,7 @@ def _same(line: str) -> str:
     return line.strip().strip("/")
 
 
-@dataclass(frozen=True)
-class IgnoreResult:
+class IgnoreResult(NamedTuple):
     path: str
     """The ``.gitignore`` file, as shown to the user."""
     added: list[str]
@@ -163,8 +173,8 @@ def ignore_outputs(location: Location) -> IgnoreResult:
     has it in any spelling, or negated (``!/site/``: the user commits the site on purpose).
     """
     manifest, site = location.manifest, location.site
-    top = repository_top(Path(manifest).parent) or location.root or Path(os.path.abspath("."))
-    target = top / ".gitignore"
+    top = repository_top(_written_parent(manifest)) or location.root or os.path.abspath(".")
+    target = os.path.join(top, ".gitignore")
     by_hand = "add the site to it by hand"
     try:
         # Only a regular file is read and replaced: never a link (its target is elsewhere), a
