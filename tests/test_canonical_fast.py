@@ -65,6 +65,8 @@ HOSTILE = [
     "a\x85b", "\x85", "a\x07", "\x1b[31m", "a\u2028b", "\ufeff", "\n", "a\n", "a\n\n", "\na",
     "a\n b", "a\n\n\nb", "  a", "a  ", "a  b", " a", "a ",
 ]  # fmt: skip
+NEAR = ["a:", "a:b", "x#y", "#y", "Yes:", "-x", "No.", "?", "'s", "[1]", "e\u0301", "é"]
+NEAR_SEPARATORS = [" "] * 8 + [": ", " #", "  ", ":", "#", ", "]
 PIECES = st.sampled_from(WORDS + KEYWORDS + HOSTILE) | st.text(
     st.characters(exclude_categories=("Cs",)), max_size=4
 )
@@ -74,11 +76,12 @@ SEPARATORS = st.sampled_from([" ", " ", "", "\n", "  ", ": ", " #"])
 @st.composite
 def hostile_text(draw: Any, max_size: int) -> str:
     """Text of up to ``max_size`` characters: mostly plain words, often something PyYAML must
-    quote or write as a block, sometimes long (over 80 and 120 characters)."""
+    quote or write as a block, sometimes long (over 80 and 120 characters), sometimes ending in
+    a blank line (a ``|+`` block)."""
     kind = draw(st.integers(0, 9))
-    if kind < 4:  # plain-looking words, the fast path's own ground
-        words = draw(st.lists(st.sampled_from(WORDS + KEYWORDS), min_size=1, max_size=4))
-        text = " ".join(words)
+    if kind < 4:  # plain-looking words, the fast path's own ground, and near misses
+        words = draw(st.lists(st.sampled_from(WORDS + KEYWORDS + NEAR), min_size=1, max_size=4))
+        text = "".join(w + draw(st.sampled_from(NEAR_SEPARATORS)) for w in words)[:-1]
     elif kind < 6:
         text = draw(st.sampled_from(KEYWORDS + HOSTILE))
     elif kind < 9:
@@ -87,7 +90,7 @@ def hostile_text(draw: Any, max_size: int) -> str:
     else:  # long, near and over the widths an emitter might fold at
         word = draw(st.sampled_from(WORDS + HOSTILE))
         text = draw(SEPARATORS).join([word] * draw(st.integers(10, 150)))
-    return text[:max_size]
+    return text[:max_size] if draw(st.integers(0, 3)) else text[: max_size - 2] + "\n\n"
 
 
 def field_text(model: Any, field: str, max_size: int) -> st.SearchStrategy[str]:
@@ -174,6 +177,37 @@ def manifests(draw: Any) -> Manifest:
 @PROPERTY
 @given(manifest=manifests())
 def test_the_canonical_dump_is_byte_for_byte_what_pyyaml_writes(manifest: Manifest) -> None:
+    assert dump_manifest(manifest) == pyyaml_dump(manifest)
+
+
+ASCII_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=40)
+NEAR_PLAIN = st.one_of(
+    st.tuples(st.sampled_from(WORDS[:3] + NEAR), ASCII_TEXT).map("".join),
+    st.lists(
+        st.tuples(st.sampled_from(WORDS + KEYWORDS + NEAR), st.sampled_from(NEAR_SEPARATORS)),
+        min_size=1,
+        max_size=4,
+    ).map(lambda pairs: "".join(w + sep for w, sep in pairs).rstrip(" ")),
+)
+
+
+@PROPERTY
+@given(
+    names=st.lists(st.tuples(NEAR_PLAIN, NEAR_PLAIN), min_size=1, max_size=6),
+    schema_version=st.sampled_from([1, 2]),
+)
+def test_names_at_the_edge_of_the_plain_style_dump_as_pyyaml_writes_them(
+    names: list[tuple[str, str]], schema_version: int
+) -> None:
+    """Names and groups of printable ASCII, and words beside ':', '#', ',' and YAML's keywords:
+    where a rule of the fast path would go wrong if it were any looser."""
+    packs = [
+        {"id": f"P{i}", "name": name.strip() or "x", "group": group[:60].strip() or "x"}
+        for i, (name, group) in enumerate(names)
+    ]
+    data = small(schema_version)
+    data["packs"] = [{**pack, "status": "pending"} for pack in packs]
+    manifest = Manifest.model_validate(data)
     assert dump_manifest(manifest) == pyyaml_dump(manifest)
 
 
