@@ -122,7 +122,7 @@ def _piece(data: dict[str, Any] | list[Any]) -> tuple[str, bool]:
 # + -, one space between words, the first starting with a letter; and not a word PyYAML's own
 # resolver reads as something other than text (yes, No, NULL, On, ...). Anything else (quotes,
 # '#', ': ', other characters, leading or trailing spaces, line breaks) is not accepted, and
-# its pack is written by PyYAML itself.
+# its pack is written by PyYAML itself. (The width is unlimited: PyYAML folds no value.)
 _PLAIN_SAFE = re.compile(r"[A-Za-z][A-Za-z0-9_.()/&+-]*(?: [A-Za-z0-9_.()/&+-]+)*")
 _RESOLVER: Any = _CanonicalDumper(io.StringIO())  # the resolver the dump itself consults
 
