@@ -77,6 +77,32 @@ def test_a_change_writes_one_history_file_and_the_main_file_only(v2: Workspace) 
     assert document(v2, "show", "--json")["updated_at"] == "2025-09-20T01:00:00Z"
 
 
+def test_a_change_leaves_every_earlier_history_file_as_it_is(v2: Workspace) -> None:
+    at(v2, 1, "set-version", "1.1.0", NB, "--by", "bob")
+    first, second = (history_folder(v2) / name for name in entries(v2))
+    # Valid but not canonical (quoted differently): a change does not rewrite it, fmt does.
+    second.write_text(second.read_text().replace("by: bob", 'by: "bob"'))
+    before = {p: (p.read_bytes(), p.stat().st_ino) for p in (first, second)}
+
+    at(v2, 2, "pack", "set", "K", "--status", "pending", NB)
+    at(v2, 3, "set-notes", "Go-live Friday", NB)
+
+    assert {p: (p.read_bytes(), p.stat().st_ino) for p in (first, second)} == before
+    assert len(entries(v2)) == 4
+    assert [e["action"] for e in document(v2, "history", "--json")["history"]] == [
+        "set-notes",
+        "pack-set",
+        "set-version",
+        "init",
+    ]
+    assert fails(v2, "fmt", "--check") == (
+        f"error: {M} is not in canonical form; run `valhalla-status fmt`\n"
+    )
+    assert at(v2, 3, "fmt") == f"{M}: reformatted\n"
+    assert at(v2, 3, "fmt", "--check") == f"{M}: canonical\n"
+    assert len(entries(v2)) == 4
+
+
 def test_history_is_read_in_time_order_whatever_the_names(v2: Workspace) -> None:
     for hour, status in ((3, "pending"), (5, "deprecated"), (7, "installed")):
         at(v2, hour, "pack", "set", "K", "--status", status, NB)

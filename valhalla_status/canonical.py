@@ -230,12 +230,14 @@ def _entry_is_named_right(name: str, text: str) -> bool:
 
 
 def plan_history(
-    manifest: Manifest, existing: dict[str, bytes]
+    manifest: Manifest, existing: dict[str, bytes], *, on_disk: int = 0
 ) -> tuple[list[tuple[str, bytes]], list[str]]:
     """The history files to write (name, bytes) and to remove, for ``manifest``'s history.
 
     A file already there in canonical form, under a name that fits its content, is kept; the
-    entries with none are written, named after their place in the history.
+    entries with none are written, named after their place in the history. The first
+    ``on_disk`` entries are left as they are on disk (a change only appends), so a change costs
+    the same however long the history is.
     """
     kept: dict[bytes, list[str]] = {}
     for name, raw in sorted(existing.items()):
@@ -249,7 +251,7 @@ def plan_history(
             kept.setdefault(raw, []).append(name)
     keep: set[str] = set()
     write: list[tuple[str, bytes]] = []
-    for seq, entry in enumerate(manifest.history):
+    for seq, entry in enumerate(manifest.history[on_disk:], start=on_disk):
         text = dump_entry(entry)
         raw = text.encode()
         at = entry.at.astimezone(timezone.utc).strftime(_ENTRY_TIME)
@@ -258,6 +260,8 @@ def plan_history(
             keep.add(same[0])
             continue
         write.append((entry_file_name(entry, seq, text), raw))
+    if on_disk:
+        return write, []
     written = {name for name, _ in write}
     remove = [name for name in existing if name not in keep and name not in written]
     return write, remove

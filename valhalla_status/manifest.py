@@ -309,12 +309,16 @@ def _holds(path: str | os.PathLike[str], data: bytes) -> bool:
         return False
 
 
-def write_manifest(path: str | os.PathLike[str], manifest: Manifest) -> bool:
+def write_manifest(
+    path: str | os.PathLike[str], manifest: Manifest, *, history_on_disk: int = 0
+) -> bool:
     """Validate and write ``manifest`` in canonical form; False when nothing changed.
 
     The caller holds the lock (see :func:`manifest_lock`). schema_version 2: each new history
     entry is first written as a pending file named after the hash of the new main file, then
-    the main file is replaced, then the pending file is renamed (see :mod:`.layout`).
+    the main file is replaced, then the pending file is renamed (see :mod:`.layout`). The
+    first ``history_on_disk`` entries are the files as read under this lock (a change appends
+    to them); they are left as they are.
     """
     checked = validate_manifest(manifest, os.fspath(path))
     data = dump_manifest(checked).encode("utf-8")
@@ -328,7 +332,8 @@ def write_manifest(path: str | os.PathLike[str], manifest: Manifest) -> bool:
     folder = history_dir(path)
     try:
         settle(path)
-        write, remove = plan_history(checked, existing_entries(folder))
+        existing = existing_entries(folder) if not history_on_disk else {}
+        write, remove = plan_history(checked, existing, on_disk=history_on_disk)
     except OSError as exc:
         raise ValhallaError(f"cannot write {history_dir(path)}: {exc.strerror or exc}") from None
     if unchanged and not write and not remove:
@@ -387,7 +392,8 @@ def update_manifest(
         new = change(old)
         if new is None:
             return old, None
-        write_manifest(path, new)
+        appended = new.history[: len(old.history)] == old.history
+        write_manifest(path, new, history_on_disk=len(old.history) if appended else 0)
         return old, new
 
 
