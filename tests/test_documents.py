@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from valhalla_status.documents import to_json
 
@@ -35,3 +37,28 @@ def test_light_modules_agree_with_the_models_on_the_statuses() -> None:
     from valhalla_status import client, documents, models
 
     assert documents.STATUSES == client.STATUSES == models.STATUSES
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**100), max_value=10**100)
+    | st.text(alphabet=st.characters(exclude_categories=["Cs"])),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.text(alphabet=st.characters(exclude_categories=["Cs"])), inner, max_size=4
+        )
+    ),
+    max_leaves=20,
+)
+
+
+@given(_JSON_VALUES)
+def test_to_json_writes_json_dumps_text_for_any_json_without_floats(value: Any) -> None:
+    assert to_json(value) == json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_to_json_writes_every_float_so_that_it_reads_back_the_same(value: float) -> None:
+    assert json.loads(to_json({"x": value})) == {"x": value}
