@@ -29,17 +29,6 @@ from run import EPOCH, generate_manifest
 
 from valhalla_status import canonical
 from valhalla_status.manifest import load_manifest
-from valhalla_status.models import Manifest
-
-
-def one_pyyaml_call(manifest: Manifest) -> str:
-    """The canonical text as it was written before the fast path."""
-    if manifest.schema_version == 2:
-        return canonical.HEADER + canonical._yaml(canonical.main_data(manifest))
-    data = canonical.manifest_data(manifest)
-    for entry in data["history"]:
-        entry["changes"] = {k: canonical._FlowList(v) for k, v in entry["changes"].items()}
-    return canonical.HEADER + canonical._yaml(data)
 
 
 def median_s(work: Callable[[], object], runs: int) -> float:
@@ -58,9 +47,9 @@ def in_process(root: Path, packs: int, runs: int) -> None:
         generate_manifest(path, packs, layout=layout)
         manifest = load_manifest(path)
         fast = canonical.dump_manifest(manifest)
-        if fast != one_pyyaml_call(manifest) or fast != path.read_text(encoding="utf-8"):
+        if fast != canonical.pyyaml_dump(manifest) or fast != path.read_text(encoding="utf-8"):
             raise SystemExit(f"layout {layout}: the fast path's text differs")
-        before = median_s(lambda m=manifest: one_pyyaml_call(m), runs)
+        before = median_s(lambda m=manifest: canonical.pyyaml_dump(m), runs)
         after = median_s(lambda m=manifest: canonical.dump_manifest(m), runs)
         print(
             f"  layout {layout}: one PyYAML call {before:.3f} s, fast path {after:.3f} s "
