@@ -11,10 +11,12 @@ import copy
 import json
 import math
 import os
+import re
 import shutil
 import string
 import subprocess
 import sys
+import xml.dom.minidom
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ from hypothesis import strategies as st
 from valhalla_status import canonical, site
 from valhalla_status.layout import PENDING_NAME, digest
 from valhalla_status.manifest import dump_manifest
-from valhalla_status.models import HistoryEntry, Manifest
+from valhalla_status.models import ACTIONS, HistoryEntry, Manifest
 
 M = "manifest/valhalla.yaml"
 H = "manifest/valhalla.history"
@@ -303,6 +305,34 @@ def test_numbers_text_and_control_characters_in_extra_and_history_read_back_the_
     assert math.copysign(1, status["extra"]["n"][3]) == -1  # -0.0 keeps its sign
     shown = ws.run("show", "--json")
     assert json.loads(shown.output)["extra"] == expected["system"]["extra"]
+
+
+_NOT_XML_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_ODD_CHANGES = (
+    'changes:\n  "packs.K\\x01\\uFFFE.status": ["a\\x02\\uFFFF", "b\\x0b"]\n'
+    '  version: ["1\\x01", {"\\x04k": "\\x05"}]\n  "extra.\\x03": [["\\x1f"], null]\n'
+    '  "packs.Z\\x06": [null, {id: "Z\\x07", name: "n\\x08", group: g, status: pending}]\n'
+)
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+def test_control_characters_in_history_values_never_reach_the_feed_or_the_pages(
+    ws: Workspace, action: str
+) -> None:
+    folder = _v2(ws)
+    text = f"at: '2025-09-21T00:00:00Z'\nby: hand\naction: {action}\n{_ODD_CHANGES}notes: null\n"
+    (folder / "20250921T000000Z-000001-00000000.yaml").write_text(text, "utf-8")
+    assert ws.run("validate").exit_code == 0
+
+    built = ws.run("build")
+
+    assert built.exit_code == 0, built.output
+    site_folder = ws.root / "site"
+    for name in ("feed.xml", "badge.svg"):
+        xml.dom.minidom.parse(str(site_folder / name))  # well-formed XML
+    for path in [site_folder / "feed.xml", *site_folder.rglob("*.html")]:
+        found = _NOT_XML_TEXT.search(path.read_text("utf-8"))
+        assert found is None, (path.name, found)
 
 
 # --- 3. the shipped schemas describe every published document ------------------------------

@@ -301,7 +301,7 @@ def recent_changes(manifest: Manifest, limit: int | None) -> list[Change]:
             for f, (o, n) in entry.changes.items()
             if (d := describe_change(f, o, n))
         ]
-        title = _title(entry, lines)
+        title = _NOT_XML.sub("\ufffd", _title(entry, lines))  # a set-version's values too
         details = [line for line in lines if line != title and not line.startswith("version:")]
         if entry.action.startswith("pack-") and len(lines) > 1:
             details = lines
