@@ -727,3 +727,22 @@ def test_manifest_given_as_a_folder_or_with_a_trailing_slash_is_one_clear_line(
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and "Traceback" not in result.output, result.output
         assert "internal error" not in result.output
+
+
+_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")  # how a URL was told from a path before
+SOURCE_TEXT = st.lists(
+    st.sampled_from([*"aZ09+.-:/ é\\_?#@%", "://", "http", "HTTPS", "file"]), max_size=8
+).map("".join) | st.sampled_from(["http://x", "https://x/", "ftp://x", "c:/x", "1a://x", "://x"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=SOURCE_TEXT)
+def test_the_status_client_tells_a_url_from_a_path_as_it_always_did(text: str) -> None:
+    from valhalla_status.client import InvalidArgument, StatusClient
+
+    try:
+        is_url = StatusClient(text, timeout=1).is_url
+    except InvalidArgument as exc:
+        assert "only http:// and https:// URLs" in str(exc)
+        is_url = True
+    assert is_url is bool(_SCHEME.match(text))
