@@ -746,3 +746,16 @@ def test_the_status_client_tells_a_url_from_a_path_as_it_always_did(text: str) -
         assert "only http:// and https:// URLs" in str(exc)
         is_url = True
     assert is_url is bool(_SCHEME.match(text))
+
+
+@pytest.mark.parametrize("spelling", ["m/v.yaml/", "m/v.yaml/.", "m/..", ".", ""])
+def test_init_refuses_a_manifest_path_that_names_a_folder_as_every_other_command_does(
+    ws: Workspace, spelling: str
+) -> None:
+    (ws.root / "m").mkdir()
+    result = ws.run("--manifest", spelling, "init", NB)
+    assert result.exit_code == 1, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert "names a folder" in result.output
+    assert sorted(p.name for p in ws.root.rglob("*")) == ["m"]  # nothing written
+    assert ws.run("--manifest", spelling, "validate").exit_code == 1
