@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from valhalla_status import canonical, site
+from valhalla_status.cli import main as main_command
 from valhalla_status.layout import PENDING_NAME, digest
 from valhalla_status.manifest import dump_manifest
 from valhalla_status.models import ACTIONS, HistoryEntry, Manifest
@@ -489,6 +490,45 @@ def test_a_change_after_a_killed_writer_records_exactly_what_happened(
         history[-1]["by"],
     ]
     assert len(names) == len(history)
+    assert ws.run("fmt", "--check").exit_code == 0
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing after it runs, no handler sees it."""
+
+
+@pytest.mark.parametrize("replaces", [0, 1, 2], ids=["pending", "main", "final name"])
+def test_a_change_killed_at_any_rename_leaves_history_and_main_file_agreeing(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, replaces: int
+) -> None:
+    """Killed at a rename (the pending entry's, the main file's, the entry's final name's):
+    readers see the change whole or not at all; the next change goes on from there."""
+    _v2(ws)
+    real, calls = os.replace, {"n": 0}
+
+    def dying(*args: Any, **kwargs: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] > replaces:
+            raise Killed
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", dying)
+    with pytest.raises(Killed):
+        ws.runner.invoke(
+            main_command,
+            ["pack", "set", "K", "--status", "pending", NB],
+            env={"SOURCE_DATE_EPOCH": str(EPOCH + 3600)},
+            catch_exceptions=False,
+        )
+    monkeypatch.setattr(os, "replace", real)
+
+    happened = replaces >= 2  # the main file was replaced
+    status = json.loads(ws.run("pack", "show", "K", "--json").output)["status"]
+    assert status == ("pending" if happened else "installed")
+    assert len(_history_json(ws)) == (2 if happened else 1)
+    _change(ws, "pack", "set", "H", "--status", "pending")
+    assert len(_history_json(ws)) == (3 if happened else 2)
+    assert len(os.listdir(ws.root / H)) == len(_history_json(ws))
     assert ws.run("fmt", "--check").exit_code == 0
 
 
