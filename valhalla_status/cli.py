@@ -265,6 +265,11 @@ def init(settings: Settings, force: bool, by: str | None, no_build: bool) -> Non
     from .service import ensure_system_metadata
     from .workspace import ignore_outputs
 
+    if os.path.basename(settings.manifest) in ("", ".", ".."):  # as every other command reads it
+        raise ValhallaError(
+            f"{for_terminal(settings.manifest)}: names a folder, not a manifest file; give the "
+            "file's path (like manifest/valhalla.yaml)"
+        )
     report(settings, ensure_system_metadata(settings.manifest, force=force, by=by), no_build)
     ignored = ignore_outputs(settings.location)
     if ignored.added:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic_core import PydanticSerializationError
 from pydantic_core import to_json as _encode
 
 from .formats import STATUSES
@@ -35,8 +36,19 @@ def to_json(document: Any) -> str:
     pydantic-core's encoder writes what ``json.dumps(indent=2, ensure_ascii=False)`` writes
     (floats aside: ``1e-7``, not ``1e-07``), several times faster. Documents never hold NaN or
     infinities: the models refuse them.
+
+    pydantic-core stops at a nesting depth of 255, and ``extra`` and history values the models
+    accept may sit deeper in a document: those documents are written by ``json.dumps``.
     """
-    return _encode(document, indent=2).decode() + "\n"
+    try:
+        return _encode(document, indent=2).decode() + "\n"
+    except PydanticSerializationError as exc:
+        import json
+
+        try:
+            return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        except (TypeError, ValueError, RecursionError):
+            raise exc from None
 
 
 def schema_file_for(path: str) -> str:

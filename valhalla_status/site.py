@@ -50,6 +50,7 @@ from .documents import (
     pack_file_document,
     packs_document,
     relative_root,
+    schema_file_for,
     status_document,
     summary_counts,
     summary_document,
@@ -300,7 +301,7 @@ def recent_changes(manifest: Manifest, limit: int | None) -> list[Change]:
             for f, (o, n) in entry.changes.items()
             if (d := describe_change(f, o, n))
         ]
-        title = _title(entry, lines)
+        title = _NOT_XML.sub("\ufffd", _title(entry, lines))  # a set-version's values too
         details = [line for line in lines if line != title and not line.startswith("version:")]
         if entry.action.startswith("pack-") and len(lines) > 1:
             details = lines
@@ -458,17 +459,40 @@ def render_site(
     files.update(schemas)
     for document in pack_docs:
         files[f"packs/{document['id']}.json"] = to_json(pack_file_document(document))
+    _check_schemas(files)
     return {path: d.encode() if isinstance(d, str) else d for path, d in files.items()}
+
+
+def _check_schemas(files: dict[str, Any]) -> None:
+    """Refuse a site whose documents name a schema the package's schema folder lacks."""
+    named = {
+        f"schema/{schema_file_for(path)}"
+        for path in files
+        if path.endswith(".json") and not path.startswith("schema/")
+    }
+    missing = sorted(path for path in named if path not in files)
+    if missing:
+        raise ValhallaError(
+            f"{SCHEMA_FOLDER}: the installed package lacks {missing[0].removeprefix('schema/')}"
+            " (a damaged install); reinstall valhalla-status"
+        )
 
 
 def _schema_files() -> dict[str, bytes]:
     """``schema/*.schema.json``: generated from the models and shipped in the package (see
     :mod:`valhalla_status.schemas`); the document schemas first, the Statuspage ones last."""
-    names = sorted(
-        (name for name in os.listdir(SCHEMA_FOLDER) if name.endswith(".schema.json")),
-        key=lambda name: (name.startswith("api-"), name),
-    )
-    return {f"schema/{name}": (SCHEMA_FOLDER / name).read_bytes() for name in names}
+    try:
+        names = sorted(
+            (name for name in os.listdir(SCHEMA_FOLDER) if name.endswith(".schema.json")),
+            key=lambda name: (name.startswith("api-"), name),
+        )
+        return {f"schema/{name}": (SCHEMA_FOLDER / name).read_bytes() for name in names}
+    except OSError as exc:
+        where = os.fsdecode(exc.filename) if exc.filename else SCHEMA_FOLDER
+        raise ValhallaError(
+            f"{where}: cannot read the package's schemas ({exc.strerror or exc}); reinstall "
+            "valhalla-status"
+        ) from None
 
 
 def _history_html(env: Environment, manifest: Manifest, context: dict[str, Any]) -> dict[str, str]:

@@ -132,16 +132,26 @@ def ignore_patterns(
     patterns = []
     site_path = _inside(site, top)
     if site_path is not None:
+        site_path = _git_escaped(site_path)
         parent, _, name = site_path.rpartition("/")
         beside = f"/{parent}/" if parent else "/"
         patterns += [f"/{site_path}/", f"{beside}.{name}.lock"]
     patterns.append(".*.valhalla-*")
     folder = _inside(os.path.dirname(os.path.abspath(manifest)), top)
     if folder is not None:
+        folder = _git_escaped(folder)
         patterns += [f"/{folder}/.*.lock", f"/{folder}/.*.tmp-*", f"/{folder}/*.history/.tmp-*"]
     elif os.path.abspath(_written_parent(manifest)) == top:
         patterns += ["/.*.lock", "/.*.tmp-*", "/*.history/.tmp-*"]
     return patterns
+
+
+def _git_escaped(path: str) -> str:
+    """``path`` as a ``.gitignore`` pattern that matches it alone: git's glob characters and
+    the backslash are escaped, and a line break (which no pattern can hold) is matched by
+    ``?``, so a folder named ``a<newline>b`` never becomes the two patterns ``a`` and ``b``."""
+    escaped = "".join("\\" + c if c in "\\*?[]" else c for c in path)
+    return escaped.replace("\n", "?").replace("\r", "?")
 
 
 def _written_parent(path: str | os.PathLike[str]) -> str:
