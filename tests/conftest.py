@@ -129,6 +129,14 @@ class Workspace:
         return self.runner.invoke(main, list(args), env=env, catch_exceptions=False)
 
 
+@pytest.fixture(autouse=True)
+def commits_dated_at_the_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Date the tests' git commits at EPOCH, before every change the tests make, so that a
+    committed change lands at its own time; the landing tests date their commits themselves."""
+    monkeypatch.setenv("GIT_COMMITTER_DATE", f"@{EPOCH} +0000")
+    monkeypatch.setenv("GIT_AUTHOR_DATE", f"@{EPOCH} +0000")
+
+
 @pytest.fixture
 def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:
     """A clean workspace: cwd is a fresh folder, no VALHALLA_* or SOURCE_DATE_EPOCH set."""

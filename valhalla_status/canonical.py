@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from .layout import ENTRY_NAME, digest, read_entry_file
-from .models import HistoryEntry, Manifest
+from .models import HistoryEntry, LandedEntry, Manifest
 from .yamlstrict import TAG
 
 HEADER = (
@@ -189,7 +189,8 @@ def _document(data: dict[str, Any]) -> str:
 
 def dump_entry(entry: HistoryEntry) -> str:
     """The canonical text of one history entry file."""
-    data = entry.model_dump(mode="json")
+    dumped = entry.model_dump(mode="json")  # a read entry also has its id and landing time
+    data = {name: dumped[name] for name in HistoryEntry.model_fields}
     data["changes"] = {k: _FlowList(v) for k, v in data["changes"].items()}
     return _yaml(data)
 
@@ -199,6 +200,13 @@ def entry_file_name(entry: HistoryEntry, seq: int, text: str | None = None) -> s
     text = dump_entry(entry) if text is None else text
     at = entry.at.astimezone(timezone.utc).strftime(_ENTRY_TIME)
     return f"{at}-{seq:06d}-{digest(text.encode())[:8]}.yaml"
+
+
+def recorded(entry: HistoryEntry, seq: int) -> LandedEntry:
+    """A new entry as it reads back once written at ``seq``: with its id (its file's name),
+    landed at its own time (it is not committed yet)."""
+    entry_id = entry_file_name(entry, seq).removesuffix(".yaml")
+    return LandedEntry.model_construct(**dict(entry), id=entry_id, landed_at=entry.at)
 
 
 def _main_file_data(manifest: Manifest) -> dict[str, Any]:

@@ -298,12 +298,23 @@ def migrate(settings: Settings, by: str | None) -> None:
 
 
 @main.command()
+@click.option(
+    "--base",
+    metavar="REV",
+    help="Also check that no change recorded at git revision REV was removed or edited.",
+)
 @pass_settings
-def validate(settings: Settings) -> None:
+def validate(settings: Settings, base: str | None) -> None:
     """Check the manifest; exit 1 with located errors."""
+    from .diff import append_only_problems
     from .manifest import hand_comments
 
-    count = len(settings.load().packs)
+    manifest = settings.load()
+    count = len(manifest.packs)
+    if manifest.schema_version == 2:
+        problems = append_only_problems(base, settings.manifest)
+        if problems:
+            raise ValhallaError("\n".join(for_terminal(problem) for problem in problems))
     for warning in hand_comments(settings.manifest):
         click.echo(for_terminal(warning), err=True)
     shown = for_terminal(settings.manifest)
@@ -575,6 +586,31 @@ def set_notes_command(
 
 
 @main.command()
+@click.argument("entry")
+@click.option("--notes", metavar="TEXT", help="Why: recorded in the history.")
+@mutation
+@pass_settings
+def revert(
+    settings: Settings, entry: str, notes: str | None, by: str | None, no_build: bool
+) -> None:
+    """Undo the change ENTRY (an id `history` shows) as a new change."""
+    from .service import revert_entry
+
+    report(settings, revert_entry(settings.manifest, entry, notes=notes, by=by), no_build)
+
+
+@main.command()
+@click.option("--notes", metavar="WHY", required=True, help="Why the files were edited.")
+@mutation
+@pass_settings
+def record(settings: Settings, notes: str, by: str | None, no_build: bool) -> None:
+    """Record what the history does not explain (a hand edit) as a change."""
+    from .service import record_edit
+
+    report(settings, record_edit(settings.manifest, notes=notes, by=by), no_build)
+
+
+@main.command()
 @click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print history.json's shape.")
 @pass_settings
@@ -591,11 +627,14 @@ def history(settings: Settings, limit: int, as_json: bool) -> None:
             f"{field}: {_short(old)} → {_short(new)}"
             for field, (old, new) in entry["changes"].items()
         )
-        line = f"{human_time(entry['at'])}  {entry['by']}  {entry['action']}"
+        landed = entry.get("landed_at", entry["at"])
+        line = f"{human_time(landed)}  {entry.get('id', '')}  {entry['by']}  {entry['action']}"
         if changes:
             line += f"  {changes}"
         if entry["notes"]:
             line += f"  ({entry['notes']})".replace("\n", " ")
+        if landed != entry["at"]:
+            line += f"  [made {human_time(entry['at'])}]"
         click.echo(for_terminal(line))
 
 

@@ -17,14 +17,17 @@ from typing import Any
 
 from .errors import ManifestError, ValhallaError
 from .formats import format_timestamp, human_time, parse_timestamp, semver_key
+from .history import compare_histories, entry_id
+from .landing import landings, removed_names
 from .layout import EMPTY as EMPTY_HISTORY
-from .layout import MAX_ENTRY_BYTES, History, classify, history_shown
+from .layout import MAX_ENTRY_BYTES, History, classify, history_dir, history_shown
 from .manifest import (
     MAX_FILE_BYTES,
     MAX_FILE_SIZE,
     decode_manifest_bytes,
     load_manifest,
     parse_manifest,
+    read_manifest_text,
 )
 from .models import HistoryEntry, Manifest
 from .service import compute_changes
@@ -102,7 +105,15 @@ def manifest_at_revision(revision: str, manifest_path: str | os.PathLike[str]) -
     blob = _git(["cat-file", "blob", blob_name], top)
     history = _history_at_revision(top, commit.stdout.decode().strip(), relative, blob.stdout)
     try:
-        return parse_manifest(decode_manifest_bytes(blob.stdout, shown), shown, history)
+        text = decode_manifest_bytes(blob.stdout, shown)
+        folder = top / history_shown(relative)
+        return parse_manifest(
+            text,
+            shown,
+            history,
+            landed=lambda: landings(folder, commit.stdout.decode().strip()),
+            explained=False,
+        )
     except ManifestError as exc:
         raise _one_line(exc) from None
 
@@ -165,12 +176,20 @@ def load_side(spec: str | None, manifest_path: str, label: str | None = None) ->
     """A file (if ``spec`` names one), else a git revision; None: the working manifest."""
     try:
         if spec is None:
-            return Side(manifest_path, load_manifest(manifest_path))
+            return Side(manifest_path, load_manifest(manifest_path, explained=False))
         if os.path.isfile(spec):
-            return Side(spec, load_manifest(spec))
+            return Side(spec, _load_file(spec))
     except ManifestError as exc:
         raise _one_line(exc) from None
     return Side(label or spec, manifest_at_revision(spec, manifest_path))
+
+
+def _load_file(path: str) -> Manifest:
+    """A manifest file to compare; one without its history folder (a copy of the main file,
+    say from ``git show REV:manifest/valhalla.yaml``) is compared by what it holds."""
+    if history_dir(path).exists():
+        return load_manifest(path, explained=False)
+    return parse_manifest(read_manifest_text(path), path, explained=False, require_history=False)
 
 
 # --- git's revision ranges -----------------------------------------------------------------
@@ -277,12 +296,36 @@ class ManifestDiff:
     packs_reordered: bool
     history_added: tuple[HistoryEntry, ...]
     history_removed: tuple[HistoryEntry, ...]
+    history_edited: tuple[HistoryEntry, ...] = ()
 
     @property
     def changed(self) -> bool:
         return bool(
-            self.changes or self.packs_reordered or self.history_added or self.history_removed
+            self.changes
+            or self.packs_reordered
+            or self.history_added
+            or self.history_removed
+            or self.history_edited
         )
+
+    def history_sections(self) -> list[tuple[str, tuple[HistoryEntry, ...]]]:
+        """The entries added, removed and edited, each under its heading (removed and edited
+        entries are problems: a recorded change is never removed or edited)."""
+        return [
+            (verb, entries)
+            for verb, entries in (
+                ("added", self.history_added),
+                (
+                    "removed (a recorded change is never removed: undo it with `revert`)",
+                    self.history_removed,
+                ),
+                (
+                    "edited (a recorded change is never edited: make a new change)",
+                    self.history_edited,
+                ),
+            )
+            if entries
+        ]
 
     def system_lines(self) -> list[str]:
         changes = self.changes
@@ -348,10 +391,9 @@ class ManifestDiff:
         lines += [f"  {item.line}" for item in self.pack_changes()]
         if self.packs_reordered:
             lines.append("  Packs reordered")
-        for verb, entries in (("added", self.history_added), ("removed", self.history_removed)):
-            if entries:
-                lines.append(f"History: {_count(len(entries), 'entry', 'entries')} {verb}")
-                lines += [f"  {_entry_line(entry)}" for entry in entries]
+        for verb, entries in self.history_sections():
+            lines.append(f"History: {_count(len(entries), 'entry', 'entries')} {verb}")
+            lines += [f"  {_entry_line(entry)}" for entry in entries]
         return lines
 
     def markdown(self) -> str:
@@ -369,16 +411,19 @@ class ManifestDiff:
             out.append("\n".join(["| Pack | Name | Change |", "| --- | --- | --- |", *rows]) + "\n")
         if self.packs_reordered:
             out.append("Packs reordered.\n")
-        for verb, entries in (("added", self.history_added), ("removed", self.history_removed)):
-            if entries:
-                rows = [
-                    f"| {_when(format_timestamp(e.at))} | {_md(e.by)} | {e.action} "
-                    f"| {_md(_one(e.notes or ''))} |"
-                    for e in entries
-                ]
-                header = f"**History**: {_count(len(entries), 'entry', 'entries')} {verb}\n\n"
-                table = ["| When | By | Action | Notes |", "| --- | --- | --- | --- |", *rows]
-                out.append(header + "\n".join(table) + "\n")
+        for verb, entries in self.history_sections():
+            rows = [
+                f"| {_md(entry_id(e))} | {_when(format_timestamp(e.at))} | {_md(e.by)} "
+                f"| {e.action} | {_md(_one(e.notes or ''))} |"
+                for e in entries
+            ]
+            header = f"**History**: {_count(len(entries), 'entry', 'entries')} {_md(verb)}\n\n"
+            table = [
+                "| Entry | Made | By | Action | Notes |",
+                "| --- | --- | --- | --- | --- |",
+                *rows,
+            ]
+            out.append(header + "\n".join(table) + "\n")
         return "\n".join(out)
 
     def document(self) -> dict[str, Any]:
@@ -391,6 +436,7 @@ class ManifestDiff:
             "packs_reordered": self.packs_reordered,
             "history_added": [e.model_dump(mode="json") for e in self.history_added],
             "history_removed": [e.model_dump(mode="json") for e in self.history_removed],
+            "history_edited": [e.model_dump(mode="json") for e in self.history_edited],
             "summary": self.lines()[1:] if self.changed else [],
         }
 
@@ -409,7 +455,7 @@ def diff_manifests(old: Side, new: Side) -> ManifestDiff:
     """Compare two manifests."""
     a, b = old.manifest, new.manifest
     changes = compute_changes(a, b)
-    if a.system.updated_at != b.system.updated_at:
+    if a.history and b.history and a.system.updated_at != b.system.updated_at:
         changes["updated_at"] = [
             format_timestamp(a.system.updated_at),
             format_timestamp(b.system.updated_at),
@@ -417,16 +463,9 @@ def diff_manifests(old: Side, new: Side) -> ManifestDiff:
     old_set, new_set = {p.id for p in a.packs}, {p.id for p in b.packs}
     old_ids = [p.id for p in a.packs if p.id in new_set]
     new_ids = [p.id for p in b.packs if p.id in old_set]
-    common = 0
-    while common < min(len(a.history), len(b.history)) and a.history[common] == b.history[common]:
-        common += 1
+    added, removed, edited = compare_histories(a.history, b.history)
     return ManifestDiff(
-        old,
-        new,
-        changes,
-        old_ids != new_ids,
-        tuple(b.history[common:]),
-        tuple(a.history[common:]),
+        old, new, changes, old_ids != new_ids, tuple(added), tuple(removed), tuple(edited)
     )
 
 
@@ -472,7 +511,7 @@ def _count(number: int, one: str, many: str) -> str:
 
 
 def _entry_line(entry: HistoryEntry) -> str:
-    line = f"{_when(format_timestamp(entry.at))}  {entry.by}  {entry.action}"
+    line = f"{entry_id(entry)}  {_when(format_timestamp(entry.at))}  {entry.by}  {entry.action}"
     return f"{line}  {_quote(entry.notes)}" if entry.notes else line
 
 
@@ -484,3 +523,38 @@ _MD_ESCAPES = str.maketrans(
 def _md(text: str) -> str:
     """Plain text safe inside Markdown (and a table cell): nothing in it is markup."""
     return _one(text).translate(_MD_ESCAPES)
+
+
+def append_only_problems(base: str | None, manifest_path: str) -> list[str]:
+    """One line per recorded change that the working manifest no longer holds as it was: a
+    recorded change is never removed or edited.
+
+    Compared with the manifest at git revision ``base``; with None, with every change that
+    landed on the current branch (its first-parent history) since its ``init``.
+    """
+    new = load_manifest(manifest_path, explained=False)
+    folder = history_shown(manifest_path)
+    if base is None:
+        landed = landings(history_dir(manifest_path))
+        return [
+            f"{folder}/{name}: a recorded change was removed (it landed on this branch, and "
+            "the file is gone); put the file back from git (`git log --diff-filter=D -- "
+            f"{folder}/{name}` shows the commit that removed it), then undo the change with "
+            f"`valhalla-status revert {name.removesuffix('.yaml')}`"
+            for name in removed_names(landed, new.history)
+        ]
+    old = load_side(base, manifest_path).manifest
+    _, removed, edited = compare_histories(old.history, new.history)
+    problems = [
+        f"{folder}/{entry_id(e)}.yaml: removed since {base}; a recorded change is never "
+        f"removed: put the file back (`git checkout {base} -- {folder}/{entry_id(e)}.yaml`) "
+        f"and undo the change with `valhalla-status revert {entry_id(e)}`"
+        for e in removed
+    ]
+    problems += [
+        f"{folder}/{entry_id(e)}.yaml: edited since {base}; a recorded change is never "
+        f"edited: put the file back (`git checkout {base} -- {folder}/{entry_id(e)}.yaml`) "
+        "and make the change you meant as a new one"
+        for e in edited
+    ]
+    return problems

@@ -89,7 +89,7 @@ def pack_document(pack: Pack, since: str | None = None) -> dict[str, Any]:
 
 
 def pack_since(manifest: Manifest) -> dict[str, str]:
-    """Pack id -> the time of the newest history entry that set its status.
+    """Pack id -> the time the newest history entry that set its status landed.
 
     That is a ``packs.<ID>.status`` change, the pack's addition, or (for packs it does not
     name) the newest ``init`` entry; a pack none of these covers is absent (unknown).
@@ -99,17 +99,18 @@ def pack_since(manifest: Manifest) -> dict[str, str]:
     since: dict[str, str] = {}
     init: str | None = None
     for entry in manifest.history:
+        landed = format_timestamp(getattr(entry, "landed_at", entry.at))
         if entry.action == "init":
             since.clear()
-            init = format_timestamp(entry.at)
+            init = landed
         for field, (_, new) in entry.changes.items():
             if not field.startswith("packs."):
                 continue
             rest = field[len("packs.") :]
             if rest.endswith(".status"):
-                since[rest[: -len(".status")]] = format_timestamp(entry.at)
+                since[rest[: -len(".status")]] = landed
             elif "." not in rest and new is not None:
-                since[rest] = format_timestamp(entry.at)
+                since[rest] = landed
     if init is not None:
         for pack in manifest.packs:
             since.setdefault(pack.id, init)

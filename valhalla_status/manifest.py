@@ -23,9 +23,18 @@ from pydantic import TypeAdapter, ValidationError
 from .atomic import atomic_write as atomic_write
 from .atomic import remove_stale_temp_files
 from .canonical import HEADER as HEADER
-from .canonical import dump_manifest, existing_entries, manifest_data, plan_history
+from .canonical import (
+    dump_entry,
+    dump_manifest,
+    entry_file_name,
+    existing_entries,
+    manifest_data,
+    plan_history,
+)
 from .errors import ManifestError, ValhallaError
 from .files import NotRegularFileError, open_regular, read_regular_file
+from .history import differences
+from .landing import Landings, land, landings
 from .layout import EMPTY as EMPTY_HISTORY
 from .layout import (
     EXAMPLE_NAME,
@@ -41,7 +50,7 @@ from .layout import (
 )
 from .locking import lock_path as lock_path
 from .locking import manifest_lock as manifest_lock
-from .models import HistoryEntry, Manifest, cross_field_problems, describe
+from .models import HistoryEntry, LandedEntry, Manifest, cross_field_problems, describe
 from .text import for_terminal
 from .validation import clean_loc, validation_problems
 from .validation import error_message as error_message
@@ -122,12 +131,20 @@ def decode_manifest_bytes(raw: bytes, shown: str) -> str:
 
 
 def parse_manifest(
-    text: str, path: str | os.PathLike[str] = "<manifest>", history: History | None = None
+    text: str,
+    path: str | os.PathLike[str] = "<manifest>",
+    history: History | None = None,
+    *,
+    landed: Callable[[], Landings] | None = None,
+    explained: bool = True,
+    require_history: bool = True,
 ) -> Manifest:
     """Validate manifest text; raise ManifestError with every located problem.
 
     A schema_version 2 manifest takes its history (and updated_at) from ``history``, the
-    files of its history folder (none given: no files).
+    files of its history folder (none given: no files), in the landing order ``landed`` gives
+    (None: the entries' own order); ``explained``: also check that the history explains every
+    field (see :mod:`valhalla_status.history`).
     """
     shown = os.fspath(path)
     lines = LineMap()
@@ -137,7 +154,12 @@ def parse_manifest(
     if not isinstance(data, dict):
         raise ManifestError([f"{shown}:1: the manifest must be a mapping, not {describe(data)}"])
     if data.get("schema_version") == 2 and type(data["schema_version"]) is int:
-        return _parse_layout_2(data, lines, shown, history or EMPTY_HISTORY)
+        manifest = _parse_layout_2(
+            data, lines, shown, history or EMPTY_HISTORY, landed, require_history
+        )
+        if explained:
+            _check_explained(manifest, data, lines, shown)
+        return manifest
     try:
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:
@@ -147,7 +169,20 @@ def parse_manifest(
         raise ManifestError(
             [problem(shown, lines.line_of(data, loc), loc, message) for loc, message in cross]
         )
-    return manifest
+    entries = [
+        _landed(entry, entry_file_name(entry, seq).removesuffix(".yaml"))
+        for seq, entry in enumerate(manifest.history)
+    ]
+    return manifest.model_copy(update={"history": entries})
+
+
+def _check_explained(manifest: Manifest, data: dict[str, Any], lines: LineMap, shown: str) -> None:
+    """Raise ManifestError, located, for every field the history does not explain."""
+    found = differences(manifest)
+    if found:
+        raise ManifestError(
+            [problem(shown, lines.line_of(data, d.loc), d.loc, d.message) for d in found]
+        )
 
 
 @functools.cache
@@ -155,8 +190,9 @@ def _entries() -> TypeAdapter[list[HistoryEntry]]:
     return TypeAdapter(list[HistoryEntry])
 
 
-def parse_history(history: History, folder_shown: str) -> tuple[list[HistoryEntry], list[str]]:
-    """The entries of a history folder, oldest first, and every located problem."""
+def parse_history(history: History, folder_shown: str) -> tuple[list[LandedEntry], list[str]]:
+    """The entries of a history folder in their own order (time, then the order they were
+    made in), each with its id, and every located problem."""
     problems = [
         f"{folder_shown}/{name}: not a history entry file (names look like {EXAMPLE_NAME}); "
         "move it out of the folder"
@@ -164,62 +200,86 @@ def parse_history(history: History, folder_shown: str) -> tuple[list[HistoryEntr
     ]
     loaded: list[tuple[str, LineMap, Any]] = []
     for name in sorted(history.entries):
-        shown = f"{folder_shown}/{name}"
-        raw = history.entries[name]
-        if len(raw) > MAX_ENTRY_BYTES:
-            problems.append(f"{shown}: file is over the 1 MiB limit of a history entry")
-            continue
-        try:
-            lines = LineMap()
-            data = construct(decode_manifest_bytes(raw, shown), shown, lines)
-        except ManifestError as exc:
-            problems += exc.problems
-            continue
-        if not isinstance(data, dict):
-            problems.append(f"{shown}:1: a history entry must be a mapping, not {describe(data)}")
-            continue
-        loaded.append((name, lines, data))
+        found = _read_entry(history.entries[name], f"{folder_shown}/{name}")
+        if isinstance(found, list):
+            problems += found
+        else:
+            loaded.append((name, *found))
     try:
         entries = _entries().validate_python([data for _, _, data in loaded])
     except ValidationError as exc:
-        by_index: dict[int, list[Any]] = {}
-        for error in exc.errors():
-            by_index.setdefault(int(error["loc"][0]), []).append(error)
-        for index, errors in sorted(by_index.items()):
-            name, lines, data = loaded[index]
-            for error in errors:
-                loc = clean_loc(error["loc"][1:], data)
-                message = error_message(error, ("history", 0, *loc))
-                problems.append(
-                    problem(f"{folder_shown}/{name}", lines.line_of(data, loc), loc, message)
-                )
-        return [], problems
+        return [], problems + _entry_problems(exc, loaded, folder_shown)
+    problems += [
+        f"{folder_shown}/{name}: edited after it was recorded (its text no longer matches its "
+        "name); a recorded change is never edited: put back its recorded text (e.g. "
+        "`git checkout HEAD -- FILE`) and make the change you meant as a new one"
+        for (name, _, _), entry in zip(loaded, entries, strict=True)
+        if _edited(name, history.entries[name], entry)
+    ]
     order = sorted(
         range(len(loaded)),
         key=lambda i: (entries[i].at, int(loaded[i][0].split("-")[1]), loaded[i][0]),
     )
-    return [entries[i] for i in order], problems
+    return [_landed(entries[i], loaded[i][0].removesuffix(".yaml")) for i in order], problems
 
 
-def newest_entry_file(path: str | os.PathLike[str]) -> str | None:
-    """The name of the history file that holds the newest entry of the manifest at ``path``
-    (None: no readable one), to name it where it matters (a change refused as older)."""
+def _read_entry(raw: bytes, shown: str) -> tuple[LineMap, dict[str, Any]] | list[str]:
+    """An entry file's data and line map, or its problems."""
+    if len(raw) > MAX_ENTRY_BYTES:
+        return [f"{shown}: file is over the 1 MiB limit of a history entry"]
     try:
-        _, history = read_manifest(path)
-    except (OSError, ValhallaError):
-        return None
-    newest: tuple[Any, int, str] | None = None
-    for name, raw in history.entries.items():
-        entries, _ = parse_history(History({name: raw}, ()), "")
-        if entries:
-            key = (entries[0].at, int(name.split("-")[1]), name)
-            newest = key if newest is None or key > newest else newest
-    return newest[2] if newest is not None else None
+        lines = LineMap()
+        data = construct(decode_manifest_bytes(raw, shown), shown, lines)
+    except ManifestError as exc:
+        return exc.problems
+    if not isinstance(data, dict):
+        return [f"{shown}:1: a history entry must be a mapping, not {describe(data)}"]
+    return lines, data
 
 
-def _parse_layout_2(data: dict[str, Any], lines: LineMap, shown: str, history: History) -> Manifest:
+def _entry_problems(
+    exc: ValidationError, loaded: list[tuple[str, LineMap, Any]], folder_shown: str
+) -> list[str]:
+    """pydantic's errors of the entries, located in their files."""
+    by_index: dict[int, list[Any]] = {}
+    for error in exc.errors():
+        by_index.setdefault(int(error["loc"][0]), []).append(error)
+    problems = []
+    for index, errors in sorted(by_index.items()):
+        name, lines, data = loaded[index]
+        for error in errors:
+            loc = clean_loc(error["loc"][1:], data)
+            message = error_message(error, ("history", 0, *loc))
+            problems.append(
+                problem(f"{folder_shown}/{name}", lines.line_of(data, loc), loc, message)
+            )
+    return problems
+
+
+def _landed(entry: HistoryEntry, entry_id: str) -> LandedEntry:
+    """A read entry with its id; it lands at its own time until git says otherwise."""
+    return LandedEntry.model_construct(**dict(entry), id=entry_id, landed_at=entry.at)
+
+
+def _edited(name: str, raw: bytes, entry: HistoryEntry) -> bool:
+    """Whether an entry's file no longer holds the change its name was made from (its name
+    carries the hash of its canonical text: a file rewritten in another form is not edited)."""
+    named = name.split("-")[2].removesuffix(".yaml")
+    return digest(raw)[:8] != named and digest(dump_entry(entry).encode())[:8] != named
+
+
+def _parse_layout_2(
+    data: dict[str, Any],
+    lines: LineMap,
+    shown: str,
+    history: History,
+    landed: Callable[[], Landings] | None,
+    require_history: bool = True,
+) -> Manifest:
     folder_shown = history_shown(shown)
     entries, problems = parse_history(history, folder_shown)
+    if entries and landed is not None:
+        entries = land(entries, landed())
     if "history" in data:
         problems.append(
             problem(
@@ -241,14 +301,17 @@ def _parse_layout_2(data: dict[str, Any], lines: LineMap, shown: str, history: H
                 "schema_version 2 takes updated_at from the newest history entry; remove it here",
             )
         )
-    if not entries and not problems:
+    if not entries and not problems and require_history:
         problems.append(
             f"{shown}: no history entries in {folder_shown}/; schema_version 2 takes "
             "updated_at from the newest entry"
         )
     body = {k: v for k, v in data.items() if k != "history"}
     if isinstance(system, dict):
-        newest = entries[-1].at if entries else datetime(2000, 1, 1, tzinfo=timezone.utc)
+        newest = max(
+            (entry.landed_at for entry in entries),
+            default=datetime(2000, 1, 1, tzinfo=timezone.utc),
+        )
         body["system"] = {**system, "updated_at": newest}
     try:
         manifest = Manifest.model_validate(body)
@@ -270,14 +333,28 @@ def read_manifest(path: str | os.PathLike[str]) -> tuple[bytes, History]:
     return read_state(path, lambda: read_manifest_file(path))
 
 
-def parse_state(path: str | os.PathLike[str], main: bytes, history: History) -> Manifest:
-    """The manifest from a state read with :func:`read_manifest`."""
-    return parse_manifest(decode_manifest_bytes(main, os.fspath(path)), path, history)
+def parse_state(
+    path: str | os.PathLike[str], main: bytes, history: History, *, explained: bool = True
+) -> Manifest:
+    """The manifest from a state read with :func:`read_manifest`, its history in landing
+    order (see :mod:`valhalla_status.landing`)."""
+    return parse_manifest(
+        decode_manifest_bytes(main, os.fspath(path)),
+        path,
+        history,
+        landed=lambda: landings(history_dir(path)),
+        explained=explained,
+    )
 
 
-def load_manifest(path: str | os.PathLike[str]) -> Manifest:
-    """Read, parse and validate the manifest at ``path`` (and its history folder)."""
-    return parse_state(path, *read_manifest(path))
+def load_manifest(path: str | os.PathLike[str], *, explained: bool = True) -> Manifest:
+    """Read, parse and validate the manifest at ``path`` (and its history folder).
+
+    ``explained``: also check that the history explains every field (``record`` reads a
+    manifest that it does not, to record what it does not explain).
+    """
+    main, history = read_manifest(path)
+    return parse_state(path, main, history, explained=explained)
 
 
 # --- writing -------------------------------------------------------------------------------
@@ -378,6 +455,8 @@ def update_manifest(
     path: str | os.PathLike[str],
     change: Callable[[Manifest], Manifest | None],
     rehearse: Callable[[Manifest], object] | None = None,
+    *,
+    explained: bool = True,
 ) -> tuple[Manifest, Manifest | None]:
     """Under the lock: re-read, apply ``change``, validate, write.
 
@@ -385,10 +464,12 @@ def update_manifest(
     Returns ``(old, new)``; ``new`` is None when nothing changed. ``rehearse`` (default:
     ``change``) is what runs unlocked before the first lock (see fail_before_first_lock).
     """
-    fail_before_first_lock(path, lambda: (rehearse or change)(load_manifest(path)))
+    fail_before_first_lock(
+        path, lambda: (rehearse or change)(load_manifest(path, explained=explained))
+    )
     with manifest_lock(path):
         _settle(path)
-        old = load_manifest(path)
+        old = load_manifest(path, explained=explained)
         new = change(old)
         if new is None:
             return old, None

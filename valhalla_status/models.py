@@ -49,6 +49,8 @@ Action = Literal[
     "pack-set",
     "pack-remove",
     "migrate",
+    "revert",
+    "record",
 ]
 ACTIONS: tuple[str, ...] = get_args(Action)
 
@@ -272,6 +274,20 @@ class HistoryEntry(StrictModel):
         except ValueError:
             raise ValueError("must be JSON-compatible (no NaN or infinity)") from None
         return value
+
+
+class LandedEntry(HistoryEntry):
+    """A history entry as read: with its id and the time it reached the branch.
+
+    Neither is stored in the entry's file: the id is the file's name, which never changes, and
+    the landing time comes from git (see :mod:`valhalla_status.landing`).
+    """
+
+    id: str = Field(description="The entry's id: its file name without .yaml; it never changes.")
+    landed_at: Timestamp = Field(
+        description="When the change reached this branch: the time of the first-parent commit "
+        "that brought it in (the change's own time when uncommitted or outside git)."
+    )
 
 
 class Manifest(StrictModel):

@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field, JsonValue, RootModel, create_model
 from .documents import SCHEMA_FOLDER, schema_file_for
 from .models import (
     MAX_PACKS,
-    HistoryEntry,
+    LandedEntry,
     Manifest,
     Pack,
     StrictModel,
@@ -112,7 +112,7 @@ class HistoryDocument(Described):
     page: int = Field(ge=1)
     prev: str | None = Field(description="The newer page, relative to this one; null on page 1.")
     next: str | None = Field(description="The older page, relative to this one; null on the last.")
-    history: list[HistoryEntry]
+    history: list[LandedEntry]
 
 
 class ShieldsDocument(StrictModel):

@@ -20,15 +20,17 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from .canonical import recorded
+from .defaults import DEFAULT_PACKS
 from .documents import history_document, status_document, summary_counts, summary_document
 from .errors import ManifestError, NotFoundError, RefusedError, ValhallaError
 from .formats import STATUSES, format_timestamp, human_time, is_semver, semver_key
+from .history import differences, entry_id, entry_label, pack_record, shown
 from .layout import PENDING_NAME, TEMP_PREFIX, history_dir, history_shown
 from .manifest import (
     fail_before_first_lock,
     load_manifest,
     manifest_lock,
-    newest_entry_file,
     update_manifest,
     validate_manifest,
     write_manifest,
@@ -46,24 +48,6 @@ from .yamlstrict import format_loc
 
 Source = Manifest | str | os.PathLike[str]
 
-DEFAULT_PACKS: tuple[tuple[str, str, str], ...] = (
-    ("H", "Analyst Essentials", "Professional"),
-    ("I", "Reporter Premium", "Professional"),
-    ("J", "Dashboard Master", "Professional"),
-    ("K", "Executor Pro", "Professional"),
-    ("L", "Verifier Suite", "Professional"),
-    ("M", "Tracker Manager", "Professional"),
-    ("N", "Forecaster Analytics", "Professional"),
-    ("O", "Forecaster Pro", "Professional"),
-    ("P", "Supervisor Manager", "Professional"),
-    ("Q", "Supervisor Insight", "Professional"),
-    ("R", "Analyst Enterprise", "Professional"),
-    ("S", "Rollout Manager", "System infrastructure"),
-    ("T", "Security Protocol", "System infrastructure"),
-    ("U", "Debug Suite", "System infrastructure"),
-    ("V", "Deployment Checklist", "System infrastructure"),
-    ("W", "System Completion Metadata", "System infrastructure"),
-)
 SYSTEM_FIELDS = (
     "version",
     "backend_complete",
@@ -244,14 +228,6 @@ def compute_changes(old: Manifest, new: Manifest) -> dict[str, list[Any]]:
     return changes
 
 
-def pack_record(pack: Pack) -> dict[str, Any]:
-    """A whole pack as the history records it (``notes`` only when set)."""
-    record = pack.model_dump()
-    if record["notes"] is None:
-        del record["notes"]
-    return record
-
-
 class _Clock:
     """The time of a change, read once, when first asked (inside the lock), then fixed."""
 
@@ -297,7 +273,9 @@ def _mutate(
     *,
     by: str | None,
     now: datetime | _Clock | None,
-    notes: str | None = None,
+    notes: str | Callable[[], str | None] | None = None,
+    changes_of: Callable[[Manifest, Manifest], dict[str, list[Any]]] = compute_changes,
+    explained: bool = True,
 ) -> Outcome:
     actor = by if by is not None else default_actor()
     clock = now if isinstance(now, _Clock) else _Clock(now)
@@ -306,20 +284,23 @@ def _mutate(
     def change(old: Manifest) -> Manifest | None:
         moment = clock()  # stamped under the lock, so history and updated_at never go back
         new = edit(old)
-        changes = compute_changes(old, new)
+        changes = changes_of(old, new)
         if not changes:
             return None
         clock.refuse_before(moment, _newest_time(old), lambda: _newest_place(source, old))
-        entry = _build(
-            HistoryEntry,
-            "history",
-            at=moment,
-            by=actor,
-            action=action,
-            changes=changes,
-            notes=notes,
+        entry = recorded(
+            _build(
+                HistoryEntry,
+                "history",
+                at=moment,
+                by=actor,
+                action=action,
+                changes=changes,
+                notes=notes() if callable(notes) else notes,
+            ),
+            len(old.history),
         )
-        system = new.system.model_copy(update={"updated_at": moment})
+        system = new.system.model_copy(update={"updated_at": max(moment, old.system.updated_at)})
         if system.completed_at is not None and system.completed_at > moment:
             raise RefusedError(
                 f"the time of this change, {format_timestamp(moment)}, is before completed_at "
@@ -342,7 +323,7 @@ def _mutate(
         changed = change(source)
         final = validate_manifest(changed) if changed is not None else source
     else:
-        old, changed = update_manifest(source, change, rehearse)
+        old, changed = update_manifest(source, change, rehearse, explained=explained)
         final = changed if changed is not None else old
     if changed is None:
         return Outcome(final, None, unchanged)
@@ -350,10 +331,11 @@ def _mutate(
 
 
 def _newest_time(manifest: Manifest) -> datetime:
-    """The time of the newest recorded change."""
-    newest = manifest.system.updated_at
-    if manifest.history and manifest.history[-1].at > newest:
-        newest = manifest.history[-1].at
+    """The time the newest recorded change was made (not when it landed: a change is stamped
+    by the clock of the one who makes it)."""
+    newest = max((entry.at for entry in manifest.history), default=None)
+    if manifest.schema_version == 1 or newest is None:
+        return max(newest or manifest.system.updated_at, manifest.system.updated_at)
     return newest
 
 
@@ -361,13 +343,12 @@ def _newest_place(source: Manifest | str | os.PathLike[str], manifest: Manifest)
     """`` (file)``: where the newest recorded change is written; '' for a manifest in memory."""
     if isinstance(source, Manifest):
         return ""
-    shown = os.fspath(source)
-    last = manifest.history[-1].at if manifest.history else None
-    if manifest.schema_version == 2 and last is not None and last >= manifest.system.updated_at:
-        name = newest_entry_file(source)
-        if name is not None:
-            return f" ({history_shown(shown)}/{name})"
-    return f" ({shown})"
+    path = os.fspath(source)
+    if manifest.schema_version == 2 and manifest.history:
+        ident = entry_id(max(manifest.history, key=lambda entry: entry.at))
+        if ident:
+            return f" ({history_shown(path)}/{ident}.yaml)"
+    return f" ({path})"
 
 
 def _with_system(manifest: Manifest, **update: Any) -> Manifest:
@@ -630,6 +611,152 @@ def remove_pack(
     )
 
 
+def record_edit(
+    source: Source, *, notes: str, by: str | None = None, now: datetime | None = None
+) -> Outcome:
+    """Record what the history does not explain (a hand edit, a conflict resolved by hand)
+    as one change: each such field ``[what the history says, what the files hold]``."""
+    checked = _checked_notes(notes)
+    found: dict[str, str] = {}
+
+    def unexplained(old: Manifest, new: Manifest) -> dict[str, list[Any]]:
+        changes = {d.key: [d.said, d.actual] for d in differences(old)}
+        found["words"] = "; ".join(
+            f"{key}: {shown(before)} → {shown(after)}" for key, (before, after) in changes.items()
+        )
+        return changes
+
+    return _mutate(
+        source,
+        "record",
+        lambda manifest: manifest,
+        lambda old, new: f"Recorded: {found['words']}",
+        "No change: the history already explains the manifest",
+        by=by,
+        now=now,
+        notes=checked,
+        changes_of=unexplained,
+        explained=False,
+    )
+
+
+def find_entry(manifest: Manifest, ref: str) -> HistoryEntry:
+    """The history entry ``ref`` names: its whole id, the hash that ends it, or a prefix that
+    only one id has."""
+    wanted = ref.strip()
+    matches = [e for e in manifest.history if entry_id(e) == wanted]
+    if not matches and wanted:
+        matches = [
+            e
+            for e in manifest.history
+            if entry_id(e).startswith(wanted) or entry_id(e).endswith(f"-{wanted}")
+        ]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise NotFoundError(
+            f"no history entry {ref!r}; `valhalla-status history` shows each entry's id"
+        )
+    listed = ", ".join(entry_id(e) for e in matches[:5])
+    raise ValhallaError(f"{ref!r} names {len(matches)} history entries ({listed}); give more of it")
+
+
+def _overlap(first: str, second: str) -> bool:
+    """Whether two history keys name the same field (a whole pack covers its fields)."""
+    return first == second or first.startswith(f"{second}.") or second.startswith(f"{first}.")
+
+
+def current_value(manifest: Manifest, key: str) -> Any:
+    """The value of a field the history names (``version``, ``packs.K.status``, ``packs.K``),
+    as the history records it; None for a pack that is not there."""
+    if not key.startswith("packs."):
+        return manifest.system.model_dump(mode="json").get(key)
+    pack_id, _, name = key[len("packs.") :].partition(".")
+    pack = next((p for p in manifest.packs if p.id == pack_id), None)
+    if pack is None:
+        return None
+    return getattr(pack, name, None) if name else pack_record(pack)
+
+
+def apply_values(manifest: Manifest, values: dict[str, Any]) -> Manifest:
+    """``manifest`` with each field the history names (``version``, ``packs.K.status``,
+    ``packs.K``) set to its value (a whole pack: None removes it, a record adds it)."""
+    system = manifest.system.model_dump(mode="json")
+    packs = {p.id: p.model_dump(mode="json") for p in manifest.packs}
+    for key, value in values.items():
+        if not key.startswith("packs."):
+            system[key] = value
+            continue
+        pack_id, _, name = key[len("packs.") :].partition(".")
+        if not name and value is None:
+            packs.pop(pack_id, None)
+        elif not name:
+            packs[pack_id] = {"notes": None, **value, "id": pack_id}
+        elif pack_id in packs:
+            packs[pack_id][name] = value
+    return manifest.model_copy(
+        update={
+            "system": _build(SystemMetadata, "system", **system),
+            "packs": [_build(Pack, "pack", **pack) for pack in packs.values()],
+        }
+    )
+
+
+def revert_entry(
+    source: Source,
+    ref: str,
+    *,
+    notes: str | None = None,
+    by: str | None = None,
+    now: datetime | None = None,
+) -> Outcome:
+    """Undo a recorded change as a new change: put back the values it changed.
+
+    Refused where a later change touched the same field (revert that one first), and for an
+    entry that changed nothing (``init``, ``migrate``).
+    """
+    said: dict[str, str] = {}
+
+    def edit(manifest: Manifest) -> Manifest:
+        entry = find_entry(manifest, ref)
+        ident = said["id"] = entry_id(entry)
+        if not entry.changes or entry.action == "init":
+            raise RefusedError(
+                f"not reverting {ident}: the {entry.action} entry records no change to undo"
+            )
+        later = manifest.history[manifest.history.index(entry) + 1 :]
+        for key, (_, new) in entry.changes.items():
+            touched = [e for e in later if any(_overlap(key, k) for k in e.changes)]
+            if touched and current_value(manifest, key) != new:
+                again = touched[-1]
+                raise RefusedError(
+                    f"not reverting {ident}: {key} was changed again later "
+                    f"({entry_label(again)}); revert that change first, or make the change "
+                    "you mean directly"
+                )
+        said["words"] = "; ".join(
+            f"{key}: {shown(new)} → {shown(old)}" for key, (old, new) in entry.changes.items()
+        )
+        return apply_values(manifest, {key: old for key, (old, _) in entry.changes.items()})
+
+    checked = _checked_notes(notes)
+
+    def why() -> str | None:
+        return f"Revert of {said['id']}" + (f": {checked}" if checked else "")
+
+    outcome = _mutate(
+        source,
+        "revert",
+        edit,
+        lambda old, new: f"Reverted {said['id']}: {said['words']}",
+        "No change: the values are already back",
+        by=by,
+        now=now,
+        notes=why,
+    )
+    return outcome
+
+
 def _no_pack(pack_id: str) -> str:
     return f"no pack {pack_id}; `valhalla-status pack list` shows the packs"
 
@@ -637,7 +764,7 @@ def _no_pack(pack_id: str) -> str:
 def default_manifest(*, by: str | None = None, now: datetime | None = None) -> Manifest:
     """The manifest ``init`` writes: the 16 default packs, all installed, version 1.0.0."""
     moment = now or current_time()
-    return validate_manifest(
+    checked = validate_manifest(
         Manifest.model_validate(
             {
                 "schema_version": SCHEMA_VERSION,
@@ -667,6 +794,7 @@ def default_manifest(*, by: str | None = None, now: datetime | None = None) -> M
             }
         )
     )
+    return checked.model_copy(update={"history": [recorded(checked.history[0], 0)]})
 
 
 def ensure_system_metadata(
@@ -793,7 +921,9 @@ __all__ = [
     "get_system_status",
     "get_system_summary",
     "migrate_manifest",
+    "record_edit",
     "remove_pack",
+    "revert_entry",
     "set_backend_complete",
     "set_notes",
     "set_pack",

@@ -59,6 +59,7 @@ from .documents import (
 from .errors import ValhallaError
 from .files import MAX_TEMPLATE_BYTES, NotRegularFileError, read_regular_file
 from .formats import human_time
+from .history import entry_id
 from .locking import manifest_lock
 from .models import PACK_ID_PATTERN, STATUSES, HistoryEntry, Manifest, SystemMetadata
 from .models import format_timestamp as iso
@@ -268,8 +269,10 @@ def _describe_pack_change(field: str, old: Any, new: Any) -> str:
 class Change:
     """A history entry as the page and the feed show it.
 
-    ``number`` counts entries from the first (1), so it never changes; ``lines`` are all the
-    changes in words, ``details`` those the ``title`` does not already say.
+    ``number`` counts entries from the first (1) in landing order; ``id`` is the entry's own,
+    which never changes (anchors and feed ids use it); ``landed_at`` is when it reached the
+    branch. ``lines`` are all the changes in words, ``details`` those the ``title`` does not
+    already say.
     """
 
     number: int
@@ -277,6 +280,15 @@ class Change:
     title: str
     lines: list[str]
     details: list[str]
+
+    @property
+    def id(self) -> str:
+        return entry_id(self.entry)
+
+    @property
+    def landed_at(self) -> datetime:
+        landed: datetime = getattr(self.entry, "landed_at", self.entry.at)
+        return landed
 
 
 def _title(entry: HistoryEntry, lines: list[str]) -> str:
@@ -532,8 +544,9 @@ def _feed_id(manifest: Manifest) -> str:
 
 
 def _entry_id(system_name: str, change: Change) -> str:
-    """A stable id per history entry (entries are append-only, so its number stays)."""
-    key = f"valhalla-status:{system_name}:{change.number}:{iso(change.entry.at)}"
+    """A feed id per history entry, from the entry's own id: it never changes, wherever the
+    entry lands."""
+    key = f"valhalla-status:{system_name}:change:{change.id}"
     return uuid.uuid5(uuid.NAMESPACE_URL, key).urn
 
 

@@ -1,0 +1,145 @@
+"""When each change reached the branch: the landing order and time of the history, from git.
+
+In a git work tree a change is published in the order it reached the current branch (the
+branch's first-parent history), at the time it landed: the commit time of the first-parent
+commit that added its history file (a merge commit, a squashed commit, or the commit itself
+when rebased or pushed directly). A change not committed yet lands at its own time, after the
+committed ones. Outside git every change lands at its own time; so it does in a shallow clone,
+whose history is cut, and :func:`landings` says so.
+
+One ``git log`` call reads every landing, however long the history.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .history import entry_id
+from .layout import ENTRY_NAME
+from .models import HistoryEntry, LandedEntry
+
+_GIT_TIMEOUT = 120
+
+
+@dataclass(frozen=True)
+class Landings:
+    """Entry file name -> (position on the branch, commit time), and why there are none when
+    git's history could not be used (None: it was, or this is no git work tree)."""
+
+    commits: dict[str, tuple[int, datetime]] = field(default_factory=dict)
+    note: str | None = None
+
+
+def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[bytes] | None:
+    command = ["git", "-c", "core.quotepath=off", "-c", "log.showSignature=false", *args]
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+    try:
+        return subprocess.run(command, cwd=cwd, capture_output=True, timeout=_GIT_TIMEOUT, env=env)
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def landings(folder: Path, revision: str | None = None) -> Landings:
+    """The landings of the entry files in the history ``folder`` (which need not exist) on the
+    current branch, or at the commit ``revision`` (its first-parent history)."""
+    cwd = folder.parent
+    while not cwd.is_dir():
+        cwd = cwd.parent
+    state = _git(["rev-parse", "--is-inside-work-tree", "--is-shallow-repository"], cwd)
+    said = state.stdout.split() if state is not None and state.returncode == 0 else []
+    if said[:1] != [b"true"]:
+        return Landings()  # not in a git work tree
+    if said[1:2] == [b"true"]:
+        return Landings(
+            note="a shallow clone: changes are shown at the time they were made, not when "
+            "they landed (fetch the whole history: `git fetch --unshallow`)"
+        )
+    log = _git(
+        [
+            "log",
+            "--first-parent",
+            "--diff-merges=first-parent",
+            "--no-renames",
+            "--no-ext-diff",
+            "--diff-filter=A",
+            "--name-only",
+            "-z",
+            "--reverse",
+            "--format=%x01%ct",
+            *([revision] if revision else []),
+            "--",
+            os.path.relpath(folder, cwd),
+        ],
+        cwd,
+    )
+    if log is None or log.returncode != 0:
+        return Landings()  # no commit yet: nothing has landed
+    return Landings(_parse_log(log.stdout))
+
+
+def _parse_log(output: bytes) -> dict[str, tuple[int, datetime]]:
+    commits: dict[str, tuple[int, datetime]] = {}
+    for position, chunk in enumerate(output.split(b"\x01")[1:]):
+        header, _, names = chunk.partition(b"\0")
+        try:
+            when = datetime.fromtimestamp(int(header), timezone.utc)
+        except (ValueError, OverflowError, OSError):
+            continue
+        for raw in names.split(b"\0"):
+            name = os.fsdecode(raw.strip(b"\n")).rsplit("/", 1)[-1]
+            if ENTRY_NAME.fullmatch(name):
+                commits.setdefault(name, (position, when))
+    return commits
+
+
+def land(entries: list[LandedEntry], found: Landings) -> list[LandedEntry]:
+    """``entries`` (in their own order) in landing order, each with the time it landed.
+
+    Landing times never go back along that order, and a change never lands before it was
+    made: a commit dated earlier (a clock that was behind) lands its changes at the latest of
+    their own time and the time of the change before.
+    """
+    if not found.commits:
+        return entries
+    committed: list[tuple[int, int, LandedEntry]] = []
+    pending: list[tuple[int, int, LandedEntry]] = []
+    for index, entry in enumerate(entries):
+        landed = found.commits.get(f"{entry.id}.yaml")
+        if landed is None:
+            pending.append((0, index, entry.model_copy(update={"landed_at": entry.at})))
+        else:
+            committed.append((landed[0], index, entry.model_copy(update={"landed_at": landed[1]})))
+    committed.sort(key=lambda item: item[:2])
+    result = []
+    latest = None
+    for _, _, entry in committed + pending:
+        moment = (
+            max(entry.landed_at, entry.at)
+            if latest is None
+            else max(entry.landed_at, entry.at, latest)
+        )
+        if moment != entry.landed_at:
+            entry = entry.model_copy(update={"landed_at": moment})
+        result.append(entry)
+        latest = moment
+    return result
+
+
+def removed_names(found: Landings, entries: Sequence[HistoryEntry]) -> list[str]:
+    """The entry files that landed on the branch since its ``init`` and are gone now (a
+    ``git revert`` of a change, a file deleted by hand): a recorded change is never removed."""
+    present = {f"{entry_id(entry)}.yaml" for entry in entries}
+    inits = [found.commits.get(f"{entry_id(e)}.yaml") for e in entries if e.action == "init"]
+    if None in inits:
+        return []  # the history was started again (``init --force``) and is not committed yet
+    start = max((landed[0] for landed in inits if landed is not None), default=0)
+    return sorted(
+        name
+        for name, (position, _) in found.commits.items()
+        if position >= start and name not in present
+    )
