@@ -605,7 +605,7 @@ CASES: list[tuple[str, Callable[[], str | bytes], list[str]]] = [
             f"{M}:6: system.backend_complete: must be true or false, not 'no'",
             f"{M}:20: packs[2].id: 's/../x' is not a valid pack id: {ID_RULE}",
             f"{M}:27: history[0].action: 'create' is not one of init, complete, incomplete, "
-            "set-version, set-notes, pack-add, pack-set, pack-remove, migrate",
+            "set-version, set-notes, pack-add, pack-set, pack-remove, migrate, revert, record",
         ],
     ),
     (

@@ -54,6 +54,11 @@ class Repo:
         result = self.run(*args, "--by", "alice", "--no-build")
         assert result.exit_code == 0, result.stderr
 
+    def entry_ids(self) -> list[str]:
+        """The ids of the working manifest's history entries, oldest first."""
+        document = json.loads(self.run("history", "--json", "--limit", "1000").stdout)
+        return [entry["id"] for entry in document["history"][::-1]]
+
     def commit(self, message: str = "change") -> None:
         git(self.root, "add", "-A")
         git(self.root, "commit", "-q", "-m", message)
@@ -119,7 +124,7 @@ def test_pack_status_change(repo: Repo) -> None:
         "  updated: 2025-09-20 00:00 UTC → 2025-09-21 00:00 UTC",
         "  Pack K: pending → installed (Executor Pro)",
         "History: 1 entry added",
-        "  2025-09-21 00:00 UTC  alice  pack-set",
+        f"  {repo.entry_ids()[-1]}  2025-09-21 00:00 UTC  alice  pack-set",
     ]
 
 
@@ -127,6 +132,7 @@ def test_version_backend_and_notes(repo: Repo) -> None:
     repo.change("pack", "set", "K", "--status", "installed")
     repo.change("set-version", "1.1.0", "--notes", "Release 1.1")
     repo.change("complete", "--notes", "Backend verification passed")
+    set_k, version, complete = repo.entry_ids()[-3:]
     assert lines(repo.run("diff")) == [
         "Status changes: HEAD → manifest/valhalla.yaml",
         "  version 1.0.0 → 1.1.0",
@@ -135,9 +141,9 @@ def test_version_backend_and_notes(repo: Repo) -> None:
         "  updated: 2025-09-20 00:00 UTC → 2025-09-21 00:00 UTC",
         "  Pack K: pending → installed (Executor Pro)",
         "History: 3 entries added",
-        "  2025-09-21 00:00 UTC  alice  pack-set",
-        '  2025-09-21 00:00 UTC  alice  set-version  "Release 1.1"',
-        '  2025-09-21 00:00 UTC  alice  complete  "Backend verification passed"',
+        f"  {set_k}  2025-09-21 00:00 UTC  alice  pack-set",
+        f'  {version}  2025-09-21 00:00 UTC  alice  set-version  "Release 1.1"',
+        f'  {complete}  2025-09-21 00:00 UTC  alice  complete  "Backend verification passed"',
     ]
 
 
@@ -246,6 +252,7 @@ def test_markdown_is_escaped_and_ready_to_paste(repo: Repo) -> None:
         "installed",
     )
     repo.change("complete", "--notes", "Done | shipped\nfor _real_")
+    ids = repo.entry_ids()[-3:]
     result = repo.run("diff", "--format", "markdown")
     assert result.exit_code == 0
     assert result.stdout == (
@@ -264,11 +271,11 @@ def test_markdown_is_escaped_and_ready_to_paste(repo: Repo) -> None:
         "\n"
         "**History**: 3 entries added\n"
         "\n"
-        "| When | By | Action | Notes |\n"
-        "| --- | --- | --- | --- |\n"
-        "| 2025-09-21 00:00 UTC | alice | pack-set |  |\n"
-        "| 2025-09-21 00:00 UTC | alice | pack-add |  |\n"
-        "| 2025-09-21 00:00 UTC | alice | complete | Done \\| shipped for \\_real\\_ |\n"
+        "| Entry | Made | By | Action | Notes |\n"
+        "| --- | --- | --- | --- | --- |\n"
+        f"| {ids[0]} | 2025-09-21 00:00 UTC | alice | pack-set |  |\n"
+        f"| {ids[1]} | 2025-09-21 00:00 UTC | alice | pack-add |  |\n"
+        f"| {ids[2]} | 2025-09-21 00:00 UTC | alice | complete | Done \\| shipped for \\_real\\_ |\n"
     )
 
 
@@ -280,6 +287,7 @@ def test_markdown_without_changes(repo: Repo) -> None:
 
 def test_json_document(repo: Repo) -> None:
     repo.change("pack", "set", "K", "--status", "installed", "--group", "Core")
+    added = repo.entry_ids()[-1]
     result = repo.run("diff", "--format", "json", "--exit-code")
     assert result.exit_code == 1
     assert json.loads(result.stdout) == {
@@ -302,15 +310,18 @@ def test_json_document(repo: Repo) -> None:
                     "packs.K.status": ["pending", "installed"],
                 },
                 "notes": None,
+                "id": added,
+                "landed_at": "2025-09-21T00:00:00Z",
             }
         ],
         "history_removed": [],
+        "history_edited": [],
         "summary": [
             "  updated: 2025-09-20 00:00 UTC → 2025-09-21 00:00 UTC",
             "  Pack K: pending → installed (Executor Pro)",
             "  Pack K: moved: Professional → Core (Executor Pro)",
             "History: 1 entry added",
-            "  2025-09-21 00:00 UTC  alice  pack-set",
+            f"  {added}  2025-09-21 00:00 UTC  alice  pack-set",
         ],
     }
 

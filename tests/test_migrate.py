@@ -137,7 +137,8 @@ def test_a_migrated_manifest_takes_changes_in_the_new_layout(ws: Workspace) -> N
         env={"SOURCE_DATE_EPOCH": "1758330000"},
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert len(os.listdir(ws.root / H)) == 2
+    # init, the migrate entry recording what the history did not explain, the change
+    assert len(os.listdir(ws.root / H)) == 3
     show = ws.run("show", "--json").stdout
     assert '"updated_at": "2025-09-20T01:00:00Z"' in show
     assert EPOCH_TEXT in ws.run("history", "--json").stdout

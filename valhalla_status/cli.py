@@ -309,14 +309,14 @@ def validate(settings: Settings, base: str | None) -> None:
     from .diff import append_only_problems
     from .manifest import hand_comments
 
+    for warning in hand_comments(settings.manifest):
+        click.echo(for_terminal(warning), err=True)
     manifest = settings.load()
     count = len(manifest.packs)
     if manifest.schema_version == 2:
         problems = append_only_problems(base, settings.manifest)
         if problems:
             raise ValhallaError("\n".join(for_terminal(problem) for problem in problems))
-    for warning in hand_comments(settings.manifest):
-        click.echo(for_terminal(warning), err=True)
     shown = for_terminal(settings.manifest)
     click.echo(f"{shown}: valid ({count} pack{'' if count == 1 else 's'})", err=True)
 

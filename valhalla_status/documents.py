@@ -92,7 +92,8 @@ def pack_since(manifest: Manifest) -> dict[str, str]:
     """Pack id -> the time the newest history entry that set its status landed.
 
     That is a ``packs.<ID>.status`` change, the pack's addition, or (for packs it does not
-    name) the newest ``init`` entry; a pack none of these covers is absent (unknown).
+    name) the newest ``init`` entry; a pack none of these covers is absent (unknown). A
+    ``migrate`` entry records the values it found, not a change: it sets no ``since``.
     """
     from .models import format_timestamp
 
@@ -104,7 +105,7 @@ def pack_since(manifest: Manifest) -> dict[str, str]:
             since.clear()
             init = landed
         for field, (_, new) in entry.changes.items():
-            if not field.startswith("packs."):
+            if entry.action == "migrate" or not field.startswith("packs."):
                 continue
             rest = field[len("packs.") :]
             if rest.endswith(".status"):

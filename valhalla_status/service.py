@@ -875,15 +875,19 @@ def migrate_manifest(path: str | os.PathLike[str], *, by: str | None = None) -> 
             return False, f"No change: {shown} is already schema_version 2"
         history = list(old.history)
         newest = max((entry.at for entry in history), default=None)
-        if newest is None or old.system.updated_at > newest:
+        # What the history does not explain (schema_version 1 never checked it) is recorded
+        # by the migrate entry, so the migrated manifest is what its history says.
+        moved = old.model_copy(update={"schema_version": 2})
+        unexplained = {d.key: [d.said, d.actual] for d in differences(moved)}
+        if newest is None or old.system.updated_at > newest or unexplained:
             history.append(
                 _build(
                     HistoryEntry,
                     "history",
-                    at=old.system.updated_at,
+                    at=max(old.system.updated_at, newest or old.system.updated_at),
                     by=by if by is not None else default_actor(),
                     action="migrate",
-                    changes={},
+                    changes=unexplained,
                     notes=None,
                 )
             )
