@@ -686,6 +686,12 @@ def build(settings: Settings, check: bool, templates_dir: str | None, base_url: 
         click.echo(f"{shown}: up to date", err=True)
         return
     result = rebuild_site(settings, **options)
+    from .landing import landing_note
+    from .layout import history_dir
+
+    note = landing_note(history_dir(settings.manifest))
+    if note:
+        click.echo(f"note: {note}", err=True)
     state = "built" if result.changed else "already up to date"
     click.echo(f"{shown}: {state} ({result.files} files)", err=True)
 

@@ -44,21 +44,40 @@ def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[bytes] | Non
         return None
 
 
-def landings(folder: Path, revision: str | None = None) -> Landings:
-    """The landings of the entry files in the history ``folder`` (which need not exist) on the
-    current branch, or at the commit ``revision`` (its first-parent history)."""
-    cwd = folder.parent
-    while not cwd.is_dir():
-        cwd = cwd.parent
+SHALLOW_NOTE = (
+    "a shallow clone: changes are shown at the time they were made, not when they landed "
+    "(fetch the whole history: `git fetch --unshallow`)"
+)
+
+
+def _existing(folder: Path) -> Path:
+    while not folder.is_dir() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def _work_tree(cwd: Path) -> str:
+    """``full``, ``shallow`` (a clone whose history is cut), or ``none`` (no git work tree)."""
     state = _git(["rev-parse", "--is-inside-work-tree", "--is-shallow-repository"], cwd)
     said = state.stdout.split() if state is not None and state.returncode == 0 else []
     if said[:1] != [b"true"]:
-        return Landings()  # not in a git work tree
-    if said[1:2] == [b"true"]:
-        return Landings(
-            note="a shallow clone: changes are shown at the time they were made, not when "
-            "they landed (fetch the whole history: `git fetch --unshallow`)"
-        )
+        return "none"
+    return "shallow" if said[1:2] == [b"true"] else "full"
+
+
+def landing_note(folder: Path) -> str | None:
+    """Why changes in the history ``folder`` cannot be shown at the time they landed (a
+    shallow clone), or None."""
+    return SHALLOW_NOTE if _work_tree(_existing(folder.parent)) == "shallow" else None
+
+
+def landings(folder: Path, revision: str | None = None) -> Landings:
+    """The landings of the entry files in the history ``folder`` (which need not exist) on the
+    current branch, or at the commit ``revision`` (its first-parent history)."""
+    cwd = _existing(folder.parent)
+    kind = _work_tree(cwd)
+    if kind != "full":
+        return Landings(note=SHALLOW_NOTE if kind == "shallow" else None)
     log = _git(
         [
             "log",

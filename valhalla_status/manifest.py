@@ -160,6 +160,16 @@ def parse_manifest(
         if explained:
             _check_explained(manifest, data, lines, shown)
         return manifest
+    if history is not None and history.entries:
+        folder = history_shown(shown)
+        raise ManifestError(
+            [
+                f"{shown}: this file is schema_version 1 (its history inside it), but {folder}/ "
+                f"holds {len(history.entries)} history files of schema_version 2 (a branch of "
+                "each layout merged?); run `valhalla-status migrate` to move this file's "
+                "history into the folder"
+            ]
+        )
     try:
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:

@@ -26,11 +26,16 @@ from .documents import history_document, status_document, summary_counts, summar
 from .errors import ManifestError, NotFoundError, RefusedError, ValhallaError
 from .formats import STATUSES, format_timestamp, human_time, is_semver, semver_key
 from .history import differences, entry_id, entry_label, pack_record, shown
-from .layout import PENDING_NAME, TEMP_PREFIX, history_dir, history_shown
+from .layout import history_dir, history_shown
 from .manifest import (
+    decode_manifest_bytes,
     fail_before_first_lock,
     load_manifest,
     manifest_lock,
+    parse_history,
+    parse_manifest,
+    parse_state,
+    read_manifest,
     update_manifest,
     validate_manifest,
     write_manifest,
@@ -713,13 +718,15 @@ def revert_entry(
     """Undo a recorded change as a new change: put back the values it changed.
 
     Refused where a later change touched the same field (revert that one first), and for an
-    entry that changed nothing (``init``, ``migrate``).
+    entry that changed nothing (``init``, ``migrate``). Files already put back by git (``git
+    revert`` of the change's commit, then its history file restored) are recorded as they are.
     """
-    said: dict[str, str] = {}
+    said: dict[str, Any] = {}
 
     def edit(manifest: Manifest) -> Manifest:
-        entry = find_entry(manifest, ref)
+        entry = said["entry"] = find_entry(manifest, ref)
         ident = said["id"] = entry_id(entry)
+        _refuse_unexplained_but(manifest, entry, ident)
         if not entry.changes or entry.action == "init":
             raise RefusedError(
                 f"not reverting {ident}: the {entry.action} entry records no change to undo"
@@ -744,7 +751,10 @@ def revert_entry(
     def why() -> str | None:
         return f"Revert of {said['id']}" + (f": {checked}" if checked else "")
 
-    outcome = _mutate(
+    def undone(old: Manifest, new: Manifest) -> dict[str, list[Any]]:
+        return {key: [after, before] for key, (before, after) in said["entry"].changes.items()}
+
+    return _mutate(
         source,
         "revert",
         edit,
@@ -753,8 +763,24 @@ def revert_entry(
         by=by,
         now=now,
         notes=why,
+        changes_of=undone,
+        explained=False,
     )
-    return outcome
+
+
+def _refuse_unexplained_but(manifest: Manifest, entry: HistoryEntry, ident: str) -> None:
+    """Refuse a manifest its history does not explain, unless what differs is exactly fields
+    of ``entry`` already holding the values from before it (put back by git)."""
+    other = [
+        d
+        for d in differences(manifest)
+        if d.key not in entry.changes or d.actual != entry.changes[d.key][0]
+    ]
+    if other:
+        raise RefusedError(
+            f"not reverting {ident}: the manifest is not what its history says "
+            f"({', '.join(d.key for d in other)}); `valhalla-status validate` says where"
+        )
 
 
 def _no_pack(pack_id: str) -> str:
@@ -835,15 +861,24 @@ def ensure_system_metadata(
     )
 
 
-def _not_scratch(folder: Path) -> list[str]:
-    """The names in ``folder`` other than the scratch files a killed writer leaves (pending
-    and temporary files, which the next write settles): a killed ``migrate`` is rerun."""
-    return [
-        name
-        for name in os.listdir(folder)
-        if not (PENDING_NAME.fullmatch(name) or name.startswith(TEMP_PREFIX))
-        or os.path.isdir(folder / name)
-    ]
+def _manifest_and_folder(path: str | os.PathLike[str]) -> tuple[Manifest, list[HistoryEntry]]:
+    """The manifest, and when its main file is schema_version 1 beside a history folder of
+    schema_version 2 (a branch of each layout merged), the folder's entries too."""
+    main, history = read_manifest(path)
+    try:
+        return parse_state(path, main, history), []
+    except ManifestError:
+        text = decode_manifest_bytes(main, os.fspath(path))
+        try:
+            alone = parse_manifest(text, path)
+        except ManifestError:
+            alone = None
+        if alone is None or alone.schema_version != 1 or not history.entries:
+            raise
+    entries, problems = parse_history(history, history_shown(os.fspath(path)))
+    if problems:
+        raise ManifestError(problems)
+    return alone, list(entries)
 
 
 def migrate_manifest(path: str | os.PathLike[str], *, by: str | None = None) -> tuple[bool, str]:
@@ -855,24 +890,23 @@ def migrate_manifest(path: str | os.PathLike[str], *, by: str | None = None) -> 
     """
     shown = os.fspath(path)
 
-    def load_and_check() -> Manifest:
-        manifest = load_manifest(path)
+    def load_and_check() -> tuple[Manifest, list[HistoryEntry]]:
         folder = history_dir(path)
-        taken = os.path.lexists(folder) and (
-            folder.is_symlink() or not folder.is_dir() or bool(_not_scratch(folder))
-        )
-        if manifest.schema_version == 1 and taken:
+        if os.path.lexists(folder) and (folder.is_symlink() or not folder.is_dir()):
             raise RefusedError(
-                f"{history_shown(shown)} already exists and is not an empty folder; "
-                "move it away, then run `valhalla-status migrate` again"
+                f"{history_shown(shown)} exists and is not a folder; move it away, then run "
+                "`valhalla-status migrate` again"
             )
-        return manifest
+        return _manifest_and_folder(path)
 
     fail_before_first_lock(path, load_and_check)
     with manifest_lock(path):
-        old = load_and_check()
+        old, beside = load_and_check()
         if old.schema_version == 2:
             return False, f"No change: {shown} is already schema_version 2"
+        # Entries already in the folder (a migrated branch merged in) are kept: one per id.
+        merged = {entry_id(entry): entry for entry in [*old.history, *beside]}
+        old = old.model_copy(update={"history": list(merged.values())})
         history = list(old.history)
         newest = max((entry.at for entry in history), default=None)
         # What the history does not explain (schema_version 1 never checked it) is recorded

@@ -1,0 +1,466 @@
+"""The record tells the truth after git: a team's history, merged, reverted and landed.
+
+Each test is a team on real git repositories: a bare remote and two clones (alice's and bob's),
+changes made with the CLI on branches, and git's own merge, squash, rebase and revert. Times are
+pinned: a change is stamped with SOURCE_DATE_EPOCH, a commit with GIT_COMMITTER_DATE, so what
+landed when is exact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from conftest import EPOCH
+
+from valhalla_status.cli import main
+
+HOUR = 3600
+MANIFEST = "manifest/valhalla.yaml"
+HISTORY = "manifest/valhalla.history"
+
+
+def stamp(hour: float) -> str:
+    return f"@{EPOCH + int(hour * HOUR)} +0000"
+
+
+def iso(hour: float) -> str:
+    from datetime import datetime, timezone
+
+    moment = datetime.fromtimestamp(EPOCH + int(hour * HOUR), timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def human(hour: float) -> str:
+    return iso(hour).replace("T", " ")[:16] + " UTC"
+
+
+def git(cwd: Path, *args: str, hour: float = 0, check: bool = True) -> str:
+    env = {
+        **os.environ,
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+        "GIT_AUTHOR_DATE": stamp(hour),
+        "GIT_COMMITTER_DATE": stamp(hour),
+    }
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)}: {done.stdout}{done.stderr}")
+    return done.stdout
+
+
+@dataclass
+class Clone:
+    root: Path
+
+    def run(self, *args: str, hour: float = 0) -> Result:
+        """The CLI as the clone's owner runs it: from the top of the clone."""
+        env = {"SOURCE_DATE_EPOCH": str(EPOCH + int(hour * HOUR))}
+        here = os.getcwd()
+        os.chdir(self.root)
+        try:
+            return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+        finally:
+            os.chdir(here)
+
+    def change(self, *args: str, hour: float) -> None:
+        result = self.run(*args, "--no-build", "--by", self.root.name, hour=hour)
+        assert result.exit_code == 0, result.output
+
+    def commit(self, message: str, hour: float) -> None:
+        git(self.root, "add", "-A", hour=hour)
+        git(self.root, "commit", "-qm", message, hour=hour)
+
+    def git(self, *args: str, hour: float = 0, check: bool = True) -> str:
+        return git(self.root, *args, hour=hour, check=check)
+
+    def json(self, *args: str) -> Any:
+        result = self.run(*args)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    def history(self) -> list[dict[str, Any]]:
+        """The whole history, newest first, as history.json publishes it."""
+        return list(self.json("history", "--json", "--limit", "1000")["history"])
+
+    def fails(self, *args: str) -> str:
+        result = self.run(*args)
+        assert result.exit_code == 1, result.output
+        return result.stderr
+
+
+@dataclass
+class Team:
+    remote: Path
+    alice: Clone
+    bob: Clone
+
+
+@pytest.fixture
+def team(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Team:
+    """A bare remote holding a freshly initialised status repository (hour 0), cloned twice."""
+    for var in ("VALHALLA_MANIFEST", "VALHALLA_SITE", "SOURCE_DATE_EPOCH"):
+        monkeypatch.delenv(var, raising=False)
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    git(tmp_path, "clone", "-q", str(remote), "alice")
+    alice = Clone(tmp_path / "alice")
+    alice.git("checkout", "-q", "-b", "main")
+    alice.change("init", hour=0)
+    alice.commit("init", hour=0)
+    alice.git("push", "-q", "origin", "main")
+    git(tmp_path, "clone", "-q", str(remote), "bob")
+    return Team(remote, alice, Clone(tmp_path / "bob"))
+
+
+def land(clone: Clone, branch: str, style: str, hour: float) -> None:
+    """Bring ``branch`` into main the way a hosting service's button does."""
+    clone.git("checkout", "-q", "main")
+    if style == "merge":
+        clone.git("merge", "-q", "--no-ff", "--no-edit", branch, hour=hour)
+    elif style == "squash":
+        clone.git("merge", "-q", "--squash", branch, hour=hour)
+        clone.git("commit", "-qm", f"{branch} (squashed)", hour=hour)
+    else:
+        clone.git("checkout", "-q", branch)
+        clone.git("rebase", "-q", "main", hour=hour)
+        clone.git("checkout", "-q", "main")
+        clone.git("merge", "-q", "--ff-only", branch, hour=hour)
+
+
+# --- landing order and time ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("style", ["merge", "squash", "rebase"])
+def test_a_change_that_lands_late_is_published_when_and_where_it_landed(
+    team: Team, style: str
+) -> None:
+    bob, alice = team.bob, team.alice
+    bob.git("checkout", "-q", "-b", "k-pending")
+    bob.change("pack", "set", "K", "--status", "pending", "--notes", "vendor fix", hour=8)
+    bob.commit("K pending", hour=8)
+    for hour in (9, 10, 11):  # three other changes land on main first
+        alice.change("set-version", f"1.{hour}.0", hour=hour)
+        alice.commit(f"version at {hour}", hour=hour)
+    alice.git("push", "-q", "origin", "main")
+    bob.git("checkout", "-q", "main")
+    bob.git("pull", "-q", "--ff-only", "origin", "main")
+    land(bob, "k-pending", style, hour=15)
+
+    history = bob.history()
+    assert [entry["action"] for entry in history] == [
+        "pack-set",
+        "set-version",
+        "set-version",
+        "set-version",
+        "init",
+    ]
+    newest = history[0]
+    assert (newest["at"], newest["landed_at"]) == (iso(8), iso(15))
+    assert bob.json("show", "--json")["updated_at"] == iso(15)
+    assert bob.json("pack", "show", "K", "--json")["since"] == iso(15)
+    line = bob.run("history", "--limit", "1").stdout
+    assert line.startswith(f"{human(15)}  {newest['id']}  bob  pack-set  ")
+    assert line.endswith(f"  [made {human(8)}]\n")
+    assert bob.run("validate").exit_code == 0
+
+
+def test_uncommitted_changes_land_at_their_own_time_after_the_committed_ones(team: Team) -> None:
+    alice = team.alice
+    alice.change("set-version", "1.1.0", hour=5)
+    history = alice.history()
+    assert [(e["action"], e["landed_at"]) for e in history] == [
+        ("set-version", iso(5)),
+        ("init", iso(0)),
+    ]
+
+
+def test_outside_git_every_change_lands_at_its_own_time(tmp_path: Path) -> None:
+    clone = Clone(tmp_path / "plain")
+    clone.root.mkdir()
+    clone.change("init", hour=0)
+    clone.change("set-version", "1.1.0", hour=2)
+    assert [(e["at"], e["landed_at"]) for e in clone.history()] == [
+        (iso(2), iso(2)),
+        (iso(0), iso(0)),
+    ]
+
+
+def test_a_shallow_clone_shows_changes_at_their_own_time_and_build_says_so(
+    team: Team, tmp_path: Path
+) -> None:
+    alice = team.alice
+    alice.change("set-version", "1.1.0", hour=3)
+    alice.commit("1.1.0", hour=7)
+    alice.git("push", "-q", "origin", "main")
+    assert alice.history()[0]["landed_at"] == iso(7)
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{team.remote}", "shallow")
+    shallow = Clone(tmp_path / "shallow")
+    assert shallow.history()[0]["landed_at"] == iso(3)
+    built = shallow.run("build")
+    assert built.exit_code == 0, built.output
+    assert "note: a shallow clone: changes are shown at the time they were made" in built.stderr
+
+
+# --- stable identities ------------------------------------------------------------------------
+
+
+def feed_ids(clone: Clone) -> dict[str, str]:
+    """Feed entry title -> <id>, from the built feed."""
+    import xml.etree.ElementTree as ET
+
+    result = clone.run("build")
+    assert result.exit_code == 0, result.output
+    atom = "{http://www.w3.org/2005/Atom}"
+    root = ET.parse(clone.root / "site" / "feed.xml").getroot()
+    return {
+        str(entry.findtext(f"{atom}title")): str(entry.findtext(f"{atom}id"))
+        for entry in root.iter(f"{atom}entry")
+    }
+
+
+def test_feed_ids_and_page_anchors_of_older_entries_stay_when_a_change_lands_between(
+    team: Team,
+) -> None:
+    bob, alice = team.bob, team.alice
+    bob.git("checkout", "-q", "-b", "late")
+    bob.change("pack", "set", "K", "--status", "deprecated", hour=1)
+    bob.commit("K deprecated", hour=1)
+    for hour in (2, 3):
+        alice.change("set-version", f"1.{hour}.0", hour=hour)
+        alice.commit(f"{hour}", hour=hour)
+    alice.git("push", "-q", "origin", "main")
+    bob.git("checkout", "-q", "main")
+    bob.git("pull", "-q", "--ff-only", "origin", "main")
+    before = feed_ids(bob)
+    anchors_before = {e["id"] for e in bob.history()}
+    land(bob, "late", "merge", hour=4)
+    after = feed_ids(bob)
+    assert {title: after[title] for title in before} == before
+    assert len(after) == len(before) + 1
+    page = (bob.root / "site" / "history.html").read_text()
+    for entry_id in anchors_before:
+        assert f'id="change-{entry_id}"' in page
+
+
+# --- append-only history, undo as a new change --------------------------------------------------
+
+
+def test_git_revert_of_a_merged_change_fails_validate_and_points_to_revert(team: Team) -> None:
+    alice = team.alice
+    alice.git("checkout", "-q", "-b", "k")
+    alice.change("pack", "set", "K", "--status", "pending", hour=1)
+    alice.commit("K pending", hour=1)
+    land(alice, "k", "merge", hour=2)
+    entry = alice.history()[0]["id"]
+    alice.git("revert", "--no-edit", "-m", "1", "HEAD", hour=3)
+
+    said = alice.fails("validate")
+    assert said == (
+        f"error: {HISTORY}/{entry}.yaml: a recorded change was removed (it landed on this "
+        f"branch, and the file is gone); put the file back from git (`git log --diff-filter=D "
+        f"-- {HISTORY}/{entry}.yaml` shows the commit that removed it), then undo the change "
+        f"with `valhalla-status revert {entry}`\n"
+    )
+    against_base = alice.fails("validate", "--base", "HEAD~1")
+    assert f"{HISTORY}/{entry}.yaml: removed since HEAD~1;" in against_base
+    assert f"`valhalla-status revert {entry}`" in against_base
+
+    # The way that validates: put the file back, then revert with the tool.
+    alice.git("checkout", "HEAD~1", "--", f"{HISTORY}/{entry}.yaml")
+    alice.change("revert", entry, hour=4)
+    history = alice.history()
+    assert history[0]["action"] == "revert"
+    assert history[0]["changes"] == {"packs.K.status": ["pending", "installed"]}
+    assert history[0]["notes"] == f"Revert of {entry}"
+    assert alice.json("pack", "show", "K", "--json")["status"] == "installed"
+    assert alice.run("validate").exit_code == 0
+    assert alice.run("validate", "--base", "HEAD~1").exit_code == 0
+
+
+def test_revert_refuses_when_a_later_change_set_the_field_to_something_else(team: Team) -> None:
+    alice = team.alice
+    alice.change("set-version", "1.1.0", hour=1)
+    alice.change("set-version", "1.2.0", hour=2)
+    first, second = (e["id"] for e in alice.history()[1::-1])
+    assert alice.fails("revert", first) == (
+        f"error: not reverting {first}: version was changed again later (set-version "
+        f"{second}); revert that change first, or make the change you mean directly\n"
+    )
+    alice.change("revert", second[-8:], hour=3)  # the hash alone names it
+    alice.change("revert", first, hour=4)  # the later change is undone: the field is back
+    assert alice.json("show", "--json")["version"] == "1.0.0"
+    assert alice.fails("revert", "nope") == (
+        "error: no history entry 'nope'; `valhalla-status history` shows each entry's id\n"
+    )
+    init = alice.history()[-1]["id"]
+    assert "the init entry records no change to undo" in alice.fails("revert", init)
+
+
+def test_an_edited_entry_is_named_by_validate_and_fmt_and_never_renamed(team: Team) -> None:
+    alice = team.alice
+    alice.change("set-version", "1.1.0", hour=1)
+    entry = alice.history()[0]["id"]
+    path = alice.root / HISTORY / f"{entry}.yaml"
+    path.write_text(path.read_text().replace("1.1.0", "1.1.1"))
+    alice.root.joinpath(MANIFEST).write_text(
+        alice.root.joinpath(MANIFEST).read_text().replace("1.1.0", "1.1.1")
+    )
+    expected = (
+        f"{HISTORY}/{entry}.yaml: edited after it was recorded (its text no longer matches "
+        "its name); a recorded change is never edited: put back its recorded text (e.g. "
+        "`git checkout HEAD -- FILE`) and make the change you meant as a new one\n"
+    )
+    assert alice.fails("validate").endswith(expected)
+    assert alice.fails("fmt", "--check").endswith(expected)
+    assert alice.fails("fmt").endswith(expected)
+    assert sorted(p.name for p in path.parent.iterdir())[-1] == path.name  # not renamed
+
+
+# --- the manifest is what its history says ------------------------------------------------------
+
+
+def test_a_hand_edit_fails_validate_located_and_record_makes_it_a_change(team: Team) -> None:
+    alice = team.alice
+    init = alice.history()[0]["id"]
+    manifest = alice.root / MANIFEST
+    text = manifest.read_text()
+    manifest.write_text(
+        text.replace("- id: W\n  status: installed", "- id: W\n  status: deprecated")
+    )
+    line = manifest.read_text().splitlines().index("  status: deprecated") + 1
+    assert alice.fails("validate") == (
+        f'{MANIFEST}:{line}: packs[15].status: "deprecated" here, but the history says '
+        f'"installed" (init {init}); record the edit with `valhalla-status record --notes '
+        "WHY`, or put the value back\n"
+    )
+    assert alice.run("build").exit_code == 1
+    alice.change("record", "--notes", "W retired by hand", hour=1)
+    newest = alice.history()[0]
+    assert (newest["action"], newest["changes"], newest["notes"]) == (
+        "record",
+        {"packs.W.status": ["installed", "deprecated"]},
+        "W retired by hand",
+    )
+    assert alice.json("pack", "show", "W", "--json")["since"] == iso(1)
+    assert alice.run("validate").exit_code == 0
+    assert (
+        "No change: the history already explains the manifest"
+        in alice.run("record", "--notes", "again", "--no-build").stderr
+    )
+
+
+def test_a_conflict_resolved_against_the_history_fails_validate(team: Team) -> None:
+    alice, bob = team.alice, team.bob
+    alice.git("checkout", "-q", "-b", "pending")
+    alice.change("pack", "set", "K", "--status", "pending", hour=1)
+    alice.commit("K pending", hour=1)
+    alice.git("checkout", "-q", "-b", "deprecated", "main")
+    alice.change("pack", "set", "K", "--status", "deprecated", hour=2)
+    alice.commit("K deprecated", hour=2)
+    deprecated = alice.history()[0]
+    land(alice, "pending", "merge", hour=3)
+    alice.git("merge", "--no-edit", "deprecated", hour=4, check=False)  # conflicts
+    manifest = alice.root / MANIFEST
+    text = manifest.read_text()
+    start, end = text.index("<<<<<<<"), text.index(">>>>>>>")
+    resolved = text[:start] + "  status: pending\n" + text[text.index("\n", end) + 1 :]
+    manifest.write_text(resolved)  # "keep mine": K stays pending
+    alice.commit("merge deprecated", hour=4)
+    assert deprecated["changes"] == {"packs.K.status": ["installed", "deprecated"]}
+    said = alice.fails("validate")
+    assert said.startswith(f"{MANIFEST}:")
+    assert (
+        f'packs[3].status: "pending" here, but the history says "deprecated" '
+        f"(pack-set {deprecated['id']})" in said
+    )
+
+
+# --- the review says exactly what a change does -------------------------------------------------
+
+
+def diff_entries(clone: Clone, *args: str) -> tuple[list[str], list[str], list[str]]:
+    document = clone.json("diff", *args, "--format", "json")
+    return tuple(  # type: ignore[return-value]
+        [entry["id"] for entry in document[key]]
+        for key in ("history_added", "history_removed", "history_edited")
+    )
+
+
+def test_diff_of_a_branch_that_merged_main_in_lists_only_its_own_entries(team: Team) -> None:
+    alice = team.alice
+    alice.git("checkout", "-q", "-b", "feature")
+    alice.change("pack", "set", "L", "--status", "experimental", hour=1)
+    alice.commit("L", hour=1)
+    mine = alice.history()[0]["id"]
+    alice.git("checkout", "-q", "main")
+    for hour in (2, 3):
+        alice.change("set-version", f"1.{hour}.0", hour=hour)
+        alice.commit(f"{hour}", hour=hour)
+    alice.git("checkout", "-q", "feature")
+    alice.git("merge", "-q", "--no-edit", "main", hour=4)  # main merged into the branch
+    assert diff_entries(alice, "main...HEAD") == ([mine], [], [])
+    # A pull request's merge ref: the branch merged into main's tip, not on main.
+    alice.git("checkout", "-q", "--detach", "main")
+    alice.git("merge", "-q", "--no-ff", "--no-edit", "feature", hour=5)
+    alice.git("update-ref", "refs/pull/1/merge", "HEAD")
+    assert diff_entries(alice, "main...refs/pull/1/merge") == ([mine], [], [])
+
+
+def test_diff_of_two_main_files_without_their_history_folders_compares_what_they_hold(
+    team: Team, tmp_path: Path
+) -> None:
+    alice = team.alice
+    old = tmp_path / "old.yaml"
+    old.write_text(alice.git("show", f"HEAD:{MANIFEST}"))
+    alice.change("pack", "set", "K", "--status", "pending", hour=1)
+    alice.commit("K", hour=1)
+    new = tmp_path / "new.yaml"
+    new.write_text(alice.git("show", f"HEAD:{MANIFEST}"))
+    result = alice.run("diff", str(old), str(new))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        f"Status changes: {old} → {new}\n  Pack K: installed → pending (Executor Pro)\n"
+    )
+
+
+# --- a main file of one layout beside a history folder of the other -----------------------------
+
+
+def test_a_v1_main_file_beside_a_v2_history_folder_is_invalid_and_migrate_joins_them(
+    team: Team,
+) -> None:
+    alice = team.alice
+    manifest = alice.root / MANIFEST
+    v1 = (
+        "schema_version: 1\nsystem:\n  name: Valhalla\n  description: d\n  version: 1.0.0\n"
+        "  backend_complete: false\n  notes: null\n  updated_at: '2025-09-20T02:00:00Z'\n"
+        "  completed_at: null\n  extra: {}\npacks:\n- id: H\n  name: Analyst Essentials\n"
+        "  group: Professional\n  status: installed\nhistory:\n- at: '2025-09-20T02:00:00Z'\n"
+        "  by: carol\n  action: set-notes\n  changes: {}\n  notes: kept on the old branch\n"
+    )
+    manifest.write_text(v1)  # a "keep mine" resolution of a v1-against-migrated conflict
+    folder_entries = sorted(p.name for p in (alice.root / HISTORY).iterdir())
+    assert alice.fails("validate") == (
+        f"{MANIFEST}: this file is schema_version 1 (its history inside it), but {HISTORY}/ "
+        "holds 1 history files of schema_version 2 (a branch of each layout merged?); run "
+        "`valhalla-status migrate` to move this file's history into the folder\n"
+    )
+    result = alice.run("migrate", "--by", "carol", hour=3)
+    assert result.exit_code == 0, result.output
+    after = sorted(p.name for p in (alice.root / HISTORY).iterdir())
+    assert set(folder_entries) < set(after)  # the folder's entries stay; the file's join them
+    assert [e["action"] for e in alice.history()] == ["migrate", "set-notes", "init"]
+    assert alice.run("validate").exit_code == 0
