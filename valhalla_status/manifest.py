@@ -41,7 +41,13 @@ from .layout import (
 )
 from .locking import lock_path as lock_path
 from .locking import manifest_lock as manifest_lock
-from .models import HistoryEntry, Manifest, cross_field_problems, describe
+from .models import (
+    HistoryEntry,
+    Manifest,
+    cross_field_problems,
+    describe,
+    pending_while_complete,
+)
 from .text import for_terminal
 from .validation import clean_loc, validation_problems
 from .validation import error_message as error_message
@@ -142,12 +148,27 @@ def parse_manifest(
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:
         raise ManifestError(validation_problems(exc, data, shown, lines)) from None
-    cross = cross_field_problems(manifest)
-    if cross:
-        raise ManifestError(
-            [problem(shown, lines.line_of(data, loc), loc, message) for loc, message in cross]
-        )
+    _refuse_cross_field(manifest, shown, lines, data)
     return manifest
+
+
+class InconsistentManifestError(ManifestError):
+    """A manifest whose only problem is a pending pack under a complete backend: invalid, but
+    read, so that the change that settles it (``incomplete``, ``pack set``) can be made."""
+
+    def __init__(self, problems: list[str], manifest: Manifest) -> None:
+        super().__init__(problems)
+        self.manifest = manifest
+
+
+def _refuse_cross_field(manifest: Manifest, shown: str, lines: LineMap, data: Any) -> None:
+    cross = cross_field_problems(manifest)
+    if not cross:
+        return
+    located = [problem(shown, lines.line_of(data, loc), loc, message) for loc, message in cross]
+    if len(cross) == len(pending_while_complete(manifest)):
+        raise InconsistentManifestError(located, manifest)
+    raise ManifestError(located)
 
 
 @functools.cache
@@ -257,12 +278,9 @@ def _parse_layout_2(data: dict[str, Any], lines: LineMap, shown: str, history: H
         raise ManifestError(problems) from None
     if problems:
         raise ManifestError(problems)
-    cross = cross_field_problems(manifest)
-    if cross:
-        raise ManifestError(
-            [problem(shown, lines.line_of(data, loc), loc, message) for loc, message in cross]
-        )
-    return manifest.model_copy(update={"history": entries})
+    manifest = manifest.model_copy(update={"history": entries})
+    _refuse_cross_field(manifest, shown, lines, data)
+    return manifest
 
 
 def read_manifest(path: str | os.PathLike[str]) -> tuple[bytes, History]:
@@ -377,24 +395,42 @@ def fail_before_first_lock(path: str | os.PathLike[str], attempt: Callable[[], o
 def update_manifest(
     path: str | os.PathLike[str],
     change: Callable[[Manifest], Manifest | None],
-    rehearse: Callable[[Manifest], object] | None = None,
+    rehearse: Callable[[Manifest], Manifest | None] | None = None,
 ) -> tuple[Manifest, Manifest | None]:
     """Under the lock: re-read, apply ``change``, validate, write.
+
+    A manifest whose only problem is a pending pack under a complete backend takes exactly the
+    changes that settle it: ``change`` runs, and its result is written if it is valid.
 
     ``change`` returns the new manifest, or None for no change (nothing is written).
     Returns ``(old, new)``; ``new`` is None when nothing changed. ``rehearse`` (default:
     ``change``) is what runs unlocked before the first lock (see fail_before_first_lock).
     """
-    fail_before_first_lock(path, lambda: (rehearse or change)(load_manifest(path)))
+    fail_before_first_lock(path, lambda: _change_loaded(path, rehearse or change))
     with manifest_lock(path):
         _settle(path)
-        old = load_manifest(path)
-        new = change(old)
+        old, new = _change_loaded(path, change)
         if new is None:
             return old, None
         appended = new.history[: len(old.history)] == old.history
         write_manifest(path, new, history_on_disk=len(old.history) if appended else 0)
         return old, new
+
+
+def _change_loaded(
+    path: str | os.PathLike[str], change: Callable[[Manifest], Manifest | None]
+) -> tuple[Manifest, Manifest | None]:
+    """The manifest read, and ``change`` applied to it. A manifest with a pending pack under a
+    complete backend takes only a change that leaves no pack pending under a complete backend
+    (anything else raises its problems)."""
+    try:
+        old = load_manifest(path)
+    except InconsistentManifestError as exc:
+        new = change(exc.manifest)
+        if new is None or pending_while_complete(new):
+            raise
+        return exc.manifest, new
+    return old, change(old)
 
 
 def _settle(path: str | os.PathLike[str]) -> None:
