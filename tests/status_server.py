@@ -26,14 +26,21 @@ DAY1 = datetime(2025, 9, 20, tzinfo=timezone.utc)
 
 
 def manifest(
-    *, complete: bool = False, version: str = "1.0.0", pending: tuple[str, ...] = ()
+    *,
+    complete: bool = False,
+    version: str = "1.0.0",
+    pending: tuple[str, ...] = (),
+    experimental: tuple[str, ...] = (),
 ) -> Manifest:
-    """The default manifest (16 packs, installed) with a few things changed, at DAY1."""
+    """The default manifest (16 packs, installed) with a few things changed, at DAY1 (a
+    complete backend has no pending pack)."""
     made = default_manifest(by="alice", now=DAY1)
+    for pack_id in experimental:
+        made = set_pack(made, pack_id, status="experimental", by="alice", now=DAY1).manifest
+    if complete:
+        made = set_backend_complete(made, True, by="alice", now=DAY1).manifest
     for pack_id in pending:
         made = set_pack(made, pack_id, status="pending", by="alice", now=DAY1).manifest
-    if complete:
-        made = set_backend_complete(made, True, force=True, by="alice", now=DAY1).manifest
     system = made.system.model_copy(update={"version": version})
     return made.model_copy(update={"system": system})
 

@@ -550,8 +550,25 @@ CASES: list[tuple[str, Callable[[], str | bytes], list[str]]] = [
     ),
     (
         "completed-at-missing-while-complete",
-        lambda: e(BASE, "backend_complete: false", "backend_complete: true"),
+        lambda: e(
+            BASE, "backend_complete: false", "backend_complete: true", "pending", "installed"
+        ),
         [f"{M}:9: system.completed_at: must be set when backend_complete is true"],
+    ),
+    (
+        "a-pack-pending-while-complete",
+        lambda: e(
+            BASE,
+            "backend_complete: false",
+            "backend_complete: true",
+            "completed_at: null",
+            "completed_at: '2025-09-20T00:00:00Z'",
+        ),
+        [
+            f"{M}:19: packs[1].status: pending while the backend is complete; set the pack's "
+            "status (valhalla-status pack set I --status installed) or mark the backend in "
+            "development (valhalla-status incomplete)"
+        ],
     ),
     (
         "completed-at-after-updated-at",
@@ -561,6 +578,8 @@ CASES: list[tuple[str, Callable[[], str | bytes], list[str]]] = [
             "backend_complete: true",
             "completed_at: null",
             "completed_at: '2025-09-20T00:00:01Z'",
+            "pending",
+            "installed",
         ),
         [
             f"{M}:9: system.completed_at: 2025-09-20T00:00:01Z is after updated_at "
@@ -575,6 +594,8 @@ CASES: list[tuple[str, Callable[[], str | bytes], list[str]]] = [
             "backend_complete: true",
             "completed_at: null",
             "completed_at: '2025-09-20T01:00:00+00:30'",
+            "pending",
+            "installed",
         ),
         [
             f"{M}:9: system.completed_at: 2025-09-20T00:30:00Z is after updated_at "

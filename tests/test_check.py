@@ -15,6 +15,7 @@ from status_server import Reply, Server, closed_port_url, manifest, serve, timed
 
 from valhalla_status.cli import main
 from valhalla_status.client import StatusClient
+from valhalla_status.documents import status_document, to_json
 
 READY = "ready: Valhalla 1.0.0: backend complete since 2025-09-20 00:00 UTC\n"
 
@@ -218,6 +219,74 @@ def test_invalid_documents(here: Path, server: Server, body: bytes, reason: str)
     assert unavailable(check("--url", url)) == f"error: {reason}"
     (here / "bad.json").write_bytes(body)
     assert unavailable(check("--file", "bad.json")) == f"error: {reason}"
+
+
+def publish_inconsistent(here: Path, *pending: str) -> Path:
+    """A status.json that says the backend is complete while these packs are pending, as no
+    valid manifest publishes it (a hand-made or stale document)."""
+    document = status_document(manifest(complete=True))
+    for pack in document["packs"]:
+        if pack["id"] in pending:
+            pack["status"] = "pending"
+    document["summary"].update(installed_packs=16 - len(pending), pending_packs=len(pending))
+    path = here / "site" / "status.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(to_json(document), encoding="utf-8")
+    return path
+
+
+INCONSISTENT = "the backend is complete while packs K, L are pending: the document is inconsistent"
+
+
+@pytest.mark.parametrize(
+    "requirements",
+    [(), ("--require-complete",), ("--min-version", "1.0.0"), ("--all-installed",), ("--json",)],
+)
+def test_a_complete_backend_with_pending_packs_is_never_ready(
+    here: Path, requirements: tuple[str, ...]
+) -> None:
+    publish_inconsistent(here, "K", "L")
+    result = check(*requirements)
+    assert result.exit_code == 3
+    assert result.stderr == f"error: site/status.json: {INCONSISTENT}\n"
+    if "--json" in requirements:
+        assert json.loads(result.stdout) == {
+            "ready": False,
+            "source": "site/status.json",
+            "error": f"site/status.json: {INCONSISTENT}",
+        }
+    else:
+        assert result.stdout == ""
+
+
+def test_an_inconsistent_document_over_http_is_named_by_its_url(here: Path, server: Server) -> None:
+    body = publish_inconsistent(here, "K", "L").read_bytes()
+    url = server.script("/inconsistent.json", Reply(200, body))
+    assert unavailable(check("--url", url)) == f"error: {url}: {INCONSISTENT}"
+
+
+def test_an_inconsistency_names_one_pack_and_counts_past_ten(here: Path) -> None:
+    publish_inconsistent(here, "W")
+    assert unavailable(check()) == (
+        "error: site/status.json: the backend is complete while pack W is pending: the "
+        "document is inconsistent"
+    )
+    publish_inconsistent(here, *"HIJKLMNOPQRS")
+    assert unavailable(check()) == (
+        "error: site/status.json: the backend is complete while packs H, I, J, K, L, M, N, O, "
+        "P, Q and 2 more are pending: the document is inconsistent"
+    )
+
+
+def test_an_inconsistency_shows_hostile_pack_ids_escaped(here: Path) -> None:
+    path = publish_inconsistent(here, "K")
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["packs"][3]["id"] = "K\x1b[2J\nerror: forged"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    assert unavailable(check()) == (
+        "error: site/status.json: the backend is complete while pack K\\x1b[2J\\nerror: forged "
+        "is pending: the document is inconsistent"
+    )
 
 
 def test_missing_file_with_json_still_prints_a_result(here: Path) -> None:

@@ -241,10 +241,10 @@ system:
     extra: {owner: {team: core}, tags: [a, b]}
 packs:
   - {status: installed, id: H, group: Professional, name: Analyst Essentials}
-  -   id: I      # pending!
+  -   id: I      # experimental!
       name:    "Reporter Premium"
       group: Professional
-      status: pending
+      status: experimental
 history: [{at: '2025-09-20T00:00:00.500Z', by: alice, action: init, changes: {}, notes: null},
   {at: '2025-09-20T00:00:00Z', by: bob, action: complete, notes: "Done",
    changes: {backend_complete: [false, true], completed_at: [null, '2025-09-20T00:00:00Z']}}]
@@ -276,7 +276,7 @@ packs:
 - id: I
   name: Reporter Premium
   group: Professional
-  status: pending
+  status: experimental
 history:
 - at: '2025-09-20T00:00:00.500000Z'
   by: alice
@@ -349,7 +349,8 @@ def test_show(small: Workspace) -> None:
 
 def test_show_complete_with_notes(small: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     set_epoch(monkeypatch, EPOCH2 + 3600 * 13 + 60 * 7)
-    result = small.run("complete", "--force", "--notes", "All green\nsecond line", NB, "--by", "b")
+    assert small.run("pack", "set", "I", "--status", "experimental", NB, "--by", "b").exit_code == 0
+    result = small.run("complete", "--notes", "All green\nsecond line", NB, "--by", "b")
     ok(result, "Backend marked complete at 2025-09-21 13:07 UTC\n")
     ok(
         small.run("show"),
@@ -359,8 +360,11 @@ def test_show_complete_with_notes(small: Workspace, monkeypatch: pytest.MonkeyPa
         "updated 2025-09-21 13:07 UTC\n"
         "notes: All green\n"
         "       second line\n"
-        "3 packs: 2 installed, 1 pending, 0 deprecated, 0 experimental\n"
-        "\n" + SMALL_TABLE,
+        "3 packs: 2 installed, 0 pending, 0 deprecated, 1 experimental\n"
+        "\n"
+        + SMALL_TABLE.replace(
+            "Professional           pending", "Professional           experimental"
+        ),
     )
 
 
@@ -696,39 +700,63 @@ def test_pack_remove(later: Workspace) -> None:
 # --- complete / incomplete -------------------------------------------------------------------
 
 
-def test_complete_is_refused_while_packs_are_pending(later: Workspace) -> None:
+@pytest.mark.parametrize("force", [(), ("--force",)])
+def test_complete_is_refused_while_packs_are_pending_force_or_not(
+    later: Workspace, force: tuple[str, ...]
+) -> None:
     ok(
         later.run("pack", "set", "H", "--status", "pending", NB, "--by", "bob"),
         "Pack H: installed → pending\n",
     )
     before = snapshot(later.root)
     fails(
-        later.run("complete", NB, "--by", "bob"),
+        later.run("complete", *force, NB, "--by", "bob"),
         "error: not marking the backend complete: 2 packs are pending (H Analyst Essentials, "
-        "I Reporter Premium); use --force to complete anyway\n",
+        "I Reporter Premium); set their status first (valhalla-status pack set H --status "
+        "installed)\n",
     )
     assert snapshot(later.root) == before
 
 
-def test_complete_refusal_names_a_single_pack(later: Workspace) -> None:
+@pytest.mark.parametrize("force", [(), ("--force",)])
+def test_complete_refusal_names_a_single_pack(later: Workspace, force: tuple[str, ...]) -> None:
+    before = snapshot(later.root)
     fails(
-        later.run("complete", "--notes", "ready", NB, "--by", "bob"),
+        later.run("complete", *force, "--notes", "ready", NB, "--by", "bob"),
         "error: not marking the backend complete: 1 pack is pending (I Reporter Premium); "
-        "use --force to complete anyway\n",
+        "set its status first (valhalla-status pack set I --status installed)\n",
     )
+    assert snapshot(later.root) == before
 
 
-def test_complete_force(later: Workspace) -> None:
+def test_complete_force_is_still_accepted_and_completes_like_complete(later: Workspace) -> None:
+    ok(
+        later.run("pack", "set", "I", "--status", "installed", NB, "--by", "bob"),
+        "Pack I: pending → installed\n",
+    )
     ok(
         later.run("complete", "--force", NB, "--by", "bob"),
         "Backend marked complete at 2025-09-21 00:00 UTC\n",
     )
     expected = expected_after(backend_complete=True, completed_at=EPOCH2_TEXT)
-    expected["history"].append(
-        entry("complete", {"backend_complete": [False, True], "completed_at": [None, EPOCH2_TEXT]})
-    )
+    expected["packs"][1]["status"] = "installed"
+    expected["history"] += [
+        entry("pack-set", {"packs.I.status": ["pending", "installed"]}),
+        entry("complete", {"backend_complete": [False, True], "completed_at": [None, EPOCH2_TEXT]}),
+    ]
     assert later.read() == expected
     canonical(later)
+
+
+def test_complete_help_says_force_overrides_nothing(ws: Workspace) -> None:
+    result = ws.run("complete", "--help")
+    assert result.exit_code == 0
+    words = " ".join(result.stdout.split())  # as wrapped to any width
+    assert "Mark the backend complete (refused while any pack is pending, --force or not)." in words
+    assert (
+        "--force Accepted for existing scripts; overrides nothing: a pending pack always refuses."
+        in words
+    )
 
 
 def test_complete_when_nothing_is_pending_with_notes(
@@ -765,7 +793,11 @@ def test_complete_when_nothing_is_pending_with_notes(
 
 def test_incomplete(later: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     ok(
-        later.run("complete", "--force", NB, "--by", "bob"),
+        later.run("pack", "set", "I", "--status", "installed", NB, "--by", "bob"),
+        "Pack I: pending → installed\n",
+    )
+    ok(
+        later.run("complete", NB, "--by", "bob"),
         "Backend marked complete at 2025-09-21 00:00 UTC\n",
     )
     set_epoch(monkeypatch, EPOCH2 + 3600)
@@ -789,7 +821,138 @@ def test_incomplete(later: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
         by="dave",
         notes="Regression in K",
     )
-    assert len(data["history"]) == 3
+    assert len(data["history"]) == 4
+
+
+@pytest.fixture
+def completed(later: Workspace) -> Workspace:
+    """The small manifest with I installed and the backend complete (nothing pending)."""
+    assert later.run("pack", "set", "I", "--status", "installed", NB, "--by", "bob").exit_code == 0
+    assert later.run("complete", NB, "--by", "bob").exit_code == 0
+    return later
+
+
+REFUSED_PENDING = (
+    "the backend is complete; run `valhalla-status incomplete` first, or choose another status"
+)
+
+
+def test_a_pack_set_pending_is_refused_while_the_backend_is_complete(completed: Workspace) -> None:
+    before = snapshot(completed.root)
+    fails(
+        completed.run("pack", "set", "h", "--status", "pending", NB, "--by", "bob"),
+        f"error: not setting pack H pending: {REFUSED_PENDING}\n",
+    )
+    fails(
+        completed.run("pack", "set", "H", "--status", "pending", "--notes", "why", NB),
+        f"error: not setting pack H pending: {REFUSED_PENDING}\n",
+    )
+    assert snapshot(completed.root) == before
+    ok(
+        completed.run("pack", "set", "H", "--status", "deprecated", NB, "--by", "bob"),
+        "Pack H: installed → deprecated\n",
+    )
+
+
+@pytest.mark.parametrize("status", [(), ("--status", "pending")])
+def test_a_pack_added_as_pending_is_refused_while_the_backend_is_complete(
+    completed: Workspace, status: tuple[str, ...]
+) -> None:
+    before = snapshot(completed.root)
+    fails(
+        completed.run("pack", "add", "X", "--name", "Ex", "--group", "G", *status, NB),
+        f"error: not adding pack X as pending: {REFUSED_PENDING} (--status; pending is the "
+        "default)\n",
+    )
+    assert snapshot(completed.root) == before
+    ok(
+        completed.run(
+            "pack", "add", "X", "--name", "Ex", "--group", "G", "--status", "installed", NB
+        ),
+        "Pack X added: Ex (G, installed)\n",
+    )
+
+
+def _complete_while_pending(ws: Workspace, *pending: str) -> None:
+    """Hand-edit the manifest into a complete backend with these packs pending (as a clean
+    merge of ``complete`` and ``pack set ID --status pending`` leaves it)."""
+    data = ws.read()
+    data["system"].update(backend_complete=True, completed_at=EPOCH_TEXT)
+    for pack in data["packs"]:
+        pack["status"] = "pending" if pack["id"] in pending else "installed"
+    ws.write(data)
+
+
+SETTLING = {
+    "pack-set": (
+        ("pack", "set", "I", "--status", "installed"),
+        "Pack I: pending → installed",
+        "pack-set",
+        {"packs.I.status": ["pending", "installed"]},
+    ),
+    "pack-remove": (
+        ("pack", "remove", "I"),
+        "Pack I removed",
+        "pack-remove",
+        {"packs.I": [{"id": "I", "name": "Reporter Premium", "group": "Professional",
+                      "status": "pending"}, None]},
+    ),
+    "incomplete": (
+        ("incomplete",),
+        "Backend marked in development",
+        "incomplete",
+        {"backend_complete": [True, False], "completed_at": [EPOCH_TEXT, None]},
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("settle", SETTLING.values(), ids=SETTLING.keys())
+def test_a_manifest_complete_while_one_pack_is_pending_takes_only_the_changes_that_settle_it(
+    small: Workspace,
+    monkeypatch: pytest.MonkeyPatch,
+    settle: tuple[tuple[str, ...], str, str, dict[str, Any]],
+) -> None:
+    _complete_while_pending(small, "I")
+    problem = (
+        f"{M}:19: packs[1].status: pending while the backend is complete; set the pack's status "
+        "(valhalla-status pack set I --status installed) or mark the backend in development "
+        "(valhalla-status incomplete)\n"
+    )
+    assert small.manifest.read_text().splitlines()[18] == "  status: pending"
+    before = snapshot(small.root)
+    set_epoch(monkeypatch, EPOCH2)
+    for args in [
+        ("set-version", "1.1.0"),
+        ("pack", "set", "I", "--notes", "still waiting"),
+        ("pack", "set", "H", "--status", "deprecated"),
+        ("complete",),
+        ("show",),
+    ]:
+        fails(small.run(*args, *((NB,) if args != ("show",) else ())), problem)
+    assert snapshot(small.root) == before
+    args, said, action, changes = settle
+    ok(small.run(*args, NB, "--by", "bob"), said + "\n")
+    assert small.run("validate").exit_code == 0
+    assert small.read()["history"][-1] == entry(action, changes)
+
+
+def test_a_manifest_complete_while_packs_are_pending_is_settled_by_incomplete(
+    small: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _complete_while_pending(small, "H", "I")
+    several = (
+        "pending while the backend is complete (2 packs are pending); mark the backend in "
+        "development (valhalla-status incomplete), then set their statuses\n"
+    )
+    before = snapshot(small.root)
+    set_epoch(monkeypatch, EPOCH2)
+    fails(
+        small.run("pack", "set", "I", "--status", "installed", NB),
+        f"{M}:15: packs[0].status: {several}{M}:19: packs[1].status: {several}",
+    )
+    assert snapshot(small.root) == before
+    ok(small.run("incomplete", NB, "--by", "bob"), "Backend marked in development\n")
+    ok(small.run("validate"), f"{M}: valid (3 packs)\n")
 
 
 def test_notes_option_alone_changes_only_the_notes(later: Workspace) -> None:
@@ -918,6 +1081,7 @@ def test_a_mutation_that_changes_nothing_writes_nothing(
 
 
 def test_repeated_mutations_are_no_ops(later: Workspace) -> None:
+    assert later.run("pack", "set", "I", "--status", "installed", NB, "--by", "bob").exit_code == 0
     for args, message in [
         (("complete", "--force"), "No change: the backend is already complete"),
         (("set-notes", "same"), "No change: the notes are already that"),
@@ -930,6 +1094,7 @@ def test_repeated_mutations_are_no_ops(later: Workspace) -> None:
         assert snapshot(later.root) == before
     assert [e["action"] for e in later.read()["history"]] == [
         "init",
+        "pack-set",
         "complete",
         "set-notes",
         "set-version",
@@ -1039,7 +1204,9 @@ def test_bad_source_date_epoch(
 def test_a_clock_before_completed_at_is_refused_clearly(
     later: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ok(later.run("complete", "--force", NB, "--by", "bob"),
+    ok(later.run("pack", "set", "I", "--status", "installed", NB, "--by", "bob"),
+       "Pack I: pending → installed\n")  # fmt: skip
+    ok(later.run("complete", NB, "--by", "bob"),
        "Backend marked complete at 2025-09-21 00:00 UTC\n")  # fmt: skip
     before = snapshot(later.root)
     set_epoch(monkeypatch, EPOCH)

@@ -24,6 +24,7 @@ from status_server import (
 )
 
 from valhalla_status.client import (
+    InconsistentStatus,
     InvalidStatus,
     PackStatus,
     Status,
@@ -38,8 +39,8 @@ from valhalla_status.documents import status_document
 
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
-    """A site folder whose status.json has the backend complete and K pending."""
-    write_status(tmp_path / "site" / "status.json", manifest(complete=True, pending=("K",)))
+    """A site folder whose status.json has the backend complete and K experimental."""
+    write_status(tmp_path / "site" / "status.json", manifest(complete=True, experimental=("K",)))
     return tmp_path / "site"
 
 
@@ -59,10 +60,10 @@ def test_reads_a_file_into_typed_objects(site: Path) -> None:
     assert len(status.packs) == 16
     since = "2025-09-20T00:00:00Z"
     assert status.packs[3] == PackStatus(
-        "K", "Executor Pro", "Professional", "pending", None, since
+        "K", "Executor Pro", "Professional", "experimental", None, since
     )
     assert status.pack("k") is status.packs[3] and status.pack("zz") is None
-    assert status.summary == Summary(16, 15, 1, 0, 0)
+    assert status.summary == Summary(16, 15, 0, 0, 1)
     assert status.version_at_least("1.0.0") and not status.version_at_least("1.0.1-rc.1")
 
 
@@ -71,13 +72,13 @@ def test_status_matches_the_published_document_field_for_field(site: Path) -> No
     status = Status.from_document(document)
     assert [p.__dict__ for p in status.packs] == document["packs"]
     assert status.summary.__dict__ == document["summary"]
-    assert status_document(manifest(complete=True, pending=("K",))) == document
+    assert status_document(manifest(complete=True, experimental=("K",))) == document
 
 
 def test_url_ending_in_slash_gets_status_json(server: Server) -> None:
     status = StatusClient(server.url + "/").fetch()
     assert status.pack("K") == PackStatus(
-        "K", "Executor Pro", "Professional", "pending", None, "2025-09-20T00:00:00Z"
+        "K", "Executor Pro", "Professional", "experimental", None, "2025-09-20T00:00:00Z"
     )
     assert server.paths() == ["/status.json"]
     headers = server.requests[0][1]
@@ -189,6 +190,32 @@ def test_invalid_fields_are_named(
     with pytest.raises(InvalidStatus) as caught:
         Status.from_document(document)
     assert str(caught.value) == f"not a valid status document: {message}"
+
+
+def test_a_complete_backend_with_pending_packs_is_an_invalid_document(
+    site: Path, server: Server
+) -> None:
+    document = json.loads((site / "status.json").read_text(encoding="utf-8"))
+    assert document["backend_complete"] is True
+    for index in (3, 4):  # K and L
+        document["packs"][index]["status"] = "pending"
+    inconsistent = (
+        "the backend is complete while packs K, L are pending: the document is inconsistent"
+    )
+    with pytest.raises(InconsistentStatus) as caught:
+        Status.from_document(document)
+    assert str(caught.value) == inconsistent
+    assert isinstance(caught.value, InvalidStatus)  # what callers already catch
+    (site / "status.json").write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(InvalidStatus) as read:
+        fetch_status(site / "status.json")
+    assert str(read.value) == f"{site}/status.json: {inconsistent}"
+    with pytest.raises(InvalidStatus) as fetched:
+        StatusClient(server.url + "/").fetch()
+    assert str(fetched.value) == f"{server.url}/status.json: {inconsistent}"
+    document["backend_complete"], document["completed_at"] = False, None
+    pack = Status.from_document(document).pack("K")  # in development: pending is fine
+    assert pack is not None and pack.status == "pending"
 
 
 def test_missing_file_and_bad_sources(tmp_path: Path) -> None:

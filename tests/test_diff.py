@@ -148,7 +148,8 @@ def test_version_backend_and_notes(repo: Repo) -> None:
 
 
 def test_backend_back_to_development_and_lower_version(repo: Repo) -> None:
-    repo.change("complete", "--force", when=DAY1)
+    repo.change("pack", "set", "K", "--status", "installed", when=DAY1)
+    repo.change("complete", when=DAY1)
     repo.change("set-version", "2.0.0", when=DAY1)
     repo.commit()
     repo.change("incomplete", "--notes", "Rollback\nsee the incident")

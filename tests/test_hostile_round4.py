@@ -354,6 +354,7 @@ def _hostile(data: dict[str, Any]) -> dict[str, Any]:
     )
     data["system"]["extra"] = {"deep": _nested(60), "f": [1.0e-7, -0.0], "t": "\x01\u2028"}
     data["packs"][0]["notes"] = "why\nbecause"
+    data["packs"][1]["status"] = "deprecated"  # a complete backend has no pending pack
     data["packs"].append(
         {"id": "Z-9_", "name": "🚀" * 100, "group": "ש" * 60, "status": "experimental"}
     )

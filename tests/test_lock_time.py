@@ -211,18 +211,21 @@ def test_a_build_beside_the_manifest_does_not_wait_for_its_own_lock(tmp_path: Pa
 NB = "--no-build"
 NIX_SHELL_EPOCH = 315532800  # 1980-01-01T00:00:00Z, what nix-shell exports
 
+# One of each kind, in an order that can run in turn: no pack goes pending once complete.
 MUTATIONS = {
     "set-notes": ("set-notes", "why"),
-    "pack-set": ("pack", "set", "H", "--status", "pending"),
-    "pack-add": ("pack", "add", "Z", "--name", "New", "--group", "G"),
+    "pack-set": ("pack", "set", "H", "--status", "deprecated"),
+    "pack-add": ("pack", "add", "Z", "--name", "New", "--group", "G", "--status", "installed"),
     "pack-remove": ("pack", "remove", "S"),
-    "complete": ("complete", "--force"),
+    "complete": ("complete",),
     "set-version": ("set-version", "2.0.0"),
 }
 
 
 def newest_at(ws: Workspace, moment: str) -> None:
+    """The small manifest, nothing pending (so it may complete), its newest entry at moment."""
     data = small_manifest()
+    data["packs"][1]["status"] = "installed"
     data["system"]["updated_at"] = moment
     data["history"][0]["at"] = moment
     ws.write(data)
@@ -571,7 +574,7 @@ def test_noncharacters_given_on_the_command_line_never_reach_the_site(
         ("pack", "set", "H", "--name", f"N{char}", "--by", "bob"),
         ("pack", "set", "H", "--group", f"G{char}", "--by", "bob"),
         ("set-notes", f"notes{char}", "--by", "bob"),
-        ("complete", "--force", "--notes", f"n{char}", "--by", "bob"),
+        ("complete", "--notes", f"n{char}", "--by", "bob"),
         ("set-notes", "fine", "--by", f"bob{char}"),
     ]
     for args in attempts:

@@ -40,6 +40,7 @@ def rich_manifest() -> dict:
         updated_at="2025-09-20T00:00:00.250Z",
         extra={"owner": {"team": "Kärnteam", "ids": [1, 2.5, None, True]}, "empty": {}},
     )
+    data["packs"][1]["status"] = "deprecated"  # no pack is pending while the backend is complete
     pack = {"id": "X_1-B", "name": "Ünïcødé «pack» 👩‍💻", "group": "Ω", "status": "experimental"}
     data["packs"].append(pack)
     data["history"].append(
@@ -315,3 +316,123 @@ def test_yes_no_on_off_are_text_not_booleans(ws: Workspace) -> None:
     text = ws.manifest.read_text(encoding="utf-8")
     assert "  name: 'No'\n" in text
     assert load_manifest(ws.manifest).packs[1].name == "No"
+
+
+# --- a complete backend has no pending pack -------------------------------------------------
+
+ONE_PENDING = (
+    "pending while the backend is complete; set the pack's status (valhalla-status pack set {} "
+    "--status installed) or mark the backend in development (valhalla-status incomplete)"
+)
+SEVERAL_PENDING = (
+    "pending while the backend is complete ({} packs are pending); mark the backend in "
+    "development (valhalla-status incomplete), then set their statuses"
+)
+READ_COMMANDS = [
+    ("validate",),
+    ("build",),
+    ("show",),
+    ("show", "--json"),
+    ("summary",),
+    ("pack", "list"),
+    ("pack", "show", "H"),
+    ("history",),
+    ("fmt", "--check"),
+]
+
+
+def _complete_with_pending_layout_2(ws: Workspace, *pending: str) -> str:
+    """The default manifest (schema_version 2) hand-edited: complete, these packs pending."""
+    assert ws.run("init", "--no-build", "--by", "alice").exit_code == 0
+    text = ws.manifest.read_text(encoding="utf-8")
+    text = text.replace(
+        "  backend_complete: false\n  completed_at: null\n",
+        f"  backend_complete: true\n  completed_at: '{EPOCH_TEXT}'\n",
+    )
+    for pack_id in pending:
+        text = text.replace(
+            f"- id: {pack_id}\n  status: installed\n", f"- id: {pack_id}\n  status: pending\n"
+        )
+    ws.manifest.write_text(text, encoding="utf-8")
+    return text
+
+
+def _status_line(text: str, pack_id: str) -> int:
+    """The line number of the pack's status (which is pending)."""
+    lines = text.splitlines()
+    start = lines.index(f"- id: {pack_id}")
+    number = next(n for n in range(start, len(lines)) if lines[n].startswith("  status: ")) + 1
+    assert lines[number - 1] == "  status: pending"
+    return number
+
+
+@pytest.mark.parametrize("command", READ_COMMANDS)
+def test_a_complete_backend_with_a_pending_pack_is_invalid_in_schema_version_1(
+    ws: Workspace, epoch: int, command: tuple[str, ...]
+) -> None:
+    data = small_manifest()  # I pending
+    data["system"].update(backend_complete=True, completed_at=EPOCH_TEXT)
+    ws.write(data)
+    line = _status_line(ws.manifest.read_text(encoding="utf-8"), "I")
+    before = snapshot(ws.root)
+    result = ws.run(*command)
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"{M}:{line}: packs[1].status: {ONE_PENDING.format('I')}\n"
+    assert snapshot(ws.root) == before
+
+
+@pytest.mark.parametrize("command", READ_COMMANDS)
+def test_a_complete_backend_with_pending_packs_is_invalid_in_schema_version_2_each_pack_named(
+    ws: Workspace, epoch: int, command: tuple[str, ...]
+) -> None:
+    text = _complete_with_pending_layout_2(ws, "K", "L", "W")
+    before = snapshot(ws.root)
+    result = ws.run(*command)
+    assert (result.exit_code, result.stdout) == (1, "")
+    message = SEVERAL_PENDING.format(3)
+    assert result.stderr == (
+        f"{M}:{_status_line(text, 'K')}: packs[3].status: {message}\n"
+        f"{M}:{_status_line(text, 'L')}: packs[4].status: {message}\n"
+        f"{M}:{_status_line(text, 'W')}: packs[15].status: {message}\n"
+    )
+    assert snapshot(ws.root) == before
+
+
+def test_the_rule_is_located_on_the_status_line_of_the_one_pending_pack(
+    ws: Workspace, epoch: int
+) -> None:
+    text = _complete_with_pending_layout_2(ws, "K")
+    assert _status_line(text, "K") == 27
+    result = ws.run("validate")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"{M}:27: packs[3].status: {ONE_PENDING.format('K')}\n",
+    )
+
+
+def test_the_rule_is_reported_with_the_other_problems(ws: Workspace) -> None:
+    data = small_manifest()  # I pending
+    data["system"].update(backend_complete=True, completed_at=None)
+    data["packs"].append(dict(data["packs"][0]))
+    ws.write(data)
+    result = ws.run("validate")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"{M}:9: system.completed_at: must be set when backend_complete is true\n"
+        f"{M}:24: packs[3].id: duplicate id 'H' (also packs[0])\n"
+        f"{M}:19: packs[1].status: {ONE_PENDING.format('I')}\n"
+    )
+
+
+def test_a_manifest_built_in_memory_keeps_the_rule_too(tmp_path: Path) -> None:
+    path = tmp_path / "valhalla.yaml"
+    path.write_text(dump(small_manifest()))
+    before = path.read_bytes()
+    good = load_manifest(path)
+    system = good.system.model_copy(
+        update={"backend_complete": True, "completed_at": good.system.updated_at}
+    )
+    with pytest.raises(ManifestError) as caught:
+        write_manifest(path, good.model_copy(update={"system": system}))
+    assert caught.value.problems == [f"{path}: packs[1].status: {ONE_PENDING.format('I')}"]
+    assert path.read_bytes() == before

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from tests.conftest import EPOCH, Workspace
+from tests.conftest import EPOCH, MANIFEST_REL, Workspace
 
 HOUR = 3600
 Commands = list[tuple[str, ...]]
@@ -333,3 +333,52 @@ def test_two_packs_added_on_both_branches_conflict_only_at_the_end_of_the_list(
     assert merged.returncode != 0
     conflicted = git(repo.root, "diff", "--name-only", "--diff-filter=U").stdout.split()
     assert conflicted == ["manifest/valhalla.yaml"]
+
+
+def test_complete_on_one_clone_and_a_pack_pending_on_another_merge_cleanly_and_validate_refuses(
+    repo: Repo, tmp_path: Path
+) -> None:
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    git(repo.root, "push", "-q", str(remote), "main")
+    one, two = tmp_path / "one", tmp_path / "two"
+    for clone in (one, two):
+        git(tmp_path, "clone", "-q", str(remote), str(clone))
+
+    def run(clone: Path, *args: str) -> Result:
+        return repo.run(
+            "--manifest", str(clone / MANIFEST_REL), "--site", str(clone / "site"), *args
+        )
+
+    assert run(one, "complete", "--no-build", "--by", "alice").exit_code == 0
+    git(one, "add", "-A")
+    git(one, "commit", "-qm", "complete")
+    git(one, "push", "-q", "origin", "main")
+    set_pending = run(two, "pack", "set", "L", "--status", "pending", "--no-build", "--by", "bob")
+    assert set_pending.output == "Pack L: installed → pending\n"
+    git(two, "add", "-A")
+    git(two, "commit", "-qm", "L pending")
+    pulled = git(two, "pull", "--no-rebase", "--no-edit", "origin", "main")
+    assert "CONFLICT" not in pulled.stdout + pulled.stderr
+
+    text = (two / MANIFEST_REL).read_text()
+    assert "  backend_complete: true\n" in text
+    line = text.splitlines().index("- id: L") + 2  # its status, the line after the id
+    assert text.splitlines()[line - 1] == "  status: pending"
+    problem = (
+        f"{MANIFEST_REL}:{line}: packs[4].status: pending while the backend is complete; "
+        "set the pack's status (valhalla-status pack set L --status installed) or mark the "
+        "backend in development (valhalla-status incomplete)\n"
+    )
+    expected = f"{two}/{problem}"
+    validate = run(two, "validate")
+    assert (validate.exit_code, validate.stdout, validate.stderr) == (1, "", expected)
+    build = run(two, "build")
+    assert (build.exit_code, build.stderr) == (1, expected)
+    assert not (two / "site").exists()
+    diff = run(two, "diff", "HEAD^2", "HEAD")
+    assert (diff.exit_code, diff.stderr) == (1, f"error: invalid manifest: HEAD:{problem}")
+    # the way out the message names settles it
+    settled = run(two, "incomplete", "--no-build", "--by", "bob")
+    assert (settled.exit_code, settled.output) == (0, "Backend marked in development\n")
+    assert run(two, "validate").output == f"{two / MANIFEST_REL}: valid (16 packs)\n"

@@ -33,8 +33,12 @@ def long_history_manifest(changes: int, seed: int = 7) -> Manifest:
         by = rng.choice(authors)
         pack = rng.choice(manifest.packs).id
         kind = index % 7
+        complete = manifest.system.backend_complete
+        pending = [p.id for p in manifest.packs if p.status == "pending"]
         if kind == 0:
+            # a complete backend has no pending pack
             status = rng.choice(["installed", "pending", "deprecated", "experimental"])
+            status = "installed" if complete and status == "pending" else status
             notes = rng.choice([None, f"why {index}", f"line one {index}\nline two"])
             outcome = service.set_pack(
                 manifest, pack, status=status, notes=notes, by=by, now=moment
@@ -46,15 +50,21 @@ def long_history_manifest(changes: int, seed: int = 7) -> Manifest:
             outcome = service.update_version(
                 manifest, version, notes=f"release {index}", by=by, now=moment
             )
+        elif kind == 3 and pending and not complete:  # settle one, so it may complete later
+            outcome = service.set_pack(manifest, pending[0], status="installed", by=by, now=moment)
         elif kind == 3:
-            complete = not manifest.system.backend_complete
-            outcome = service.set_backend_complete(
-                manifest, complete, force=True, by=by, now=moment
-            )
+            outcome = service.set_backend_complete(manifest, not complete, by=by, now=moment)
         elif kind == 4:
             new_id = f"X{index}"
             outcome = service.add_pack(
-                manifest, new_id, f"Pack {index}", "Extra", notes="trial", by=by, now=moment
+                manifest,
+                new_id,
+                f"Pack {index}",
+                "Extra",
+                "experimental" if complete else "pending",
+                notes="trial",
+                by=by,
+                now=moment,
             )
         elif kind == 5:
             extra = [p.id for p in manifest.packs if p.id.startswith("X")]

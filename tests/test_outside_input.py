@@ -229,14 +229,14 @@ TITLE = "\x1b]0;PWNED\x07"
 def test_check_escapes_the_status_fields_it_prints(tmp_path: Path) -> None:
     document = json.loads(status_text(name=TITLE + "\u202eValhalla", version="1.0.0"))
     document["packs"][0]["name"] = "Evil\x9b2J\u2066name"
-    document["packs"][0]["status"] = "pending"
+    document["packs"][0]["status"] = "deprecated"
     path = tmp_path / "status.json"
     path.write_text(json.dumps(document), encoding="utf-8")
     result = check("--file", str(path), "--all-installed")
     assert result.exit_code == 1
     assert raw_hostile(result.stderr) == []
     assert "not ready: \\x1b]0;PWNED\\x07\\u202eValhalla 1.0.0" in result.stderr
-    assert "Evil\\x9b2J\\u2066name: pending, not installed" in result.stderr
+    assert "Evil\\x9b2J\\u2066name: deprecated, not installed" in result.stderr
 
 
 def test_check_json_output_stays_exact(tmp_path: Path) -> None:

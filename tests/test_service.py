@@ -91,9 +91,12 @@ def test_readers_take_a_path_or_a_manifest(path: Path, loaded: bool) -> None:
 
 
 def test_a_mutation_on_a_manifest_returns_a_copy_and_writes_nothing(path: Path) -> None:
+    data = small_manifest()
+    data["packs"][1]["status"] = "installed"  # nothing pending: the backend may complete
+    path.write_text(dump(data), encoding="utf-8")
     before = path.read_bytes()
     manifest = load_manifest(path)
-    outcome = set_backend_complete(manifest, True, force=True, by="lib", now=LATER)
+    outcome = set_backend_complete(manifest, True, by="lib", now=LATER)
     assert outcome.changed
     assert outcome.message == "Backend marked complete at 2025-09-21 00:00 UTC"
     assert outcome.manifest.system.backend_complete is True
@@ -124,6 +127,8 @@ def test_guards_raise_refused_errors(path: Path) -> None:
     before = path.read_bytes()
     with pytest.raises(RefusedError, match=r"1 pack is pending \(I Reporter Premium\)"):
         set_backend_complete(path, True, by="lib", now=LATER)
+    with pytest.raises(RefusedError, match=r"1 pack is pending \(I Reporter Premium\)"):
+        set_backend_complete(path, True, force=True, by="lib", now=LATER)  # overrides nothing
     with pytest.raises(
         RefusedError, match=re.escape("not lowering the version from 1.0.0 to 0.9.0")
     ):
@@ -197,3 +202,22 @@ def test_errors_and_exit_codes() -> None:
     assert error.exit_code == 1
     assert error.format_message() == "a.yaml:1: x: bad\na.yaml:2: y: bad"
     assert ValhallaError("boom").format_message() == "error: boom"
+
+
+@pytest.mark.parametrize("loaded", [False, True], ids=["path", "manifest"])
+def test_no_change_makes_a_pack_pending_under_a_complete_backend(path: Path, loaded: bool) -> None:
+    set_pack(path, "I", status="installed", by="lib", now=LATER)
+    set_backend_complete(path, True, by="lib", now=LATER)
+    before = path.read_bytes()
+    source: Path | Manifest = load_manifest(path) if loaded else path
+    refused = "the backend is complete; run `valhalla-status incomplete` first, or choose another"
+    with pytest.raises(RefusedError) as caught:
+        set_pack(source, "h", status="pending", by="lib", now=LATER)
+    assert caught.value.message == f"not setting pack H pending: {refused} status"
+    with pytest.raises(RefusedError) as caught:
+        add_pack(source, "x", "Ex", "G", by="lib", now=LATER)  # pending, the default
+    assert caught.value.message == (
+        f"not adding pack X as pending: {refused} status (--status; pending is the default)"
+    )
+    assert path.read_bytes() == before
+    assert add_pack(source, "x", "Ex", "G", "experimental", by="lib", now=LATER).changed

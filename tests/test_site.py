@@ -266,7 +266,8 @@ def test_check_lists_every_differing_file(ws: Workspace) -> None:
 
 def test_check_fails_when_the_manifest_changed(ws: Workspace) -> None:
     built(ws)
-    ws.run("complete", "--force", "--by", "bob", "--no-build")
+    assert ws.run("pack", "set", "I", "--status", "installed", "--no-build").exit_code == 0
+    assert ws.run("complete", "--by", "bob", "--no-build").exit_code == 0
     result = ws.run("build", "--check")
     assert result.exit_code == 1
     assert "  changed: status.json\n" in result.stderr

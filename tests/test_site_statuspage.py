@@ -48,18 +48,26 @@ def test_status_document(ws: Workspace) -> None:
 
 
 @pytest.mark.parametrize(
-    ("pending", "status"),
+    ("complete", "pack_i", "indicator", "text"),
     [
-        (True, {"indicator": "minor", "description": "1 pack pending; backend complete"}),
-        (False, {"indicator": "none", "description": "All Systems Operational; backend complete"}),
+        (False, "pending", "minor", "1 pack pending"),
+        (False, "installed", "none", "All Systems Operational"),
+        (True, "installed", "none", "All Systems Operational"),
+        (True, "deprecated", "none", "All Systems Operational"),
     ],
 )
-def test_indicator_of_a_complete_backend(
-    ws: Workspace, pending: bool, status: dict[str, str]
+def test_the_indicator_follows_the_pending_packs_never_the_backend_flag(
+    ws: Workspace, complete: bool, pack_i: str, indicator: str, text: str
 ) -> None:
-    data = with_status(backend_complete=True, completed_at=EPOCH_TEXT)
-    if not pending:
-        data["packs"][1]["status"] = "installed"
+    # (a complete backend with a pending pack is an invalid manifest: never built)
+    data = (
+        with_status(backend_complete=True, completed_at=EPOCH_TEXT)
+        if complete
+        else small_manifest()
+    )
+    data["packs"][1]["status"] = pack_i
+    backend = "complete" if complete else "in development"
+    status = {"indicator": indicator, "description": f"{text}; backend {backend}"}
     site = build(ws, data)
     assert api(site, "status.json")["status"] == status
     assert api(site, "summary.json")["status"] == status

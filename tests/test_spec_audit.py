@@ -93,12 +93,13 @@ def test_a_hand_written_manifest_accepts_mutations(
     monkeypatch.setenv("SOURCE_DATE_EPOCH", str(EPOCH + 3600))
     ws.write(HAND_WRITTEN)
     for args in (
-        ("pack", "set", "h", "--status", "pending", "--by", "bob"),
         ("incomplete", "--notes", "regressed", "--by", "bob"),
+        ("pack", "set", "h", "--status", "pending", "--by", "bob"),
         ("set-version", "1.1.0", "--by", "bob"),
         ("pack", "add", "x", "--name", "Risk", "--group", "Professional", "--by", "bob"),
         ("pack", "remove", "X", "--by", "bob"),
-        ("complete", "--force", "--by", "bob"),
+        ("pack", "set", "h", "--status", "installed", "--by", "bob"),
+        ("complete", "--force", "--by", "bob"),  # still accepted: nothing is pending
     ):
         result = ws.run(*args, "--no-build")
         assert result.exit_code == 0, (args, result.stderr)
@@ -109,11 +110,12 @@ def test_a_hand_written_manifest_accepts_mutations(
     assert data["schema_version"] == 1
     assert [entry["action"] for entry in data["history"]] == [
         "complete",
-        "pack-set",
         "incomplete",
+        "pack-set",
         "set-version",
         "pack-add",
         "pack-remove",
+        "pack-set",
         "complete",
     ]
     assert data["system"]["version"] == "1.1.0"
@@ -154,8 +156,8 @@ def test_every_date_on_the_page_reads_as_a_utc_minute_in_a_time_element(
     monkeypatch.setenv("SOURCE_DATE_EPOCH", str(EPOCH))
     assert ws.run("init").exit_code == 0
     monkeypatch.setenv("SOURCE_DATE_EPOCH", str(EPOCH + 3661))
-    assert ws.run("pack", "set", "K", "--status", "pending", "--notes", "vendor").exit_code == 0
-    assert ws.run("complete", "--force").exit_code == 0
+    assert ws.run("pack", "set", "K", "--status", "experimental", "--notes", "trial").exit_code == 0
+    assert ws.run("complete").exit_code == 0
     page = (ws.root / "site/index.html").read_text(encoding="utf-8")
     assert page.endswith("</html>\n")
     times = re.findall(r'<time datetime="([^"]+)">([^<]*)</time>', page)
@@ -164,4 +166,4 @@ def test_every_date_on_the_page_reads_as_a_utc_minute_in_a_time_element(
         assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", shown), shown
         assert shown == f"{stamp[:10]} {stamp[11:16]} UTC"
     assert "Backend complete since <time" in page
-    assert "pending since <time" in page
+    assert "experimental since <time" in page

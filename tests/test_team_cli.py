@@ -555,7 +555,9 @@ def test_git_status_shows_only_the_manifest_after_init_build_and_a_change(tmp_pa
         ("pack", "add", "X", "--name", "Extra", "--group", "Professional"),
         ("set-version", "1.1.0"),
         ("set-notes", "rolling out"),
-        ("complete", "--force"),
+        ("pack", "set", "K", "--status", "installed"),
+        ("pack", "set", "X", "--status", "experimental"),
+        ("complete",),
         ("build", "--check"),
     ]
     for args in changes:

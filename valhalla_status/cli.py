@@ -444,7 +444,13 @@ def pack_show(settings: Settings, pack_id: str, as_json: bool) -> None:
 @click.argument("pack_id", metavar="ID")
 @click.option("--name", required=True, help="Display name.")
 @click.option("--group", required=True, help="Group to list it under.")
-@click.option("--status", type=STATUS_CHOICE, default="pending", show_default=True)
+@click.option(
+    "--status",
+    type=STATUS_CHOICE,
+    default="pending",
+    show_default=True,
+    help="Its status (pending is refused while the backend is complete).",
+)
 @click.option("--notes", metavar="TEXT", help="Why: kept as the pack's note and in the history.")
 @mutation
 @pass_settings
@@ -467,7 +473,11 @@ def pack_add(
 
 @pack.command("set")
 @click.argument("pack_id", metavar="ID")
-@click.option("--status", type=STATUS_CHOICE, help="New status.")
+@click.option(
+    "--status",
+    type=STATUS_CHOICE,
+    help="New status (pending is refused while the backend is complete).",
+)
 @click.option("--name", help="New display name.")
 @click.option("--group", help="New group.")
 @click.option("--notes", metavar="TEXT", help="Why: the pack's new note, kept in the history.")
@@ -523,16 +533,20 @@ def _given(notes: str | None) -> dict[str, Any]:
 
 @main.command()
 @notes_option
-@click.option("--force", is_flag=True, help="Complete even while packs are pending.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Accepted for existing scripts; overrides nothing: a pending pack always refuses.",
+)
 @mutation
 @pass_settings
 def complete(
     settings: Settings, notes: str | None, force: bool, by: str | None, no_build: bool
 ) -> None:
-    """Mark the backend complete (refused while packs are pending)."""
+    """Mark the backend complete (refused while any pack is pending, --force or not)."""
     from .service import set_backend_complete
 
-    outcome = set_backend_complete(settings.manifest, True, force=force, by=by, **_given(notes))
+    outcome = set_backend_complete(settings.manifest, True, by=by, **_given(notes))
     report(settings, outcome, no_build)
 
 

@@ -10,7 +10,8 @@ For Heimdall, CI jobs and deploy scripts::
 
 ``fetch`` raises :class:`StatusUnavailable` (unreachable, timed out, HTTP error, a redirect to
 another scheme, not a regular file) or its subclass :class:`InvalidStatus` (not JSON, nested too
-deeply, a number too long, not a status document, unknown ``schema_version``); a source or an
+deeply, a number too long, not a status document, unknown ``schema_version``; and its subclass
+:class:`InconsistentStatus`: the backend complete while a pack is pending); a source or an
 option the client cannot use raises :class:`InvalidArgument` (a ``ValueError``). Nothing else
 escapes. The timeout bounds the whole fetch, retries included. Redirects are followed only to
 http and https URLs (checked before connecting), at most five in a row. This module imports
@@ -47,6 +48,11 @@ class StatusUnavailable(Exception):
 
 class InvalidStatus(StatusUnavailable):
     """What was read is not a status document this client understands."""
+
+
+class InconsistentStatus(InvalidStatus):
+    """A status document whose fields contradict each other: the backend complete while a pack
+    is pending (no valid manifest publishes it; a hand-made or stale document might)."""
 
 
 class InvalidArgument(ValueError):
@@ -146,7 +152,7 @@ class Status:
             if not is_semver(version):
                 raise ValueError(f"version: {version!r} is not a SemVer version")
             completed_at = _field(document, "completed_at", (str, type(None)))
-            return cls(
+            status = cls(
                 schema_version=schema,
                 name=_field(document, "name", str),
                 description=_field(document, "description", str),
@@ -161,9 +167,27 @@ class Status:
             )
         except ValueError as exc:
             raise InvalidStatus(f"not a valid status document: {exc}") from None
+        status._check_consistent()
+        return status
+
+    def _check_consistent(self) -> None:
+        """Raise InconsistentStatus if the backend is complete while a pack is pending."""
+        pending = (
+            [p.id for p in self.packs if p.status == "pending"] if self.backend_complete else []
+        )
+        if not pending:
+            return
+        shown = ", ".join(pending[:_LISTED])
+        if len(pending) > _LISTED:
+            shown += f" and {len(pending) - _LISTED:,} more"
+        packs = f"packs {shown} are" if len(pending) > 1 else f"pack {shown} is"
+        raise InconsistentStatus(
+            f"the backend is complete while {packs} pending: the document is inconsistent"
+        )
 
 
 _PACK_KEYS = ("id", "name", "group", "status")
+_LISTED = 10  # pending packs named in an inconsistency; the rest are counted
 _SUMMARY_KEYS = (
     "total_packs",
     "installed_packs",
@@ -267,7 +291,7 @@ class StatusClient:
     def fetch(self) -> Status:
         """The current status (raises StatusUnavailable or InvalidStatus)."""
         if not self.is_url:
-            return Status.from_document(self._decode(self._read_file()))
+            return self._typed(self._decode(self._read_file()))
         deadline = time.monotonic() + self.timeout
         attempt = 0
         while True:
@@ -311,9 +335,16 @@ class StatusClient:
         body: bytes = outcome["body"]
         if len(body) > MAX_BYTES:
             raise InvalidStatus(f"{self.source} sent over {MAX_BYTES // 2**20} MiB")
-        status = Status.from_document(self._decode(body))
+        status = self._typed(self._decode(body))
         self._etag, self._cached = outcome["etag"], status
         return status
+
+    def _typed(self, document: Any) -> Status:
+        """The Status of a decoded document; an inconsistent one is named after its source."""
+        try:
+            return Status.from_document(document)
+        except InconsistentStatus as exc:
+            raise InconsistentStatus(f"{self.source}: {exc}") from None
 
     def _exchange(self, request: Any, remaining: float) -> dict[str, Any]:
         """``{"etag", "body"}`` of one request, or ``{"error"}``: what it raised."""

@@ -50,7 +50,14 @@ from .layout import (
 )
 from .locking import lock_path as lock_path
 from .locking import manifest_lock as manifest_lock
-from .models import HistoryEntry, LandedEntry, Manifest, cross_field_problems, describe
+from .models import (
+    HistoryEntry,
+    LandedEntry,
+    Manifest,
+    cross_field_problems,
+    describe,
+    pending_while_complete,
+)
 from .text import for_terminal
 from .validation import clean_loc, validation_problems
 from .validation import error_message as error_message
@@ -174,11 +181,7 @@ def parse_manifest(
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:
         raise ManifestError(validation_problems(exc, data, shown, lines)) from None
-    cross = cross_field_problems(manifest)
-    if cross:
-        raise ManifestError(
-            [problem(shown, lines.line_of(data, loc), loc, message) for loc, message in cross]
-        )
+    _refuse_cross_field(manifest, shown, lines, data)
     entries = [
         _landed(entry, entry_file_name(entry, seq).removesuffix(".yaml"))
         for seq, entry in enumerate(manifest.history)
@@ -193,6 +196,25 @@ def _check_explained(manifest: Manifest, data: dict[str, Any], lines: LineMap, s
         raise ManifestError(
             [problem(shown, lines.line_of(data, d.loc), d.loc, d.message) for d in found]
         )
+
+
+class InconsistentManifestError(ManifestError):
+    """A manifest whose only problem is a pending pack under a complete backend: invalid, but
+    read, so that the change that settles it (``incomplete``, ``pack set``) can be made."""
+
+    def __init__(self, problems: list[str], manifest: Manifest) -> None:
+        super().__init__(problems)
+        self.manifest = manifest
+
+
+def _refuse_cross_field(manifest: Manifest, shown: str, lines: LineMap, data: Any) -> None:
+    cross = cross_field_problems(manifest)
+    if not cross:
+        return
+    located = [problem(shown, lines.line_of(data, loc), loc, message) for loc, message in cross]
+    if len(cross) == len(pending_while_complete(manifest)):
+        raise InconsistentManifestError(located, manifest)
+    raise ManifestError(located)
 
 
 @functools.cache
@@ -330,12 +352,9 @@ def _parse_layout_2(
         raise ManifestError(problems) from None
     if problems:
         raise ManifestError(problems)
-    cross = cross_field_problems(manifest)
-    if cross:
-        raise ManifestError(
-            [problem(shown, lines.line_of(data, loc), loc, message) for loc, message in cross]
-        )
-    return manifest.model_copy(update={"history": entries})
+    manifest = manifest.model_copy(update={"history": entries})
+    _refuse_cross_field(manifest, shown, lines, data)
+    return manifest
 
 
 def read_manifest(path: str | os.PathLike[str]) -> tuple[bytes, History]:
@@ -464,28 +483,46 @@ def fail_before_first_lock(path: str | os.PathLike[str], attempt: Callable[[], o
 def update_manifest(
     path: str | os.PathLike[str],
     change: Callable[[Manifest], Manifest | None],
-    rehearse: Callable[[Manifest], object] | None = None,
+    rehearse: Callable[[Manifest], Manifest | None] | None = None,
     *,
     explained: bool = True,
 ) -> tuple[Manifest, Manifest | None]:
     """Under the lock: re-read, apply ``change``, validate, write.
 
+    A manifest whose only problem is a pending pack under a complete backend takes exactly the
+    changes that settle it: ``change`` runs, and its result is written if it is valid.
+
     ``change`` returns the new manifest, or None for no change (nothing is written).
     Returns ``(old, new)``; ``new`` is None when nothing changed. ``rehearse`` (default:
     ``change``) is what runs unlocked before the first lock (see fail_before_first_lock).
     """
-    fail_before_first_lock(
-        path, lambda: (rehearse or change)(load_manifest(path, explained=explained))
-    )
+    fail_before_first_lock(path, lambda: _change_loaded(path, rehearse or change, explained))
     with manifest_lock(path):
         _settle(path)
-        old = load_manifest(path, explained=explained)
-        new = change(old)
+        old, new = _change_loaded(path, change, explained)
         if new is None:
             return old, None
         appended = new.history[: len(old.history)] == old.history
         write_manifest(path, new, history_on_disk=len(old.history) if appended else 0)
         return old, new
+
+
+def _change_loaded(
+    path: str | os.PathLike[str],
+    change: Callable[[Manifest], Manifest | None],
+    explained: bool = True,
+) -> tuple[Manifest, Manifest | None]:
+    """The manifest read, and ``change`` applied to it. A manifest with a pending pack under a
+    complete backend takes only a change that leaves no pack pending under a complete backend
+    (anything else raises its problems)."""
+    try:
+        old = load_manifest(path, explained=explained)
+    except InconsistentManifestError as exc:
+        new = change(exc.manifest)
+        if new is None or pending_while_complete(new):
+            raise
+        return exc.manifest, new
+    return old, change(old)
 
 
 def _settle(path: str | os.PathLike[str]) -> None:

@@ -209,7 +209,9 @@ class SystemMetadata(StrictModel):
         max_length=MAX_VERSION_LENGTH,
         description="SemVer 2.0.0 version string.",
     )
-    backend_complete: bool = Field(description="Whether the backend is complete.")
+    backend_complete: bool = Field(
+        description="Whether the backend is complete; true only while no pack is pending."
+    )
     notes: str | None = _text(2000, "Free-text notes; may span lines.", multiline=True)
     updated_at: Timestamp = Field(description="When the manifest last changed (UTC).")
     completed_at: Timestamp | None = Field(
@@ -328,7 +330,11 @@ class Manifest(StrictModel):
 
 
 def cross_field_problems(manifest: Manifest) -> list[tuple[tuple[str | int, ...], str]]:
-    """Rules spanning fields, as (location, message) pairs."""
+    """Rules spanning fields, as (location, message) pairs.
+
+    The backend is complete only when no pack is pending: each pending pack of a complete
+    backend is a problem located on that pack's status.
+    """
     problems: list[tuple[tuple[str | int, ...], str]] = []
     system = manifest.system
     if system.backend_complete and system.completed_at is None:
@@ -354,4 +360,24 @@ def cross_field_problems(manifest: Manifest) -> list[tuple[tuple[str | int, ...]
             )
         else:
             first_seen[pack.id] = index
-    return problems
+    return problems + pending_while_complete(manifest)
+
+
+def pending_while_complete(manifest: Manifest) -> list[tuple[tuple[str | int, ...], str]]:
+    """Each pending pack of a complete backend, as a problem on its status, with the way out:
+    the backend is complete only while no pack is pending."""
+    if not manifest.system.backend_complete:
+        return []
+    pending = [(index, p.id) for index, p in enumerate(manifest.packs) if p.status == "pending"]
+    if len(pending) == 1:
+        message = (
+            "pending while the backend is complete; set the pack's status (valhalla-status "
+            f"pack set {pending[0][1]} --status installed) or mark the backend in development "
+            "(valhalla-status incomplete)"
+        )
+    else:  # one command settles them all
+        message = (
+            f"pending while the backend is complete ({len(pending):,} packs are pending); mark "
+            "the backend in development (valhalla-status incomplete), then set their statuses"
+        )
+    return [(("packs", index, "status"), message) for index, _ in pending]

@@ -315,11 +315,11 @@ def _mutate(
         result["message"] = describe(old, new)
         return new.model_copy(update={"system": system, "history": [*old.history, entry]})
 
-    def rehearse(old: Manifest) -> None:
+    def rehearse(old: Manifest) -> Manifest | None:
         """Run the change unlocked, to fail early; the time is still read under the lock."""
         unset = clock.fixed is None
         try:
-            change(old)
+            return change(old)
         finally:
             if unset:
                 clock.fixed = None
@@ -391,7 +391,11 @@ def set_backend_complete(
     by: str | None = None,
     now: datetime | None = None,
 ) -> Outcome:
-    """Mark the backend complete (refused while packs are pending, unless ``force``) or not."""
+    """Mark the backend complete or not.
+
+    Completing is refused while any pack is pending (a complete backend with a pending pack is
+    an invalid manifest); ``force`` is accepted for existing callers and overrides nothing.
+    """
     moment = _Clock(now)
     new_notes = _checked_notes(notes) if notes is not _UNSET else _UNSET
 
@@ -399,12 +403,13 @@ def set_backend_complete(
         update: dict[str, Any] = {} if new_notes is _UNSET else {"notes": new_notes}
         if complete and not manifest.system.backend_complete:
             pending = [p for p in manifest.packs if p.status == "pending"]
-            if pending and not force:
+            if pending:
                 listed = ", ".join(f"{p.id} {p.name}" for p in pending)
                 raise RefusedError(
                     f"not marking the backend complete: {len(pending)} pack"
                     f"{'s are' if len(pending) != 1 else ' is'} pending ({listed}); "
-                    "use --force to complete anyway"
+                    f"set {'their' if len(pending) != 1 else 'its'} status first "
+                    f"(valhalla-status pack set {pending[0].id} --status installed)"
                 )
             update.update(backend_complete=True, completed_at=moment())
         elif not complete:
@@ -514,6 +519,12 @@ def add_pack(
     def edit(manifest: Manifest) -> Manifest:
         if manifest.pack(pack.id) is not None:
             raise RefusedError(f"pack {pack.id} already exists; use `pack set` to change it")
+        if pack.status == "pending":
+            _refuse_pending(
+                manifest,
+                f"not adding pack {pack.id} as pending",
+                "choose another status (--status; pending is the default)",
+            )
         return manifest.model_copy(update={"packs": [*manifest.packs, pack]})
 
     return _mutate(
@@ -556,6 +567,10 @@ def set_pack(
         packs = list(manifest.packs)
         for index, pack in enumerate(packs):
             if pack.id == wanted:
+                if update.get("status") == "pending":
+                    _refuse_pending(
+                        manifest, f"not setting pack {wanted} pending", "choose another status"
+                    )
                 packs[index] = _build(Pack, "pack", **{**pack.model_dump(), **update})
                 return manifest.model_copy(update={"packs": packs})
         raise NotFoundError(_no_pack(wanted))
@@ -780,6 +795,15 @@ def _refuse_unexplained_but(manifest: Manifest, entry: HistoryEntry, ident: str)
         raise RefusedError(
             f"not reverting {ident}: the manifest is not what its history says "
             f"({', '.join(d.key for d in other)}); `valhalla-status validate` says where"
+        )
+
+
+def _refuse_pending(manifest: Manifest, refused: str, otherwise: str) -> None:
+    """A pack may go pending only while the backend is in development."""
+    if manifest.system.backend_complete:
+        raise RefusedError(
+            f"{refused}: the backend is complete; run `valhalla-status incomplete` first, "
+            f"or {otherwise}"
         )
 
 
