@@ -464,3 +464,16 @@ def test_a_v1_main_file_beside_a_v2_history_folder_is_invalid_and_migrate_joins_
     assert set(folder_entries) < set(after)  # the folder's entries stay; the file's join them
     assert [e["action"] for e in alice.history()] == ["migrate", "set-notes", "init"]
     assert alice.run("validate").exit_code == 0
+
+
+def test_validate_base_judges_a_branch_by_where_it_left_the_base(team: Team) -> None:
+    alice = team.alice
+    alice.git("checkout", "-q", "-b", "behind")
+    alice.change("pack", "set", "M", "--status", "deprecated", hour=1)
+    alice.commit("M", hour=1)
+    alice.git("checkout", "-q", "main")
+    alice.change("set-version", "1.1.0", hour=2)  # main moves on; the branch lacks this entry
+    alice.commit("1.1.0", hour=2)
+    alice.git("checkout", "-q", "behind")
+    result = alice.run("validate", "--base", "main")
+    assert (result.exit_code, result.stderr) == (0, f"{MANIFEST}: valid (16 packs)\n")

@@ -84,6 +84,7 @@ def test_the_workflow_runs_the_commands_the_issue_asks_for() -> None:
     assert workflow_commands() == [
         ["validate"],
         ["fmt", "--check"],
+        ["validate", "--base", "origin/$BASE_REF"],
         ["diff", "origin/$BASE_REF...HEAD", "--format", "markdown"],
         ["build"],
         ["validate"],
@@ -352,6 +353,7 @@ def test_the_review_job_in_order_keeps_one_comment_up_to_date(tmp_path: Path) ->
         "actions/setup-python",
         "Validate the manifest",
         "The manifest is in canonical form",
+        "The history only grows",
         "What this pull request changes",
         "Build the site",
         "actions/upload-artifact",

@@ -529,8 +529,9 @@ def append_only_problems(base: str | None, manifest_path: str) -> list[str]:
     """One line per recorded change that the working manifest no longer holds as it was: a
     recorded change is never removed or edited.
 
-    Compared with the manifest at git revision ``base``; with None, with every change that
-    landed on the current branch (its first-parent history) since its ``init``.
+    Compared with the manifest where the current branch left git revision ``base`` (their
+    merge base); with None, with every change that landed on the current branch (its
+    first-parent history) since its ``init``.
     """
     new = load_manifest(manifest_path, explained=False)
     folder = history_shown(manifest_path)
@@ -543,7 +544,9 @@ def append_only_problems(base: str | None, manifest_path: str) -> list[str]:
             f"`valhalla-status revert {name.removesuffix('.yaml')}`"
             for name in removed_names(landed, new.history)
         ]
-    old = load_side(base, manifest_path).manifest
+    # Where this branch left ``base``: entries ``base`` got since are not this branch's to keep.
+    where = parse_sides(f"{base}...HEAD", None, manifest_path).old if ".." not in base else base
+    old = load_side(where, manifest_path).manifest
     _, removed, edited = compare_histories(old.history, new.history)
     problems = [
         f"{folder}/{entry_id(e)}.yaml: removed since {base}; a recorded change is never "
