@@ -12,6 +12,7 @@ One ``git log`` call reads every landing, however long the history.
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from collections.abc import Sequence
@@ -56,28 +57,37 @@ def _existing(folder: Path) -> Path:
     return folder
 
 
-def _work_tree(cwd: Path) -> str:
-    """``full``, ``shallow`` (a clone whose history is cut), or ``none`` (no git work tree)."""
-    state = _git(["rev-parse", "--is-inside-work-tree", "--is-shallow-repository"], cwd)
+def _work_tree(cwd: Path, revision: str = "HEAD") -> tuple[str, str]:
+    """``full``, ``shallow`` (a clone whose history is cut), or ``none`` (no git work tree, or
+    no commit yet), and the commit ``revision`` names."""
+    state = _git(["rev-parse", "--is-inside-work-tree", "--is-shallow-repository", revision], cwd)
     said = state.stdout.split() if state is not None and state.returncode == 0 else []
-    if said[:1] != [b"true"]:
-        return "none"
-    return "shallow" if said[1:2] == [b"true"] else "full"
+    if said[:1] != [b"true"] or len(said) < 3:
+        return "none", ""
+    return ("shallow" if said[1] == b"true" else "full"), said[2].decode()
 
 
 def landing_note(folder: Path) -> str | None:
     """Why changes in the history ``folder`` cannot be shown at the time they landed (a
     shallow clone), or None."""
-    return SHALLOW_NOTE if _work_tree(_existing(folder.parent)) == "shallow" else None
+    return SHALLOW_NOTE if _work_tree(_existing(folder.parent))[0] == "shallow" else None
 
 
 def landings(folder: Path, revision: str | None = None) -> Landings:
     """The landings of the entry files in the history ``folder`` (which need not exist) on the
     current branch, or at the commit ``revision`` (its first-parent history)."""
     cwd = _existing(folder.parent)
-    kind = _work_tree(cwd)
+    kind, commit = _work_tree(cwd, revision or "HEAD")
     if kind != "full":
         return Landings(note=SHALLOW_NOTE if kind == "shallow" else None)
+    return Landings(_first_parent_additions(cwd, os.path.relpath(folder, cwd), commit))
+
+
+@functools.lru_cache(maxsize=4)
+def _first_parent_additions(cwd: Path, folder: str, commit: str) -> dict[str, tuple[int, datetime]]:
+    """Each entry file added on the first-parent history of ``commit``: its position and the
+    commit's time. Kept per commit for the process (a commit's history never changes), so
+    ``validate``, which reads it twice, asks git once."""
     log = _git(
         [
             "log",
@@ -90,15 +100,13 @@ def landings(folder: Path, revision: str | None = None) -> Landings:
             "-z",
             "--reverse",
             "--format=%x01%ct",
-            *([revision] if revision else []),
+            commit,
             "--",
-            os.path.relpath(folder, cwd),
+            folder,
         ],
         cwd,
     )
-    if log is None or log.returncode != 0:
-        return Landings()  # no commit yet: nothing has landed
-    return Landings(_parse_log(log.stdout))
+    return _parse_log(log.stdout) if log is not None and log.returncode == 0 else {}
 
 
 def _parse_log(output: bytes) -> dict[str, tuple[int, datetime]]:
