@@ -302,8 +302,8 @@ def test_pack_notes_are_kept_on_the_pack_and_in_the_history(v2: Workspace) -> No
     assert newest["notes"] == "waiting for vendor fix"
     assert newest["changes"]["packs.K.notes"] == [None, "waiting for vendor fix"]
     assert (
-        "- id: K\n  status: pending\n  notes: waiting for vendor fix\n  name: Executor Pro\n"
-        in (v2.manifest.read_text())
+        "- id: K\n  status: pending\n  name: Executor Pro\n  notes: waiting for vendor fix\n"
+        "  group: Professional\n" in v2.manifest.read_text()
     )
     # a rename keeps since; a note change keeps since
     at(v2, 2, "pack", "set", "K", "--name", "Executor Max", "--notes", "multi\nline", NB)
