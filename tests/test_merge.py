@@ -186,15 +186,13 @@ def test_parallel_changes_to_different_things_merge_with_plain_git(repo: Repo, c
 
 
 @pytest.mark.parametrize("noted", [False, True], ids=["no note before", "a note before"])
-def test_a_packs_status_and_its_note_changed_on_two_branches_merge(
-    repo: Repo, noted: bool
-) -> None:
+def test_a_packs_status_and_its_note_changed_on_two_branches_merge(repo: Repo, noted: bool) -> None:
     if noted:
         repo.change("pack", "set", "K", "--notes", "checked by ops")
         repo.commit("a note on K")
     merged = merge_branches(
         repo,
-        [("pack", "set", "K", "--status", "pending")],
+        [("pack", "set", "K", "--status", "pending", "--keep-notes")],
         [("pack", "set", "K", "--notes", "vendor ticket 42")],
     )
     assert merged.returncode == 0, merged.stdout + merged.stderr
@@ -250,6 +248,19 @@ def test_the_same_change_on_both_branches_merges_as_one_entry(repo: Repo) -> Non
     merged = git(repo.root, "merge", "--no-edit", "theirs", check=False)
     assert merged.returncode == 0, merged.stderr
     assert_merged_tree_is_sound(repo, 1)
+
+
+def test_a_status_change_that_clears_the_note_conflicts_with_a_new_note(repo: Repo) -> None:
+    repo.change("pack", "set", "K", "--notes", "checked by ops")
+    repo.commit("a note on K")
+    merged = merge_branches(
+        repo,
+        [("pack", "set", "K", "--status", "pending")],
+        [("pack", "set", "K", "--notes", "vendor ticket 42")],
+    )
+    assert merged.returncode != 0
+    conflicted = git(repo.root, "diff", "--name-only", "--diff-filter=U").stdout.split()
+    assert conflicted == ["manifest/valhalla.yaml"]
 
 
 def test_a_real_disagreement_conflicts(repo: Repo) -> None:

@@ -461,6 +461,11 @@ def pack_add(
 @click.option("--group", help="New group.")
 @click.option("--notes", metavar="TEXT", help="Why: the pack's new note, kept in the history.")
 @click.option("--clear-notes", is_flag=True, help="Remove the pack's note.")
+@click.option(
+    "--keep-notes",
+    is_flag=True,
+    help="Keep the pack's note through a status change (which clears it otherwise).",
+)
 @mutation
 @pass_settings
 def pack_set(
@@ -471,17 +476,31 @@ def pack_set(
     group: str | None,
     notes: str | None,
     clear_notes: bool,
+    keep_notes: bool,
     by: str | None,
     no_build: bool,
 ) -> None:
-    """Change a pack's status, name, group or note."""
+    """Change a pack's status, name, group or note.
+
+    A status change without --notes clears the pack's old note, unless --keep-notes.
+    """
     from .service import set_pack
 
     if clear_notes and notes is not None:
         raise click.UsageError("give --notes or --clear-notes, not both")
+    if keep_notes and (clear_notes or notes is not None):
+        other = "--clear-notes" if clear_notes else "--notes"
+        raise click.UsageError(f"give --keep-notes or {other}, not both")
     given: dict[str, Any] = {"notes": None} if clear_notes else _given(notes)
     outcome = set_pack(
-        settings.manifest, pack_id, status=status, name=name, group=group, by=by, **given
+        settings.manifest,
+        pack_id,
+        status=status,
+        name=name,
+        group=group,
+        keep_notes=keep_notes,
+        by=by,
+        **given,
     )
     report(settings, outcome, no_build)
 
