@@ -181,30 +181,51 @@ def mutation(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def report(settings: Settings, outcome: Outcome, no_build: bool) -> None:
-    """Print a mutation's one-line result on stderr and rebuild the site if it changed.
+    """Print a mutation's one-line result on stderr, and bring the site up to date.
 
-    The change is already written when the rebuild runs: if the rebuild fails, both are said
-    (the change is recorded, the site is not rebuilt and why) and the command exits 1.
+    A change rebuilds the site. A change that changed nothing rebuilds it only if it does not
+    show the manifest (missing, or built from another state: a rebuild that failed, a change
+    made with ``--no-build``), and then says "(site rebuilt)". The change is already written
+    when the rebuild runs: if the rebuild fails, both are said (the change is recorded, the
+    site is not rebuilt and why) and the command exits 1.
     """
-    if outcome.changed and not no_build:
+    message = outcome.message
+    if not no_build:
         try:
-            rebuild_site(settings, manifest=outcome.manifest)
+            if outcome.changed:
+                rebuild_site(settings, manifest=outcome.manifest)
+            elif refresh_site(settings, outcome.manifest):
+                message += " (site rebuilt)"
         except Exception as exc:
-            click.echo(for_terminal(outcome.message, multiline=True), err=True)
-            if isinstance(exc, ValhallaError):
-                reason = "; ".join(exc.message.splitlines())
-            elif isinstance(exc, OSError):
-                reason = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
-            elif os.environ.get("VALHALLA_DEBUG"):
-                raise
+            click.echo(for_terminal(message, multiline=True), err=True)
+            if outcome.changed:
+                said = f"the change is recorded in {settings.manifest}, but the site "
+                said += f"({settings.site}) was not rebuilt"
             else:
-                reason = f"internal error: {type(exc).__name__}: {exc}"
+                said = f"the site ({settings.site}) does not show {settings.manifest} and was "
+                said += "not rebuilt"
             raise ValhallaError(
-                f"the change is recorded in {settings.manifest}, but the site "
-                f"({settings.site}) was not rebuilt: {reason}; run `valhalla-status build` "
-                "to finish"
+                f"{said}: {_build_failure(exc)}; run `valhalla-status build` to finish"
             ) from None
-    click.echo(for_terminal(outcome.message, multiline=True), err=True)
+    click.echo(for_terminal(message, multiline=True), err=True)
+
+
+def _build_failure(exc: Exception) -> str:
+    """Why a rebuild failed, in one line (with VALHALLA_DEBUG, an internal error is raised)."""
+    if isinstance(exc, ValhallaError):
+        return "; ".join(exc.message.splitlines())
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+    if os.environ.get("VALHALLA_DEBUG"):
+        raise exc
+    return f"internal error: {type(exc).__name__}: {exc}"
+
+
+def refresh_site(settings: Settings, manifest: Manifest) -> bool:
+    """Rebuild the site if it does not show ``manifest`` (see :func:`publish.refresh_site`)."""
+    from .publish import refresh_site as refresh
+
+    return refresh(settings.manifest, settings.site, manifest)
 
 
 def rebuild_site(settings: Settings, **options: Any) -> BuildResult:
