@@ -48,6 +48,7 @@ class Settings:
         self.manifest_option = manifest
         self.site_option = site
         self._location: Location | None = None
+        self._telling_waits = False
 
     def override(self, name: str, value: str) -> None:
         setattr(self, f"{name}_option", value)
@@ -63,7 +64,29 @@ class Settings:
 
     @property
     def manifest(self) -> str:
+        self._tell_lock_waits()
         return self.location.manifest
+
+    def _tell_lock_waits(self) -> None:
+        """From the first use of the manifest to the end of the command, a wait for a lock
+        over a second is said on stderr, once (whom it waits for), and the locks this command
+        takes name it for whoever waits. Not set up before: the light commands never load the
+        lock's code."""
+        context = click.get_current_context(silent=True)
+        if self._telling_waits or context is None:
+            return
+        from .locking import tell_lock_waits
+
+        self._telling_waits = True
+        arguments = [
+            str(context.params[param.name])
+            for param in context.command.params
+            if isinstance(param, click.Argument)
+            and param.name
+            and context.params.get(param.name) not in (None, ())
+        ]
+        command = " ".join([context.command_path, *arguments])  # "valhalla-status pack set K"
+        context.find_root().with_resource(tell_lock_waits(_say_wait, command))
 
     @property
     def site(self) -> str:
@@ -73,6 +96,10 @@ class Settings:
         from .manifest import load_manifest
 
         return load_manifest(self.manifest)
+
+
+def _say_wait(line: str) -> None:
+    click.echo(for_terminal(line), err=True)
 
 
 MANIFEST_HELP = (
