@@ -311,7 +311,6 @@ def init(settings: Settings, force: bool, by: str | None, no_build: bool) -> Non
     once: only the patterns it does not have yet (a `!/site/` line keeps the site committed).
     """
     from .service import ensure_system_metadata
-    from .workspace import ignore_outputs
 
     if os.path.basename(settings.manifest) in ("", ".", ".."):  # as every other command reads it
         raise ValhallaError(
@@ -319,7 +318,15 @@ def init(settings: Settings, force: bool, by: str | None, no_build: bool) -> Non
             "file's path (like manifest/valhalla.yaml)"
         )
     report(settings, ensure_system_metadata(settings.manifest, force=force, by=by), no_build)
-    ignored = ignore_outputs(settings.location)
+    ignore_outputs(settings)
+
+
+def ignore_outputs(settings: Settings) -> None:
+    """Add what the tool writes beside the manifest to the repository's .gitignore, once (see
+    :func:`workspace.ignore_outputs`), and say so when a pattern was added."""
+    from .workspace import ignore_outputs as add_patterns
+
+    ignored = add_patterns(settings.location)
     if ignored.added:
         count = len(ignored.added)
         where = for_terminal(str(ignored.path))
@@ -337,12 +344,14 @@ def migrate(settings: Settings, by: str | None) -> None:
     """Move the manifest to the current layout (schema_version 2), losing nothing.
 
     The history moves to one file per change beside the manifest, so parallel changes on two
-    branches merge with plain git. Running it again changes nothing.
+    branches merge with plain git. Running it again changes nothing. As `init` does, it adds
+    the site folder, the lock files and the scratch files to the .gitignore, once.
     """
     from .service import migrate_manifest
 
     _, message = migrate_manifest(settings.manifest, by=by)
     click.echo(for_terminal(message), err=True)
+    ignore_outputs(settings)
 
 
 @main.command()
