@@ -4,12 +4,13 @@ never sees a change without its history entry, or an entry without its change.""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from conftest import tool_command
+from conftest import clean_env, tool_command
 from test_concurrency import base_manifest, environment
 
 from valhalla_status.layout import history_dir
@@ -57,3 +58,49 @@ def test_parallel_changes_lose_nothing_and_readers_see_each_change_with_its_entr
     assert not [n for n in names if n.startswith(".")]
     seqs = sorted(int(n.split("-")[1]) for n in names)
     assert seqs == list(range(WORKERS + 1)), "each writer saw every earlier entry"
+
+
+def test_a_queue_of_parallel_writers_all_get_through_with_the_default_lock_timeout(
+    tmp_path: Path,
+) -> None:
+    """Eight writers at once, each rebuilding the site, with no VALHALLA_LOCK_TIMEOUT: each
+    waits its turn (saying whom it waits for when that takes over a second), none gives up."""
+    manifest = tmp_path / "manifest" / "valhalla.yaml"
+    manifest.parent.mkdir()
+    write_manifest(manifest, base_manifest(8).model_copy(update={"schema_version": 2}))
+    site = tmp_path / "site"
+    processes = [
+        subprocess.Popen(
+            tool_command(manifest, site, "pack", "set", f"P{i:02d}", "--status", "pending",
+                         "--by", f"worker-{i}"),
+            env=clean_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(8)
+    ]  # fmt: skip
+    waiting = re.compile(
+        r"waiting for the lock on .+, held by "
+        r"(pid \d+ \(valhalla-status pack set P0[0-7]\)|another valhalla-status process); "
+        r"giving up after 60 s"
+    )
+    for i, process in enumerate(processes):
+        _, err = process.communicate(timeout=600)
+        assert process.returncode == 0, f"worker {i}: {err}"
+        *waits, said = err.splitlines()
+        assert said == f"Pack P{i:02d}: installed → pending"
+        assert len(waits) <= 1, err
+        assert all(waiting.fullmatch(line) for line in waits), err
+    final = load_manifest(manifest)
+    assert [p.status for p in final.packs] == ["pending"] * 8
+    assert sorted(e.by for e in final.history[1:]) == [f"worker-{i}" for i in range(8)]
+    assert len(os.listdir(history_dir(manifest))) == 9
+    check = subprocess.run(
+        tool_command(manifest, site, "build", "--check"),
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (check.returncode, check.stderr) == (0, f"{site}: up to date\n")

@@ -310,8 +310,8 @@ def test_pack_notes_are_kept_on_the_pack_and_in_the_history(v2: Workspace) -> No
     assert newest["notes"] == "waiting for vendor fix"
     assert newest["changes"]["packs.K.notes"] == [None, "waiting for vendor fix"]
     assert (
-        "- id: K\n  status: pending\n  notes: waiting for vendor fix\n  name: Executor Pro\n"
-        in (v2.manifest.read_text())
+        "- id: K\n  status: pending\n  name: Executor Pro\n  notes: waiting for vendor fix\n"
+        "  group: Professional\n" in v2.manifest.read_text()
     )
     # a rename keeps since; a note change keeps since
     at(v2, 2, "pack", "set", "K", "--name", "Executor Max", "--notes", "multi\nline", NB)
@@ -354,6 +354,60 @@ def test_bad_pack_notes_are_refused_and_nothing_is_written(
     result = v2.run("pack", "set", "K", *args, NB)
     assert result.exit_code in (1, 2)
     assert message in result.stderr
+    assert snapshot(v2.root) == before
+
+
+def test_a_status_change_without_notes_clears_the_old_note(v2: Workspace) -> None:
+    at(v2, 1, "pack", "set", "K", "--status", "pending", "--notes", "waiting for vendor fix", NB)
+    said = at(v2, 2, "pack", "set", "K", "--status", "installed", NB, "--by", "bob")
+    assert said == "Pack K: pending → installed; note cleared\n"
+    assert document(v2, "pack", "show", "K", "--json")["notes"] is None
+    newest = document(v2, "history", "--json")["history"][0]
+    assert newest["changes"] == {
+        "packs.K.status": ["pending", "installed"],
+        "packs.K.notes": ["waiting for vendor fix", None],
+    }
+    assert newest["notes"] is None
+    assert (
+        "- id: K\n  status: installed\n  name: Executor Pro\n  group: Professional\n"
+        in v2.manifest.read_text()
+    )
+
+
+def test_keep_notes_keeps_the_note_through_a_status_change(v2: Workspace) -> None:
+    at(v2, 1, "pack", "set", "K", "--status", "pending", "--notes", "waiting for vendor fix", NB)
+    said = at(v2, 2, "pack", "set", "K", "--status", "deprecated", "--keep-notes", NB)
+    assert said == "Pack K: pending → deprecated\n"
+    assert document(v2, "pack", "show", "K", "--json")["notes"] == "waiting for vendor fix"
+    newest = document(v2, "history", "--json")["history"][0]
+    assert newest["changes"] == {"packs.K.status": ["pending", "deprecated"]}
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--name", "Executor Max"), "Pack K: name Executor Pro → Executor Max\n"),
+        (("--group", "Core"), "Pack K: group Professional → Core\n"),
+        (("--status", "pending"), "No change: pack K is already like that\n"),
+    ],
+)
+def test_a_change_that_is_not_a_status_change_keeps_the_note(
+    v2: Workspace, args: tuple[str, ...], said: str
+) -> None:
+    at(v2, 1, "pack", "set", "K", "--status", "pending", "--notes", "waiting for vendor fix", NB)
+    assert at(v2, 2, "pack", "set", "K", *args, NB) == said
+    assert document(v2, "pack", "show", "K", "--json")["notes"] == "waiting for vendor fix"
+
+
+@pytest.mark.parametrize("other", [("--notes", "new reason"), ("--clear-notes",)])
+def test_keep_notes_with_a_new_note_or_clear_notes_is_a_usage_error(
+    v2: Workspace, other: tuple[str, ...]
+) -> None:
+    at(v2, 1, "pack", "set", "K", "--status", "pending", "--notes", "waiting for vendor fix", NB)
+    before = snapshot(v2.root)
+    result = v2.run("pack", "set", "K", "--status", "installed", "--keep-notes", *other, NB)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == f"Error: give --keep-notes or {other[0]}, not both"
     assert snapshot(v2.root) == before
 
 

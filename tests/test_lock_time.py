@@ -33,7 +33,13 @@ from conftest import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from valhalla_status.manifest import dump_manifest, load_manifest, lock_path, parse_manifest
+from valhalla_status.manifest import (
+    dump_manifest,
+    load_manifest,
+    lock_path,
+    manifest_lock,
+    parse_manifest,
+)
 from valhalla_status.models import format_timestamp, parse_timestamp
 
 # The CLI, with the manifest's replacement held until a line arrives on stdin.
@@ -145,6 +151,54 @@ def test_no_second_writer_gets_in_while_the_holders_lock_file_is_gone(
         ("A", "pack-set"),
         ("B", "pack-set"),
     ]
+
+
+def test_a_writer_kept_waiting_says_which_valhalla_status_command_holds_the_lock(
+    tmp_path: Path,
+) -> None:
+    manifest = write_small(tmp_path)
+    with stalled_writer(manifest, "pack", "set", "I", "--status", "installed", "--no-build",
+                        "--by", "A") as holder:  # fmt: skip
+        second = subprocess.Popen(
+            pack_set(manifest, "H", "pending", "B"),
+            env=clean_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert second.stderr is not None
+        said = second.stderr.readline()  # the holder lets go once the waiter has said this
+    _out, rest = second.communicate(timeout=120)
+    assert said == (
+        f"waiting for the lock on {manifest}, held by pid {holder.pid} "
+        "(valhalla-status pack set I); giving up after 60 s\n"
+    )
+    assert (second.returncode, rest) == (0, "Pack H: installed → pending\n")
+    assert holder.returncode == 0, holder.stderr
+    assert lock_path(manifest).read_bytes() == b"", "the last holder emptied the lock file"
+
+
+def test_a_writer_kept_waiting_by_a_lock_held_in_another_program_says_its_process_id(
+    tmp_path: Path,
+) -> None:
+    manifest = write_small(tmp_path)
+    with manifest_lock(manifest):  # held by this process: the library, not the CLI
+        writer = subprocess.Popen(
+            pack_set(manifest, "H", "pending", "B"),
+            env=clean_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert writer.stderr is not None
+        said = writer.stderr.readline()
+        assert load_manifest(manifest).pack("H").status == "installed"  # type: ignore[union-attr]
+    _out, rest = writer.communicate(timeout=120)
+    assert said == (
+        f"waiting for the lock on {manifest}, held by pid {os.getpid()}; giving up after 60 s\n"
+    )
+    assert (writer.returncode, rest) == (0, "Pack H: installed → pending\n")
+    assert load_manifest(manifest).pack("H").status == "pending"  # type: ignore[union-attr]
 
 
 def test_a_write_is_not_lost_when_the_lock_file_is_deleted_mid_write(tmp_path: Path) -> None:

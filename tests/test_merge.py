@@ -185,6 +185,26 @@ def test_parallel_changes_to_different_things_merge_with_plain_git(repo: Repo, c
     assert_merged_tree_is_sound(repo, len(ours) + len(theirs))
 
 
+@pytest.mark.parametrize("noted", [False, True], ids=["no note before", "a note before"])
+def test_a_packs_status_and_its_note_changed_on_two_branches_merge(repo: Repo, noted: bool) -> None:
+    if noted:
+        repo.change("pack", "set", "K", "--notes", "checked by ops")
+        repo.commit("a note on K")
+    merged = merge_branches(
+        repo,
+        [("pack", "set", "K", "--status", "pending", "--keep-notes")],
+        [("pack", "set", "K", "--notes", "vendor ticket 42")],
+    )
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    assert_merged_tree_is_sound(repo, 2 + noted)
+    pack = repo.json("pack", "show", "K", "--json")
+    assert (pack["status"], pack["notes"]) == ("pending", "vendor ticket 42")
+    assert (
+        "- id: K\n  status: pending\n  name: Executor Pro\n  notes: vendor ticket 42\n"
+        "  group: Professional\n- id: L\n" in repo.ws.manifest.read_text()
+    )
+
+
 def test_the_merged_status_holds_both_branches_changes(repo: Repo) -> None:
     merged = merge_branches(
         repo,
@@ -228,6 +248,19 @@ def test_the_same_change_on_both_branches_merges_as_one_entry(repo: Repo) -> Non
     merged = git(repo.root, "merge", "--no-edit", "theirs", check=False)
     assert merged.returncode == 0, merged.stderr
     assert_merged_tree_is_sound(repo, 1)
+
+
+def test_a_status_change_that_clears_the_note_conflicts_with_a_new_note(repo: Repo) -> None:
+    repo.change("pack", "set", "K", "--notes", "checked by ops")
+    repo.commit("a note on K")
+    merged = merge_branches(
+        repo,
+        [("pack", "set", "K", "--status", "pending")],
+        [("pack", "set", "K", "--notes", "vendor ticket 42")],
+    )
+    assert merged.returncode != 0
+    conflicted = git(repo.root, "diff", "--name-only", "--diff-filter=U").stdout.split()
+    assert conflicted == ["manifest/valhalla.yaml"]
 
 
 def test_a_real_disagreement_conflicts(repo: Repo) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from conftest import EPOCH_TEXT, Workspace, small_manifest, snapshot
@@ -102,7 +104,10 @@ def test_migrating_a_long_history_loses_nothing(ws: Workspace) -> None:
     result = ws.run("migrate", "--by", "migrator")
     assert result.exit_code == 0, result.output
     count = len(manifest.history)
-    assert result.stderr == f"Migrated {M} to schema_version 2: {count} history entries in {H}/\n"
+    assert result.stderr == (
+        f"Migrated {M} to schema_version 2: {count} history entries in {H}/\n"
+        ".gitignore: added the site folder, lock files and scratch files (6 patterns)\n"
+    )
     assert ws.read()["schema_version"] == 2
     assert len(os.listdir(ws.root / H)) == count
     assert outputs(ws) == before
@@ -165,3 +170,61 @@ def test_migrate_of_an_invalid_or_missing_manifest_writes_nothing(ws: Workspace)
     assert result.stderr.startswith(f"{M}:")
     assert snapshot(ws.root) == before
     assert not (ws.root / H).exists()
+
+
+def git(root: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
+    done = subprocess.run(["git", *args], cwd=root, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_migrate_sets_up_the_gitignore_as_init_does(ws: Workspace) -> None:
+    """A repository from before the lock files were ignored: after `migrate` and `git add -A`,
+    the lock file is ignored, not staged."""
+    git(ws.root, "init", "-q", "-b", "main")
+    ws.write(small_manifest())  # schema_version 1, committed by hand, no .gitignore
+    git(ws.root, "add", "-A")
+    git(ws.root, "commit", "-qm", "status")
+    result = ws.run("migrate", "--by", "migrator")
+    assert (result.exit_code, result.stderr) == (
+        0,
+        f"Migrated {M} to schema_version 2: 1 history entry in {H}/\n"
+        ".gitignore: added the site folder, lock files and scratch files (6 patterns)\n",
+    )
+    git(ws.root, "add", "-A")
+    status = git(ws.root, "status", "--porcelain", "--ignored").splitlines()
+    assert "!! manifest/.valhalla.yaml.lock" in status
+    staged = git(ws.root, "diff", "--cached", "--name-only").splitlines()
+    [entry] = os.listdir(ws.root / H)
+    assert staged == [".gitignore", f"{H}/{entry}", M]
+    ignored = (ws.root / ".gitignore").read_bytes()
+    again = ws.run("migrate")
+    assert (again.exit_code, again.stderr) == (0, f"No change: {M} is already schema_version 2\n")
+    assert (ws.root / ".gitignore").read_bytes() == ignored
+
+
+def test_migrate_keeps_the_gitignore_lines_there_are(ws: Workspace) -> None:
+    """Only the patterns missing are added, after the user's own lines."""
+    git(ws.root, "init", "-q", "-b", "main")
+    ws.write(small_manifest())
+    (ws.root / ".gitignore").write_text("*.pyc\n.*.lock\n!/site/\n")
+    result = ws.run("migrate", "--by", "migrator")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.endswith(
+        ".gitignore: added the site folder, lock files and scratch files (5 patterns)\n"
+    )
+    assert (ws.root / ".gitignore").read_text() == (
+        "*.pyc\n.*.lock\n!/site/\n\n"
+        "# valhalla-status: the built site, lock files and the build's scratch files\n"
+        "/.site.lock\n.*.valhalla-*\n/manifest/.*.lock\n/manifest/.*.tmp-*\n"
+        "/manifest/*.history/.tmp-*\n"
+    )

@@ -10,7 +10,7 @@ from conftest import Workspace, small_manifest
 
 from valhalla_status import site as site_module
 from valhalla_status.manifest import load_manifest
-from valhalla_status.publish import publish_site
+from valhalla_status.publish import publish_site, state_files
 from valhalla_status.service import set_notes, set_pack
 from valhalla_status.site import render_site
 from valhalla_status.sitefolder import SITE_MARK
@@ -105,3 +105,96 @@ def test_a_manifest_not_written_by_this_process_is_read(
     monkeypatch.setattr(site_module, "build_site", spy)
     publish_site(ws.manifest, ws.root / "site", manifest=stale)
     assert built == ["3.0.0"]
+
+
+# --- a change that changes nothing still brings a stale site up to date ------------------------
+
+NOT_OURS = (
+    "refusing to replace site: it is not empty and has no .valhalla-site mark, so it is not a "
+    "site valhalla-status built; choose a new or empty folder"
+)
+
+
+def test_a_change_that_finds_the_site_stale_rebuilds_it_even_when_it_changes_nothing(
+    ws: Workspace,
+) -> None:
+    ws.write(small_manifest())
+    site = ws.root / "site"
+    site.mkdir()
+    (site / "mine.txt").write_text("a folder the build may not replace")
+    first = ws.run("pack", "set", "I", "--status", "installed", "--by", "bob")
+    assert (first.exit_code, first.stderr) == (
+        1,
+        "Pack I: pending → installed\n"
+        "error: the change is recorded in manifest/valhalla.yaml, but the site (site) was not "
+        f"rebuilt: {NOT_OURS}; run `valhalla-status build` to finish\n",
+    )
+    retry = ws.run("pack", "set", "I", "--status", "installed", "--by", "bob")
+    assert (retry.exit_code, retry.stderr) == (
+        1,
+        "No change: pack I is already like that\n"
+        "error: the site (site) does not show manifest/valhalla.yaml and was not rebuilt: "
+        f"{NOT_OURS}; run `valhalla-status build` to finish\n",
+    )
+    (site / "mine.txt").unlink()  # the cause, fixed
+    fixed = ws.run("pack", "set", "I", "--status", "installed", "--by", "bob")
+    assert (fixed.exit_code, fixed.stderr) == (
+        0,
+        "No change: pack I is already like that (site rebuilt)\n",
+    )
+    assert site_files(site) == render_site(load_manifest(ws.manifest))
+    again = ws.run("pack", "set", "I", "--status", "installed", "--by", "bob")
+    assert (again.exit_code, again.stderr) == (0, "No change: pack I is already like that\n")
+
+
+def test_a_change_that_changes_nothing_builds_a_missing_site_unless_no_build(
+    ws: Workspace,
+) -> None:
+    ws.write(small_manifest())
+    skipped = ws.run("set-notes", "--clear", "--by", "bob", "--no-build")
+    assert (skipped.exit_code, skipped.stderr) == (0, "No change: the notes are already empty\n")
+    assert not (ws.root / "site").exists()
+    built = ws.run("set-notes", "--clear", "--by", "bob")
+    assert (built.exit_code, built.stderr) == (
+        0,
+        "No change: the notes are already empty (site rebuilt)\n",
+    )
+    assert site_files(ws.root / "site") == render_site(load_manifest(ws.manifest))
+
+
+def test_a_change_that_changes_nothing_rebuilds_a_site_left_behind_by_no_build(
+    ws: Workspace,
+) -> None:
+    ws.write(small_manifest())
+    assert ws.run("build").exit_code == 0
+    assert ws.run("set-version", "1.1.0", "--by", "bob", "--no-build").exit_code == 0
+    result = ws.run("set-version", "1.1.0", "--by", "bob")
+    assert (result.exit_code, result.stderr) == (
+        0,
+        "No change: the version is already 1.1.0 (site rebuilt)\n",
+    )
+    assert site_files(ws.root / "site") == render_site(load_manifest(ws.manifest))
+
+
+def test_a_site_of_the_same_state_is_left_alone_by_a_change_that_changes_nothing(
+    ws: Workspace,
+) -> None:
+    """Built with another base URL, it still shows the manifest: nothing to rebuild."""
+    ws.write(small_manifest())
+    assert ws.run("build", "--base-url", "https://status.example.com").exit_code == 0
+    before = site_files(ws.root / "site")
+    result = ws.run("pack", "set", "I", "--status", "pending", "--by", "bob")
+    assert (result.exit_code, result.stderr) == (0, "No change: pack I is already like that\n")
+    assert site_files(ws.root / "site") == before
+
+
+def test_the_files_that_show_the_state_are_the_ones_the_build_writes(ws: Workspace) -> None:
+    data = small_manifest()
+    entry = data["history"][0]
+    data["history"] = [{**entry, "changes": {}, "by": f"u{n}"} for n in range(60)]
+    ws.write(data)
+    manifest = load_manifest(ws.manifest)
+    rendered = render_site(manifest)
+    state = state_files(manifest)
+    assert set(state) == {"status.json", "history.json", "history/2.json"}
+    assert state == {path: rendered[path] for path in state}

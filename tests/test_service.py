@@ -167,6 +167,25 @@ def test_pack_mutations_and_their_history(path: Path) -> None:
     assert [p.id for p in load_manifest(path).packs] == ["H", "I", "S"]
 
 
+def test_a_status_change_clears_the_packs_note_unless_keep_notes(path: Path) -> None:
+    noted = set_pack(path, "I", notes="vendor ticket 42", by="lib", now=LATER)
+    kept = set_pack(noted.manifest, "I", status="installed", keep_notes=True, by="lib", now=LATER)
+    assert (kept.manifest.packs[1].status, kept.manifest.packs[1].notes) == (
+        "installed",
+        "vendor ticket 42",
+    )
+    cleared = set_pack(path, "I", status="installed", by="lib", now=LATER)
+    assert cleared.message == "Pack I: pending → installed; note cleared"
+    assert cleared.entry is not None
+    assert cleared.entry.changes == {
+        "packs.I.status": ["pending", "installed"],
+        "packs.I.notes": ["vendor ticket 42", None],
+    }
+    assert load_manifest(path).packs[1].notes is None
+    with pytest.raises(ValhallaError, match=r"^give a new note or keep the old one, not both$"):
+        set_pack(path, "I", status="pending", notes="x", keep_notes=True, by="lib", now=LATER)
+
+
 def test_no_change_outcome(path: Path) -> None:
     before = path.read_bytes()
     outcome = set_notes(path, None, by="lib", now=LATER)

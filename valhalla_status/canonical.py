@@ -75,7 +75,7 @@ SYSTEM_ORDER = (
     "extra",
     "notes",
 )
-PACK_ORDER = ("id", "status", "notes", "name", "group")
+PACK_ORDER = ("id", "status", "name", "notes", "group")
 
 
 def main_data(manifest: Manifest) -> dict[str, Any]:

@@ -48,6 +48,7 @@ class Settings:
         self.manifest_option = manifest
         self.site_option = site
         self._location: Location | None = None
+        self._telling_waits = False
 
     def override(self, name: str, value: str) -> None:
         setattr(self, f"{name}_option", value)
@@ -63,7 +64,29 @@ class Settings:
 
     @property
     def manifest(self) -> str:
+        self._tell_lock_waits()
         return self.location.manifest
+
+    def _tell_lock_waits(self) -> None:
+        """From the first use of the manifest to the end of the command, a wait for a lock
+        over a second is said on stderr, once (whom it waits for), and the locks this command
+        takes name it for whoever waits. Not set up before: the light commands never load the
+        lock's code."""
+        context = click.get_current_context(silent=True)
+        if self._telling_waits or context is None:
+            return
+        from .locking import tell_lock_waits
+
+        self._telling_waits = True
+        arguments = [
+            str(context.params[param.name])
+            for param in context.command.params
+            if isinstance(param, click.Argument)
+            and param.name
+            and context.params.get(param.name) not in (None, ())
+        ]
+        command = " ".join([context.command_path, *arguments])  # "valhalla-status pack set K"
+        context.find_root().with_resource(tell_lock_waits(_say_wait, command))
 
     @property
     def site(self) -> str:
@@ -73,6 +96,10 @@ class Settings:
         from .manifest import load_manifest
 
         return load_manifest(self.manifest)
+
+
+def _say_wait(line: str) -> None:
+    click.echo(for_terminal(line), err=True)
 
 
 MANIFEST_HELP = (
@@ -181,30 +208,51 @@ def mutation(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def report(settings: Settings, outcome: Outcome, no_build: bool) -> None:
-    """Print a mutation's one-line result on stderr and rebuild the site if it changed.
+    """Print a mutation's one-line result on stderr, and bring the site up to date.
 
-    The change is already written when the rebuild runs: if the rebuild fails, both are said
-    (the change is recorded, the site is not rebuilt and why) and the command exits 1.
+    A change rebuilds the site. A change that changed nothing rebuilds it only if it does not
+    show the manifest (missing, or built from another state: a rebuild that failed, a change
+    made with ``--no-build``), and then says "(site rebuilt)". The change is already written
+    when the rebuild runs: if the rebuild fails, both are said (the change is recorded, the
+    site is not rebuilt and why) and the command exits 1.
     """
-    if outcome.changed and not no_build:
+    message = outcome.message
+    if not no_build:
         try:
-            rebuild_site(settings, manifest=outcome.manifest)
+            if outcome.changed:
+                rebuild_site(settings, manifest=outcome.manifest)
+            elif refresh_site(settings, outcome.manifest):
+                message += " (site rebuilt)"
         except Exception as exc:
-            click.echo(for_terminal(outcome.message, multiline=True), err=True)
-            if isinstance(exc, ValhallaError):
-                reason = "; ".join(exc.message.splitlines())
-            elif isinstance(exc, OSError):
-                reason = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
-            elif os.environ.get("VALHALLA_DEBUG"):
-                raise
+            click.echo(for_terminal(message, multiline=True), err=True)
+            if outcome.changed:
+                said = f"the change is recorded in {settings.manifest}, but the site "
+                said += f"({settings.site}) was not rebuilt"
             else:
-                reason = f"internal error: {type(exc).__name__}: {exc}"
+                said = f"the site ({settings.site}) does not show {settings.manifest} and was "
+                said += "not rebuilt"
             raise ValhallaError(
-                f"the change is recorded in {settings.manifest}, but the site "
-                f"({settings.site}) was not rebuilt: {reason}; run `valhalla-status build` "
-                "to finish"
+                f"{said}: {_build_failure(exc)}; run `valhalla-status build` to finish"
             ) from None
-    click.echo(for_terminal(outcome.message, multiline=True), err=True)
+    click.echo(for_terminal(message, multiline=True), err=True)
+
+
+def _build_failure(exc: Exception) -> str:
+    """Why a rebuild failed, in one line (with VALHALLA_DEBUG, an internal error is raised)."""
+    if isinstance(exc, ValhallaError):
+        return "; ".join(exc.message.splitlines())
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+    if os.environ.get("VALHALLA_DEBUG"):
+        raise exc
+    return f"internal error: {type(exc).__name__}: {exc}"
+
+
+def refresh_site(settings: Settings, manifest: Manifest) -> bool:
+    """Rebuild the site if it does not show ``manifest`` (see :func:`publish.refresh_site`)."""
+    from .publish import refresh_site as refresh
+
+    return refresh(settings.manifest, settings.site, manifest)
 
 
 def rebuild_site(settings: Settings, **options: Any) -> BuildResult:
@@ -263,7 +311,6 @@ def init(settings: Settings, force: bool, by: str | None, no_build: bool) -> Non
     once: only the patterns it does not have yet (a `!/site/` line keeps the site committed).
     """
     from .service import ensure_system_metadata
-    from .workspace import ignore_outputs
 
     if os.path.basename(settings.manifest) in ("", ".", ".."):  # as every other command reads it
         raise ValhallaError(
@@ -271,7 +318,15 @@ def init(settings: Settings, force: bool, by: str | None, no_build: bool) -> Non
             "file's path (like manifest/valhalla.yaml)"
         )
     report(settings, ensure_system_metadata(settings.manifest, force=force, by=by), no_build)
-    ignored = ignore_outputs(settings.location)
+    ignore_outputs(settings)
+
+
+def ignore_outputs(settings: Settings) -> None:
+    """Add what the tool writes beside the manifest to the repository's .gitignore, once (see
+    :func:`workspace.ignore_outputs`), and say so when a pattern was added."""
+    from .workspace import ignore_outputs as add_patterns
+
+    ignored = add_patterns(settings.location)
     if ignored.added:
         count = len(ignored.added)
         where = for_terminal(str(ignored.path))
@@ -289,12 +344,14 @@ def migrate(settings: Settings, by: str | None) -> None:
     """Move the manifest to the current layout (schema_version 2), losing nothing.
 
     The history moves to one file per change beside the manifest, so parallel changes on two
-    branches merge with plain git. Running it again changes nothing.
+    branches merge with plain git. Running it again changes nothing. As `init` does, it adds
+    the site folder, the lock files and the scratch files to the .gitignore, once.
     """
     from .service import migrate_manifest
 
     _, message = migrate_manifest(settings.manifest, by=by)
     click.echo(for_terminal(message), err=True)
+    ignore_outputs(settings)
 
 
 @main.command()
@@ -482,6 +539,11 @@ def pack_add(
 @click.option("--group", help="New group.")
 @click.option("--notes", metavar="TEXT", help="Why: the pack's new note, kept in the history.")
 @click.option("--clear-notes", is_flag=True, help="Remove the pack's note.")
+@click.option(
+    "--keep-notes",
+    is_flag=True,
+    help="Keep the pack's note through a status change (which clears it otherwise).",
+)
 @mutation
 @pass_settings
 def pack_set(
@@ -492,17 +554,31 @@ def pack_set(
     group: str | None,
     notes: str | None,
     clear_notes: bool,
+    keep_notes: bool,
     by: str | None,
     no_build: bool,
 ) -> None:
-    """Change a pack's status, name, group or note."""
+    """Change a pack's status, name, group or note.
+
+    A status change without --notes clears the pack's old note, unless --keep-notes.
+    """
     from .service import set_pack
 
     if clear_notes and notes is not None:
         raise click.UsageError("give --notes or --clear-notes, not both")
+    if keep_notes and (clear_notes or notes is not None):
+        other = "--clear-notes" if clear_notes else "--notes"
+        raise click.UsageError(f"give --keep-notes or {other}, not both")
     given: dict[str, Any] = {"notes": None} if clear_notes else _given(notes)
     outcome = set_pack(
-        settings.manifest, pack_id, status=status, name=name, group=group, by=by, **given
+        settings.manifest,
+        pack_id,
+        status=status,
+        name=name,
+        group=group,
+        keep_notes=keep_notes,
+        by=by,
+        **given,
     )
     report(settings, outcome, no_build)
 

@@ -15,6 +15,11 @@ On release the thread notes the manifest's :func:`manifest_stamp`: when it next 
 lock and finds the same stamp, nobody has changed the files since, so what it wrote last is
 still the manifest (a change hands what it wrote to the build without reading it again).
 
+The holder writes its process id (and its command, when the CLI said which) into the lock file
+while it holds the lock, and empties the file before letting go, so a writer kept waiting can
+say whom it waits for: after a second it tells the callback set with :func:`tell_lock_waits`,
+once (the library never prints).
+
 Kept apart from the manifest's reading and writing so that light paths (an up-to-date build)
 can take the lock without importing pydantic.
 """
@@ -28,14 +33,17 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from pathlib import Path
 
 from .errors import LockTimeoutError, ValhallaError
 from .files import NotRegularFileError, read_regular_file
 
-LOCK_TIMEOUT_SECONDS = 10.0
+LOCK_TIMEOUT_SECONDS = 60.0  # enough for a queue of parallel writers, each with its rebuild
 _POLL_SECONDS = 0.05
+WAIT_NOTICE_SECONDS = 1.0  # a wait this long is said, once
+_MARK_BYTES = 256  # of the holder's mark in the lock file: its process id and command
 # Errors that mean "this file system does not lock folders", not "someone holds it".
 _CANNOT_LOCK_FOLDER = {errno.EBADF, errno.EINVAL, errno.ENOLCK, errno.EOPNOTSUPP, errno.EACCES}
 
@@ -96,8 +104,11 @@ def _same_file(fd: int, path: Path) -> bool:
     return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
 
-def _flock(open_file: Callable[[], int], path: Path, deadline: float) -> int:
-    """Open ``path`` with ``open_file`` and lock it, polling until ``deadline``.
+def _flock(
+    open_file: Callable[[], int], path: Path, deadline: float, waiting: Callable[[], None]
+) -> int:
+    """Open ``path`` with ``open_file`` and lock it, polling until ``deadline`` (calling
+    ``waiting`` at each poll).
 
     Starts again whenever the file locked is no longer the one at ``path``.
     """
@@ -109,6 +120,7 @@ def _flock(open_file: Callable[[], int], path: Path, deadline: float) -> int:
             os.close(fd)
             if time.monotonic() >= deadline:
                 raise _Timeout from None
+            waiting()
             time.sleep(_POLL_SECONDS)
             continue
         except BaseException:
@@ -126,7 +138,9 @@ class _FolderLocks:
         self.held: dict[tuple[int, int], list[int]] = {}
         self.guard = threading.Lock()
 
-    def acquire(self, folder: Path, deadline: float) -> tuple[int, int] | None:
+    def acquire(
+        self, folder: Path, deadline: float, waiting: Callable[[], None]
+    ) -> tuple[int, int] | None:
         """Lock ``folder``; the key to release it with, or None if folders cannot be locked."""
         try:
             info = os.stat(folder)
@@ -142,7 +156,7 @@ class _FolderLocks:
             return os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
 
         try:
-            fd = _flock(open_folder, Path(os.path.realpath(folder)), deadline)
+            fd = _flock(open_folder, Path(os.path.realpath(folder)), deadline, waiting)
         except OSError as exc:
             if exc.errno in _CANNOT_LOCK_FOLDER:
                 return None  # the lock file alone still serialises writers
@@ -170,7 +184,7 @@ _FOLDERS = _FolderLocks()
 
 
 def lock_timeout() -> float:
-    """``VALHALLA_LOCK_TIMEOUT`` in seconds, or the default of 10."""
+    """``VALHALLA_LOCK_TIMEOUT`` in seconds, or the default of 60."""
     setting = os.environ.get("VALHALLA_LOCK_TIMEOUT", "")
     try:
         timeout = float(setting) if setting else LOCK_TIMEOUT_SECONDS
@@ -183,6 +197,85 @@ def lock_timeout() -> float:
     return timeout
 
 
+class _Telling:
+    """What a block of :func:`tell_lock_waits` set: the notice still to give (None once
+    given) and the command that marks the locks taken."""
+
+    def __init__(self, notice: Callable[[str], None], command: str | None) -> None:
+        self.notice: Callable[[str], None] | None = notice
+        self.command = command
+
+
+_TELLING: ContextVar[_Telling | None] = ContextVar("valhalla_lock_telling", default=None)
+
+
+@contextmanager
+def tell_lock_waits(notice: Callable[[str], None], command: str | None = None) -> Iterator[None]:
+    """Within this block, the first wait for a lock over a second calls ``notice`` with a line
+    saying what is waited for and whom (the CLI prints it); later waits are not said again.
+    A lock taken is marked with ``command`` (one line, like ``valhalla-status pack set``)
+    beside the process id, for whoever waits for it."""
+    token = _TELLING.set(_Telling(notice, command))
+    try:
+        yield
+    finally:
+        _TELLING.reset(token)
+
+
+def _holder(target: Path) -> str:
+    """Who holds the lock at ``target``, as its lock file says: the holder's process id, and
+    its command when it wrote one; if no live process is named, another one of ours."""
+    try:
+        written = read_regular_file(target, _MARK_BYTES, follow_symlinks=False)
+    except (OSError, NotRegularFileError):
+        written = b""
+    pid_line, _, rest = written[:_MARK_BYTES].decode("utf-8", "replace").partition("\n")
+    pid = int(pid_line) if pid_line.isascii() and pid_line.isdigit() and len(pid_line) < 10 else 0
+    try:
+        if pid > 0:
+            os.kill(pid, 0)  # ProcessLookupError: a holder killed before emptying the file
+    except PermissionError:
+        pass  # alive: another user's process
+    except OSError:
+        pid = 0
+    if pid <= 0:
+        return "another valhalla-status process"
+    command = rest.partition("\n")[0].strip()
+    return f"pid {pid}" + (f" ({command})" if command else "")
+
+
+def _wait_notice(path: str | os.PathLike[str], target: Path, timeout: float) -> Callable[[], None]:
+    """What a waiter calls at each poll: after a second, the notice is given, if it is still
+    to give (a wait that gives up within the second is never said)."""
+    telling = _TELLING.get() if timeout > WAIT_NOTICE_SECONDS else None
+    started = time.monotonic()
+
+    def waiting() -> None:
+        if telling is None or telling.notice is None:
+            return
+        if time.monotonic() - started < WAIT_NOTICE_SECONDS:
+            return
+        notice, telling.notice = telling.notice, None
+        notice(
+            f"waiting for the lock on {os.fspath(path)}, held by {_holder(target)}; "
+            f"giving up after {timeout:g} s"
+        )
+
+    return waiting
+
+
+def _mark_holder(fd: int) -> None:
+    """Write this process's id, and its command if known, into the lock file it holds."""
+    telling = _TELLING.get()
+    command = " ".join((telling.command or "").split()) if telling else ""
+    mark = f"{os.getpid()}\n{command}\n".encode()[:_MARK_BYTES]
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, mark, 0)
+    except OSError:
+        pass  # the lock holds all the same; waiters then cannot say whom they wait for
+
+
 @contextmanager
 def manifest_lock(path: str | os.PathLike[str], timeout: float | None = None) -> Iterator[None]:
     """Hold the manifest's exclusive lock (waiting at most ``timeout`` seconds)."""
@@ -190,6 +283,7 @@ def manifest_lock(path: str | os.PathLike[str], timeout: float | None = None) ->
         timeout = lock_timeout()
     deadline = time.monotonic() + timeout
     target = lock_path(path)
+    waiting = _wait_notice(path, target, timeout)
 
     def open_lock_file() -> int:
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -198,8 +292,9 @@ def manifest_lock(path: str | os.PathLike[str], timeout: float | None = None) ->
     folder: tuple[int, int] | None = None
     fd: int | None = None
     try:
-        folder = _FOLDERS.acquire(target.parent, deadline)
-        fd = _flock(open_lock_file, target, deadline)
+        folder = _FOLDERS.acquire(target.parent, deadline, waiting)
+        fd = _flock(open_lock_file, target, deadline, waiting)
+        _mark_holder(fd)
     except _Timeout:
         _FOLDERS.release(folder)
         raise LockTimeoutError(
@@ -225,5 +320,7 @@ def manifest_lock(path: str | os.PathLike[str], timeout: float | None = None) ->
             else:
                 _left()[target] = stamp
         finally:
+            with suppress(OSError):
+                os.ftruncate(fd, 0)  # whoever takes the lock next writes its own id
             os.close(fd)  # closing the file releases its lock
             _FOLDERS.release(folder)

@@ -62,3 +62,30 @@ def publish_site(
         return build_site(
             manifest, site_dir, templates_dir=templates_dir, base_url=base_url, manifest_path=path
         )
+
+
+def state_files(manifest: Manifest) -> dict[str, bytes]:
+    """The site's files that follow from the manifest alone (not from the templates or a
+    ``--base-url``): ``status.json`` and the history pages, as :func:`site.render_site`
+    writes them."""
+    from .documents import history_pages, status_document, to_json
+
+    files = {"status.json": to_json(status_document(manifest))}
+    files.update((path, to_json(page)) for path, page in history_pages(manifest).items())
+    return {path: text.encode() for path, text in files.items()}
+
+
+def refresh_site(
+    path: str | os.PathLike[str], site_dir: str | os.PathLike[str], manifest: Manifest
+) -> bool:
+    """Rebuild the site unless it already shows ``manifest``; whether it was rebuilt.
+
+    For a change that changed nothing: the site may still be missing, or built from another
+    state (an earlier rebuild failed, or the change was made with ``--no-build``). Checking
+    costs rendering and reading ``status.json`` and the history pages, not the whole site.
+    """
+    from .site import holds_files
+
+    if holds_files(site_dir, state_files(manifest)):
+        return False
+    return publish_site(path, site_dir, manifest=manifest).changed

@@ -547,18 +547,23 @@ def set_pack(
     name: str | None = None,
     group: str | None = None,
     notes: str | None = _UNSET,
+    keep_notes: bool = False,
     by: str | None = None,
     now: datetime | None = None,
 ) -> Outcome:
     """Change a pack's status, name, group and/or note (``notes=None`` clears the note).
 
-    A note given is recorded as the history entry's notes too: why the change was made.
+    A note given is recorded as the history entry's notes too: why the change was made. A
+    status change given no note clears the pack's old one (the reason for the old status is
+    not the reason for the new), unless ``keep_notes``; a change of name or group keeps it.
     """
     wanted = normalise_pack_id(pack_id)
     update: dict[str, Any] = {
         k: v for k, v in (("status", status), ("name", name), ("group", group)) if v is not None
     }
     if notes is not _UNSET:
+        if keep_notes:
+            raise ValhallaError("give a new note or keep the old one, not both")
         update["notes"] = _checked_pack_notes(notes)
     if not update:
         raise ValhallaError("nothing to change: give --status, --name, --group or --notes")
@@ -571,7 +576,7 @@ def set_pack(
                     _refuse_pending(
                         manifest, f"not setting pack {wanted} pending", "choose another status"
                     )
-                packs[index] = _build(Pack, "pack", **{**pack.model_dump(), **update})
+                packs[index] = _changed_pack(pack, update, keep_notes)
                 return manifest.model_copy(update={"packs": packs})
         raise NotFoundError(_no_pack(wanted))
 
@@ -599,6 +604,15 @@ def set_pack(
         now=now,
         notes=update.get("notes"),
     )
+
+
+def _changed_pack(pack: Pack, update: dict[str, Any], keep_notes: bool) -> Pack:
+    """``pack`` with ``update``; a new status without a new note clears the old note, unless
+    ``keep_notes``."""
+    values = {**pack.model_dump(), **update}
+    if values["status"] != pack.status and "notes" not in update and not keep_notes:
+        values["notes"] = None
+    return _build(Pack, "pack", **values)
 
 
 def remove_pack(

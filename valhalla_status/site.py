@@ -838,6 +838,12 @@ def check_site(
     return _differences(Path(site_dir), _site_files(files))
 
 
+def holds_files(site_dir: str | os.PathLike[str], files: dict[str, bytes]) -> bool:
+    """Whether the site folder holds each of ``files`` (relative path -> bytes) exactly, and
+    the build's mark; other files are not looked at."""
+    return all(_holds(os.path.join(site_dir, p), d) for p, d in _site_files(files).items())
+
+
 def _templates_folder(templates_dir: str | os.PathLike[str] | None) -> str | None:
     if templates_dir is None:
         return None
@@ -854,5 +860,6 @@ __all__ = [
     "check_site",
     "describe_change",
     "environment",
+    "holds_files",
     "render_site",
 ]

@@ -157,7 +157,8 @@ def _git_escaped(path: str) -> str:
 def _written_parent(path: str | os.PathLike[str]) -> str:
     """The lexical parent of ``path``, as pathlib gives it (``a/b`` → ``a``, ``..`` → ``.``).
 
-    Only ``init`` needs it, so pathlib is imported here rather than with the module."""
+    Only ``init`` and ``migrate`` need it, so pathlib is imported here rather than with the
+    module."""
     from pathlib import PurePath
 
     return str(PurePath(path).parent)
