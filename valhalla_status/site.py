@@ -39,6 +39,7 @@ from jinja2 import (
 )
 from jinja2.loaders import split_template_path
 from markupsafe import Markup, escape
+from pydantic import ValidationError
 
 from .documents import (
     HISTORY_PAGE_SIZE,
@@ -315,10 +316,11 @@ def _base_url(manifest: Manifest, override: str | None) -> str:
     if override is not None:
         try:
             SystemMetadata.model_validate({**dict(manifest.system), "base_url": override})
-        except ValueError:
-            raise ValhallaError(
-                f"--base-url {override!r} is not an absolute https URL (https://host/path)"
-            ) from None
+        except ValidationError as exc:  # the manifest's rule for base_url, in its words
+            from .validation import error_message
+
+            problem = error_message(exc.errors()[0], ("base_url",), SystemMetadata)
+            raise ValhallaError(f"--base-url: {problem}") from None
         url = override
     return url.rstrip("/") + "/" if url else ""
 
