@@ -6,7 +6,11 @@ drive a terminal or hide what is shown: C0 controls (ESC starts an escape sequen
 starts a fake line), DEL, C1 controls (U+009B is a one-character CSI), bidi overrides, isolates
 and marks (which reorder what follows), and other invisible format characters. Every such
 character is shown as a visible escape (``\\x1b``, ``\\u202e``, ``\\n``), so what a person reads
-is what is there. JSON output is not passed through this: ``json.dumps`` escapes on its own.
+is what is there.
+
+JSON text gets the same rule in its own form (:func:`for_json`): the encoders escape only C0
+controls, so every other character this rule escapes is written as a ``\\uXXXX`` escape, which
+is still exact JSON with the same meaning.
 
 Standard library only (the client and ``check`` import it).
 """
@@ -54,4 +58,49 @@ def for_terminal(text: str, *, multiline: bool = False) -> str:
     return "".join(_escape(c) if _needs_escape(c) else c for c in text)
 
 
-__all__ = ["for_terminal"]
+# The characters ``_needs_escape`` accepts beyond C0 (which JSON escapes itself), found fast.
+# Within the first plane, a class of them (one table lookup a character): every Cc, Cf, Zl and
+# Zp character, the surrogates, and the few unassigned code points between them. Beyond it, one
+# range holding every such character (one comparison a character), whose finds are checked one
+# by one. ``tests/test_outside_text.py`` checks both against the running Python's Unicode data.
+_NARROW = (
+    "\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e"
+    "\u200b\u200e\u200f\u2028-\u202e\u2060-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb"
+)
+_WIDE = "\U000110bd-\U000e0fff"
+_NARROW_CANDIDATE = re.compile(f"[{_NARROW}]")
+_WIDE_CANDIDATE = re.compile(f"[{_WIDE}]")
+_CANDIDATE = re.compile(f"[{_NARROW}{_WIDE}]")
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if not _needs_escape(char):
+        return char
+    code = ord(char)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # beyond the first plane JSON writes a surrogate pair
+    return f"\\u{0xD800 | (code >> 10):04x}\\u{0xDC00 | (code & 0x3FF):04x}"
+
+
+def _needs_json_escape(text: str) -> bool:
+    if text.isascii():
+        return "\x7f" in text
+    if _NARROW_CANDIDATE.search(text) is not None:
+        return True
+    return any(_needs_escape(found.group()) for found in _WIDE_CANDIDATE.finditer(text))
+
+
+def for_json(text: str) -> str:
+    """JSON ``text`` with every character :func:`for_terminal` escapes written as a JSON escape.
+
+    Such characters can only stand inside JSON strings, where ``\\uXXXX`` means the same
+    character: the text decodes to the same value. Text without any is returned as it is.
+    """
+    if not _needs_json_escape(text):
+        return text
+    return _CANDIDATE.sub(_json_escape, text)
+
+
+__all__ = ["for_json", "for_terminal"]
