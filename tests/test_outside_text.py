@@ -63,6 +63,18 @@ def test_json_escapes_exactly_what_the_terminal_rule_escapes_over_all_of_unicode
     assert json.loads(f'"{written}"') == every
 
 
+def test_each_character_the_terminal_rule_escapes_is_escaped_on_its_own() -> None:
+    """Found alone among ordinary text of any script, not only among its neighbours."""
+    escaped = [chr(c) for c in range(0x7F, 0x110000) if escaped_for_a_terminal(chr(c))]
+    assert len(escaped) > 200
+    for char in escaped:
+        if 0xD800 <= ord(char) < 0xE000:
+            continue
+        for around in ("", "é", "日本", "👩\u200d💻 “x”", "مرحبا"):
+            text = json.dumps(around + char + around, ensure_ascii=False)
+            assert for_json(text) == text.replace(char, json.dumps(char)[1:-1]), hex(ord(char))
+
+
 def test_a_lone_surrogate_is_written_as_its_escape() -> None:
     assert for_json('["\ud800", "\udfff"]') == '["\\ud800", "\\udfff"]'
 

@@ -47,7 +47,7 @@ def to_json(document: Any) -> str:
     accept may sit deeper in a document: those documents are written by ``json.dumps``.
     """
     try:
-        text = _encode(document, indent=2).decode()
+        data = _encode(document, indent=2)
     except PydanticSerializationError as exc:
         import json
 
@@ -55,7 +55,8 @@ def to_json(document: Any) -> str:
             text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)
         except (TypeError, ValueError, RecursionError):
             raise exc from None
-    return for_json(text) + "\n"
+        return for_json(text) + "\n"
+    return for_json(data.decode(), utf8=data) + "\n"
 
 
 def schema_file_for(path: str) -> str:
