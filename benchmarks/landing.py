@@ -104,9 +104,7 @@ def fast_import(repo: Path, count: int) -> None:
             data(main_file(version(n)))
         chunks.append(f"M 100644 inline manifest/valhalla.history/{name}\n".encode())
         data(text)
-    subprocess.run(
-        ["git", "fast-import", "--quiet"], cwd=repo, input=b"".join(chunks), check=True
-    )
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=repo, input=b"".join(chunks), check=True)
     subprocess.run(["git", "checkout", "-q", "-f", "main"], cwd=repo, check=True)
 
 
@@ -149,8 +147,10 @@ def main() -> None:
                 times.setdefault(f"build, {label}", []).append(build)
                 check = timed([*argv, "validate"], folder, env)
                 times.setdefault(f"validate, {label}", []).append(check)
-    print(f"{options.entries:,} history entries ({options.entries:,} commits), "
-          f"median of {options.runs} cold runs:")
+    print(
+        f"{options.entries:,} history entries ({options.entries:,} commits), "
+        f"median of {options.runs} cold runs:"
+    )
     for label, values in times.items():
         print(f"  {label:24} {statistics.median(values):6.2f} s")
 

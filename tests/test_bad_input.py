@@ -237,12 +237,14 @@ CASES: list[tuple[str, Callable[[], str | bytes], list[str]]] = [
         lambda: e(
             BASE, "  version: 1.0.0\n", "  base_url: http://status.example\n  version: 1.0.0\n"
         ),
-        [f"{M}:5: system.base_url: 'http://status.example' is not an absolute https URL"],
+        [
+            f"{M}:5: system.base_url: 'http://status.example' is not an absolute https URL (https://host/path)"
+        ],
     ),
     (
         "relative-base-url",
         lambda: e(BASE, "  version: 1.0.0\n", "  base_url: /status\n  version: 1.0.0\n"),
-        [f"{M}:5: system.base_url: '/status' is not an absolute https URL"],
+        [f"{M}:5: system.base_url: '/status' is not an absolute https URL (https://host/path)"],
     ),
     (
         "unknown-key",

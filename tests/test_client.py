@@ -257,6 +257,69 @@ def test_a_source_is_a_url_exactly_when_it_starts_with_a_scheme(source: str, is_
     assert client.source == source + ("status.json" if source.endswith("/") else "")
 
 
+# (a URL with user information, as the refusal shows it): the password, or a user name that
+# stands alone (often a token), is never shown.
+USER_INFORMATION = [
+    ("http://u:secret@127.0.0.1:{port}/", "http://u:***@127.0.0.1:{port}/"),
+    (
+        "https://user:se:cret@127.0.0.1:{port}/status.json",
+        "https://user:***@127.0.0.1:{port}/status.json",
+    ),
+    ("http://secret@127.0.0.1:{port}/", "http://***@127.0.0.1:{port}/"),
+    ("HTTP://U:s%40secret@127.0.0.1:{port}", "HTTP://U:***@127.0.0.1:{port}"),
+    ("http://u:p@secret@127.0.0.1:{port}/", "http://u:***@127.0.0.1:{port}/"),
+    ("http://:secret@127.0.0.1:{port}/", "http://:***@127.0.0.1:{port}/"),
+    ("http://u:secret@127.0.0.1:{port}?next=/a@b", "http://u:***@127.0.0.1:{port}?next=/a@b"),
+    ("http://@127.0.0.1:{port}/", "http://***@127.0.0.1:{port}/"),
+]
+
+
+@pytest.mark.parametrize(("url", "shown"), USER_INFORMATION)
+def test_a_url_with_user_information_is_refused_at_once_without_showing_the_password(
+    url: str, shown: str
+) -> None:
+    from click.testing import CliRunner
+    from test_outside_input import listener
+
+    from valhalla_status.cli import main
+    from valhalla_status.client import InvalidArgument
+
+    with listener() as (port, connected):
+        url, shown = url.format(port=port), shown.format(port=port)
+        message = (
+            f"{shown}: user information in the URL is not supported (the client sends no "
+            "credentials); give the URL without it"
+        )
+        with pytest.raises(InvalidArgument) as caught:
+            StatusClient(url)
+        assert str(caught.value) == message
+        for options in ([], ["--json"]):
+            result = CliRunner().invoke(main, ["check", "--url", url, *options])
+            assert (result.exit_code, result.stdout, result.stderr) == (
+                1,
+                "",
+                f"error: {message}\n",
+            )
+        assert not connected()
+
+
+def test_a_redirect_to_a_url_with_user_information_is_refused_without_showing_it() -> None:
+    from click.testing import CliRunner
+    from test_outside_input import listener, redirecting
+
+    from valhalla_status.cli import main
+
+    with listener() as (port, connected), redirecting(b"{}") as url:
+        target = f"http://u:secret@127.0.0.1:{port}/status.json"
+        result = CliRunner().invoke(main, ["check", "--url", f"{url}/go?to={target}"])
+        assert (result.exit_code, result.stdout) == (3, "")
+        assert result.stderr == (
+            f"error: HTTP 302 redirect to http://u:***@127.0.0.1:{port}/status.json: a redirect "
+            f"to a URL with user information is not followed (from {url}/go?to={target})\n"
+        )
+        assert not connected()
+
+
 def test_importing_the_client_loads_only_the_standard_library() -> None:
     code = (
         "import sys, valhalla_status.client\n"

@@ -480,20 +480,85 @@ def header_rules(text: str) -> list[tuple[str, list[tuple[str, str]]]]:
     return rules
 
 
-@pytest.mark.parametrize("kind", SITES)
-def test_every_file_gets_one_cache_rule_that_bounds_staleness(ws: Workspace, kind: str) -> None:
-    site = build(ws, SITES[kind]())
+# How hosts match a ``_headers`` path rule differs, and a host joins the values of every rule a
+# request matches (``Access-Control-Allow-Origin: *, *`` is refused by browsers): so each
+# header must be set at most once under every reading at once, and each needed one at least
+# once under each reading.
+
+
+def glob_matches(rule: str, url: str) -> bool:
+    """A ``*`` matches any characters, ``/`` included (Cloudflare Pages' splat)."""
+    return fnmatch.fnmatchcase(url, rule)
+
+
+def netlify_matches(rule: str, url: str) -> bool:
+    """Netlify's reading (its CLI's copy of the production rule): any case; ``/x/*`` also
+    matches ``/x`` and ``/x/``; a literal part may have a ``/`` after it."""
+    parts = [part for part in rule.split("/") if part]
+    pattern = "^" if parts else "^/$"
+    for part in parts:
+        if part == "*":
+            if pattern == "^":
+                pattern += "/?(.*)/?"
+            else:
+                pattern = pattern.removesuffix("/?") + "(?:|/|/(.*)/?)"
+        elif "*" in part:
+            pattern += "/" + part.replace("*", "(.*)")
+        else:
+            pattern += "/" + re.escape(part) + "/?"
+    return re.match(pattern + "$", url, re.IGNORECASE) is not None
+
+
+def prefix_matches(rule: str, url: str) -> bool:
+    """The loosest reading reported: ``/x/*`` matches whatever starts with ``/x`` (``/x``,
+    ``/x.json``, ``/x/y``)."""
+    return url == rule or (rule.endswith("/*") and url.startswith(rule[:-2]))
+
+
+MATCHERS = {"glob": glob_matches, "netlify": netlify_matches, "prefix": prefix_matches}
+
+
+def test_the_matchers_read_rules_as_the_hosts_do() -> None:
+    assert glob_matches("/packs/*", "/packs/H.json") and not glob_matches("/packs/*", "/packs")
+    assert netlify_matches("/packs/*", "/packs") and netlify_matches("/packs/*", "/PACKS/h.json")
+    assert not netlify_matches("/packs/*", "/packs.json")
+    assert prefix_matches("/packs/*", "/packs.json") and prefix_matches("/history/*", "/history")
+    for matches in MATCHERS.values():
+        assert matches("/*", "/") and matches("/*", "/api/v2/summary.json")
+        assert matches("/feed.xml", "/feed.xml") and not matches("/feed.xml", "/status.json")
+
+
+def requested(site: Path) -> list[str]:
+    """Every URL a reader may ask for: each file, each folder with and without its ``/``,
+    and each file without its extension (hosts serve ``/x`` from ``x.html``)."""
+    files = ["/" + path for path in list_files(site)]
+    folders = {url.rsplit("/", 1)[0] for url in files if url.count("/") > 1}
+    bare = {url.rsplit(".", 1)[0] for url in files if "." in url.rsplit("/", 1)[1]}
+    return sorted({"/", *files, *folders, *(f + "/" for f in folders), *bare})
+
+
+@pytest.mark.parametrize("kind", [*SITES, "long history"])
+def test_every_file_gets_each_header_once_however_a_host_matches_paths(
+    ws: Workspace, kind: str
+) -> None:
+    data = with_history(hostile_manifest(), 55) if kind == "long history" else SITES[kind]()
+    site = build(ws, data)
     rules = header_rules((site / "_headers").read_text(encoding="utf-8"))
-    for path in ["", *list_files(site)]:
-        url = "/" + path
-        headers = [h for pattern, hs in rules if fnmatch.fnmatch(url, pattern) for h in hs]
-        names = [name for name, _ in headers]
-        assert len(names) == len(set(names)), (url, names)  # hosts would join repeats
-        cache = dict(headers)["cache-control"]
-        directives = {d.strip() for d in cache.split(",")}
-        assert {"max-age=0", "must-revalidate", "s-maxage=60"} <= directives, url
-        if path.endswith(".json"):
-            assert dict(headers)["access-control-allow-origin"] == "*"
+    urls = requested(site)
+    assert {"/history.json", "/packs.json", "/packs", "/packs/H.json"} <= set(urls)
+    assert ("/history/2.json" in urls) is (kind == "long history")
+    for url in urls:
+        matched = [
+            h for rule, hs in rules if any(m(rule, url) for m in MATCHERS.values()) for h in hs
+        ]
+        names = [name for name, _ in matched]
+        assert len(names) == len(set(names)), (url, names)
+        for matches in MATCHERS.values():
+            headers = dict(h for rule, hs in rules if matches(rule, url) for h in hs)
+            directives = {d.strip() for d in headers["cache-control"].split(",")}
+            assert {"max-age=0", "must-revalidate", "s-maxage=60"} <= directives, url
+            assert headers["access-control-allow-origin"] == "*", url
+            assert headers["x-content-type-options"] == "nosniff", url
 
 
 # --- the same bytes -----------------------------------------------------------------------

@@ -276,7 +276,8 @@ def test_markdown_is_escaped_and_ready_to_paste(repo: Repo) -> None:
         "| --- | --- | --- | --- | --- |\n"
         f"| {ids[0]} | 2025-09-21 00:00 UTC | alice | pack-set |  |\n"
         f"| {ids[1]} | 2025-09-21 00:00 UTC | alice | pack-add |  |\n"
-        f"| {ids[2]} | 2025-09-21 00:00 UTC | alice | complete | Done \\| shipped for \\_real\\_ |\n"
+        f"| {ids[2]} | 2025-09-21 00:00 UTC | alice | complete "
+        "| Done \\| shipped for \\_real\\_ |\n"
     )
 
 

@@ -363,7 +363,7 @@ def test_a_hand_edit_fails_validate_located_and_record_makes_it_a_change(team: T
 
 
 def test_a_conflict_resolved_against_the_history_fails_validate(team: Team) -> None:
-    alice, bob = team.alice, team.bob
+    alice = team.alice
     alice.git("checkout", "-q", "-b", "pending")
     alice.change("pack", "set", "K", "--status", "pending", hour=1)
     alice.commit("K pending", hour=1)

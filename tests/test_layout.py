@@ -2,7 +2,8 @@
 
 What is promised: each change writes one new history file and the main file, nothing else;
 the main file holds no history and no updated_at; errors in a history file are located in that
-file; files that do not belong are named; a schema_version 1 manifest keeps its layout; packs
+file; files that do not belong are named, and files a platform writes by itself (.DS_Store,
+Thumbs.db…) are ignored; a schema_version 1 manifest keeps its layout; packs
 carry a note and since when they have had their status.
 """
 
@@ -15,6 +16,10 @@ from pathlib import Path
 
 import pytest
 from conftest import EPOCH, EPOCH_TEXT, Workspace, edit, small_manifest, snapshot
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from valhalla_status.layout import classify
 
 M = "manifest/valhalla.yaml"
 H = "manifest/valhalla.history"
@@ -178,7 +183,37 @@ def test_a_broken_history_file_is_named(v2: Workspace, content: str, message: st
     assert fails(v2, "validate").startswith(f"{H}/{name}{message}")
 
 
-@pytest.mark.parametrize("name", ["notes.txt", "20250920-1-abc.yaml", ".DS_Store", "sub"])
+# Names a platform writes into the history folder by itself; any of them may be a folder.
+PLATFORM_WRITTEN = [
+    ".DS_Store",  # Finder, in every folder it shows
+    "._20250920T000000Z-000000-00000000.yaml",  # AppleDouble, beside a copied entry
+    "._.DS_Store",
+    "Icon\r",  # a folder with a custom icon
+    ".localized",
+    "Thumbs.db",  # Windows Explorer
+    "thumbs.db",
+    "ehthumbs.db",
+    "desktop.ini",
+    "Desktop.ini",
+    ".directory",  # KDE's Dolphin
+    ".nfs0000000001a2b3c400000001",  # NFS: a file removed while open
+]
+# Names close to those that no platform writes: still named as files that do not belong.
+STRAY = [
+    "notes.txt",
+    "20250920-1-abc.yaml",
+    "sub",
+    "DS_Store",
+    ".DS_Store.yaml",
+    "Icon",
+    "Thumbs.db.orig",
+    "desktop.ini~",
+    ".nfs",
+    "_.yaml",
+]
+
+
+@pytest.mark.parametrize("name", STRAY)
 def test_a_file_that_does_not_belong_in_the_history_folder_is_named(
     v2: Workspace, name: str
 ) -> None:
@@ -191,6 +226,46 @@ def test_a_file_that_does_not_belong_in_the_history_folder_is_named(
     assert error.startswith(f"{H}/{name}: not a history entry file (names look like ")
     fails(v2, "set-version", "2.0.0", NB)
     assert snapshot(v2.root) == before
+
+
+@pytest.mark.parametrize("folder", [False, True])
+@pytest.mark.parametrize("name", PLATFORM_WRITTEN)
+def test_files_a_platform_writes_into_the_history_folder_are_ignored(
+    v2: Workspace, name: str, folder: bool
+) -> None:
+    path = history_folder(v2) / name
+    if folder:
+        path.mkdir()
+        (path / "inside").write_bytes(b"\x00\x01Bud1")
+    else:
+        path.write_bytes(b"\x00\x00\x00\x01Bud1\x00 not YAML: [")
+    shown = at(v2, 0, "validate")
+    assert shown == f"{M}: valid (16 packs)\n"
+    for command in (["show"], ["history"], ["pack", "list"], ["fmt", "--check"], ["build"]):
+        at(v2, 0, *command)
+    at(v2, 1, "set-version", "1.1.0", NB)
+    assert [e["action"] for e in document(v2, "history", "--json")["history"]] == [
+        "set-version",
+        "init",
+    ]
+    assert path.is_dir() if folder else path.read_bytes().endswith(b"not YAML: [")
+    assert len([n for n in entries(v2) if n.endswith(".yaml") and n[0].isdigit()]) == 2
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name=st.sampled_from([n for n in PLATFORM_WRITTEN if not n.startswith("._")]).flatmap(
+        lambda n: st.tuples(*(st.sampled_from(sorted({c.lower(), c.upper()})) for c in n))
+    ),
+    apple_double=st.text(min_size=0, max_size=12).filter(lambda t: "/" not in t and "\0" not in t),
+)
+def test_platform_names_are_ignored_in_any_case_and_apple_double_of_any_name(
+    name: tuple[str, ...], apple_double: str
+) -> None:
+    """File systems that write these names ignore case, so any case is theirs; an AppleDouble
+    file is ``._`` and the name of whatever file it shadows."""
+    names = ("".join(name), f"._{apple_double}", "x.txt")
+    assert classify(names, lambda _: b"", b"").unknown == ("x.txt",)
 
 
 def test_a_layout_2_main_file_with_history_or_updated_at_is_refused(v2: Workspace) -> None:

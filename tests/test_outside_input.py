@@ -245,7 +245,7 @@ def test_check_json_output_stays_exact(tmp_path: Path) -> None:
     result = check("--file", str(path), "--json")
     assert result.exit_code == 0
     assert json.loads(result.stdout)["name"] == TITLE
-    assert raw_hostile(result.stdout) == []  # json.dumps escapes controls itself
+    assert raw_hostile(result.stdout) == []  # the JSON rule escapes what the terminal rule does
 
 
 def test_a_line_break_in_a_file_name_does_not_start_a_new_line(tmp_path: Path) -> None:

@@ -372,7 +372,7 @@ def test_a_bad_base_url_is_refused(ws: Workspace) -> None:
     result = ws.run("build", "--base-url", "http://insecure.example.com")
     assert result.exit_code == 1
     assert result.stderr == (
-        "error: --base-url 'http://insecure.example.com' is not an absolute https URL "
+        "error: --base-url: 'http://insecure.example.com' is not an absolute https URL "
         "(https://host/path)\n"
     )
     assert not (ws.root / "site").exists()

@@ -11,9 +11,9 @@ import os
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from .client import Status, StatusClient, StatusUnavailable
+from .client import PackStatus, Status, StatusClient, StatusUnavailable
 from .errors import UnavailableError, ValhallaError
-from .formats import format_timestamp, human_time, semver_key
+from .formats import clip, format_timestamp, human_time, semver_key
 from .text import for_terminal
 
 
@@ -101,26 +101,36 @@ def evaluate(status: Status, requirements: Requirements, source: str = "") -> Ch
     if wanted.min_version is not None:
         met = status.version_at_least(wanted.min_version)
         relation = "≥" if met else "is lower than"
-        detail = f"version {status.version} {relation} {wanted.min_version}"
+        detail = f"version {clip(status.version)} {relation} {clip(wanted.min_version)}"
         conditions.append(Condition("min_version", met, detail))
     for pack_id in wanted.installed:
         pack = status.pack(pack_id)
         if pack is None:
-            detail = f"no pack {for_terminal(pack_id)}"
+            detail = f"no pack {for_terminal(clip(pack_id))}"
             conditions.append(Condition(f"installed:{pack_id}", False, detail))
         else:
             state = "installed" if pack.installed else f"{pack.status}, not installed"
-            detail = f"pack {pack.id} {pack.name}: {state}"
+            detail = f"pack {_pack(pack)}: {state}"
             conditions.append(Condition(f"installed:{pack.id}", pack.installed, detail))
     if wanted.all_installed:
         others = [p for p in status.packs if not p.installed]
         for p in others:
-            detail = f"pack {p.id} {p.name}: {p.status}, not installed"
+            detail = f"pack {_pack(p)}: {p.status}, not installed"
             conditions.append(Condition(f"installed:{p.id}", False, detail))
         if not others:
             detail = f"all {len(status.packs)} packs installed"
             conditions.append(Condition("all_installed", True, detail))
     return CheckResult(source, status, tuple(conditions))
+
+
+def _pack(pack: PackStatus) -> str:
+    """A pack as a condition names it: its id and name, as read, each cut short when long."""
+    return f"{clip(pack.id)} {clip(pack.name)}"
+
+
+def shown(status: Status) -> str:
+    """The status's name and version as a message names them, each cut short when long."""
+    return f"{clip(status.name)} {clip(status.version)}"
 
 
 def run_check(

@@ -3,7 +3,8 @@
 Each command parses its options, calls one library function and prints: data on stdout,
 messages on stderr. Text from outside (names, notes, history values, file names, what a server
 sent) is printed for people through :func:`valhalla_status.text.for_terminal`; ``--json``
-output is exact JSON.
+output is exact JSON, with the same characters escaped as JSON escapes
+(:func:`valhalla_status.text.for_json`).
 
 Start-up is kept light: at the top this module imports only click and what every command needs
 (the error family, the terminal escaping, the pack statuses). Each command imports the library
@@ -24,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .errors import NotFoundError, UnavailableError, ValhallaError
-from .formats import STATUSES, human_time
-from .text import for_terminal
+from .formats import STATUSES, human_time, quoted
+from .text import for_json, for_terminal
 
 if TYPE_CHECKING:
     from .models import Manifest, SystemMetadata
@@ -263,9 +264,15 @@ def rebuild_site(settings: Settings, **options: Any) -> BuildResult:
 
 
 def emit_json(document: Any) -> None:
+    """A published document, as the site publishes it."""
     from .documents import to_json
 
     click.echo(to_json(document), nl=False)
+
+
+def emit_result(document: Any) -> None:
+    """A result that is no published document (``check --json``), escaped by the same rule."""
+    click.echo(for_json(json.dumps(document, indent=2, ensure_ascii=False)))
 
 
 def counts_line(counts: dict[str, int]) -> str:
@@ -857,7 +864,8 @@ def diff_command(
 
     result = diff(old, new, settings.manifest)
     text = result.render(output_format)
-    click.echo(text if output_format == "json" else for_terminal(text, multiline=True), nl=False)
+    shown = for_json(text) if output_format == "json" else for_terminal(text, multiline=True)
+    click.echo(shown, nl=False)
     if exit_code and result.changed:
         sys.exit(1)
 
@@ -871,7 +879,7 @@ def _check_source(settings: Settings, url: str | None, path: str | None, as_json
 
         reason = current_folder_gone() or f"cannot find the site: {exc.strerror or exc}"
         if as_json:
-            click.echo(json.dumps({"ready": False, "source": None, "error": reason}, indent=2))
+            emit_result({"ready": False, "source": None, "error": reason})
         raise UnavailableError(reason) from None
 
 
@@ -916,7 +924,7 @@ def check(
     complete; with requirements, exactly those. IDs after the options are more ids for
     --require-installed (`--require-installed K L`).
     """
-    from .check import Requirements, pack_ids, run_check
+    from .check import Requirements, pack_ids, run_check, shown
 
     if url is not None and path is not None:
         raise click.UsageError("give --url or --file, not both")
@@ -924,7 +932,7 @@ def check(
         raise click.UsageError("give --require-installed or --all-installed, not both")
     if more_ids and not installed:
         raise click.UsageError(
-            f"unexpected argument {more_ids[0]!r} (pack ids follow --require-installed)"
+            f"unexpected argument {quoted(more_ids[0])} (pack ids follow --require-installed)"
         )
     source = _check_source(settings, url, path, as_json)
     ids = pack_ids(installed + more_ids)
@@ -935,17 +943,16 @@ def check(
         result = run_check(source, wanted, timeout=timeout)
     except UnavailableError as exc:
         if as_json:
-            document = {"ready": False, "source": source, "error": exc.message}
-            click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+            emit_result({"ready": False, "source": source, "error": exc.message})
         raise
     if as_json:
-        click.echo(json.dumps(result.document(), indent=2, ensure_ascii=False))
+        emit_result(result.document())
     status = result.status
     if result.ready:
         met = "; ".join(c.detail for c in result.conditions)
-        click.echo(for_terminal(f"ready: {status.name} {status.version}: {met}"), err=True)
+        click.echo(for_terminal(f"ready: {shown(status)}: {met}"), err=True)
         return
-    heading = f"not ready: {status.name} {status.version} ({result.source})"
+    heading = f"not ready: {shown(status)} ({result.source})"
     click.echo(for_terminal(heading), err=True)
     for line in result.unmet:
         click.echo(f"  - {for_terminal(line)}", err=True)

@@ -31,7 +31,15 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .files import NotRegularFileError, read_regular_file
-from .formats import MAX_NUMBER_DIGITS, MAX_VERSION_LENGTH, STATUSES, is_semver, semver_key
+from .formats import (
+    MAX_NUMBER_DIGITS,
+    MAX_VERSION_LENGTH,
+    STATUSES,
+    clip,
+    is_semver,
+    quoted,
+    semver_key,
+)
 
 SCHEMA_VERSIONS = (1,)
 DEFAULT_TIMEOUT = 10.0
@@ -128,7 +136,9 @@ class Status:
         schema = document["schema_version"]
         if type(schema) is not int or schema not in SCHEMA_VERSIONS:
             known = ", ".join(map(str, SCHEMA_VERSIONS))
-            raise InvalidStatus(f"unknown schema_version {schema!r} (this client reads {known})")
+            raise InvalidStatus(
+                f"unknown schema_version {quoted(schema)} (this client reads {known})"
+            )
         try:
             packs = tuple(
                 PackStatus(
@@ -143,14 +153,16 @@ class Status:
             )
             for index, pack in enumerate(packs):
                 if pack.status not in STATUSES:
-                    raise ValueError(f"packs[{index}].status: {pack.status!r} is not a status")
+                    raise ValueError(
+                        f"packs[{index}].status: {quoted(pack.status)} is not a status"
+                    )
             counts = _field(document, "summary", dict)
             summary = Summary(**{k: _field(counts, k, int, "summary.") for k in _SUMMARY_KEYS})
             version = _field(document, "version", str)
             if len(version) > MAX_VERSION_LENGTH:
                 raise ValueError(f"version: over {MAX_VERSION_LENGTH} characters long")
             if not is_semver(version):
-                raise ValueError(f"version: {version!r} is not a SemVer version")
+                raise ValueError(f"version: {quoted(version)} is not a SemVer version")
             completed_at = _field(document, "completed_at", (str, type(None)))
             status = cls(
                 schema_version=schema,
@@ -211,7 +223,7 @@ def _field(data: Any, key: str, kind: type | tuple[type, ...], prefix: str = "")
 
 
 def _timestamp(text: str, name: str) -> datetime:
-    shown = repr(text) if len(text) <= 64 else repr(text[:64]) + "…"
+    shown = quoted(text)
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
@@ -266,21 +278,25 @@ class StatusClient:
         if not _seconds(timeout) or timeout <= 0 or timeout > MAX_TIMEOUT:
             raise InvalidArgument(
                 f"timeout must be positive, finite and at most {MAX_TIMEOUT:g} seconds "
-                f"(not {timeout!r})"
+                f"(not {quoted(timeout)})"
             )
         if type(retries) is not int or retries < 0:
-            raise InvalidArgument(f"retries must be a whole number of at least 0, not {retries!r}")
+            raise InvalidArgument(
+                f"retries must be a whole number of at least 0, not {quoted(retries)}"
+            )
         if not _seconds(backoff) or backoff < 0:
-            raise InvalidArgument(f"backoff must be a finite number of seconds, not {backoff!r}")
+            raise InvalidArgument(
+                f"backoff must be a finite number of seconds, not {quoted(backoff)}"
+            )
         try:
             text = os.fspath(source)
         except TypeError:
-            raise InvalidArgument(f"not a URL or a file path: {source!r}") from None
+            raise InvalidArgument(f"not a URL or a file path: {quoted(source)}") from None
         if not isinstance(text, str):
-            raise InvalidArgument(f"not a URL or a file path: {source!r}")
+            raise InvalidArgument(f"not a URL or a file path: {quoted(source)}")
         self.is_url = _has_scheme(text)
-        if self.is_url and not text.lower().startswith(("http://", "https://")):
-            raise InvalidArgument(f"{text}: only http:// and https:// URLs are supported")
+        if self.is_url:
+            _refuse_unusable_url(text)
         self.source = text + "status.json" if self.is_url and text.endswith("/") else text
         self.timeout = timeout
         self.retries = retries
@@ -327,7 +343,7 @@ class StatusClient:
         try:
             request = urllib.request.Request(self.source, headers=self._headers())
         except ValueError as exc:
-            raise StatusUnavailable(f"cannot read {self.source}: {exc}") from None
+            raise StatusUnavailable(f"cannot read {self.source}: {clip(str(exc))}") from None
         outcome = self._exchange(request, remaining)
         error = outcome.get("error")
         if error is not None:
@@ -377,7 +393,7 @@ class StatusClient:
         if isinstance(error, urllib.error.HTTPError):
             if error.code == 304 and self._cached is not None:
                 return self._cached
-            message = f"HTTP {error.code} {error.reason} from {self.source}"
+            message = f"HTTP {error.code} {clip(str(error.reason))} from {self.source}"
             if error.code >= 500:
                 raise _Retry(message)
             raise StatusUnavailable(message)
@@ -442,7 +458,7 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise _Unreadable(f"the key {key!r} appears twice in one object")
+                raise _Unreadable(f"the key {quoted(key)} appears twice in one object")
             seen.add(key)
     return found
 
@@ -477,7 +493,53 @@ def _check_redirect(code: int, target: str) -> None:
 
     if urllib.parse.urlsplit(target).scheme.lower() not in ("http", "https"):
         raise _RefusedRedirect(
-            f"HTTP {code} redirect to {target}: only http and https redirects are followed"
+            f"HTTP {code} redirect to {clip(target)}: only http and https redirects are followed"
+        )
+    if _user_information(target) is not None:
+        raise _RefusedRedirect(
+            f"HTTP {code} redirect to {clip(_hide_user_information(target))}: "
+            "a redirect to a URL with user information is not followed"
+        )
+
+
+def _netloc(url: str) -> tuple[int, int]:
+    """Where the authority (``user:password@host:port``) of ``url`` starts and ends: after
+    ``://``, up to the first ``/``, ``?`` or ``#`` (as urllib reads it)."""
+    start = url.find("://") + 3
+    if start < 3:  # no authority at all
+        return 0, 0
+    ends = [i for i in (url.find(c, start) for c in "/?#") if i >= 0]
+    return start, min(ends, default=len(url))
+
+
+def _user_information(url: str) -> str | None:
+    """The ``user:password`` part of ``url``'s authority (up to its last ``@``), or None."""
+    start, end = _netloc(url)
+    userinfo, at, _ = url[start:end].rpartition("@")
+    return userinfo if at else None
+
+
+def _hide_user_information(url: str) -> str:
+    """``url`` with its password, or a user name alone (often a token), shown as ``***``."""
+    userinfo = _user_information(url)
+    if userinfo is None:
+        return url
+    start, _ = _netloc(url)
+    user, colon, _ = userinfo.partition(":")
+    hidden = f"{user}:***" if colon else "***"
+    return url[:start] + hidden + url[start + len(userinfo) :]
+
+
+def _refuse_unusable_url(url: str) -> None:
+    """Refuse, before anything connects, a URL the client cannot read: another scheme than
+    http or https, or user information (the client sends no credentials, and a message must not
+    show a password)."""
+    if not url.lower().startswith(("http://", "https://")):
+        raise InvalidArgument(f"{url}: only http:// and https:// URLs are supported")
+    if _user_information(url) is not None:
+        raise InvalidArgument(
+            f"{_hide_user_information(url)}: user information in the URL is not "
+            "supported (the client sends no credentials); give the URL without it"
         )
 
 
@@ -529,9 +591,12 @@ def _is_timeout(error: BaseException | None) -> bool:
 
 
 def _reason(error: Any) -> str:
+    """What went wrong, in a message's words; what a server sent is cut short."""
     if isinstance(error, OSError) and error.strerror:
-        return error.strerror.lower() if error.strerror[:1].isupper() else error.strerror
-    return str(error) or type(error).__name__
+        reason = error.strerror.lower() if error.strerror[:1].isupper() else error.strerror
+    else:
+        reason = str(error) or type(error).__name__
+    return clip(reason)
 
 
 def fetch_status(

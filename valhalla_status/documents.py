@@ -16,6 +16,7 @@ from pydantic_core import PydanticSerializationError
 from pydantic_core import to_json as _encode
 
 from .formats import STATUSES
+from .text import for_json
 
 if TYPE_CHECKING:
     from .models import Manifest, Pack
@@ -37,18 +38,25 @@ def to_json(document: Any) -> str:
     (floats aside: ``1e-7``, not ``1e-07``), several times faster. Documents never hold NaN or
     infinities: the models refuse them.
 
+    Both encoders escape only C0 controls; DEL, C1 controls, bidi and other format characters
+    are then written as ``\\uXXXX`` escapes too (:func:`valhalla_status.text.for_json`, the
+    rule the terminal output follows), so no published file and no ``--json`` output carries
+    one raw. The text decodes to the same document.
+
     pydantic-core stops at a nesting depth of 255, and ``extra`` and history values the models
     accept may sit deeper in a document: those documents are written by ``json.dumps``.
     """
     try:
-        return _encode(document, indent=2).decode() + "\n"
+        data = _encode(document, indent=2)
     except PydanticSerializationError as exc:
         import json
 
         try:
-            return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+            text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)
         except (TypeError, ValueError, RecursionError):
             raise exc from None
+        return for_json(text) + "\n"
+    return for_json(data.decode(), utf8=data) + "\n"
 
 
 def schema_file_for(path: str) -> str:

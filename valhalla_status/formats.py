@@ -37,7 +37,7 @@ def semver_key(version: str) -> tuple[Any, ...]:
     """A sort key giving SemVer 2.0.0 precedence; ValueError if ``version`` is not SemVer."""
     match = _SEMVER.fullmatch(version)
     if not match:
-        raise ValueError(f"{version!r} is not a SemVer 2.0.0 version (like 1.2.3)")
+        raise ValueError(f"{quoted(version)} is not a SemVer 2.0.0 version (like 1.2.3)")
     major, minor, patch, pre = match.group(1, 2, 3, 4)
     core = (_number(major), _number(minor), _number(patch))
     if pre is None:

@@ -30,6 +30,29 @@ TEMP_PREFIX = ".tmp-"
 MAX_ENTRY_BYTES = 1024 * 1024
 MAX_MAIN_BYTES = 32 * 1024 * 1024  # the main file's limit (a larger one is refused when read)
 EXAMPLE_NAME = "20261130T120000Z-000012-1a2b3c4d.yaml"
+# Files an operating system or file manager writes into any folder it shows or shares, named
+# here in lower case (the file systems that write them ignore case): Finder's .DS_Store, Icon\r
+# and ._ AppleDouble files (on disks without extended attributes); Windows Explorer's
+# Thumbs.db and desktop.ini; KDE's .directory; NFS's .nfs files of removed open files.
+PLATFORM_FILES = frozenset(
+    {
+        ".ds_store",
+        ".localized",
+        ".apdisk",
+        "icon\r",
+        "thumbs.db",
+        "ehthumbs.db",
+        "ehthumbs_vista.db",
+        "desktop.ini",
+        ".directory",
+    }
+)
+PLATFORM_PATTERN = re.compile(r"\._.*|\.nfs[0-9a-f]+", re.IGNORECASE | re.DOTALL)
+
+
+def is_platform_file(name: str) -> bool:
+    """Whether ``name`` is a file a platform writes by itself, never part of a history."""
+    return name.lower() in PLATFORM_FILES or PLATFORM_PATTERN.fullmatch(name) is not None
 
 
 def history_dir(path: str | os.PathLike[str]) -> Path:
@@ -92,7 +115,9 @@ def read_entry_file(path: Path) -> bytes | None:
 
 def classify(names: tuple[str, ...], read: Callable[[str], bytes | None], main: bytes) -> History:
     """The history of a folder's ``names``; ``read(name)`` gives a file's bytes (None: not a
-    file). A pending file counts when it names the hash of ``main``."""
+    file). A pending file counts when it names the hash of ``main``; temporary files and the
+    files a platform writes by itself (``.DS_Store``…) are no part of it; any other name is
+    unknown."""
     entries: dict[str, bytes] = {}
     unknown: list[str] = []
     main_hash: str | None = None
@@ -113,7 +138,7 @@ def classify(names: tuple[str, ...], read: Callable[[str], bytes | None], main: 
                 if raw is not None:
                     entries[pending.group(2)] = raw
             continue
-        if name.startswith(TEMP_PREFIX):
+        if name.startswith(TEMP_PREFIX) or is_platform_file(name):
             continue
         unknown.append(name)
     return History(entries, tuple(unknown))

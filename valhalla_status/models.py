@@ -121,6 +121,24 @@ def _character_kind(char: str) -> str:
     return "the control character"
 
 
+# An absolute https URL, written into every page and the feed as it is: no white space, and none
+# of the characters no text field may hold (the feed must stay well-formed XML).
+BASE_URL_PATTERN = rf"^https://[^\s/?#{_FORBIDDEN}]+(/[^\s{_FORBIDDEN}]*)?$"
+
+
+def base_url_problem(value: str) -> str:
+    """What is wrong with a site URL that :data:`BASE_URL_PATTERN` refused (the manifest's
+    ``base_url`` and ``build --base-url`` alike)."""
+    bad = FORBIDDEN_CHAR.search(value)
+    if bad is not None:
+        char = bad.group()
+        return (
+            f"{quoted(value)} contains {_character_kind(char)} U+{ord(char):04X}, which is "
+            "not allowed in a URL"
+        )
+    return f"{quoted(value)} is not an absolute https URL (https://host/path)"
+
+
 def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
     return lambda value: f"{describe(value)} is not one of {', '.join(choices)}"
 
@@ -190,16 +208,14 @@ class SystemMetadata(StrictModel):
         ("version", "string_pattern_mismatch"): lambda value: (
             f"{quoted(value)} is not a SemVer 2.0.0 version (like 1.2.3)"
         ),
-        ("base_url", "string_pattern_mismatch"): lambda value: (
-            f"{quoted(value)} is not an absolute https URL"
-        ),
+        ("base_url", "string_pattern_mismatch"): lambda value: base_url_problem(value),
     }
 
     name: str = _text(100, "System name, one line.")
     description: str = _text(500, "One-line description of the system.")
     base_url: str | None = Field(
         default=None,
-        pattern=r"^https://[^\s/?#]+(/[^\s]*)?$",
+        pattern=BASE_URL_PATTERN,
         max_length=2000,
         description="Absolute https URL where the site is published (absent unless set).",
     )

@@ -39,6 +39,7 @@ from jinja2 import (
 )
 from jinja2.loaders import split_template_path
 from markupsafe import Markup, escape
+from pydantic import ValidationError
 
 from .documents import (
     HISTORY_PAGE_SIZE,
@@ -327,10 +328,11 @@ def _base_url(manifest: Manifest, override: str | None) -> str:
     if override is not None:
         try:
             SystemMetadata.model_validate({**dict(manifest.system), "base_url": override})
-        except ValueError:
-            raise ValhallaError(
-                f"--base-url {override!r} is not an absolute https URL (https://host/path)"
-            ) from None
+        except ValidationError as exc:  # the manifest's rule for base_url, in its words
+            from .validation import error_message
+
+            problem = error_message(exc.errors()[0], ("base_url",), SystemMetadata)
+            raise ValhallaError(f"--base-url: {problem}") from None
         url = override
     return url.rstrip("/") + "/" if url else ""
 
@@ -377,28 +379,22 @@ CACHE_CONTROL = f"public, max-age=0, s-maxage={EDGE_SECONDS}, must-revalidate"
 
 
 def _headers(csp: str) -> str:
-    """``_headers`` (Netlify / Cloudflare Pages): CORS for the JSON, and one caching rule for
-    every file: browsers revalidate each time (a cheap 304 while unchanged), a shared cache
-    serves a copy for at most ``EDGE_SECONDS``."""
-    # Hosts merge every rule a path matches, joining repeated headers: each header is set once.
-    json_rules = "\n  Access-Control-Allow-Origin: *\n"
-    paths = [
-        "/status.json",
-        "/summary.json",
-        "/packs.json",
-        "/history.json",
-        "/history/*",
-        "/shields.json",
-        "/packs/*",
-        "/api/v2/*",
-        "/schema/*",
-    ]
+    """``_headers`` (Netlify / Cloudflare Pages): one rule for every file, and the feed's type.
+
+    Every header but the feed's type is set once, under ``/*``: hosts join the values of every
+    rule a path matches (``*, *`` is no valid ``Access-Control-Allow-Origin``), and they differ
+    on what a path rule matches (Netlify's ``/packs/*`` also matches ``/packs``), so rules for
+    parts of the site could set a header twice on one file. Any origin may read every file
+    (the site is public, and nothing is sent with credentials); browsers revalidate each time
+    (a cheap 304 while unchanged) and a shared cache serves a copy for at most
+    ``EDGE_SECONDS``.
+    """
     return (
         "/*\n  X-Content-Type-Options: nosniff\n  Referrer-Policy: no-referrer\n"
         f"  Content-Security-Policy: {csp}; frame-ancestors 'none'\n"
         f"  Cache-Control: {CACHE_CONTROL}\n"
+        "  Access-Control-Allow-Origin: *\n"
         "/feed.xml\n  Content-Type: application/atom+xml; charset=utf-8\n"
-        + "".join(path + json_rules for path in paths)
     )
 
 

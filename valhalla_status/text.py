@@ -6,7 +6,11 @@ drive a terminal or hide what is shown: C0 controls (ESC starts an escape sequen
 starts a fake line), DEL, C1 controls (U+009B is a one-character CSI), bidi overrides, isolates
 and marks (which reorder what follows), and other invisible format characters. Every such
 character is shown as a visible escape (``\\x1b``, ``\\u202e``, ``\\n``), so what a person reads
-is what is there. JSON output is not passed through this: ``json.dumps`` escapes on its own.
+is what is there.
+
+JSON text gets the same rule in its own form (:func:`for_json`): the encoders escape only C0
+controls, so every other character this rule escapes is written as a ``\\uXXXX`` escape, which
+is still exact JSON with the same meaning.
 
 Standard library only (the client and ``check`` import it).
 """
@@ -54,4 +58,74 @@ def for_terminal(text: str, *, multiline: bool = False) -> str:
     return "".join(_escape(c) if _needs_escape(c) else c for c in text)
 
 
-__all__ = ["for_terminal"]
+# The characters ``_needs_escape`` accepts beyond C0 (which JSON escapes itself): every Cc, Cf,
+# Zl and Zp character, the surrogates, and the few unassigned code points between them.
+# ``tests/test_outside_text.py`` checks them against the running Python's Unicode data.
+_CANDIDATE = re.compile(
+    "[\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
+    "\u200b\u200e\u200f\u2028-\u202e\u2060-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb"
+    "\U000110bd\U000110cd\U00013430-\U0001345f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0000-\U000e0fff]"
+)
+# The same characters in UTF-8, by lead byte. Most text holds none of these lead bytes (one
+# ``bytes.translate`` finds which it holds); a pattern starting with its lead byte is scanned
+# for directly. A look costs a few milliseconds on megabytes of JSON, a character class on the
+# text ten times that.
+_UTF8_CANDIDATES = {
+    pattern[0]: re.compile(pattern)
+    for pattern in (
+        b"\x7f",
+        b"\xc2[\x80-\x9f\xad]",
+        b"\xd8[\x80-\x85\x9c]",
+        b"\xdb\x9d",
+        b"\xdc\x8f",
+        b"\xe0(?:\xa2[\x90\x91]|\xa3\xa2)",
+        b"\xe1\xa0\x8e",
+        b"\xe2(?:\x80[\x8b\x8e\x8f\xa8-\xae]|\x81[\xa0-\xaf])",
+        b"\xed[\xa0-\xbf]",
+        b"\xef(?:\xbb\xbf|\xbf[\xb9-\xbb])",
+        b"\xf0(?:\x91\x82\xbd|\x91\x83\x8d|\x93\x90[\xb0-\xbf]|\x93\x91[\x80-\x9f]"
+        b"|\x9b\xb2[\xa0-\xa3]|\x9d\x85[\xb3-\xba])",
+        b"\xf3\xa0[\x80-\x8f]",
+    )
+}
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if not _needs_escape(char):
+        return char
+    code = ord(char)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # beyond the first plane JSON writes a surrogate pair
+    return f"\\u{0xD800 | (code >> 10):04x}\\u{0xDC00 | (code & 0x3FF):04x}"
+
+
+_OTHER_BYTES = bytes(set(range(256)) - set(_UTF8_CANDIDATES))
+
+
+def _holds_candidate(text: str, utf8: bytes | None) -> bool:
+    if text.isascii():
+        return "\x7f" in text
+    data = text.encode("utf-8", "surrogatepass") if utf8 is None else utf8
+    leads = data.translate(None, _OTHER_BYTES)
+    if not leads:
+        return False
+    present = set(leads) if len(leads) < 1024 else [b for b in _UTF8_CANDIDATES if b in leads]
+    return any(_UTF8_CANDIDATES[lead].search(data) for lead in present)
+
+
+def for_json(text: str, *, utf8: bytes | None = None) -> str:
+    """JSON ``text`` with every character :func:`for_terminal` escapes written as a JSON escape.
+
+    Such characters can only stand inside JSON strings, where ``\\uXXXX`` means the same
+    character: the text decodes to the same value. Text without any is returned as it is.
+    ``utf8``, the text's UTF-8 when at hand, spares encoding it again.
+    """
+    if not _holds_candidate(text, utf8):
+        return text
+    return _CANDIDATE.sub(_json_escape, text)
+
+
+__all__ = ["for_json", "for_terminal"]
