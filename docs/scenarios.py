@@ -180,7 +180,8 @@ def hand_edit(repo: Repo, style: str) -> bool:
     repo.git("checkout", "-q", "-b", "a", "main")
     manifest = repo.root / "manifest" / "valhalla.yaml"
     text = manifest.read_text(encoding="utf-8")
-    manifest.write_text(text.replace("- id: K\n  status: installed", "- id: K\n  status: deprecated"))
+    edited = text.replace("- id: K\n  status: installed", "- id: K\n  status: deprecated")
+    manifest.write_text(edited)
     repo.hour += 1
     repo.git("commit", "-qam", "K deprecated by hand")
     repo.git("checkout", "-q", "main")

@@ -252,10 +252,11 @@ def plan_history(
 ) -> tuple[list[tuple[str, bytes]], list[str]]:
     """The history files to write (name, bytes) and to remove, for ``manifest``'s history.
 
-    A file already there in canonical form, under a name that fits its content, is kept; the
-    entries with none are written, named after their place in the history. The first
-    ``on_disk`` entries are left as they are on disk (a change only appends), so a change costs
-    the same however long the history is.
+    An entry read from a file keeps its name (its id), rewritten in canonical form if it is not;
+    of the others, a file already there in canonical form, under a name that fits its content,
+    is kept, and the entries with none are written, named after their place in the history.
+    The first ``on_disk`` entries are left as they are on disk (a change only appends), so a
+    change costs the same however long the history is.
     """
     kept: dict[bytes, list[str]] = {}
     for name, raw in sorted(existing.items()):
@@ -272,6 +273,13 @@ def plan_history(
     for seq, entry in enumerate(manifest.history[on_disk:], start=on_disk):
         text = dump_entry(entry)
         raw = text.encode()
+        known = getattr(entry, "id", None)
+        if known:  # a recorded entry keeps its name (its id) for good
+            if existing.get(f"{known}.yaml") == raw:
+                keep.add(f"{known}.yaml")
+            else:
+                write.append((f"{known}.yaml", raw))
+            continue
         at = entry.at.astimezone(timezone.utc).strftime(_ENTRY_TIME)
         same = [n for n in kept.get(raw, []) if n.startswith(at) and n not in keep]
         if same:
