@@ -477,3 +477,36 @@ def test_validate_base_judges_a_branch_by_where_it_left_the_base(team: Team) -> 
     alice.git("checkout", "-q", "behind")
     result = alice.run("validate", "--base", "main")
     assert (result.exit_code, result.stderr) == (0, f"{MANIFEST}: valid (16 packs)\n")
+
+
+def test_landings_kept_in_the_git_folder_give_what_a_fresh_read_gives(team: Team) -> None:
+    """What was read up to a commit is kept in .git/valhalla-status/ and only the commits since
+    are read next time: the history is the same as read from nothing, across new commits, a
+    late merge and a switch to a branch that does not hold the kept commit."""
+    alice = team.alice
+    kept = alice.root / ".git" / "valhalla-status"
+
+    def fresh() -> list[dict[str, Any]]:
+        for path in kept.glob("*"):
+            path.unlink()
+        return alice.history()
+
+    alice.change("set-version", "1.1.0", hour=1)
+    alice.commit("1.1.0", hour=1)
+    assert alice.history() == fresh()
+    assert len(list(kept.glob("landings-*.json"))) == 1
+    alice.git("checkout", "-q", "-b", "late", "HEAD~1")
+    alice.change("pack", "set", "K", "--status", "deprecated", hour=2)
+    alice.commit("K", hour=2)
+    alice.git("checkout", "-q", "main")
+    alice.history()  # kept at main's tip
+    alice.change("set-version", "1.2.0", hour=3)
+    alice.commit("1.2.0", hour=3)
+    alice.git("merge", "-q", "--no-edit", "late", hour=4)
+    incremental = alice.history()
+    assert incremental == fresh()
+    assert incremental[0]["landed_at"] == iso(4)
+    alice.git("checkout", "-q", "late")  # the kept commit is not on this branch
+    assert alice.history() == fresh()
+    (kept / next(p.name for p in kept.glob("landings-*.json"))).write_text("{not json")
+    assert alice.history() == fresh()  # an unreadable file is read again, not trusted
