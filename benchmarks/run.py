@@ -83,7 +83,7 @@ def generate_manifest(path: Path, packs: int, layout: int = 1) -> None:
     if layout == 1:
         path.write_text("\n".join(_layout_1(packs)), encoding="utf-8")
         return
-    entry = "at: '2025-09-20T00:00:00Z'\nby: benchmark\naction: init\nchanges: {}\nnotes: null\n"
+    entry = _init_entry(packs)
     name = f"20250920T000000Z-000000-{hashlib.sha256(entry.encode()).hexdigest()[:8]}.yaml"
     history = path.with_name(f"{path.stem}.history")
     history.mkdir(parents=True, exist_ok=True)
@@ -91,6 +91,25 @@ def generate_manifest(path: Path, packs: int, layout: int = 1) -> None:
         old.unlink()
     (history / name).write_text(entry, encoding="utf-8")
     path.write_text("\n".join(_layout_2(packs)), encoding="utf-8")
+
+
+def _pack(index: int) -> tuple[str, str, str, str]:
+    return f"P{index}", f"Component {index}", f"Group {index % 20}", STATUSES[index % 7 % 4]
+
+
+def _init_entry(packs: int) -> str:
+    """The init entry that explains the main file: it records every pack it starts with (the
+    history must say what the manifest holds)."""
+    lines = ["at: '2025-09-20T00:00:00Z'", "by: benchmark", "action: init", "changes:"]
+    for index in range(packs):
+        pack_id, name, group, status = _pack(index)
+        lines.append(
+            f"  packs.{pack_id}: [null, {{id: {pack_id}, name: {name}, group: {group}, "
+            f"status: {status}}}]"
+        )
+    if not packs:
+        lines[-1] = "changes: {}"
+    return "\n".join([*lines, "notes: null", ""])
 
 
 def _layout_1(packs: int) -> list[str]:
