@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from valhalla_status.defaults import DEFAULT_PACKS
+
 EPOCH = 1758326400
 HEADER = (
     "# Valhalla status manifest: the source of truth for the platform's status.\n"
@@ -35,24 +37,7 @@ HEADER = (
 )
 PACKS = "".join(
     f"- id: {pack}\n  status: installed\n  name: {name}\n  group: {group}\n"
-    for pack, name, group in (
-        ("H", "Analyst Essentials", "Professional"),
-        ("I", "Reporter Premium", "Professional"),
-        ("J", "Dashboard Master", "Professional"),
-        ("K", "Executor Pro", "Professional"),
-        ("L", "Verifier Suite", "Professional"),
-        ("M", "Tracker Manager", "Professional"),
-        ("N", "Forecaster Analytics", "Professional"),
-        ("O", "Forecaster Pro", "Professional"),
-        ("P", "Supervisor Manager", "Professional"),
-        ("Q", "Supervisor Insight", "Professional"),
-        ("R", "Analyst Enterprise", "Professional"),
-        ("S", "Rollout Manager", "System infrastructure"),
-        ("T", "Security Protocol", "System infrastructure"),
-        ("U", "Debug Suite", "System infrastructure"),
-        ("V", "Deployment Checklist", "System infrastructure"),
-        ("W", "System Completion Metadata", "System infrastructure"),
-    )
+    for pack, name, group in DEFAULT_PACKS
 )
 
 
