@@ -78,10 +78,14 @@ def test_a_manifest_changed_after_the_write_is_read_again_before_the_build(
         second.start()
         second.join()
         assert load_manifest(ws.manifest).system.notes == "Second"
-    elif other == "a hand edit":  # recorded, as the history must explain it
+    elif other == "a hand edit":  # recorded (by another thread), as the history must explain it
         text = ws.manifest.read_text()
         ws.manifest.write_text(text.replace("Rollout Manager", "Rollout Boss"))
-        record_edit(ws.manifest, notes="renamed by hand", by="carol")
+        recorder = threading.Thread(
+            target=record_edit, args=(ws.manifest,), kwargs={"notes": "by hand"}, daemon=True
+        )
+        recorder.start()
+        recorder.join()
         assert load_manifest(ws.manifest).packs[2].name == "Rollout Boss"
     else:  # the newest entry removed and the main file put back (uncommitted: no revert)
         entries = sorted(ws.manifest.with_name("valhalla.history").iterdir())
