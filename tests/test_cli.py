@@ -32,6 +32,7 @@ from conftest import (
 )
 from filelock import FileLock
 
+from valhalla_status.canonical import entry_file_name
 from valhalla_status.documents import (
     history_document,
     pack_documents,
@@ -41,6 +42,7 @@ from valhalla_status.documents import (
     summary_document,
 )
 from valhalla_status.manifest import HEADER, dump_manifest, load_manifest
+from valhalla_status.models import HistoryEntry
 
 M = MANIFEST_REL
 NB = "--no-build"
@@ -1115,24 +1117,31 @@ def history_workspace(later: Workspace, monkeypatch: pytest.MonkeyPatch) -> None
         assert later.run(*args, NB, "--by", "erin").exit_code == 0
 
 
+def history_ids(ws: Workspace) -> list[str]:
+    """The ids of the history entries, newest first, as `history --json` gives them."""
+    document = json.loads(ws.run("history", "--json", "--limit", "1000").stdout)
+    return [e["id"] for e in document["history"]]
+
+
 def test_history_newest_first(later: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     history_workspace(later, monkeypatch)
+    complete, version, pack_set, init = history_ids(later)
     ok(
         later.run("history"),
         "",
-        "2025-09-21 00:03 UTC  erin  complete  backend_complete: false → true; "
+        f"2025-09-21 00:03 UTC  {complete}  erin  complete  backend_complete: false → true; "
         "completed_at: null → 2025-09-21T00:03:00Z\n"
-        "2025-09-21 00:02 UTC  erin  set-version  version: 1.0.0 → 1.1.0; "
+        f"2025-09-21 00:02 UTC  {version}  erin  set-version  version: 1.0.0 → 1.1.0; "
         "notes: null → Minor release  (Minor release)\n"
-        "2025-09-21 00:01 UTC  erin  pack-set  packs.I.status: pending → installed\n"
-        "2025-09-20 00:00 UTC  alice  init\n",
+        f"2025-09-21 00:01 UTC  {pack_set}  erin  pack-set  packs.I.status: pending → installed\n"
+        f"2025-09-20 00:00 UTC  {init}  alice  init\n",
     )
     ok(
         later.run("history", "--limit", "2"),
         "",
-        "2025-09-21 00:03 UTC  erin  complete  backend_complete: false → true; "
+        f"2025-09-21 00:03 UTC  {complete}  erin  complete  backend_complete: false → true; "
         "completed_at: null → 2025-09-21T00:03:00Z\n"
-        "2025-09-21 00:02 UTC  erin  set-version  version: 1.0.0 → 1.1.0; "
+        f"2025-09-21 00:02 UTC  {version}  erin  set-version  version: 1.0.0 → 1.1.0; "
         "notes: null → Minor release  (Minor release)\n",
     )
     ok(later.run("history", "--limit", "0"), "", "")
@@ -1149,14 +1158,30 @@ def test_history_json(later: Workspace, monkeypatch: pytest.MonkeyPatch) -> None
         "2025-09-21T00:03:00Z",
         "2025-09-21T00:02:00Z",
     ]
-    assert list(document["history"][0]) == ["at", "by", "action", "changes", "notes"]
-    assert document["history"][1] == entry(
+    assert list(document["history"][0]) == [
+        "at",
+        "by",
+        "action",
+        "changes",
+        "notes",
+        "id",
+        "landed_at",
+    ]
+    recorded = entry(
         "set-version",
         {"version": ["1.0.0", "1.1.0"], "notes": [None, "Minor release"]},
         at="2025-09-21T00:02:00Z",
         by="erin",
         notes="Minor release",
     )
+    # The id of an inline entry: the name its file would have, from its text and position.
+    ident = entry_file_name(HistoryEntry.model_validate(recorded), 2).removesuffix(".yaml")
+    assert ident.startswith("20250921T000200Z-000002-")
+    assert document["history"][1] == {
+        **recorded,
+        "id": ident,
+        "landed_at": "2025-09-21T00:02:00Z",
+    }
     full = json.loads(later.run("history", "--json", "--limit", "50").stdout)
     assert full == history_document(manifest)
     assert [e["action"] for e in full["history"]] == ["complete", "set-version", "pack-set", "init"]

@@ -13,10 +13,25 @@ import pytest
 from conftest import clean_env, tool_command
 from test_concurrency import base_manifest, environment
 
+from valhalla_status.history import pack_record
 from valhalla_status.layout import history_dir
 from valhalla_status.manifest import load_manifest, write_manifest
+from valhalla_status.models import Manifest
 
 WORKERS = 16
+
+
+def layout_2_manifest(packs: int) -> Manifest:
+    """``base_manifest(packs)`` as schema_version 2, its init entry recording what the manifest
+    holds (an init with changes starts from them, not from the default packs), so that the
+    history explains the main file."""
+    manifest = base_manifest(packs)
+    changes = {
+        "description": [None, manifest.system.description],
+        **{f"packs.{pack.id}": [None, pack_record(pack)] for pack in manifest.packs},
+    }
+    init = manifest.history[0].model_copy(update={"changes": changes})
+    return manifest.model_copy(update={"schema_version": 2, "history": [init]})
 
 
 @pytest.mark.slow
@@ -25,7 +40,7 @@ def test_parallel_changes_lose_nothing_and_readers_see_each_change_with_its_entr
 ) -> None:
     manifest = tmp_path / "manifest" / "valhalla.yaml"
     manifest.parent.mkdir()
-    write_manifest(manifest, base_manifest(WORKERS).model_copy(update={"schema_version": 2}))
+    write_manifest(manifest, layout_2_manifest(WORKERS))
     env = environment(VALHALLA_LOCK_TIMEOUT="120")
     processes = [
         subprocess.Popen(
@@ -67,7 +82,7 @@ def test_a_queue_of_parallel_writers_all_get_through_with_the_default_lock_timeo
     waits its turn (saying whom it waits for when that takes over a second), none gives up."""
     manifest = tmp_path / "manifest" / "valhalla.yaml"
     manifest.parent.mkdir()
-    write_manifest(manifest, base_manifest(8).model_copy(update={"schema_version": 2}))
+    write_manifest(manifest, layout_2_manifest(8))
     site = tmp_path / "site"
     processes = [
         subprocess.Popen(

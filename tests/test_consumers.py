@@ -21,6 +21,8 @@ import pytest
 from conftest import EPOCH2_TEXT, EPOCH_TEXT, Workspace, small_manifest
 from status_server import serve
 
+from valhalla_status.canonical import entry_file_name
+from valhalla_status.models import HistoryEntry
 from valhalla_status.site import list_files, text_width
 from valhalla_status.statuspage import group_id
 
@@ -75,6 +77,14 @@ def with_history(data: dict[str, Any], count: int) -> dict[str, Any]:
     data["system"]["version"] = f"1.0.{count}"
     data["system"]["updated_at"] = data["history"][-1]["at"]
     return data
+
+
+def published(entry: dict[str, Any], seq: int) -> dict[str, Any]:
+    """An inline history entry as the documents publish it: with the id its file would have at
+    position ``seq``, landed at its own time (a schema_version 1 manifest has no entry files)."""
+    read = HistoryEntry.model_validate(entry)
+    ident = entry_file_name(read, seq).removesuffix(".yaml")
+    return {**entry, "id": ident, "landed_at": read.model_dump(mode="json")["at"]}
 
 
 # --- Statuspage ---------------------------------------------------------------------------
@@ -308,7 +318,7 @@ def test_all_history_is_reachable_from_history_json(ws: Workspace, kind: str, ex
             assert urljoin(following, read_json(site, following)["prev"]) == path
             previous = read_json(site, following)["prev"]
         path = following
-    assert seen == data["history"][::-1]
+    assert seen == [published(entry, seq) for seq, entry in enumerate(data["history"])][::-1]
     pages = [p for p in list_files(site) if re.fullmatch(r"history(/\d+)?\.json", p)]
     assert len(pages) == max(1, -(-total // 50))
     # The pages for people are the same pages.

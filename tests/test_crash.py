@@ -327,8 +327,11 @@ def test_build_killed_at_random_moments_leaves_a_whole_site(tmp_path: Path) -> N
             "system": old_manifest.system.model_copy(update={"notes": "New notes"}),
         }
     )
-    trees = {"old": render_site(old_manifest), "new": render_site(new_manifest)}
     texts = {"old": old_manifest, "new": new_manifest}
+    trees: dict[str, dict[str, bytes]] = {}
+    for name, state in texts.items():  # the site of each as read back (its entries' ids)
+        write_manifest(manifest, state)
+        trees[name] = render_site(load_manifest(manifest))
     build = tool_command(manifest, site, "build")
 
     write_manifest(manifest, new_manifest)

@@ -30,6 +30,18 @@ ENTRIES = 200
 State = tuple[bytes, dict[str, bytes]]
 
 
+def pack(i: int) -> dict[str, str]:
+    return {"id": f"P{i:05d}", "name": f"Pack {i}", "group": f"G{i % 7}", "status": "installed"}
+
+
+# What the init entry records: an init with changes starts from them (not the default packs),
+# so that the history explains the main file.
+CREATED = {
+    "description": [None, "Crash test system"],
+    **{f"packs.P{i:05d}": [None, pack(i)] for i in range(PACKS)},
+}
+
+
 def start_manifest() -> Manifest:
     return Manifest.model_validate(
         {
@@ -44,21 +56,13 @@ def start_manifest() -> Manifest:
                 "completed_at": None,
                 "extra": {},
             },
-            "packs": [
-                {
-                    "id": f"P{i:05d}",
-                    "name": f"Pack {i}",
-                    "group": f"G{i % 7}",
-                    "status": "installed",
-                }
-                for i in range(PACKS)
-            ],
+            "packs": [pack(i) for i in range(PACKS)],
             "history": [
                 {
                     "at": f"2025-01-01T00:{i // 60:02d}:{i % 60:02d}Z",
                     "by": "setup",
                     "action": "init" if i == 0 else "set-notes",
-                    "changes": {} if i == 0 else {"notes": [None, None]},
+                    "changes": CREATED if i == 0 else {"notes": [None, None]},
                     "notes": None if i == 0 else f"entry {i}",
                 }
                 for i in range(ENTRIES)

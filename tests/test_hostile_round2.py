@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import EPOCH, Workspace, clean_env, dump, small_manifest, snapshot, tool_command
 
+from valhalla_status.layout import EXAMPLE_NAME
+
 M = "manifest/valhalla.yaml"
 H = "manifest/valhalla.history"
 NB = "--no-build"
@@ -60,6 +62,12 @@ def outside(tmp_path: Path) -> Path:
 # --- planted links -----------------------------------------------------------------------------
 
 ENTRY = "20250920T030000Z-000002-deadbeef.yaml"
+
+
+def entry_name(text: str) -> str:
+    """The name of an entry file holding ``text`` (made at 03:00, the third entry): its hash
+    is the text's, as a recorded entry's is (ENTRY's is not: a file so named reads as edited)."""
+    return f"20250920T030000Z-000002-{hashlib.sha256(text.encode()).hexdigest()[:8]}.yaml"
 
 
 def test_a_history_entry_that_is_a_link_is_never_followed(v2: Workspace, outside: Path) -> None:
@@ -208,6 +216,12 @@ def test_a_site_is_never_built_inside_the_manifests_history_folder(
 # --- migrate -----------------------------------------------------------------------------------
 
 
+NOT_A_FOLDER = (
+    f"error: {H} exists and is not a folder; move it away, then run `valhalla-status migrate` "
+    "again\n"
+)
+
+
 @pytest.mark.parametrize("kind", ["entry", "other-file", "plain-file", "link", "fifo"])
 def test_migrate_never_removes_or_mixes_in_files_it_did_not_make(
     ws: Workspace, tmp_path: Path, kind: str
@@ -229,7 +243,19 @@ def test_migrate_never_removes_or_mixes_in_files_it_did_not_make(
             os.mkfifo(folder / ENTRY)
     before = snapshot(ws.root)
     out = fails(ws, "migrate")
-    assert "already exists" in out or "symbolic link" in out
+    # An entry file is taken as one of a migrated branch merged in, so it must be whole; any
+    # other file is no history entry, and the folder itself must be a folder.
+    said = {
+        "entry": f"{H}/{ENTRY}:1: action: required field is missing\n"
+        f"{H}/{ENTRY}:1: notes: required field is missing\n",
+        "other-file": f"{H}/README.txt: not a history entry file (names look like "
+        f"{EXAMPLE_NAME}); move it out of the folder\n",
+        "plain-file": NOT_A_FOLDER,
+        "link": NOT_A_FOLDER,
+        "fifo": f"{H}/{ENTRY}: not a history entry file (names look like {EXAMPLE_NAME}); "
+        "move it out of the folder\n",
+    }
+    assert out == said[kind]
     assert snapshot(ws.root) == before
     assert os.path.lexists(folder)
     assert ws.read()["schema_version"] == 1
@@ -369,9 +395,9 @@ def test_no_noncharacter_from_a_history_value_reaches_the_page_or_the_feed(
     keys = ", ".join(f'"k{c}": [1, 2]' for c in NONCHARACTERS)
     entry = (
         "at: '2025-09-20T03:00:00Z'\nby: a\naction: set-notes\n"
-        f"changes: {{extra: [[{values}], null], {keys}}}\nnotes: x\n"
-    )
-    (v2.root / H / ENTRY).write_text(entry, encoding="utf-8")
+        f"changes: {{extra: [[{values}], {{}}], {keys}}}\nnotes: x\n"
+    )  # extra ends as the main file holds it, {}: the history explains the manifest
+    (v2.root / H / entry_name(entry)).write_text(entry, encoding="utf-8")
     at(v2, 4, "build")
     site = v2.root / "site"
     for name in ("index.html", "history.html", "feed.xml"):
@@ -417,11 +443,10 @@ def test_serve_rebuilds_when_a_history_file_comes_or_goes(v2: Workspace) -> None
             return [e["by"] for e in json.loads(fetch(url + "history.json")[2])["history"]]
 
         assert history() == ["bob", "alice"]
-        entry = v2.root / H / ENTRY
+        text = "at: '2025-09-20T03:00:00Z'\nby: carol\naction: set-notes\nchanges: {}\nnotes: x\n"
+        entry = v2.root / H / entry_name(text)
         temp = v2.root / "incoming.yaml"
-        temp.write_text(
-            "at: '2025-09-20T03:00:00Z'\nby: carol\naction: set-notes\nchanges: {}\nnotes: x\n"
-        )
+        temp.write_text(text)
         os.replace(temp, entry)
         assert lines.get(timeout=60).startswith("site: built")
         assert history() == ["carol", "bob", "alice"]

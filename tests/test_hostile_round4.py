@@ -29,8 +29,9 @@ from hypothesis import strategies as st
 
 from valhalla_status import canonical, site
 from valhalla_status.cli import main as main_command
+from valhalla_status.history import differences
 from valhalla_status.layout import PENDING_NAME, digest
-from valhalla_status.manifest import dump_manifest
+from valhalla_status.manifest import dump_manifest, load_manifest
 from valhalla_status.models import ACTIONS, HistoryEntry, Manifest
 
 M = "manifest/valhalla.yaml"
@@ -179,6 +180,9 @@ def test_fmt_check_says_files_written_by_the_older_code_are_canonical(
     ]
     if schema_version == 2:
         data["system"]["updated_at"] = EPOCH_TEXT
+        # The init entry records these packs (an init with changes starts from them, not from
+        # the default packs), so that the history explains the main file.
+        data["history"][0]["changes"] = {f"packs.{p['id']}": [None, p] for p in data["packs"]}
     _write_like_older_code(ws, data)
     before = ws.manifest.read_bytes()
 
@@ -240,6 +244,25 @@ def _v2(ws: Workspace, *, by_hand: list[dict[str, Any]] | None = None) -> Path:
     return folder
 
 
+def _entry_name(text: str, seq: int = 1) -> str:
+    """The name of an entry file holding ``text``, made 2025-09-21 00:00: its hash is the
+    text's, as a recorded entry's is (a made-up hash reads as an entry edited by hand)."""
+    return f"20250921T000000Z-{seq:06d}-{digest(text.encode())[:8]}.yaml"
+
+
+def _put_back(ws: Workspace, folder: Path, seq: int) -> None:
+    """Write by hand the entry that takes every field back to what the main file holds (the
+    changes `record` would write), so that the history explains the manifest again."""
+    read = load_manifest(ws.manifest, explained=False)
+    changes = {d.key: [d.said, d.actual] for d in differences(read)}
+    entry = HistoryEntry.model_validate(
+        {"at": "2025-09-21T00:00:01Z", "by": "hand", "action": "set-notes", "changes": changes,
+         "notes": "put back"}
+    )  # fmt: skip
+    text = canonical.dump_entry(entry)
+    (folder / canonical.entry_file_name(entry, seq, text)).write_text(text, "utf-8")
+
+
 @pytest.mark.parametrize("depth", [200, 245, 250, 252])
 def test_deeply_nested_history_values_are_published_as_written(ws: Workspace, depth: int) -> None:
     entry = {
@@ -250,12 +273,11 @@ def test_deeply_nested_history_values_are_published_as_written(ws: Workspace, de
         "notes": None,
     }
     folder = _v2(ws)
-    name = "20250921T000000Z-000001-00000000.yaml"
     text = (
         "at: '2025-09-21T00:00:00Z'\nby: hand\naction: set-notes\nchanges:\n"
         f"  x: [null, {_nested_flow(depth)}]\nnotes: null\n"
     )
-    (folder / name).write_text(text, "utf-8")
+    (folder / _entry_name(text)).write_text(text, "utf-8")
     assert ws.run("validate").exit_code == 0
 
     built = ws.run("build")
@@ -312,7 +334,8 @@ def test_control_characters_in_history_values_never_reach_the_feed_or_the_pages(
 ) -> None:
     folder = _v2(ws)
     text = f"at: '2025-09-21T00:00:00Z'\nby: hand\naction: {action}\n{_ODD_CHANGES}notes: null\n"
-    (folder / "20250921T000000Z-000001-00000000.yaml").write_text(text, "utf-8")
+    (folder / _entry_name(text)).write_text(text, "utf-8")
+    _put_back(ws, folder, 2)
     assert ws.run("validate").exit_code == 0
 
     built = ws.run("build")
@@ -588,9 +611,10 @@ def test_init_force_and_migrate_still_write_the_whole_history(ws: Workspace) -> 
     ws.write(v1)
     migrated = ws.run("migrate")
     assert migrated.exit_code == 0, migrated.output
-    assert len(os.listdir(folder)) == 6
+    # init, the 5 changes, and the migrate entry recording what the history did not explain
+    assert len(os.listdir(folder)) == 7
     assert ws.run("fmt", "--check").exit_code == 0
-    assert len(_history_json(ws)) == 6
+    assert [e["action"] for e in _history_json(ws)] == ["migrate"] + ["set-notes"] * 5 + ["init"]
 
 
 def test_parallel_changes_each_write_their_own_entry_and_lose_none(ws: Workspace) -> None:

@@ -33,6 +33,7 @@ from valhalla_status.models import (
     FORBIDDEN_CHAR_MULTILINE,
     PACK_ID_PATTERN,
     STATUSES,
+    HistoryEntry,
     Manifest,
 )
 
@@ -148,6 +149,17 @@ def manifests(draw: Any) -> Manifest:
     )
 
 
+def as_recorded(manifest: Manifest) -> Manifest:
+    """``manifest`` with each history entry as recorded: without the id and the landing time a
+    read adds (the entry's file name, and git's word on when it landed)."""
+    fields = HistoryEntry.model_fields
+    history = [
+        HistoryEntry.model_construct(**{name: getattr(entry, name) for name in fields})
+        for entry in manifest.history
+    ]
+    return manifest.model_copy(update={"history": history})
+
+
 @PROPERTY
 @given(manifest=manifests())
 def test_valid_manifests_round_trip_unchanged(manifest: Manifest) -> None:
@@ -155,7 +167,7 @@ def test_valid_manifests_round_trip_unchanged(manifest: Manifest) -> None:
         path = Path(folder) / "valhalla.yaml"
         write_manifest(path, manifest)
         loaded = load_manifest(path)
-        assert loaded == manifest
+        assert as_recorded(loaded) == manifest
         first = path.read_bytes()
         assert write_manifest(path, loaded) is False, "a re-write of the same data is a no-op"
         assert path.read_bytes() == first
@@ -371,7 +383,7 @@ def test_round_trip_covers_awkward_text() -> None:
     data["system"]["extra"] = {text: text for text in [*awkward, "\x85", "a\x85\nb", "\x00"]}
     assert len(data["packs"]) > 30
     manifest = Manifest.model_validate(data)
-    assert parse_manifest(dump_manifest(manifest)) == manifest
+    assert as_recorded(parse_manifest(dump_manifest(manifest))) == manifest
 
 
 def test_time_zones_normalise_to_utc() -> None:
@@ -403,6 +415,7 @@ def test_any_valid_manifest_builds_a_valid_site(manifest: Manifest) -> None:
     from valhalla_status.schemas import schema_for
     from valhalla_status.site import render_site
 
+    manifest = parse_manifest(dump_manifest(manifest))  # as a build reads it: with entry ids
     files = render_site(manifest)
     validators: dict[str, Any] = {}
     for path, data in files.items():

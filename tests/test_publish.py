@@ -11,7 +11,7 @@ from conftest import Workspace, small_manifest
 from valhalla_status import site as site_module
 from valhalla_status.manifest import load_manifest
 from valhalla_status.publish import publish_site, state_files
-from valhalla_status.service import set_notes, set_pack
+from valhalla_status.service import record_edit, set_notes, set_pack
 from valhalla_status.site import render_site
 from valhalla_status.sitefolder import SITE_MARK
 
@@ -64,25 +64,34 @@ def test_a_change_builds_the_manifest_it_wrote_without_reading_it_again(
     assert '"status": "installed"' in status
 
 
-@pytest.mark.parametrize("other", ["another change", "a hand edit", "a removed history entry"])
+@pytest.mark.parametrize("other", ["another change", "a hand edit", "a change undone by hand"])
 def test_a_manifest_changed_after_the_write_is_read_again_before_the_build(
     ws: Workspace, other: str
 ) -> None:
     """Two changes at once: the slower one's build must not put back the older manifest."""
     ws.write(small_manifest())
     assert ws.run("migrate", "--by", "bob").exit_code == 0  # history entries in files
+    before = ws.manifest.read_bytes()
     first = set_pack(ws.manifest, "I", status="installed", by="bob")
     if other == "another change":  # by another thread (or process)
         second = threading.Thread(target=set_notes, args=(ws.manifest, "Second"), daemon=True)
         second.start()
         second.join()
         assert load_manifest(ws.manifest).system.notes == "Second"
-    elif other == "a hand edit":
+    elif other == "a hand edit":  # recorded (by another thread), as the history must explain it
         text = ws.manifest.read_text()
         ws.manifest.write_text(text.replace("Rollout Manager", "Rollout Boss"))
-    else:
+        recorder = threading.Thread(
+            target=record_edit, args=(ws.manifest,), kwargs={"notes": "by hand"}, daemon=True
+        )
+        recorder.start()
+        recorder.join()
+        assert load_manifest(ws.manifest).packs[2].name == "Rollout Boss"
+    else:  # the newest entry removed and the main file put back (uncommitted: no revert)
         entries = sorted(ws.manifest.with_name("valhalla.history").iterdir())
         entries[-1].unlink()
+        ws.manifest.write_bytes(before)
+        assert load_manifest(ws.manifest).packs[1].status == "pending"
     publish_site(ws.manifest, ws.root / "site", manifest=first.manifest)
     assert site_files(ws.root / "site") == render_site(load_manifest(ws.manifest))
 

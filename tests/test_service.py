@@ -11,6 +11,7 @@ import pytest
 from conftest import EPOCH2_TEXT, EPOCH_TEXT, dump, small_manifest
 
 import valhalla_status
+from valhalla_status.canonical import entry_file_name
 from valhalla_status.documents import status_document, summary_document
 from valhalla_status.errors import (
     ManifestError,
@@ -20,7 +21,7 @@ from valhalla_status.errors import (
     ValhallaError,
 )
 from valhalla_status.manifest import dump_manifest, load_manifest
-from valhalla_status.models import Manifest, Pack
+from valhalla_status.models import HistoryEntry, Manifest, Pack
 from valhalla_status.service import (
     add_pack,
     count_packs_by_status,
@@ -105,12 +106,20 @@ def test_a_mutation_on_a_manifest_returns_a_copy_and_writes_nothing(path: Path) 
     assert manifest.system.backend_complete is False  # the input is untouched
     assert path.read_bytes() == before
     assert outcome.entry is not None
-    assert outcome.entry.model_dump(mode="json") == {
+    recorded = {
         "at": EPOCH2_TEXT,
         "by": "lib",
         "action": "complete",
         "changes": {"backend_complete": [False, True], "completed_at": [None, EPOCH2_TEXT]},
         "notes": None,
+    }
+    # The entry's id is the name its file gets as the second entry; it lands at its own time.
+    ident = entry_file_name(HistoryEntry.model_validate(recorded), 1).removesuffix(".yaml")
+    assert ident.startswith("20250921T000000Z-000001-")
+    assert outcome.entry.model_dump(mode="json") == {
+        **recorded,
+        "id": ident,
+        "landed_at": EPOCH2_TEXT,
     }
     assert outcome.manifest.history[-1] == outcome.entry
 

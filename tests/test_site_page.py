@@ -300,7 +300,7 @@ def test_feed_lists_the_50_most_recent_changes_newest_first(ws: Workspace) -> No
         for n in range(60)
     ]
     data["system"]["version"] = "1.0.60"
-    data["system"]["updated_at"] = "2025-09-21T00:59:00Z"
+    data["system"]["updated_at"] = "2025-09-21T00:00:59Z"  # the newest change
     site = build(ws, data)
     root = ET.parse(site / "feed.xml").getroot()
     entries = root.findall(f"{ATOM}entry")
@@ -308,6 +308,8 @@ def test_feed_lists_the_50_most_recent_changes_newest_first(ws: Workspace) -> No
     assert entries[0].findtext(f"{ATOM}title") == "Version 1.0.59 → 1.0.60"
     assert entries[-1].findtext(f"{ATOM}title") == "Version 1.0.10 → 1.0.11"
     assert root.findtext(f"{ATOM}updated") == "2025-09-21T00:00:59Z"
+    assert entries[0].findtext(f"{ATOM}updated") == "2025-09-21T00:00:59Z"
+    assert entries[-1].findtext(f"{ATOM}updated") == "2025-09-21T00:00:10Z"
     ids = [e.findtext(f"{ATOM}id") for e in entries]
     assert len(set(ids)) == 50
     page = page_of(site)
