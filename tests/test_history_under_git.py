@@ -288,6 +288,9 @@ def test_git_revert_of_a_merged_change_fails_validate_and_points_to_revert(team:
     assert alice.json("pack", "show", "K", "--json")["status"] == "installed"
     assert alice.run("validate").exit_code == 0
     assert alice.run("validate", "--base", "HEAD~1").exit_code == 0
+    built = alice.run("build")
+    assert built.exit_code == 0, built.output
+    assert "Change reverted" in (alice.root / "site" / "history.html").read_text()
 
 
 def test_revert_refuses_when_a_later_change_set_the_field_to_something_else(team: Team) -> None:
@@ -356,6 +359,11 @@ def test_a_hand_edit_fails_validate_located_and_record_makes_it_a_change(team: T
     )
     assert alice.json("pack", "show", "W", "--json")["since"] == iso(1)
     assert alice.run("validate").exit_code == 0
+    built = alice.run("build")
+    assert built.exit_code == 0, built.output
+    page = (alice.root / "site" / "history.html").read_text()
+    assert f'<li id="change-{newest["id"]}">' in page
+    assert "Hand edit recorded" in page
     assert (
         "No change: the history already explains the manifest"
         in alice.run("record", "--notes", "again", "--no-build").stderr

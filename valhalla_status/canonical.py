@@ -209,6 +209,18 @@ def recorded(entry: HistoryEntry, seq: int) -> LandedEntry:
     return LandedEntry.model_construct(**dict(entry), id=entry_id, landed_at=entry.at)
 
 
+def with_ids(manifest: Manifest) -> Manifest:
+    """``manifest`` with every history entry as read back: one built in memory gets the id
+    and landing time it would have once written (an entry read keeps its own)."""
+    if all(isinstance(entry, LandedEntry) for entry in manifest.history):
+        return manifest
+    history = [
+        entry if isinstance(entry, LandedEntry) else recorded(entry, seq)
+        for seq, entry in enumerate(manifest.history)
+    ]
+    return manifest.model_copy(update={"history": history})
+
+
 def _main_file_data(manifest: Manifest) -> dict[str, Any]:
     """What the main file holds: schema_version 1 everything; schema_version 2 no history and
     no updated_at."""

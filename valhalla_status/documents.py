@@ -230,8 +230,10 @@ def history_page(
 
 
 def history_entries(manifest: Manifest) -> list[dict[str, Any]]:
-    """Every history entry as published, newest first."""
-    return [entry.model_dump(mode="json") for entry in manifest.history[::-1]]
+    """Every history entry as published (with its id and landing time), newest first."""
+    from .canonical import with_ids
+
+    return [entry.model_dump(mode="json") for entry in with_ids(manifest).history[::-1]]
 
 
 def history_pages(manifest: Manifest) -> dict[str, dict[str, Any]]:

@@ -326,7 +326,9 @@ def _mutate(
 
     if isinstance(source, Manifest):
         changed = change(source)
-        final = validate_manifest(changed) if changed is not None else source
+        if changed is not None:
+            validate_manifest(changed)  # the copy keeps its entries' ids
+        final = changed if changed is not None else source
     else:
         old, changed = update_manifest(source, change, rehearse, explained=explained)
         final = changed if changed is not None else old
@@ -904,19 +906,28 @@ def _manifest_and_folder(path: str | os.PathLike[str]) -> tuple[Manifest, list[H
     schema_version 2 (a branch of each layout merged), the folder's entries too."""
     main, history = read_manifest(path)
     try:
-        return parse_state(path, main, history), []
+        manifest = parse_state(path, main, history)
     except ManifestError:
-        text = decode_manifest_bytes(main, os.fspath(path))
-        try:
-            alone = parse_manifest(text, path)
-        except ManifestError:
-            alone = None
-        if alone is None or alone.schema_version != 1 or not history.entries:
+        alone = _schema_version_1_alone(path, main)
+        if alone is None or not history.entries:
             raise
+        manifest = alone
+    if manifest.schema_version == 2 or not (history.entries or history.unknown):
+        return manifest, []
+    # The folder's files are a migrated branch's entries, or no history entries: named here.
     entries, problems = parse_history(history, history_shown(os.fspath(path)))
     if problems:
         raise ManifestError(problems)
-    return alone, list(entries)
+    return manifest, list(entries)
+
+
+def _schema_version_1_alone(path: str | os.PathLike[str], main: bytes) -> Manifest | None:
+    """The main file read without its history folder, if it is a valid schema_version 1."""
+    try:
+        alone = parse_manifest(decode_manifest_bytes(main, os.fspath(path)), path)
+    except ManifestError:
+        return None
+    return alone if alone.schema_version == 1 else None
 
 
 def migrate_manifest(path: str | os.PathLike[str], *, by: str | None = None) -> tuple[bool, str]:

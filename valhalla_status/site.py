@@ -41,6 +41,7 @@ from jinja2.loaders import split_template_path
 from markupsafe import Markup, escape
 from pydantic import ValidationError
 
+from .canonical import with_ids
 from .documents import (
     HISTORY_PAGE_SIZE,
     SCHEMA_FOLDER,
@@ -133,6 +134,8 @@ ACTION_TITLES = {
     "pack-set": "Pack changed",
     "pack-remove": "Pack removed",
     "migrate": "Manifest migrated",
+    "revert": "Change reverted",
+    "record": "Hand edit recorded",
 }
 
 
@@ -405,6 +408,7 @@ def render_site(
     manifest: Manifest, *, templates_dir: str | None = None, base_url: str | None = None
 ) -> dict[str, bytes]:
     """Every file of the site, keyed by its path relative to the site folder."""
+    manifest = with_ids(manifest)
     env = environment(templates_dir)
     base = _base_url(manifest, base_url)
     for pack in manifest.packs:
