@@ -44,7 +44,7 @@ from valhalla_status.manifest import HEADER, dump_manifest, load_manifest
 
 M = MANIFEST_REL
 NB = "--no-build"
-IGNORED = ".gitignore: added the site folder, lock files and scratch files (6 patterns)\n"
+IGNORED = ".gitignore: added the site folder, lock files and scratch files (7 patterns)\n"
 
 DEFAULT_PACKS = [
     ("H", "Analyst Essentials", "Professional"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -372,6 +373,92 @@ def test_a_pending_entry_of_another_main_file_is_ignored_and_removed(v2: Workspa
     at(v2, 6, "set-version", "1.0.1", NB)
     assert not [n for n in entries(v2) if n.startswith(".")]
     assert len(document(v2, "history", "--json")["history"]) == 2
+
+
+def _killed(ws: Workspace, hours: int, *change: str, replaced: bool) -> str:
+    """Make ``change``, then leave the files as a writer killed just before renaming its entry
+    into place (``replaced``: after replacing the main file; else before); returns the entry's
+    name."""
+    before_main, before = ws.manifest.read_bytes(), set(entries(ws))
+    at(ws, hours, *change, NB)
+    (final,) = set(entries(ws)) - before
+    main = ws.manifest.read_bytes()
+    pending = f".pending-{hashlib.sha256(main).hexdigest()}-{final}"
+    (history_folder(ws) / final).rename(history_folder(ws) / pending)
+    if not replaced:
+        ws.manifest.write_bytes(before_main)
+    return final
+
+
+def _reformat_by_hand(ws: Workspace, hours: int) -> None:
+    """The main file changed another way (its header dropped), then a change."""
+    text = ws.manifest.read_text()
+    ws.manifest.write_text(text[text.index("schema_version") :])
+    at(ws, hours, "set-notes", "later", NB)
+
+
+def _edit_and_record(ws: Workspace, hours: int) -> None:
+    """Another field edited by hand, then the edit recorded."""
+    ws.manifest.write_text(edit(ws.manifest.read_text(), "version: 1.0.0", "version: 1.0.1"))
+    at(ws, hours, "record", "--notes", "hand edit", NB)
+
+
+LATER = {"reformatted, then a change": _reformat_by_hand, "edited, then recorded": _edit_and_record}
+
+
+@pytest.mark.parametrize("later", sorted(LATER))
+@pytest.mark.parametrize("replaced", [True, False], ids=["main file replaced", "not replaced"])
+def test_a_pending_entry_of_a_change_the_main_file_shows_survives_a_later_change_to_it(
+    v2: Workspace, later: str, replaced: bool
+) -> None:
+    final = _killed(v2, 1, "pack", "set", "K", "--status", "pending", replaced=replaced)
+    LATER[later](v2, 2)
+    assert not [n for n in entries(v2) if n.startswith(".")]
+    assert (final in entries(v2)) is replaced
+    assert at(v2, 3, "validate") == f"{M}: valid (16 packs)\n"
+    actions = [e["action"] for e in document(v2, "history", "--json")["history"]]
+    assert ("pack-set" in actions) is replaced
+    status = document(v2, "pack", "show", "K", "--json")["status"]
+    assert status == ("pending" if replaced else "installed")
+
+
+def _git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"},
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_a_killed_change_is_never_committed_half_nor_lost_by_a_later_merge(ws: Workspace) -> None:
+    _git(ws.root, "init", "-q", "-b", "main")
+    at(ws, 0, "init", NB, "--by", "alice")
+    _git(ws.root, "add", "-A")
+    _git(ws.root, "commit", "-qm", "init")
+    _git(ws.root, "switch", "-qc", "version")
+    at(ws, 1, "set-version", "2.0.0", NB)
+    _git(ws.root, "add", "-A")
+    _git(ws.root, "commit", "-qm", "version")
+    _git(ws.root, "switch", "-q", "main")
+    final = _killed(ws, 2, "pack", "set", "K", "--status", "pending", replaced=True)
+    _git(ws.root, "add", "-A")
+    assert _git(ws.root, "status", "--porcelain") == f"M  {M}\n"  # the pending file is ignored
+    _git(ws.root, "commit", "-qm", "K pending")
+    _git(ws.root, "merge", "-q", "--no-edit", "version")
+    at(ws, 3, "set-notes", "after the merge", NB)
+    assert final in entries(ws)
+    assert at(ws, 4, "validate") == f"{M}: valid (16 packs)\n"
+    assert [e["action"] for e in document(ws, "history", "--json")["history"]] == [
+        "set-notes",
+        "pack-set",
+        "set-version",
+        "init",
+    ]
 
 
 # --- per-pack notes and since ------------------------------------------------------------------

@@ -4,7 +4,8 @@ A schema_version 2 manifest ``manifest/valhalla.yaml`` keeps one file per change
 ``manifest/valhalla.history/``, named ``<at>-<seq>-<hash>.yaml`` (see docs/LAYOUT.md). A change
 in progress leaves ``.pending-<sha256 of the new main file>-<final name>``: it counts as part of
 the history exactly when the main file's bytes have that hash (the change happened), and the
-next writer renames or removes it. Temporary files start with ``.tmp-``.
+next writer renames it (also when the main file changed since but still shows the change) or
+removes it. Temporary files start with ``.tmp-``.
 
 Kept free of pydantic and YAML, so the read-only fast paths can fingerprint a manifest cheaply.
 """
@@ -207,35 +208,34 @@ def _remove(path: Path) -> None:
         ) from None
 
 
-def settle(path: str | os.PathLike[str]) -> None:
+def settle(
+    path: str | os.PathLike[str], shows: Callable[[bytes, str, bytes], bool] | None = None
+) -> None:
     """Finish or undo what a killed writer left in the history folder (call with the lock).
 
-    A pending file of the change the main file shows is renamed to its final name; any other
-    pending file, and every temporary file, is removed.
+    A pending file of a change the main file shows is renamed to its final name: the main file
+    has the hash in its name (its writer was killed before the rename), or it changed since (a
+    merge, a pull, a hand edit) and ``shows(main, final name, entry)`` says it still holds every
+    value the entry set. Any other pending file (the change did not happen, or its entry is in
+    place already), and every temporary file, is removed.
     """
     folder = history_dir(path)
     refuse_linked_folder(folder)
     names = _listing(folder)
     if not names:
         return
-    main_hash: str | None = None
+    main: bytes | None = None
     touched = False
     for name in names:
         pending = PENDING_NAME.fullmatch(name)
         if pending:
-            if main_hash is None:
+            if main is None:
                 try:
-                    main_hash = digest(read_regular_file(real_file(path), MAX_MAIN_BYTES))
+                    main = read_regular_file(real_file(path), MAX_MAIN_BYTES)
                 except OSError:
                     return  # no main file to judge by (missing, a FIFO…): its reader says so
-            final = folder / pending.group(2)
-            if (
-                pending.group(1) == main_hash
-                and ENTRY_NAME.fullmatch(pending.group(2))
-                and not final.exists()
-                and not (folder / name).is_symlink()
-            ):
-                os.replace(folder / name, final)
+            if _happened(folder, pending, main, shows):
+                os.replace(folder / name, folder / pending.group(2))
             else:
                 _remove(folder / name)
             touched = True
@@ -244,3 +244,21 @@ def settle(path: str | os.PathLike[str]) -> None:
             touched = True
     if touched:
         fsync_folder(folder)
+
+
+def _happened(
+    folder: Path,
+    pending: re.Match[str],
+    main: bytes,
+    shows: Callable[[bytes, str, bytes], bool] | None,
+) -> bool:
+    """Whether the pending file ``pending`` names holds a change the main file shows, and
+    its final name is free."""
+    final = pending.group(2)
+    source = folder / pending.group(0)
+    if not ENTRY_NAME.fullmatch(final) or (folder / final).exists() or source.is_symlink():
+        return False
+    if pending.group(1) == digest(main):
+        return True
+    raw = read_entry_file(source) if shows is not None else None
+    return shows is not None and raw is not None and shows(main, final, raw)
