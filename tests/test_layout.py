@@ -304,6 +304,53 @@ def test_fmt_check_checks_every_history_file_and_fmt_fixes_them(v2: Workspace) -
     assert len(entries(v2)) == 2
 
 
+def _by_hand(
+    text: str, name: str, form: tuple[str, str], seq: int | None, named_after_text: bool
+) -> tuple[str, str]:
+    """An entry file rewritten by hand: ``form`` replaced in its text, another ``seq``, named
+    after its canonical text or after the new text."""
+    text = edit(text, *form)
+    at_, old_seq, rest = name.split("-")
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8] if named_after_text else rest[:8]
+    return f"{at_}-{old_seq if seq is None else f'{seq:06d}'}-{digest}.yaml", text
+
+
+HAND_FORMS = {
+    "spaces": ("by: bob", "by:    bob"),
+    "quotes": ("by: bob", "by: 'bob'"),
+    "block list": ("  notes: [null, hello]", "  notes:\n  - null\n  - hello"),
+    "double quotes": ("notes: hello\n", 'notes: "hello"\n'),
+}
+
+
+@pytest.mark.parametrize("form", sorted(HAND_FORMS))
+@pytest.mark.parametrize(
+    ("seq", "named_after_text"),
+    [(None, False), (7, False), (None, True), (12, True)],
+    ids=["named after its canonical text", "another seq", "named after its text", "both"],
+)
+def test_fmt_keeps_every_entry_by_its_name_and_never_makes_one_edited(
+    v2: Workspace, form: str, seq: int | None, named_after_text: bool
+) -> None:
+    at(v2, 1, "set-notes", "hello", NB, "--by", "bob")
+    old = entries(v2)[-1]
+    canonical = (history_folder(v2) / old).read_text()
+    name, text = _by_hand(canonical, old, HAND_FORMS[form], seq, named_after_text)
+    (history_folder(v2) / old).unlink()
+    (history_folder(v2) / name).write_text(text)
+    assert at(v2, 2, "validate") == f"{M}: valid (16 packs)\n"
+    history = document(v2, "history", "--json")
+    before = entries(v2)
+    at(v2, 2, "fmt")
+    assert entries(v2) == before
+    # Rewritten in place when its canonical text fits its name; else left as recorded.
+    expected = text if named_after_text else canonical
+    assert (history_folder(v2) / name).read_text() == expected
+    assert at(v2, 2, "fmt", "--check") == f"{M}: canonical\n"
+    assert at(v2, 2, "validate") == f"{M}: valid (16 packs)\n"
+    assert document(v2, "history", "--json") == history
+
+
 def test_a_comment_typed_into_the_main_file_is_reported_with_its_line(v2: Workspace) -> None:
     text = v2.manifest.read_text()
     text = text.replace(

@@ -439,7 +439,9 @@ def write_manifest(
     try:
         settle_history(path)
         existing = existing_entries(folder) if not history_on_disk else {}
-        write, remove = plan_history(checked, existing, on_disk=history_on_disk)
+        # Validation made new entries; the ones read from files keep their names (their ids).
+        named = checked.model_copy(update={"history": manifest.history})
+        write, remove = plan_history(named, existing, on_disk=history_on_disk)
     except OSError as exc:
         raise ValhallaError(f"cannot write {history_dir(path)}: {exc.strerror or exc}") from None
     if unchanged and not write and not remove:
