@@ -138,6 +138,51 @@ def test_two_manifests_in_one_folder_keep_separate_histories(ws: Workspace) -> N
     assert len(os.listdir(ws.root / "m/b.history")) == 1
 
 
+NAMES = ["a.yaml", "a.yml", "a.json", "a"]
+
+
+def _refused_as_shared(name: str, other: str) -> str:
+    return (
+        f"error: m/{name}: its history folder m/a.history/ would be shared with m/{other}, "
+        "beside it (a history folder is named after its manifest without the suffix, and "
+        "belongs to the .yaml one); give this manifest another name\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("first", "second"), [pytest.param(a, b, id=f"{a}+{b}") for a in NAMES for b in NAMES if a != b]
+)
+def test_a_history_folder_belongs_to_one_manifest(ws: Workspace, first: str, second: str) -> None:
+    at(ws, 0, "--manifest", f"m/{first}", "init", NB)
+    at(ws, 1, "--manifest", f"m/{first}", "set-version", "2.0.0", NB)
+    before = snapshot(ws.root)
+    refused = fails(ws, "--manifest", f"m/{second}", "init", NB)
+    if second == "a.yaml":  # the .yaml manifest keeps the folder: the entries are not its own
+        assert refused == (
+            f"error: m/a.history/ holds 2 recorded changes of m/{first}, beside it (a history "
+            "folder is named after its manifest without the suffix); give m/a.yaml another "
+            "name\n"
+        )
+    else:
+        assert refused == _refused_as_shared(second, first)
+    assert snapshot(ws.root) == before
+    assert at(ws, 2, "--manifest", f"m/{first}", "validate") == f"m/{first}: valid (16 packs)\n"
+    assert len(os.listdir(ws.root / "m/a.history")) == 2
+
+
+@pytest.mark.parametrize("name", NAMES[1:])
+@pytest.mark.parametrize("command", [["validate"], ["show"], ["set-version", "3.0.0", NB]])
+def test_a_manifest_beside_the_yaml_one_of_its_name_is_refused_by_every_command(
+    ws: Workspace, name: str, command: list[str]
+) -> None:
+    at(ws, 0, "--manifest", "m/a.yaml", "init", NB)
+    (ws.root / "m" / name).write_bytes((ws.root / "m/a.yaml").read_bytes())
+    before = snapshot(ws.root)
+    assert fails(ws, "--manifest", f"m/{name}", *command) == _refused_as_shared(name, "a.yaml")
+    assert snapshot(ws.root) == before
+    assert at(ws, 1, "--manifest", "m/a.yaml", "validate") == "m/a.yaml: valid (16 packs)\n"
+
+
 def test_a_history_file_removed_by_hand_leaves_a_value_the_history_no_longer_explains(
     v2: Workspace,
 ) -> None:
@@ -150,6 +195,58 @@ def test_a_history_file_removed_by_hand_leaves_a_value_the_history_no_longer_exp
         f'{M}:7: system.version: "1.1.0" here, but the history says "1.0.0" (init {init}); '
         "record the edit with `valhalla-status record --notes WHY`, or put the value back\n"
     )
+
+
+def _deleted(ws: Workspace) -> None:
+    ws.manifest.unlink()
+
+
+def _moved_away(ws: Workspace) -> None:
+    ws.manifest.rename(ws.manifest.with_name("old.yaml"))
+
+
+GONE = {"deleted": _deleted, "moved away": _moved_away}
+
+
+@pytest.mark.parametrize("gone", sorted(GONE))
+@pytest.mark.parametrize("changes", [0, 2])
+def test_init_never_deletes_the_recorded_changes_of_a_missing_main_file(
+    v2: Workspace, gone: str, changes: int
+) -> None:
+    for hour in range(1, changes + 1):
+        at(v2, hour, "set-version", f"1.{hour}.0", NB)
+    count = changes + 1
+    recorded = "change" if count == 1 else "changes"
+    GONE[gone](v2)
+    before = snapshot(v2.root)
+    refused = (
+        f"error: {H}/ holds {count} recorded {recorded} but the main file is missing; restore "
+        f"it from git (`git checkout -- {M}`), or move the folder away (`init --force` "
+        "replaces them)\n"
+    )
+    assert fails(v2, "init", NB) == refused
+    assert fails(v2, "migrate") == refused
+    assert snapshot(v2.root) == before
+    assert at(v2, 9, "init", "--force", NB) == (
+        f"Created {M} with 16 packs; it replaces the {count} recorded {recorded} in {H}/\n"
+    )
+    assert len(entries(v2)) == 1
+    assert at(v2, 9, "validate") == f"{M}: valid (16 packs)\n"
+
+
+def test_a_main_file_restored_from_git_finds_its_history_where_init_left_it(
+    ws: Workspace,
+) -> None:
+    _git(ws.root, "init", "-q", "-b", "main")
+    at(ws, 0, "init", NB)
+    at(ws, 1, "pack", "set", "K", "--status", "pending", NB)
+    _git(ws.root, "add", "-A")
+    _git(ws.root, "commit", "-qm", "K pending")
+    ws.manifest.unlink()
+    assert fails(ws, "init", NB).startswith(f"error: {H}/ holds 2 recorded changes")
+    _git(ws.root, "checkout", "--", M)
+    assert at(ws, 2, "validate") == f"{M}: valid (16 packs)\n"
+    assert len(document(ws, "history", "--json")["history"]) == 2
 
 
 # --- located errors ----------------------------------------------------------------------------

@@ -62,6 +62,59 @@ def history_dir(path: str | os.PathLike[str]) -> Path:
     return target.parent / f"{target.stem}{HISTORY_SUFFIX}"
 
 
+# A manifest's history folder is named after its name without the suffix, so manifests whose
+# names differ only in their suffix would share one: ``<stem>.yaml`` keeps it, and a manifest
+# with any other name is refused while a file of its stem with one of these suffixes is beside it.
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json", "")
+OWNER_SUFFIX = ".yaml"
+
+
+def sharing_manifest(path: str | os.PathLike[str]) -> Path | None:
+    """The other manifest beside ``path`` that its history folder would be shared with (None:
+    the folder is ``path``'s alone)."""
+    target = real_file(path)
+    return None if target.suffix == OWNER_SUFFIX else same_stem_manifest(target)
+
+
+def same_stem_manifest(path: str | os.PathLike[str]) -> Path | None:
+    """A file beside ``path`` whose name is ``path``'s without its suffix, with one of the
+    manifests' suffixes (None: there is none)."""
+    target = real_file(path)
+    stem = target.stem
+    for suffix in MANIFEST_SUFFIXES:
+        other = target.parent / f"{stem}{suffix}"
+        if other.name == target.name or not other.is_file():
+            continue
+        try:
+            if target.exists() and os.path.samefile(other, target):
+                continue  # the same file by another spelling (a file system ignoring case)
+        except OSError:
+            continue
+        return other
+    return None
+
+
+def refuse_shared_folder(path: str | os.PathLike[str]) -> None:
+    """Refuse a manifest whose history folder another manifest beside it has (see
+    :func:`sharing_manifest`): one would read, and write, the other's history."""
+    other = sharing_manifest(path)
+    if other is None:
+        return
+    shown = Path(os.fspath(path))
+    other_shown = shown.with_name(other.name) if not os.path.islink(path) else other
+    raise ValhallaError(
+        f"{shown}: its history folder {history_shown(str(shown))}/ would be shared with "
+        f"{other_shown}, beside it (a history folder is named after its manifest without the "
+        f"suffix, and belongs to the {OWNER_SUFFIX} one); give this manifest another name"
+    )
+
+
+def recorded_names(path: str | os.PathLike[str]) -> list[str]:
+    """The recorded entries (files with an entry's name) in the history folder of ``path``."""
+    names = _listing(history_dir(path)) or ()
+    return [name for name in names if ENTRY_NAME.fullmatch(name)]
+
+
 def history_shown(shown: str) -> str:
     """The history folder as a user names it, from the manifest's shown path."""
     path = Path(shown)
@@ -162,6 +215,7 @@ def read_state(
     """
     folder = history_dir(path)
     refuse_linked_folder(folder)
+    refuse_shared_folder(path)
     for _ in range(200):
         before = _listing(folder)
         main = read_main()
@@ -221,6 +275,7 @@ def settle(
     """
     folder = history_dir(path)
     refuse_linked_folder(folder)
+    refuse_shared_folder(path)
     names = _listing(folder)
     if not names:
         return
