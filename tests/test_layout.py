@@ -547,7 +547,34 @@ def _edit_and_record(ws: Workspace, hours: int) -> None:
     at(ws, hours, "record", "--notes", "hand edit", NB)
 
 
-LATER = {"reformatted, then a change": _reformat_by_hand, "edited, then recorded": _edit_and_record}
+def _reformat_then_fmt(ws: Workspace, hours: int) -> None:
+    """The main file changed another way (its header dropped), then ``fmt``."""
+    text = ws.manifest.read_text()
+    ws.manifest.write_text(text[text.index("schema_version") :])
+    assert at(ws, hours, "fmt") == f"{M}: reformatted\n"
+
+
+PULLED = (
+    "at: '2025-09-20T01:30:00Z'\nby: carol\naction: set-version\nchanges:\n"
+    "  version: [1.0.0, 1.1.0]\nnotes: null\n"
+)
+
+
+def _pull_then_change(ws: Workspace, hours: int) -> None:
+    """Another's change brought in as a pull brings it (its entry, its line of the main file),
+    then a change."""
+    name = f"20250920T013000Z-000001-{hashlib.sha256(PULLED.encode()).hexdigest()[:8]}.yaml"
+    (history_folder(ws) / name).write_text(PULLED)
+    ws.manifest.write_text(edit(ws.manifest.read_text(), "version: 1.0.0", "version: 1.1.0"))
+    at(ws, hours, "set-notes", "later", NB)
+
+
+LATER = {
+    "reformatted, then a change": _reformat_by_hand,
+    "reformatted, then fmt": _reformat_then_fmt,
+    "edited, then recorded": _edit_and_record,
+    "another change pulled, then a change": _pull_then_change,
+}
 
 
 @pytest.mark.parametrize("later", sorted(LATER))
