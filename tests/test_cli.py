@@ -46,7 +46,7 @@ from valhalla_status.models import HistoryEntry
 
 M = MANIFEST_REL
 NB = "--no-build"
-IGNORED = ".gitignore: added the site folder, lock files and scratch files (6 patterns)\n"
+IGNORED = ".gitignore: added the site folder, lock files and scratch files (7 patterns)\n"
 
 DEFAULT_PACKS = [
     ("H", "Analyst Essentials", "Professional"),
@@ -188,7 +188,11 @@ def test_init_force_replaces_the_manifest_and_its_history(
     ok(ws.run("set-notes", "temporary", NB, "--by", "alice"), "Notes updated\n")
     assert len(history_files(ws)) == 2
     set_epoch(monkeypatch, EPOCH2)
-    ok(ws.run("init", "--force", NB, "--by", "bob"), f"Created {M} with 16 packs\n")
+    ok(
+        ws.run("init", "--force", NB, "--by", "bob"),
+        f"Created {M} with 16 packs; it replaces the 2 recorded changes in "
+        "manifest/valhalla.history/\n",
+    )
     assert ws.manifest.read_text(encoding="utf-8") == default_manifest_text(EPOCH2_TEXT, "bob")
     assert list(history_files(ws).values()) == [init_entry_text(EPOCH2_TEXT, "bob")]
 

@@ -13,6 +13,7 @@ import random
 import shutil
 import subprocess
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from test_crash import environment, kill_at, kill_moments
 
 from valhalla_status.layout import history_dir, read_state
 from valhalla_status.manifest import load_manifest, write_manifest
-from valhalla_status.models import Manifest
+from valhalla_status.models import HistoryEntry, Manifest
 
 TRIALS = int(os.environ.get("VALHALLA_CRASH_TRIALS", "24"))
 PACKS = 2_000
@@ -189,3 +190,95 @@ def test_a_change_killed_at_any_moment_leaves_the_change_and_its_entry_both_or_n
         history = load_manifest(manifest).history
         assert len(history) == len(expected[1]) + 1
         assert all(name in os.listdir(history_dir(manifest)) for name in expected[1])
+
+
+# --- fmt, killed at any moment ----------------------------------------------------------------
+
+NOTED = 60
+
+
+def hand_written_history(manifest: Path) -> set[str]:
+    """A manifest whose history files were written by hand: entries not in canonical form, each
+    named after its canonical text, with a seq that is not its place (as a merge of branches
+    leaves them), and a main file without its header. Returns the entries' names."""
+    from datetime import timedelta
+
+    from valhalla_status.service import default_manifest
+
+    start = default_manifest(by="setup", now=datetime(2025, 1, 1, tzinfo=timezone.utc))
+    history = list(start.history)
+    for i in range(1, NOTED + 1):
+        history.append(
+            HistoryEntry(
+                at=history[0].at + timedelta(minutes=i),
+                by="setup",
+                action="set-notes",
+                changes={"notes": [f"note {i - 1}" if i > 1 else None, f"note {i}"]},
+                notes=f"note {i}",
+            )
+        )
+    system = start.system.model_copy(update={"notes": f"note {NOTED}"})
+    write_manifest(manifest, start.model_copy(update={"system": system, "history": history}))
+    folder = history_dir(manifest)
+    for name in sorted(os.listdir(folder))[1:]:
+        text = (folder / name).read_text()
+        at, seq, rest = name.split("-")
+        (folder / name).unlink()
+        (folder / f"{at}-{int(seq) + 1000:06d}-{rest}").write_text(text.replace("by: ", "by:  "))
+    text = manifest.read_text()
+    manifest.write_text(text[text.index("schema_version") :])
+    return set(os.listdir(folder))
+
+
+@pytest.mark.slow
+def test_fmt_killed_at_any_moment_leaves_every_entry_recorded_exactly_once(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "manifest"
+    folder.mkdir()
+    manifest = folder / "valhalla.yaml"
+    site = tmp_path / "site"
+    names = hand_written_history(manifest)
+    old = files(manifest)
+    fmt = tool_command(manifest, site, "fmt")
+    started = time.monotonic()
+    reference = subprocess.run(fmt, env=environment(), capture_output=True, text=True)
+    duration = time.monotonic() - started  # only to choose kill moments, never asserted
+    assert reference.returncode == 0, reference.stderr
+    formatted = files(manifest)
+    assert set(formatted[1]) == names, "fmt keeps every entry's name"
+    assert formatted != old
+
+    moments = [(d, False) for d in kill_moments(duration, TRIALS // 2, seed=21)]
+    rng = random.Random(22)
+    moments += [(rng.choice([0, 0.0005, 0.001, 0.003]), True) for _ in range(TRIALS // 4)]
+    caught = left = 0
+    for delay, aimed in moments:
+        restore(manifest, old)
+        if aimed:
+            caught += kill_when_appearing(fmt, manifest, delay)
+        else:
+            kill_at(fmt, delay)
+        left += bool(hidden(manifest))
+        on_disk = {n for n in os.listdir(history_dir(manifest)) if not n.startswith(".")}
+        assert on_disk == names, f"entries after a kill at {delay:.4f} s"
+        assert set(seen(manifest)[1]) == names
+        done = subprocess.run(
+            tool_command(manifest, site, "set-version", "9.0.0", "--no-build", "--by", "next"),
+            env=environment(),
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        assert hidden(manifest) == []
+        assert len(set(os.listdir(history_dir(manifest))) - names) == 1
+        checked = subprocess.run(
+            tool_command(manifest, site, "validate"), env=environment(), capture_output=True
+        )
+        assert checked.returncode == 0, checked.stderr
+    print(
+        f"\ncrash/fmt: {len(moments)} kills ({TRIALS // 2} at random over {duration * 1.25:.2f} s, "
+        f"{TRIALS // 4} aimed at the files, {caught} caught them); {left} left pending or "
+        "temporary files"
+    )
+    assert caught > 0

@@ -78,7 +78,7 @@ def test_wheel_installs_into_a_fresh_virtualenv_and_runs(tmp_path: Path) -> None
     done = run([script, "init", "--no-build", "--by", "newcomer"], workdir, env)
     assert done.stderr == (
         "Created manifest/valhalla.yaml with 16 packs\n"
-        ".gitignore: added the site folder, lock files and scratch files (6 patterns)\n"
+        ".gitignore: added the site folder, lock files and scratch files (7 patterns)\n"
     )
     done = run([script, "show"], workdir, env)
     lines = done.stdout.splitlines()

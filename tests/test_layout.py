@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,51 @@ def test_two_manifests_in_one_folder_keep_separate_histories(ws: Workspace) -> N
     assert len(os.listdir(ws.root / "m/b.history")) == 1
 
 
+NAMES = ["a.yaml", "a.yml", "a.json", "a"]
+
+
+def _refused_as_shared(name: str, other: str) -> str:
+    return (
+        f"error: m/{name}: its history folder m/a.history/ would be shared with m/{other}, "
+        "beside it (a history folder is named after its manifest without the suffix, and "
+        "belongs to the .yaml one); give this manifest another name\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("first", "second"), [pytest.param(a, b, id=f"{a}+{b}") for a in NAMES for b in NAMES if a != b]
+)
+def test_a_history_folder_belongs_to_one_manifest(ws: Workspace, first: str, second: str) -> None:
+    at(ws, 0, "--manifest", f"m/{first}", "init", NB)
+    at(ws, 1, "--manifest", f"m/{first}", "set-version", "2.0.0", NB)
+    before = snapshot(ws.root)
+    refused = fails(ws, "--manifest", f"m/{second}", "init", NB)
+    if second == "a.yaml":  # the .yaml manifest keeps the folder: the entries are not its own
+        assert refused == (
+            f"error: m/a.history/ holds 2 recorded changes of m/{first}, beside it (a history "
+            "folder is named after its manifest without the suffix); give m/a.yaml another "
+            "name\n"
+        )
+    else:
+        assert refused == _refused_as_shared(second, first)
+    assert snapshot(ws.root) == before
+    assert at(ws, 2, "--manifest", f"m/{first}", "validate") == f"m/{first}: valid (16 packs)\n"
+    assert len(os.listdir(ws.root / "m/a.history")) == 2
+
+
+@pytest.mark.parametrize("name", NAMES[1:])
+@pytest.mark.parametrize("command", [["validate"], ["show"], ["set-version", "3.0.0", NB]])
+def test_a_manifest_beside_the_yaml_one_of_its_name_is_refused_by_every_command(
+    ws: Workspace, name: str, command: list[str]
+) -> None:
+    at(ws, 0, "--manifest", "m/a.yaml", "init", NB)
+    (ws.root / "m" / name).write_bytes((ws.root / "m/a.yaml").read_bytes())
+    before = snapshot(ws.root)
+    assert fails(ws, "--manifest", f"m/{name}", *command) == _refused_as_shared(name, "a.yaml")
+    assert snapshot(ws.root) == before
+    assert at(ws, 1, "--manifest", "m/a.yaml", "validate") == "m/a.yaml: valid (16 packs)\n"
+
+
 def test_a_history_file_removed_by_hand_leaves_a_value_the_history_no_longer_explains(
     v2: Workspace,
 ) -> None:
@@ -149,6 +195,58 @@ def test_a_history_file_removed_by_hand_leaves_a_value_the_history_no_longer_exp
         f'{M}:7: system.version: "1.1.0" here, but the history says "1.0.0" (init {init}); '
         "record the edit with `valhalla-status record --notes WHY`, or put the value back\n"
     )
+
+
+def _deleted(ws: Workspace) -> None:
+    ws.manifest.unlink()
+
+
+def _moved_away(ws: Workspace) -> None:
+    ws.manifest.rename(ws.manifest.with_name("old.yaml"))
+
+
+GONE = {"deleted": _deleted, "moved away": _moved_away}
+
+
+@pytest.mark.parametrize("gone", sorted(GONE))
+@pytest.mark.parametrize("changes", [0, 2])
+def test_init_never_deletes_the_recorded_changes_of_a_missing_main_file(
+    v2: Workspace, gone: str, changes: int
+) -> None:
+    for hour in range(1, changes + 1):
+        at(v2, hour, "set-version", f"1.{hour}.0", NB)
+    count = changes + 1
+    recorded = "change" if count == 1 else "changes"
+    GONE[gone](v2)
+    before = snapshot(v2.root)
+    refused = (
+        f"error: {H}/ holds {count} recorded {recorded} but the main file is missing; restore "
+        f"it from git (`git checkout -- {M}`), or move the folder away (`init --force` "
+        "replaces them)\n"
+    )
+    assert fails(v2, "init", NB) == refused
+    assert fails(v2, "migrate") == refused
+    assert snapshot(v2.root) == before
+    assert at(v2, 9, "init", "--force", NB) == (
+        f"Created {M} with 16 packs; it replaces the {count} recorded {recorded} in {H}/\n"
+    )
+    assert len(entries(v2)) == 1
+    assert at(v2, 9, "validate") == f"{M}: valid (16 packs)\n"
+
+
+def test_a_main_file_restored_from_git_finds_its_history_where_init_left_it(
+    ws: Workspace,
+) -> None:
+    _git(ws.root, "init", "-q", "-b", "main")
+    at(ws, 0, "init", NB)
+    at(ws, 1, "pack", "set", "K", "--status", "pending", NB)
+    _git(ws.root, "add", "-A")
+    _git(ws.root, "commit", "-qm", "K pending")
+    ws.manifest.unlink()
+    assert fails(ws, "init", NB).startswith(f"error: {H}/ holds 2 recorded changes")
+    _git(ws.root, "checkout", "--", M)
+    assert at(ws, 2, "validate") == f"{M}: valid (16 packs)\n"
+    assert len(document(ws, "history", "--json")["history"]) == 2
 
 
 # --- located errors ----------------------------------------------------------------------------
@@ -303,6 +401,53 @@ def test_fmt_check_checks_every_history_file_and_fmt_fixes_them(v2: Workspace) -
     assert len(entries(v2)) == 2
 
 
+def _by_hand(
+    text: str, name: str, form: tuple[str, str], seq: int | None, named_after_text: bool
+) -> tuple[str, str]:
+    """An entry file rewritten by hand: ``form`` replaced in its text, another ``seq``, named
+    after its canonical text or after the new text."""
+    text = edit(text, *form)
+    at_, old_seq, rest = name.split("-")
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8] if named_after_text else rest[:8]
+    return f"{at_}-{old_seq if seq is None else f'{seq:06d}'}-{digest}.yaml", text
+
+
+HAND_FORMS = {
+    "spaces": ("by: bob", "by:    bob"),
+    "quotes": ("by: bob", "by: 'bob'"),
+    "block list": ("  notes: [null, hello]", "  notes:\n  - null\n  - hello"),
+    "double quotes": ("notes: hello\n", 'notes: "hello"\n'),
+}
+
+
+@pytest.mark.parametrize("form", sorted(HAND_FORMS))
+@pytest.mark.parametrize(
+    ("seq", "named_after_text"),
+    [(None, False), (7, False), (None, True), (12, True)],
+    ids=["named after its canonical text", "another seq", "named after its text", "both"],
+)
+def test_fmt_keeps_every_entry_by_its_name_and_never_makes_one_edited(
+    v2: Workspace, form: str, seq: int | None, named_after_text: bool
+) -> None:
+    at(v2, 1, "set-notes", "hello", NB, "--by", "bob")
+    old = entries(v2)[-1]
+    canonical = (history_folder(v2) / old).read_text()
+    name, text = _by_hand(canonical, old, HAND_FORMS[form], seq, named_after_text)
+    (history_folder(v2) / old).unlink()
+    (history_folder(v2) / name).write_text(text)
+    assert at(v2, 2, "validate") == f"{M}: valid (16 packs)\n"
+    history = document(v2, "history", "--json")
+    before = entries(v2)
+    at(v2, 2, "fmt")
+    assert entries(v2) == before
+    # Rewritten in place when its canonical text fits its name; else left as recorded.
+    expected = text if named_after_text else canonical
+    assert (history_folder(v2) / name).read_text() == expected
+    assert at(v2, 2, "fmt", "--check") == f"{M}: canonical\n"
+    assert at(v2, 2, "validate") == f"{M}: valid (16 packs)\n"
+    assert document(v2, "history", "--json") == history
+
+
 def test_a_comment_typed_into_the_main_file_is_reported_with_its_line(v2: Workspace) -> None:
     text = v2.manifest.read_text()
     text = text.replace(
@@ -372,6 +517,119 @@ def test_a_pending_entry_of_another_main_file_is_ignored_and_removed(v2: Workspa
     at(v2, 6, "set-version", "1.0.1", NB)
     assert not [n for n in entries(v2) if n.startswith(".")]
     assert len(document(v2, "history", "--json")["history"]) == 2
+
+
+def _killed(ws: Workspace, hours: int, *change: str, replaced: bool) -> str:
+    """Make ``change``, then leave the files as a writer killed just before renaming its entry
+    into place (``replaced``: after replacing the main file; else before); returns the entry's
+    name."""
+    before_main, before = ws.manifest.read_bytes(), set(entries(ws))
+    at(ws, hours, *change, NB)
+    (final,) = set(entries(ws)) - before
+    main = ws.manifest.read_bytes()
+    pending = f".pending-{hashlib.sha256(main).hexdigest()}-{final}"
+    (history_folder(ws) / final).rename(history_folder(ws) / pending)
+    if not replaced:
+        ws.manifest.write_bytes(before_main)
+    return final
+
+
+def _reformat_by_hand(ws: Workspace, hours: int) -> None:
+    """The main file changed another way (its header dropped), then a change."""
+    text = ws.manifest.read_text()
+    ws.manifest.write_text(text[text.index("schema_version") :])
+    at(ws, hours, "set-notes", "later", NB)
+
+
+def _edit_and_record(ws: Workspace, hours: int) -> None:
+    """Another field edited by hand, then the edit recorded."""
+    ws.manifest.write_text(edit(ws.manifest.read_text(), "version: 1.0.0", "version: 1.0.1"))
+    at(ws, hours, "record", "--notes", "hand edit", NB)
+
+
+def _reformat_then_fmt(ws: Workspace, hours: int) -> None:
+    """The main file changed another way (its header dropped), then ``fmt``."""
+    text = ws.manifest.read_text()
+    ws.manifest.write_text(text[text.index("schema_version") :])
+    assert at(ws, hours, "fmt") == f"{M}: reformatted\n"
+
+
+PULLED = (
+    "at: '2025-09-20T01:30:00Z'\nby: carol\naction: set-version\nchanges:\n"
+    "  version: [1.0.0, 1.1.0]\nnotes: null\n"
+)
+
+
+def _pull_then_change(ws: Workspace, hours: int) -> None:
+    """Another's change brought in as a pull brings it (its entry, its line of the main file),
+    then a change."""
+    name = f"20250920T013000Z-000001-{hashlib.sha256(PULLED.encode()).hexdigest()[:8]}.yaml"
+    (history_folder(ws) / name).write_text(PULLED)
+    ws.manifest.write_text(edit(ws.manifest.read_text(), "version: 1.0.0", "version: 1.1.0"))
+    at(ws, hours, "set-notes", "later", NB)
+
+
+LATER = {
+    "reformatted, then a change": _reformat_by_hand,
+    "reformatted, then fmt": _reformat_then_fmt,
+    "edited, then recorded": _edit_and_record,
+    "another change pulled, then a change": _pull_then_change,
+}
+
+
+@pytest.mark.parametrize("later", sorted(LATER))
+@pytest.mark.parametrize("replaced", [True, False], ids=["main file replaced", "not replaced"])
+def test_a_pending_entry_of_a_change_the_main_file_shows_survives_a_later_change_to_it(
+    v2: Workspace, later: str, replaced: bool
+) -> None:
+    final = _killed(v2, 1, "pack", "set", "K", "--status", "pending", replaced=replaced)
+    LATER[later](v2, 2)
+    assert not [n for n in entries(v2) if n.startswith(".")]
+    assert (final in entries(v2)) is replaced
+    assert at(v2, 3, "validate") == f"{M}: valid (16 packs)\n"
+    actions = [e["action"] for e in document(v2, "history", "--json")["history"]]
+    assert ("pack-set" in actions) is replaced
+    status = document(v2, "pack", "show", "K", "--json")["status"]
+    assert status == ("pending" if replaced else "installed")
+
+
+def _git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"},
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_a_killed_change_is_never_committed_half_nor_lost_by_a_later_merge(ws: Workspace) -> None:
+    _git(ws.root, "init", "-q", "-b", "main")
+    at(ws, 0, "init", NB, "--by", "alice")
+    _git(ws.root, "add", "-A")
+    _git(ws.root, "commit", "-qm", "init")
+    _git(ws.root, "switch", "-qc", "version")
+    at(ws, 1, "set-version", "2.0.0", NB)
+    _git(ws.root, "add", "-A")
+    _git(ws.root, "commit", "-qm", "version")
+    _git(ws.root, "switch", "-q", "main")
+    final = _killed(ws, 2, "pack", "set", "K", "--status", "pending", replaced=True)
+    _git(ws.root, "add", "-A")
+    assert _git(ws.root, "status", "--porcelain") == f"M  {M}\n"  # the pending file is ignored
+    _git(ws.root, "commit", "-qm", "K pending")
+    _git(ws.root, "merge", "-q", "--no-edit", "version")
+    at(ws, 3, "set-notes", "after the merge", NB)
+    assert final in entries(ws)
+    assert at(ws, 4, "validate") == f"{M}: valid (16 packs)\n"
+    assert [e["action"] for e in document(ws, "history", "--json")["history"]] == [
+        "set-notes",
+        "pack-set",
+        "set-version",
+        "init",
+    ]
 
 
 # --- per-pack notes and since ------------------------------------------------------------------

@@ -106,7 +106,7 @@ def test_migrating_a_long_history_loses_nothing(ws: Workspace) -> None:
     count = len(manifest.history)
     assert result.stderr == (
         f"Migrated {M} to schema_version 2: {count} history entries in {H}/\n"
-        ".gitignore: added the site folder, lock files and scratch files (6 patterns)\n"
+        ".gitignore: added the site folder, lock files and scratch files (7 patterns)\n"
     )
     assert ws.read()["schema_version"] == 2
     assert len(os.listdir(ws.root / H)) == count
@@ -198,7 +198,7 @@ def test_migrate_sets_up_the_gitignore_as_init_does(ws: Workspace) -> None:
     assert (result.exit_code, result.stderr) == (
         0,
         f"Migrated {M} to schema_version 2: 2 history entries in {H}/\n"
-        ".gitignore: added the site folder, lock files and scratch files (6 patterns)\n",
+        ".gitignore: added the site folder, lock files and scratch files (7 patterns)\n",
     )
     git(ws.root, "add", "-A")
     status = git(ws.root, "status", "--porcelain", "--ignored").splitlines()
@@ -221,11 +221,11 @@ def test_migrate_keeps_the_gitignore_lines_there_are(ws: Workspace) -> None:
     result = ws.run("migrate", "--by", "migrator")
     assert result.exit_code == 0, result.output
     assert result.stderr.endswith(
-        ".gitignore: added the site folder, lock files and scratch files (5 patterns)\n"
+        ".gitignore: added the site folder, lock files and scratch files (6 patterns)\n"
     )
     assert (ws.root / ".gitignore").read_text() == (
         "*.pyc\n.*.lock\n!/site/\n\n"
         "# valhalla-status: the built site, lock files and the build's scratch files\n"
         "/.site.lock\n.*.valhalla-*\n/manifest/.*.lock\n/manifest/.*.tmp-*\n"
-        "/manifest/*.history/.tmp-*\n"
+        "/manifest/*.history/.tmp-*\n/manifest/*.history/.pending-*\n"
     )

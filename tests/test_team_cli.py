@@ -89,7 +89,7 @@ def test_commands_in_a_subfolder_find_the_manifest_above_and_name_it_from_there(
     assert json.loads(ws.run("show", "--json").stdout)["packs"][0]["status"] == "pending"
     assert ws.run("init", NB).stderr == (
         f"No change: {up} already exists\n"
-        "../../.gitignore: added the site folder, lock files and scratch files (6 patterns)\n"
+        "../../.gitignore: added the site folder, lock files and scratch files (7 patterns)\n"
     )
     assert not (nested / "manifest").exists(), "init made no second manifest below the first"
 
@@ -436,6 +436,7 @@ PATTERNS = [
     "/manifest/.*.lock",
     "/manifest/.*.tmp-*",
     "/manifest/*.history/.tmp-*",
+    "/manifest/*.history/.pending-*",
 ]
 HEADER = "# valhalla-status: the built site, lock files and the build's scratch files"
 
@@ -480,7 +481,7 @@ def test_init_in_an_existing_repository_sets_up_its_gitignore_too(
     result = ws.run("init", NB)
     assert result.stderr == (
         f"No change: {M} already exists\n"
-        ".gitignore: added the site folder, lock files and scratch files (6 patterns)\n"
+        ".gitignore: added the site folder, lock files and scratch files (7 patterns)\n"
     )
     assert (ws.root / ".gitignore").read_text(encoding="utf-8").splitlines()[1:] == PATTERNS
 
@@ -494,7 +495,7 @@ def test_init_writes_the_gitignore_at_the_top_of_the_repository_with_paths_from_
     result = ws.run("init", NB)
     assert result.stderr == (
         f"Created {M} with 16 packs\n"
-        "../.gitignore: added the site folder, lock files and scratch files (6 patterns)\n"
+        "../.gitignore: added the site folder, lock files and scratch files (7 patterns)\n"
     )
     lines = (ws.root / ".gitignore").read_text(encoding="utf-8").splitlines()
     assert lines[1:] == [
@@ -504,6 +505,7 @@ def test_init_writes_the_gitignore_at_the_top_of_the_repository_with_paths_from_
         "/ops/manifest/.*.lock",
         "/ops/manifest/.*.tmp-*",
         "/ops/manifest/*.history/.tmp-*",
+        "/ops/manifest/*.history/.pending-*",
     ]
     assert not (ws.root / "ops" / ".gitignore").exists()
 
@@ -521,6 +523,7 @@ def test_init_leaves_out_of_gitignore_what_is_outside_the_repository(
         "/manifest/.*.lock",
         "/manifest/.*.tmp-*",
         "/manifest/*.history/.tmp-*",
+        "/manifest/*.history/.pending-*",
     ]
     assert ws.run("init", "--site", "site", NB).stderr.endswith("(2 patterns)\n")
     lines = (ws.root / ".gitignore").read_text(encoding="utf-8").splitlines()

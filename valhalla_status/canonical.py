@@ -264,7 +264,8 @@ def plan_history(
 ) -> tuple[list[tuple[str, bytes]], list[str]]:
     """The history files to write (name, bytes) and to remove, for ``manifest``'s history.
 
-    An entry read from a file keeps its name (its id), rewritten in canonical form if it is not;
+    An entry read from a file keeps its name (its id), rewritten in canonical form in place if
+    it is not and the canonical text fits the name;
     of the others, a file already there in canonical form, under a name that fits its content,
     is kept, and the entries with none are written, named after their place in the history.
     The first ``on_disk`` entries are left as they are on disk (a change only appends), so a
@@ -287,10 +288,15 @@ def plan_history(
         raw = text.encode()
         known = getattr(entry, "id", None)
         if known:  # a recorded entry keeps its name (its id) for good
-            if existing.get(f"{known}.yaml") == raw:
-                keep.add(f"{known}.yaml")
+            name = f"{known}.yaml"
+            # Canonical already, or named after the text it was recorded in (which the
+            # canonical text would no longer fit): left as it is.
+            if existing.get(name) == raw or (
+                name in existing and not _entry_is_named_right(name, text)
+            ):
+                keep.add(name)
             else:
-                write.append((f"{known}.yaml", raw))
+                write.append((name, raw))
             continue
         at = entry.at.astimezone(timezone.utc).strftime(_ENTRY_TIME)
         same = [n for n in kept.get(raw, []) if n.startswith(at) and n not in keep]

@@ -4,7 +4,8 @@ A schema_version 2 manifest ``manifest/valhalla.yaml`` keeps one file per change
 ``manifest/valhalla.history/``, named ``<at>-<seq>-<hash>.yaml`` (see docs/LAYOUT.md). A change
 in progress leaves ``.pending-<sha256 of the new main file>-<final name>``: it counts as part of
 the history exactly when the main file's bytes have that hash (the change happened), and the
-next writer renames or removes it. Temporary files start with ``.tmp-``.
+next writer renames it (also when the main file changed since but still shows the change) or
+removes it. Temporary files start with ``.tmp-``.
 
 Kept free of pydantic and YAML, so the read-only fast paths can fingerprint a manifest cheaply.
 """
@@ -59,6 +60,59 @@ def history_dir(path: str | os.PathLike[str]) -> Path:
     """The history folder of the manifest at ``path`` (beside the real file, named after it)."""
     target = real_file(path)
     return target.parent / f"{target.stem}{HISTORY_SUFFIX}"
+
+
+# A manifest's history folder is named after its name without the suffix, so manifests whose
+# names differ only in their suffix would share one: ``<stem>.yaml`` keeps it, and a manifest
+# with any other name is refused while a file of its stem with one of these suffixes is beside it.
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json", "")
+OWNER_SUFFIX = ".yaml"
+
+
+def sharing_manifest(path: str | os.PathLike[str]) -> Path | None:
+    """The other manifest beside ``path`` that its history folder would be shared with (None:
+    the folder is ``path``'s alone)."""
+    target = real_file(path)
+    return None if target.suffix == OWNER_SUFFIX else same_stem_manifest(target)
+
+
+def same_stem_manifest(path: str | os.PathLike[str]) -> Path | None:
+    """A file beside ``path`` whose name is ``path``'s without its suffix, with one of the
+    manifests' suffixes (None: there is none)."""
+    target = real_file(path)
+    stem = target.stem
+    for suffix in MANIFEST_SUFFIXES:
+        other = target.parent / f"{stem}{suffix}"
+        if other.name == target.name or not other.is_file():
+            continue
+        try:
+            if target.exists() and os.path.samefile(other, target):
+                continue  # the same file by another spelling (a file system ignoring case)
+        except OSError:
+            continue
+        return other
+    return None
+
+
+def refuse_shared_folder(path: str | os.PathLike[str]) -> None:
+    """Refuse a manifest whose history folder another manifest beside it has (see
+    :func:`sharing_manifest`): one would read, and write, the other's history."""
+    other = sharing_manifest(path)
+    if other is None:
+        return
+    shown = Path(os.fspath(path))
+    other_shown = shown.with_name(other.name) if not os.path.islink(path) else other
+    raise ValhallaError(
+        f"{shown}: its history folder {history_shown(str(shown))}/ would be shared with "
+        f"{other_shown}, beside it (a history folder is named after its manifest without the "
+        f"suffix, and belongs to the {OWNER_SUFFIX} one); give this manifest another name"
+    )
+
+
+def recorded_names(path: str | os.PathLike[str]) -> list[str]:
+    """The recorded entries (files with an entry's name) in the history folder of ``path``."""
+    names = _listing(history_dir(path)) or ()
+    return [name for name in names if ENTRY_NAME.fullmatch(name)]
 
 
 def history_shown(shown: str) -> str:
@@ -161,6 +215,7 @@ def read_state(
     """
     folder = history_dir(path)
     refuse_linked_folder(folder)
+    refuse_shared_folder(path)
     for _ in range(200):
         before = _listing(folder)
         main = read_main()
@@ -207,35 +262,35 @@ def _remove(path: Path) -> None:
         ) from None
 
 
-def settle(path: str | os.PathLike[str]) -> None:
+def settle(
+    path: str | os.PathLike[str], shows: Callable[[bytes, str, bytes], bool] | None = None
+) -> None:
     """Finish or undo what a killed writer left in the history folder (call with the lock).
 
-    A pending file of the change the main file shows is renamed to its final name; any other
-    pending file, and every temporary file, is removed.
+    A pending file of a change the main file shows is renamed to its final name: the main file
+    has the hash in its name (its writer was killed before the rename), or it changed since (a
+    merge, a pull, a hand edit) and ``shows(main, final name, entry)`` says it still holds every
+    value the entry set. Any other pending file (the change did not happen, or its entry is in
+    place already), and every temporary file, is removed.
     """
     folder = history_dir(path)
     refuse_linked_folder(folder)
+    refuse_shared_folder(path)
     names = _listing(folder)
     if not names:
         return
-    main_hash: str | None = None
+    main: bytes | None = None
     touched = False
     for name in names:
         pending = PENDING_NAME.fullmatch(name)
         if pending:
-            if main_hash is None:
+            if main is None:
                 try:
-                    main_hash = digest(read_regular_file(real_file(path), MAX_MAIN_BYTES))
+                    main = read_regular_file(real_file(path), MAX_MAIN_BYTES)
                 except OSError:
                     return  # no main file to judge by (missing, a FIFO…): its reader says so
-            final = folder / pending.group(2)
-            if (
-                pending.group(1) == main_hash
-                and ENTRY_NAME.fullmatch(pending.group(2))
-                and not final.exists()
-                and not (folder / name).is_symlink()
-            ):
-                os.replace(folder / name, final)
+            if _happened(folder, pending, main, shows):
+                os.replace(folder / name, folder / pending.group(2))
             else:
                 _remove(folder / name)
             touched = True
@@ -244,3 +299,21 @@ def settle(path: str | os.PathLike[str]) -> None:
             touched = True
     if touched:
         fsync_folder(folder)
+
+
+def _happened(
+    folder: Path,
+    pending: re.Match[str],
+    main: bytes,
+    shows: Callable[[bytes, str, bytes], bool] | None,
+) -> bool:
+    """Whether the pending file ``pending`` names holds a change the main file shows, and
+    its final name is free."""
+    final = pending.group(2)
+    source = folder / pending.group(0)
+    if not ENTRY_NAME.fullmatch(final) or (folder / final).exists() or source.is_symlink():
+        return False
+    if pending.group(1) == digest(main):
+        return True
+    raw = read_entry_file(source) if shows is not None else None
+    return shows is not None and raw is not None and shows(main, final, raw)

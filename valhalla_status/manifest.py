@@ -437,9 +437,11 @@ def write_manifest(
         return True
     folder = history_dir(path)
     try:
-        settle(path)
+        settle_history(path)
         existing = existing_entries(folder) if not history_on_disk else {}
-        write, remove = plan_history(checked, existing, on_disk=history_on_disk)
+        # Validation made new entries; the ones read from files keep their names (their ids).
+        named = checked.model_copy(update={"history": manifest.history})
+        write, remove = plan_history(named, existing, on_disk=history_on_disk)
     except OSError as exc:
         raise ValhallaError(f"cannot write {history_dir(path)}: {exc.strerror or exc}") from None
     if unchanged and not write and not remove:
@@ -460,7 +462,7 @@ def write_manifest(
     except (OSError, ValhallaError) as exc:
         # Keeps the entries if the main file was replaced after all, else removes them.
         with contextlib.suppress(OSError):
-            settle(path)
+            settle_history(path)
         if isinstance(exc, ValhallaError):
             raise
         raise ValhallaError(f"cannot write {history_dir(path)}: {exc.strerror or exc}") from None
@@ -527,9 +529,38 @@ def _change_loaded(
 
 def _settle(path: str | os.PathLike[str]) -> None:
     try:
-        settle(path)
+        settle_history(path)
     except OSError as exc:
         raise ValhallaError(f"cannot tidy {history_dir(path)}: {exc.strerror or exc}") from None
+
+
+def settle_history(path: str | os.PathLike[str]) -> None:
+    """Finish or undo what a killed writer left (call with the lock): a pending entry is kept
+    while the main file shows its change, even after the main file changed another way (see
+    :func:`.layout.settle`)."""
+
+    def shows(main: bytes, name: str, raw: bytes) -> bool:
+        return shows_change(path, main, name, raw)
+
+    settle(path, shows)
+
+
+def shows_change(path: str | os.PathLike[str], main: bytes, name: str, raw: bytes) -> bool:
+    """Whether the main file ``main`` holds every value the entry file ``raw`` (named ``name``)
+    set: a schema_version 2 main file that reads, an entry that reads and changes something."""
+    shown = os.fspath(path)
+    try:
+        manifest = parse_manifest(
+            decode_manifest_bytes(main, shown), path, explained=False, require_history=False
+        )
+    except InconsistentManifestError as exc:
+        manifest = exc.manifest
+    except ManifestError:
+        return False
+    entries, problems = parse_history(History({name: raw}, ()), history_shown(shown))
+    if manifest.schema_version != 2 or problems or not entries or not entries[0].changes:
+        return False
+    return not differences(manifest.model_copy(update={"history": entries}))
 
 
 def is_canonical(

@@ -26,7 +26,13 @@ from .documents import history_document, status_document, summary_counts, summar
 from .errors import ManifestError, NotFoundError, RefusedError, ValhallaError
 from .formats import STATUSES, format_timestamp, human_time, is_semver, semver_key
 from .history import differences, entry_id, entry_label, pack_record, shown
-from .layout import history_dir, history_shown
+from .layout import (
+    history_dir,
+    history_shown,
+    recorded_names,
+    refuse_shared_folder,
+    same_stem_manifest,
+)
 from .manifest import (
     decode_manifest_bytes,
     fail_before_first_lock,
@@ -881,6 +887,8 @@ def ensure_system_metadata(
         manifest = default_manifest(by=by, now=now)
         return Outcome(manifest, manifest.history[-1], "Replaced by the default manifest")
     target = Path(path)
+    refuse_shared_folder(target)
+    _refuse_orphaned_history(target, force)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -894,10 +902,36 @@ def ensure_system_metadata(
                     f"{target} exists but is not valid; fix it, or replace it with `init --force`"
                 ) from None
             return Outcome(existing, None, f"No change: {target} already exists")
+        _refuse_orphaned_history(target, force)
+        replaced = len(recorded_names(target))
         manifest = default_manifest(by=by, now=now)
         write_manifest(target, manifest)
-    return Outcome(
-        manifest, manifest.history[-1], f"Created {target} with {len(manifest.packs)} packs"
+    said = f"Created {target} with {len(manifest.packs)} packs"
+    if replaced:  # only with --force; recorded changes are never removed unsaid
+        changes = "change" if replaced == 1 else "changes"
+        said += f"; it replaces the {replaced} recorded {changes} in {history_shown(str(target))}/"
+    return Outcome(manifest, manifest.history[-1], said)
+
+
+def _refuse_orphaned_history(target: Path, force: bool) -> None:
+    """Refuse to write a new manifest over the recorded changes of a missing one (``force``
+    replaces them; the outcome says how many)."""
+    if force or os.path.lexists(target):
+        return
+    count = len(recorded_names(target))
+    if not count:
+        return
+    folder = history_shown(str(target))
+    held = f"{folder}/ holds {count} recorded {'change' if count == 1 else 'changes'}"
+    other = same_stem_manifest(target)
+    if other is not None:
+        raise RefusedError(
+            f"{held} of {target.with_name(other.name)}, beside it (a history folder is named "
+            f"after its manifest without the suffix); give {target} another name"
+        )
+    raise RefusedError(
+        f"{held} but the main file is missing; restore it from git (`git checkout -- "
+        f"{target}`), or move the folder away (`init --force` replaces them)"
     )
 
 
@@ -948,6 +982,7 @@ def migrate_manifest(path: str | os.PathLike[str], *, by: str | None = None) -> 
             )
         return _manifest_and_folder(path)
 
+    _refuse_orphaned_history(Path(path), force=False)
     fail_before_first_lock(path, load_and_check)
     with manifest_lock(path):
         old, beside = load_and_check()

@@ -127,7 +127,9 @@ def ignore_patterns(
 
     The site folder, its lock file and the build's scratch folders beside it (hidden
     ``.<site>.valhalla-*`` names), the manifest's lock file and a killed writer's temp
-    files (beside the manifest and in its history folder). Paths outside ``top`` are left out.
+    files (beside the manifest and in its history folder) and pending entries (in its history
+    folder: the next writer renames one into place, so only the named entry is ever
+    committed). Paths outside ``top`` are left out.
     """
     patterns = []
     site_path = _inside(site, top)
@@ -140,9 +142,10 @@ def ignore_patterns(
     folder = _inside(os.path.dirname(os.path.abspath(manifest)), top)
     if folder is not None:
         folder = _git_escaped(folder)
-        patterns += [f"/{folder}/.*.lock", f"/{folder}/.*.tmp-*", f"/{folder}/*.history/.tmp-*"]
+        patterns += [f"/{folder}/.*.lock", f"/{folder}/.*.tmp-*"]
+        patterns += [f"/{folder}/*.history/.tmp-*", f"/{folder}/*.history/.pending-*"]
     elif os.path.abspath(_written_parent(manifest)) == top:
-        patterns += ["/.*.lock", "/.*.tmp-*", "/*.history/.tmp-*"]
+        patterns += ["/.*.lock", "/.*.tmp-*", "/*.history/.tmp-*", "/*.history/.pending-*"]
     return patterns
 
 
