@@ -878,9 +878,11 @@ def _check_source(settings: Settings, url: str | None, path: str | None, as_json
         from .workspace import current_folder_gone
 
         reason = current_folder_gone() or f"cannot find the site: {exc.strerror or exc}"
-        if as_json:
-            emit_result({"ready": False, "source": None, "error": reason})
-        raise UnavailableError(reason) from None
+    except ValhallaError as exc:  # the manifest found is another user's
+        reason = exc.message
+    if as_json:
+        emit_result({"ready": False, "source": None, "error": reason})
+    raise UnavailableError(reason) from None
 
 
 @main.command()
