@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -223,3 +223,146 @@ def test_the_serve_command_survives_malformed_requests_without_a_traceback(
     finally:
         process.kill()
         process.wait()
+
+
+# --- idle and excess connections --------------------------------------------------------------
+
+
+@pytest.fixture
+def bounded(ws: Workspace) -> Iterator[Callable[..., tuple[SiteServer, list[str]]]]:
+    """Serve the small manifest's site with the bounds given; every server is shut down."""
+    ws.write(small_manifest())
+    assert ws.run("build").exit_code == 0
+    servers: list[SiteServer] = []
+
+    def start(**bounds: float) -> tuple[SiteServer, list[str]]:
+        log: list[str] = []
+        server = make_server(str(ws.root / "site"), "127.0.0.1", 0, log.append, **bounds)  # type: ignore[arg-type]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server, log
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def connect(server: SiteServer, first: bytes = b"") -> socket.socket:
+    """A connection that sends ``first`` (maybe nothing) and then stays open, silent."""
+    sock = socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=30)
+    if first:
+        sock.sendall(first)
+    return sock
+
+
+def read_all(sock: socket.socket) -> bytes:
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    return answer
+
+
+# What an idle client may have sent before it went silent.
+IDLE_STARTS = [b"", b"G", b"GET / HTTP/1.1\r\n", b"GET / HTTP/1.1\r\nHost: x\r\n"]
+
+
+@pytest.mark.parametrize("first", IDLE_STARTS)
+def test_an_idle_connection_is_closed_and_a_request_is_answered_after_it(
+    bounded: Callable[..., tuple[SiteServer, list[str]]], first: bytes
+) -> None:
+    server, log = bounded(idle_timeout=0.3, max_connections=4)
+    idle = [connect(server, first) for _ in range(4)]  # every slot taken by a silent client
+    for sock in idle:
+        with sock:
+            answer = read_all(sock)  # the server closes it: nothing, or its 408
+            assert answer == b"" or status_of(answer) == 408
+    assert get(server, "/status.json")[0] == 200
+    assert sum("Request timed out" in line for line in log) == 4 or first == b""
+
+
+def test_connections_over_the_bound_get_503_at_once_and_the_server_recovers(
+    bounded: Callable[..., tuple[SiteServer, list[str]]],
+) -> None:
+    server, log = bounded(idle_timeout=60, max_connections=3)
+    idle = [connect(server) for _ in range(3)]
+    for _ in range(5):  # each refused at once, whatever it sends
+        code, body = get(server, "/status.json")
+        assert (code, body) == (503, b"too many connections; try again soon\r\n")
+    assert log[-1] == "127.0.0.1 busy: 3 connections open; sent 503"
+    for sock in idle:  # a client that goes away frees its slot before it sees the close
+        sock.sendall(b"GET /status.json HTTP/1.0\r\n\r\n")
+        assert status_of(read_all(sock)) == 200
+        sock.close()
+    for _ in range(5):
+        assert get(server, "/status.json")[0] == 200
+
+
+def test_more_idle_clients_than_the_bound_never_stop_the_server(
+    bounded: Callable[..., tuple[SiteServer, list[str]]],
+) -> None:
+    """The hostile case in small: many more silent clients than the server serves at once."""
+    server, _log = bounded(idle_timeout=2, max_connections=8)
+    idle = [connect(server) for _ in range(40)]
+    answers = [read_all(sock) for sock in idle]  # closed by time-out, or refused with 503
+    assert answers[:8] == [b""] * 8
+    assert [status_of(a) for a in answers[8:]] == [503] * 32
+    for sock in idle:
+        sock.close()
+    assert get(server, "/status.json")[0] == 200
+
+
+def test_the_serve_command_outlives_more_idle_clients_than_it_has_descriptors(
+    ws: Workspace,
+) -> None:
+    """300 silent clients against a real ``serve`` allowed 128 descriptors: it answers each
+    (503 over its bound), still rebuilds on a change, and serves again once they leave."""
+    import resource
+
+    ws.write(small_manifest())
+
+    def few_descriptors() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "valhalla_status", "serve", "--port", "0"],
+        cwd=ws.root,
+        env=clean_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=few_descriptors,
+    )
+    idle: list[socket.socket] = []
+    try:
+        assert process.stderr is not None
+        assert process.stderr.readline() == "site: built (38 files)\n"
+        line = process.stderr.readline()
+        port = int(line.split(" at ")[1].split(" ")[0].rstrip("/").rsplit(":", 1)[1])
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(300)]
+        assert status_of(exchange(port, b"GET /status.json HTTP/1.0\r\n\r\n")) == 503
+        ws.write(ws.manifest.read_text(encoding="utf-8").replace("notes: null", "notes: flood"))
+        line = process.stderr.readline()
+        while "busy" in line:
+            line = process.stderr.readline()
+        assert line == "site: built (38 files)\n"
+        for sock in idle:
+            sock.close()
+        answer = b""
+        for _ in range(200):  # the 64 served ones end as the server reads their close
+            answer = exchange(port, b"GET /status.json HTTP/1.0\r\n\r\n")
+            if status_of(answer) == 200:
+                break
+        assert status_of(answer) == 200 and b'"notes": "flood"' in answer
+        assert process.poll() is None
+    finally:
+        for sock in idle:
+            sock.close()
+        process.kill()
+        process.wait()
+    assert "Traceback" not in process.stderr.read()
+
+
+def test_the_bounds_default_to_a_size_a_descriptor_limit_can_hold() -> None:
+    from valhalla_status import serve
+
+    assert (serve.IDLE_TIMEOUT, serve.MAX_CONNECTIONS) == (20.0, 64)
