@@ -253,14 +253,22 @@ def refresh_site(settings: Settings, manifest: Manifest) -> bool:
     """Rebuild the site if it does not show ``manifest`` (see :func:`publish.refresh_site`)."""
     from .publish import refresh_site as refresh
 
-    return refresh(settings.manifest, settings.site, manifest)
+    result = refresh(settings.manifest, settings.site, manifest)
+    return result is not None and _said_leftovers(result).changed
+
+
+def _said_leftovers(result: BuildResult) -> BuildResult:
+    """Say, one line each, the scratch folders the build could not remove."""
+    for line in result.leftovers:
+        click.echo(for_terminal(f"warning: {line}"), err=True)
+    return result
 
 
 def rebuild_site(settings: Settings, **options: Any) -> BuildResult:
     """Build the site from the manifest as it is now (see :func:`publish.publish_site`)."""
     from .publish import publish_site
 
-    return publish_site(settings.manifest, settings.site, **options)
+    return _said_leftovers(publish_site(settings.manifest, settings.site, **options))
 
 
 def emit_json(document: Any) -> None:

@@ -448,6 +448,8 @@ def serve_site(
             base_url=base_url,
             manifest_path=manifest_path,
         )
+        for line in result.leftovers:
+            log(f"warning: {line}")
         log(f"{site_dir}: {'built' if result.changed else 'up to date'} ({result.files} files)")
 
     rebuild = guarded(build, log)
