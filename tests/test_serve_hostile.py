@@ -275,10 +275,10 @@ def test_an_idle_connection_is_closed_and_a_request_is_answered_after_it(
     idle = [connect(server, first) for _ in range(4)]  # every slot taken by a silent client
     for sock in idle:
         with sock:
-            answer = read_all(sock)  # the server closes it: nothing, or its 408
-            assert answer == b"" or status_of(answer) == 408
+            assert read_all(sock) == b""  # closed by the server
     assert get(server, "/status.json")[0] == 200
-    assert sum("Request timed out" in line for line in log) == 4 or first == b""
+    timed_out = [line for line in log if "Request timed out" in line]
+    assert timed_out == ["127.0.0.1 Request timed out: TimeoutError('timed out')"] * 4
 
 
 def test_connections_over_the_bound_get_503_at_once_and_the_server_recovers(
@@ -302,7 +302,7 @@ def test_more_idle_clients_than_the_bound_never_stop_the_server(
     bounded: Callable[..., tuple[SiteServer, list[str]]],
 ) -> None:
     """The hostile case in small: many more silent clients than the server serves at once."""
-    server, _log = bounded(idle_timeout=2, max_connections=8)
+    server, _log = bounded(idle_timeout=3, max_connections=8)
     idle = [connect(server) for _ in range(40)]
     answers = [read_all(sock) for sock in idle]  # closed by time-out, or refused with 503
     assert answers[:8] == [b""] * 8
