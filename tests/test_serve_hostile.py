@@ -7,6 +7,7 @@ are served, and never a dotfile or the host configuration file ``_headers``.
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import subprocess
@@ -18,7 +19,9 @@ from pathlib import Path
 import pytest
 from conftest import Workspace, clean_env, small_manifest
 
+from valhalla_status import serve
 from valhalla_status.serve import SiteServer, make_server
+from valhalla_status.text import for_terminal
 
 
 @pytest.fixture
@@ -223,6 +226,52 @@ def test_the_serve_command_survives_malformed_requests_without_a_traceback(
     finally:
         process.kill()
         process.wait()
+
+
+# --- what opening a file may meet -----------------------------------------------------------
+
+OPEN_FAILURES = [
+    (OSError(errno.ENOENT, "No such file or directory"), 404),
+    (OSError(errno.ELOOP, "Too many levels of symbolic links"), 404),
+    (OSError(errno.ENOTDIR, "Not a directory"), 404),
+    (OSError(errno.EACCES, "Permission denied"), 404),
+    (OSError(errno.EMFILE, "Too many open files"), 503),
+    (OSError(errno.ENFILE, "Too many open files in system"), 503),
+    (OSError(errno.ENOMEM, "Cannot allocate memory"), 503),
+    (OSError(errno.EIO, "Input/output error"), 500),
+    (OSError(errno.ESTALE, "Stale file handle"), 500),
+    (ValueError("embedded null byte"), 500),
+    (UnicodeEncodeError("utf-8", "\udcff", 0, 1, "surrogates not allowed"), 500),
+    (RuntimeError("anything else"), 500),
+]
+
+
+@pytest.mark.parametrize(("error", "code"), OPEN_FAILURES)
+def test_every_failure_to_open_a_file_is_answered_and_the_server_keeps_serving(
+    served: tuple[SiteServer, list[str], Path],
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+    code: int,
+) -> None:
+    server, log, _site = served
+    real_open_in = serve._open_in
+
+    def open_in(dir_fd: int, name: str, flags: int) -> int:
+        if name == "status.json":
+            os.close(dir_fd)
+            raise error
+        return real_open_in(dir_fd, name, flags)
+
+    monkeypatch.setattr(serve, "_open_in", open_in)
+    assert get(server, "/status.json")[0] == code
+    assert get(server, "/")[0] == 200
+    failed = [line for line in log if "request failed" in line]
+    if isinstance(error, OSError):
+        assert failed == []
+    else:
+        assert failed == [
+            f"127.0.0.1 request failed: {type(error).__name__}: {for_terminal(str(error))}"
+        ]
 
 
 # --- idle and excess connections --------------------------------------------------------------

@@ -14,6 +14,7 @@ in any way is one log line while the last site is still served.
 from __future__ import annotations
 
 import collections
+import errno
 import functools
 import os
 import signal
@@ -102,8 +103,12 @@ class SiteHandler(SimpleHTTPRequestHandler):
             return None
         try:
             found = self._open(names)
-        except OSError:  # missing, a symbolic link, not a folder, not a regular file
-            self.send_error(404)
+        except OSError as exc:
+            self.send_error(_answer_to(exc))
+            return None
+        except Exception as exc:  # a fault of ours: answered all the same, and logged once
+            self.server.log(f"{self.address_string()} request failed: {_described(exc)}")
+            self.send_error(500)
             return None
         if found is None:  # a folder named without its slash: send the client to its URL
             path, _, query = self.path.partition("?")
@@ -235,6 +240,35 @@ def _fitting(max_connections: int) -> int:
     return max(1, min(max_connections, limit - _RESERVE - _LINGERING))
 
 
+# What opening a file may meet that means the site holds no such file to publish: missing, a
+# symbolic link, a file where a folder was named, not a regular file, not readable.
+_NOT_THERE = frozenset(
+    {
+        errno.ENOENT,
+        errno.ENOTDIR,
+        errno.ELOOP,
+        errno.EISDIR,
+        errno.ENAMETOOLONG,
+        errno.EACCES,
+        errno.EPERM,
+        errno.ENXIO,
+    }
+)
+# Out of descriptors or memory: the server is busy, not the file missing.
+_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM})
+
+
+def _described(error: BaseException | None) -> str:
+    return for_terminal(f"{type(error).__name__}: {error}")
+
+
+def _answer_to(exc: OSError) -> int:
+    """The status that answers a request whose file could not be opened for ``exc``."""
+    if isinstance(exc, FileNotFoundError) or exc.errno in _NOT_THERE:
+        return 404
+    return 503 if exc.errno in _EXHAUSTED else 500
+
+
 def _finished(request: socket.socket) -> bool:
     """Whether the client has closed its side of a refused connection (what it sent is read
     and dropped)."""
@@ -350,8 +384,7 @@ class SiteServer(ThreadingHTTPServer):
         error = sys.exc_info()[1]
         if isinstance(error, (ConnectionError, TimeoutError)):
             return
-        message = for_terminal(f"{type(error).__name__}: {error}")
-        self.log(f"{client_address[0]} request failed: {message}")
+        self.log(f"{client_address[0]} request failed: {_described(error)}")
 
     @property
     def url(self) -> str:
