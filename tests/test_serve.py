@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ import pytest
 from conftest import Workspace, clean_env, dump, small_manifest
 
 from valhalla_status.errors import ValhallaError
-from valhalla_status.serve import SiteServer, Watcher, make_server
+from valhalla_status.serve import SiteServer, Watcher, guarded, make_server
 
 
 @pytest.fixture
@@ -224,3 +225,94 @@ def test_serve_stops_on_a_signal_even_when_started_with_it_ignored(
     finally:
         process.kill()
         process.wait()
+
+
+# --- a rebuild that fails in any way ------------------------------------------------------------
+
+FAILURES = [
+    (
+        ValhallaError("manifest/valhalla.yaml:3: packs: refused"),
+        "manifest/valhalla.yaml:3: packs: refused",
+    ),
+    (ValhallaError("first\nsecond"), "first; second"),
+    (OSError(errno.EMFILE, "Too many open files"), "Too many open files"),
+    (
+        PermissionError(errno.EACCES, "Permission denied", "manifest"),
+        "Permission denied (manifest)",
+    ),
+    (OSError("no reason given"), "no reason given"),
+    (
+        ZeroDivisionError("integer division or modulo by zero"),
+        "internal error: ZeroDivisionError: integer division or modulo by zero",
+    ),
+    (KeyError("packs"), "internal error: KeyError: 'packs'"),
+    (
+        RecursionError("maximum recursion depth exceeded"),
+        "internal error: RecursionError: maximum recursion depth exceeded",
+    ),
+    (MemoryError(), "internal error: MemoryError: "),
+]
+
+
+@pytest.mark.parametrize(("error", "said"), FAILURES)
+def test_a_failed_rebuild_of_any_kind_is_one_log_line_and_the_watcher_goes_on(
+    ws: Workspace, error: Exception, said: str
+) -> None:
+    ws.write(small_manifest())
+    log: list[str] = []
+    builds: list[int] = []
+
+    def build() -> None:
+        builds.append(1)
+        if len(builds) == 1:
+            raise error
+        log.append("built")
+
+    watcher = Watcher([ws.manifest], guarded(build, log.append))
+    data = small_manifest()
+    data["system"]["notes"] = "changed"
+    ws.write(data)
+    assert watcher.poll() is True
+    assert watcher.poll() is False  # the failed change is not retried on every poll
+    data["system"]["notes"] = "changed again"
+    ws.write(data)
+    assert watcher.poll() is True
+    assert log == [f"rebuild failed, still serving the last site: {said}", "built"]
+
+
+def test_serve_keeps_serving_the_last_site_when_a_template_fails_while_rendering(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    ws.write(small_manifest())
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    footer = templates / "_footer.html"
+    footer.write_text("<footer>first</footer>\n", encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "valhalla_status", "serve", "--port", "0", "--templates", templates],
+        cwd=ws.root,
+        env=clean_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        assert process.stderr.readline() == "site: built (38 files)\n"
+        url = process.stderr.readline().split(" at ")[1].split(" ")[0]
+        assert b"<footer>first</footer>" in fetch(url)[2]
+
+        footer.write_text("<footer>{{ 1 // 0 }}</footer>\n", encoding="utf-8")
+        assert message(process.stderr) == (
+            "rebuild failed, still serving the last site: "
+            "internal error: ZeroDivisionError: integer division or modulo by zero\n"
+        )
+        assert fetch(url)[0] == 200 and b"<footer>first</footer>" in fetch(url)[2]
+
+        footer.write_text("<footer>second</footer>\n", encoding="utf-8")
+        assert message(process.stderr) == "site: built (38 files)\n"
+        assert b"<footer>second</footer>" in fetch(url)[2]
+        assert process.poll() is None
+    finally:
+        process.kill()
+        process.wait()
+    assert "Traceback" not in process.stderr.read()

@@ -7,18 +7,21 @@ are served, and never a dotfile or the host configuration file ``_headers``.
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from conftest import Workspace, clean_env, small_manifest
 
+from valhalla_status import serve
 from valhalla_status.serve import SiteServer, make_server
+from valhalla_status.text import for_terminal
 
 
 @pytest.fixture
@@ -223,3 +226,192 @@ def test_the_serve_command_survives_malformed_requests_without_a_traceback(
     finally:
         process.kill()
         process.wait()
+
+
+# --- what opening a file may meet -----------------------------------------------------------
+
+OPEN_FAILURES = [
+    (OSError(errno.ENOENT, "No such file or directory"), 404),
+    (OSError(errno.ELOOP, "Too many levels of symbolic links"), 404),
+    (OSError(errno.ENOTDIR, "Not a directory"), 404),
+    (OSError(errno.EACCES, "Permission denied"), 404),
+    (OSError(errno.EMFILE, "Too many open files"), 503),
+    (OSError(errno.ENFILE, "Too many open files in system"), 503),
+    (OSError(errno.ENOMEM, "Cannot allocate memory"), 503),
+    (OSError(errno.EIO, "Input/output error"), 500),
+    (OSError(errno.ESTALE, "Stale file handle"), 500),
+    (ValueError("embedded null byte"), 500),
+    (UnicodeEncodeError("utf-8", "\udcff", 0, 1, "surrogates not allowed"), 500),
+    (RuntimeError("anything else"), 500),
+]
+
+
+@pytest.mark.parametrize(("error", "code"), OPEN_FAILURES)
+def test_every_failure_to_open_a_file_is_answered_and_the_server_keeps_serving(
+    served: tuple[SiteServer, list[str], Path],
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+    code: int,
+) -> None:
+    server, log, _site = served
+    real_open_in = serve._open_in
+
+    def open_in(dir_fd: int, name: str, flags: int) -> int:
+        if name == "status.json":
+            os.close(dir_fd)
+            raise error
+        return real_open_in(dir_fd, name, flags)
+
+    monkeypatch.setattr(serve, "_open_in", open_in)
+    assert get(server, "/status.json")[0] == code
+    assert get(server, "/")[0] == 200
+    failed = [line for line in log if "request failed" in line]
+    if isinstance(error, OSError):
+        assert failed == []
+    else:
+        assert failed == [
+            f"127.0.0.1 request failed: {type(error).__name__}: {for_terminal(str(error))}"
+        ]
+
+
+# --- idle and excess connections --------------------------------------------------------------
+
+
+@pytest.fixture
+def bounded(ws: Workspace) -> Iterator[Callable[..., tuple[SiteServer, list[str]]]]:
+    """Serve the small manifest's site with the bounds given; every server is shut down."""
+    ws.write(small_manifest())
+    assert ws.run("build").exit_code == 0
+    servers: list[SiteServer] = []
+
+    def start(**bounds: float) -> tuple[SiteServer, list[str]]:
+        log: list[str] = []
+        server = make_server(str(ws.root / "site"), "127.0.0.1", 0, log.append, **bounds)  # type: ignore[arg-type]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server, log
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def connect(server: SiteServer, first: bytes = b"") -> socket.socket:
+    """A connection that sends ``first`` (maybe nothing) and then stays open, silent."""
+    sock = socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=30)
+    if first:
+        sock.sendall(first)
+    return sock
+
+
+def read_all(sock: socket.socket) -> bytes:
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    return answer
+
+
+# What an idle client may have sent before it went silent.
+IDLE_STARTS = [b"", b"G", b"GET / HTTP/1.1\r\n", b"GET / HTTP/1.1\r\nHost: x\r\n"]
+
+
+@pytest.mark.parametrize("first", IDLE_STARTS)
+def test_an_idle_connection_is_closed_and_a_request_is_answered_after_it(
+    bounded: Callable[..., tuple[SiteServer, list[str]]], first: bytes
+) -> None:
+    server, log = bounded(idle_timeout=0.3, max_connections=4)
+    idle = [connect(server, first) for _ in range(4)]  # every slot taken by a silent client
+    for sock in idle:
+        with sock:
+            assert read_all(sock) == b""  # closed by the server
+    assert get(server, "/status.json")[0] == 200
+    timed_out = [line for line in log if "Request timed out" in line]
+    assert timed_out == ["127.0.0.1 Request timed out: TimeoutError('timed out')"] * 4
+
+
+def test_connections_over_the_bound_get_503_at_once_and_the_server_recovers(
+    bounded: Callable[..., tuple[SiteServer, list[str]]],
+) -> None:
+    server, log = bounded(idle_timeout=60, max_connections=3)
+    idle = [connect(server) for _ in range(3)]
+    for _ in range(5):  # each refused at once, whatever it sends
+        code, body = get(server, "/status.json")
+        assert (code, body) == (503, b"too many connections; try again soon\r\n")
+    assert log[-1] == "127.0.0.1 busy: 3 connections open; sent 503"
+    for sock in idle:  # a client that goes away frees its slot before it sees the close
+        sock.sendall(b"GET /status.json HTTP/1.0\r\n\r\n")
+        assert status_of(read_all(sock)) == 200
+        sock.close()
+    for _ in range(5):
+        assert get(server, "/status.json")[0] == 200
+
+
+def test_more_idle_clients_than_the_bound_never_stop_the_server(
+    bounded: Callable[..., tuple[SiteServer, list[str]]],
+) -> None:
+    """The hostile case in small: many more silent clients than the server serves at once."""
+    server, _log = bounded(idle_timeout=3, max_connections=8)
+    idle = [connect(server) for _ in range(40)]
+    answers = [read_all(sock) for sock in idle]  # closed by time-out, or refused with 503
+    assert answers[:8] == [b""] * 8
+    assert [status_of(a) for a in answers[8:]] == [503] * 32
+    for sock in idle:
+        sock.close()
+    assert get(server, "/status.json")[0] == 200
+
+
+def test_the_serve_command_outlives_more_idle_clients_than_it_has_descriptors(
+    ws: Workspace,
+) -> None:
+    """300 silent clients against a real ``serve`` allowed 128 descriptors: it answers each
+    (503 over its bound), still rebuilds on a change, and serves again once they leave."""
+    import resource
+
+    ws.write(small_manifest())
+
+    def few_descriptors() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "valhalla_status", "serve", "--port", "0"],
+        cwd=ws.root,
+        env=clean_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=few_descriptors,
+    )
+    idle: list[socket.socket] = []
+    try:
+        assert process.stderr is not None
+        assert process.stderr.readline() == "site: built (38 files)\n"
+        line = process.stderr.readline()
+        port = int(line.split(" at ")[1].split(" ")[0].rstrip("/").rsplit(":", 1)[1])
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(300)]
+        assert status_of(exchange(port, b"GET /status.json HTTP/1.0\r\n\r\n")) == 503
+        ws.write(ws.manifest.read_text(encoding="utf-8").replace("notes: null", "notes: flood"))
+        line = process.stderr.readline()
+        while "busy" in line:
+            line = process.stderr.readline()
+        assert line == "site: built (38 files)\n"
+        for sock in idle:
+            sock.close()
+        answer = b""
+        for _ in range(200):  # the 64 served ones end as the server reads their close
+            answer = exchange(port, b"GET /status.json HTTP/1.0\r\n\r\n")
+            if status_of(answer) == 200:
+                break
+        assert status_of(answer) == 200 and b'"notes": "flood"' in answer
+        assert process.poll() is None
+    finally:
+        for sock in idle:
+            sock.close()
+        process.kill()
+        process.wait()
+    assert "Traceback" not in process.stderr.read()
+
+
+def test_the_bounds_default_to_a_size_a_descriptor_limit_can_hold() -> None:
+    from valhalla_status import serve
+
+    assert (serve.IDLE_TIMEOUT, serve.MAX_CONNECTIONS) == (20.0, 64)

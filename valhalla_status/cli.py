@@ -253,14 +253,22 @@ def refresh_site(settings: Settings, manifest: Manifest) -> bool:
     """Rebuild the site if it does not show ``manifest`` (see :func:`publish.refresh_site`)."""
     from .publish import refresh_site as refresh
 
-    return refresh(settings.manifest, settings.site, manifest)
+    result = refresh(settings.manifest, settings.site, manifest)
+    return result is not None and _said_leftovers(result).changed
+
+
+def _said_leftovers(result: BuildResult) -> BuildResult:
+    """Say, one line each, the scratch folders the build could not remove."""
+    for line in result.leftovers:
+        click.echo(for_terminal(f"warning: {line}"), err=True)
+    return result
 
 
 def rebuild_site(settings: Settings, **options: Any) -> BuildResult:
     """Build the site from the manifest as it is now (see :func:`publish.publish_site`)."""
     from .publish import publish_site
 
-    return publish_site(settings.manifest, settings.site, **options)
+    return _said_leftovers(publish_site(settings.manifest, settings.site, **options))
 
 
 def emit_json(document: Any) -> None:
@@ -878,9 +886,11 @@ def _check_source(settings: Settings, url: str | None, path: str | None, as_json
         from .workspace import current_folder_gone
 
         reason = current_folder_gone() or f"cannot find the site: {exc.strerror or exc}"
-        if as_json:
-            emit_result({"ready": False, "source": None, "error": reason})
-        raise UnavailableError(reason) from None
+    except ValhallaError as exc:  # the manifest found is another user's
+        reason = exc.message
+    if as_json:
+        emit_result({"ready": False, "source": None, "error": reason})
+    raise UnavailableError(reason) from None
 
 
 @main.command()

@@ -77,8 +77,8 @@ def state_files(manifest: Manifest) -> dict[str, bytes]:
 
 def refresh_site(
     path: str | os.PathLike[str], site_dir: str | os.PathLike[str], manifest: Manifest
-) -> bool:
-    """Rebuild the site unless it already shows ``manifest``; whether it was rebuilt.
+) -> BuildResult | None:
+    """Rebuild the site unless it already shows ``manifest``; the build (None: none was needed).
 
     For a change that changed nothing: the site may still be missing, or built from another
     state (an earlier rebuild failed, or the change was made with ``--no-build``). Checking
@@ -87,5 +87,5 @@ def refresh_site(
     from .site import holds_files
 
     if holds_files(site_dir, state_files(manifest)):
-        return False
-    return publish_site(path, site_dir, manifest=manifest).changed
+        return None
+    return publish_site(path, site_dir, manifest=manifest)

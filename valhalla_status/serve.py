@@ -4,10 +4,17 @@ A stdlib ``ThreadingHTTPServer`` serves the site folder (GET and HEAD only; no d
 listings; ``404.html`` for what is missing) while the main thread polls the manifest and the
 templates and rebuilds on a change. Builds swap the folder atomically, so a request is answered
 from the old site or the new one.
+
+Its resources are bounded: a connection idle for :data:`IDLE_TIMEOUT` seconds is closed, at
+most :data:`MAX_CONNECTIONS` are served at once (the next one gets a 503 at once and is
+closed), so idle clients can never take every thread and descriptor; and a rebuild that fails
+in any way is one log line while the last site is still served.
 """
 
 from __future__ import annotations
 
+import collections
+import errno
 import functools
 import os
 import signal
@@ -26,6 +33,23 @@ from .errors import ValhallaError
 from .text import for_terminal
 
 Log = Callable[[str], None]
+
+IDLE_TIMEOUT = 20.0
+"""Seconds a connection may wait for the client's next bytes before it is closed."""
+MAX_CONNECTIONS = 64
+"""Connections served at once; one more is answered 503 and closed."""
+_BUSY = (
+    b"HTTP/1.0 503 Service Unavailable\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: 38\r\n"
+    b"Retry-After: 1\r\n"
+    b"Connection: close\r\n"
+    b"\r\n"
+    b"too many connections; try again soon\r\n"
+)
+_LINGER = 5.0  # seconds a refused connection waits for its client to close it
+_LINGERING = 16  # refused connections waiting at most; more are closed at once
+_RESERVE = 48  # descriptors kept free of connections, for the rebuilds and the log
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -55,6 +79,10 @@ class SiteHandler(SimpleHTTPRequestHandler):
     extensions_map = CONTENT_TYPES
     server: SiteServer
 
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.idle_timeout)  # a silent client is let go
+
     def end_headers(self) -> None:
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Cache-Control", "no-cache")
@@ -75,8 +103,12 @@ class SiteHandler(SimpleHTTPRequestHandler):
             return None
         try:
             found = self._open(names)
-        except OSError:  # missing, a symbolic link, not a folder, not a regular file
-            self.send_error(404)
+        except OSError as exc:
+            self.send_error(_answer_to(exc))
+            return None
+        except Exception as exc:  # a fault of ours: answered all the same, and logged once
+            self.server.log(f"{self.address_string()} request failed: {_described(exc)}")
+            self.send_error(500)
             return None
         if found is None:  # a folder named without its slash: send the client to its URL
             path, _, query = self.path.partition("?")
@@ -194,6 +226,61 @@ class SiteHandler(SimpleHTTPRequestHandler):
         self.server.log(f"{self.address_string()} {for_terminal(format % args)}")
 
 
+def _fitting(max_connections: int) -> int:
+    """``max_connections``, fewer if the process's descriptor limit cannot hold them beside the
+    refused connections and what a rebuild opens."""
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):  # no such limit (Windows)
+        return max_connections
+    if limit == resource.RLIM_INFINITY:
+        return max_connections
+    return max(1, min(max_connections, limit - _RESERVE - _LINGERING))
+
+
+# What opening a file may meet that means the site holds no such file to publish: missing, a
+# symbolic link, a file where a folder was named, not a regular file, not readable.
+_NOT_THERE = frozenset(
+    {
+        errno.ENOENT,
+        errno.ENOTDIR,
+        errno.ELOOP,
+        errno.EISDIR,
+        errno.ENAMETOOLONG,
+        errno.EACCES,
+        errno.EPERM,
+        errno.ENXIO,
+    }
+)
+# Out of descriptors or memory: the server is busy, not the file missing.
+_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM})
+
+
+def _described(error: BaseException | None) -> str:
+    return for_terminal(f"{type(error).__name__}: {error}")
+
+
+def _answer_to(exc: OSError) -> int:
+    """The status that answers a request whose file could not be opened for ``exc``."""
+    if isinstance(exc, FileNotFoundError) or exc.errno in _NOT_THERE:
+        return 404
+    return 503 if exc.errno in _EXHAUSTED else 500
+
+
+def _finished(request: socket.socket) -> bool:
+    """Whether the client has closed its side of a refused connection (what it sent is read
+    and dropped)."""
+    try:
+        # A client that keeps sending is left for the next round.
+        return any(not request.recv(65536) for _ in range(16))
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
 def _open_in(dir_fd: int, name: str, flags: int) -> int:
     """Open ``name`` in the folder ``dir_fd`` (which is closed either way)."""
     try:
@@ -211,16 +298,85 @@ def _is_folder(fd: int) -> bool:
 
 
 class SiteServer(ThreadingHTTPServer):
-    """The HTTP server, with the log function its handlers write to."""
+    """The HTTP server, with the log function its handlers write to, and its bounds: how long
+    a connection may idle, how many are served at once."""
 
     daemon_threads = True
+    request_queue_size = 128  # connections the system holds until they are accepted
 
-    def __init__(self, address: tuple[str, int], site_dir: str, log: Log) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        site_dir: str,
+        log: Log,
+        *,
+        idle_timeout: float = IDLE_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.log = log
+        self.idle_timeout = idle_timeout
+        self.max_connections = _fitting(max_connections)
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+        self._closing: collections.deque[tuple[float, socket.socket]] = collections.deque()
         handler = functools.partial(SiteHandler, directory=os.path.realpath(site_dir))
         super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve the connection in a thread of its own, if one of the slots is free; else
+        answer 503 and close it."""
+        if not self._slots.acquire(blocking=False):
+            self._refuse(request, client_address)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # no thread started: the slot is not taken
+            self._slots.release()
+            self.shutdown_request(request)
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            # The slot is free before the client sees the connection close.
+            self._slots.release()
+            self.shutdown_request(request)
+
+    def _refuse(self, request: socket.socket, client_address: Any) -> None:
+        """The quick answer to a connection over the bound: 503 and the end of the answer.
+
+        The socket is closed later (:meth:`service_actions`), once the client has closed its
+        side or :data:`_LINGER` seconds have passed: closed at once, a request arriving after
+        the answer would reset the connection, and the client lose the answer."""
+        try:
+            request.setblocking(False)
+            request.send(_BUSY)
+            request.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        self._closing.append((time.monotonic() + _LINGER, request))
+        while len(self._closing) > _LINGERING:
+            self.shutdown_request(self._closing.popleft()[1])
+        self.log(f"{client_address[0]} busy: {self.max_connections} connections open; sent 503")
+
+    def service_actions(self) -> None:
+        """Close the refused connections whose client is done, or that waited long enough."""
+        now = time.monotonic()
+        for entry in list(self._closing):
+            deadline, request = entry
+            if now < deadline and not _finished(request):
+                continue
+            self._closing.remove(entry)
+            self.shutdown_request(request)
+
+    def server_close(self) -> None:
+        super().server_close()
+        while self._closing:
+            self.shutdown_request(self._closing.popleft()[1])
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """One log line, never a traceback, for a request that failed in the handler; a client
@@ -228,8 +384,7 @@ class SiteServer(ThreadingHTTPServer):
         error = sys.exc_info()[1]
         if isinstance(error, (ConnectionError, TimeoutError)):
             return
-        message = for_terminal(f"{type(error).__name__}: {error}")
-        self.log(f"{client_address[0]} request failed: {message}")
+        self.log(f"{client_address[0]} request failed: {_described(error)}")
 
     @property
     def url(self) -> str:
@@ -239,10 +394,24 @@ class SiteServer(ThreadingHTTPServer):
         return f"http://{shown}:{port}/"
 
 
-def make_server(site_dir: str, host: str, port: int, log: Log) -> SiteServer:
+def make_server(
+    site_dir: str,
+    host: str,
+    port: int,
+    log: Log,
+    *,
+    idle_timeout: float = IDLE_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
+) -> SiteServer:
     """A server for ``site_dir`` bound to ``host:port`` (port 0: any free port)."""
     try:
-        return SiteServer((host, port), site_dir, log)
+        return SiteServer(
+            (host, port),
+            site_dir,
+            log,
+            idle_timeout=idle_timeout,
+            max_connections=max_connections,
+        )
     except OSError as exc:
         raise ValhallaError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
@@ -291,8 +460,14 @@ def serve_site(
     base_url: str | None = None,
     log: Log,
     interval: float = 0.5,
+    idle_timeout: float = IDLE_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> None:
-    """Build, serve and rebuild on change until Ctrl-C; a failed rebuild keeps the last site."""
+    """Build, serve and rebuild on change until Ctrl-C; a failed rebuild keeps the last site.
+
+    Connections idle for ``idle_timeout`` seconds are closed, and at most ``max_connections``
+    are served at once (see :class:`SiteServer`).
+    """
     from .layout import history_dir
     from .manifest import load_manifest
     from .site import build_site, builtin_templates
@@ -306,20 +481,19 @@ def serve_site(
             base_url=base_url,
             manifest_path=manifest_path,
         )
+        for line in result.leftovers:
+            log(f"warning: {line}")
         log(f"{site_dir}: {'built' if result.changed else 'up to date'} ({result.files} files)")
 
-    def rebuild() -> None:
-        try:
-            build()
-        except ValhallaError as exc:
-            log(f"rebuild failed, still serving the last site: {exc.format_message()}")
-
+    rebuild = guarded(build, log)
     build()
     watched = [Path(manifest_path), history_dir(manifest_path), builtin_templates()]
     if templates_dir is not None:
         watched.append(Path(templates_dir))
     watcher = Watcher(watched, rebuild)
-    server = make_server(site_dir, host, port, log)
+    server = make_server(
+        site_dir, host, port, log, idle_timeout=idle_timeout, max_connections=max_connections
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     restore = _stop_on_signals()
@@ -334,6 +508,29 @@ def serve_site(
         restore()
         server.shutdown()
         server.server_close()
+
+
+def guarded(build: Callable[[], None], log: Log) -> Callable[[], None]:
+    """``build``, run so that no failure of it ends the server: whatever it raises is one log
+    line, and the last site is still served."""
+
+    def rebuild() -> None:
+        try:
+            build()
+        except Exception as exc:
+            log(f"rebuild failed, still serving the last site: {failure(exc)}")
+
+    return rebuild
+
+
+def failure(exc: Exception) -> str:
+    """Why a rebuild failed, in one line."""
+    if isinstance(exc, ValhallaError):
+        return "; ".join(exc.message.splitlines())
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}"
+    return f"internal error: {type(exc).__name__}: {exc}"
 
 
 def _stop_on_signals() -> Callable[[], None]:

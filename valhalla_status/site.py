@@ -9,7 +9,6 @@ one, never a mix; :func:`check_site` lists what differs from the live site.
 from __future__ import annotations
 
 import base64
-import contextlib
 import ctypes
 import errno
 import functools
@@ -18,12 +17,11 @@ import json
 import os
 import re
 import secrets
-import shutil
 import stat
 import sys
 import unicodedata
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -69,6 +67,7 @@ from .sitefolder import (
     SITE_MARK,
     SITE_MARK_BYTES,
     has_mark,
+    remove_scratch,
     scratch_folders,
     scratch_path,
     site_folder,
@@ -78,11 +77,13 @@ from .statuspage import statuspage_documents
 
 @dataclass(frozen=True)
 class BuildResult:
-    """What :func:`build_site` did: the site folder, its file count, whether it changed."""
+    """What :func:`build_site` did: the site folder, its file count, whether it changed, and
+    the scratch folders beside it that could not be removed (one line each, naming it)."""
 
     path: str
     files: int
     changed: bool
+    leftovers: tuple[str, ...] = ()
 
 
 def builtin_templates() -> Path:
@@ -732,8 +733,9 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def _recover(target: Path) -> None:
-    """Clear what a killed build left beside the site (restoring it if it was mid-swap).
+def _recover(target: Path) -> list[str]:
+    """Clear what a killed build left beside the site (restoring it if it was mid-swap); what
+    could not be removed, and why.
 
     Only folders with the build's scratch names and its mark are touched (see
     ``scratch_folders``); anything else beside the site is someone else's.
@@ -744,26 +746,12 @@ def _recover(target: Path) -> None:
         if olds:
             os.rename(olds[0], target)
             leftovers = [(kind, path) for kind, path in leftovers if path != olds[0]]
-    for _kind, path in leftovers:
-        _remove_scratch(path)
+    return _remove_all(path for _kind, path in leftovers)
 
 
-def _remove_scratch(folder: Path) -> None:
-    """Remove a folder the build made, its mark last: cut short by a kill, what is left still
-    carries the mark (or is empty), so the next build knows it for its own and clears it."""
-    if folder.is_symlink() or not folder.is_dir():
-        return
-    with contextlib.suppress(OSError):
-        with os.scandir(folder) as scan:
-            entries = [entry for entry in scan if entry.name != SITE_MARK]
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
-            else:
-                os.unlink(entry.path)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(folder / SITE_MARK)
-        os.rmdir(folder)
+def _remove_all(folders: Iterable[Path]) -> list[str]:
+    """Remove the build's scratch ``folders``; what could not be removed, and why."""
+    return [why for why in map(remove_scratch, folders) if why is not None]
 
 
 def build_site(
@@ -793,12 +781,12 @@ def build_site(
         # As it is now, under the lock.
         target = site_folder(site_dir, manifest_path=manifest_path, templates_dir=templates)
         try:
-            _recover(target)
+            leftovers = _recover(target)
             same, current = _unchanged(target, files)
         except OSError as exc:
             raise ValhallaError(f"cannot build {shown}: {exc.strerror or exc}") from None
         if current:
-            return BuildResult(shown, len(rendered), changed=False)
+            return BuildResult(shown, len(rendered), changed=False, leftovers=tuple(leftovers))
         token = secrets.token_hex(8)
         staging = scratch_path(target, "staging", token)
         old = scratch_path(target, "old", token)
@@ -818,9 +806,8 @@ def build_site(
             raise ValhallaError(f"cannot build {shown}: {exc.strerror or exc}") from None
         finally:
             # After the exchange the staging name holds the old site.
-            for path in made:
-                _remove_scratch(path)
-    return BuildResult(shown, len(rendered), changed=True)
+            leftovers += _remove_all(made)
+    return BuildResult(shown, len(rendered), changed=True, leftovers=tuple(leftovers))
 
 
 def check_site(

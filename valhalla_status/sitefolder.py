@@ -4,12 +4,19 @@ A folder is the tool's only if it carries the mark every build writes inside the
 (:data:`SITE_MARK`); the folders a build makes beside the site carry hidden names with a random
 token (``.site.valhalla-staging-<token>``) and the mark, so a killed build's leftovers are told
 apart from anyone else's folders.
+
+A build leaves nothing it cannot clean or report: a read-only site folder is refused before
+anything is written, and a scratch folder is removed even where its folders were made
+read-only (the build made them, so it gives itself write permission back); one it still cannot
+remove (files another user owns) is named, with why, in the build's result.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shutil
 import stat
 from pathlib import Path
 
@@ -108,13 +115,32 @@ def _foreign(target: Path) -> str | None:
         return "it is not a folder"
     try:
         empty = not any(target.iterdir())
+        unwritable = _unwritable(target)
     except OSError as exc:
         return str(exc.strerror or exc)
+    if unwritable:
+        return unwritable
     if not empty and not has_mark(target):
         return (
             f"it is not empty and has no {SITE_MARK} mark, so it is not a site "
             "valhalla-status built; choose a new or empty folder"
         )
+    return None
+
+
+def _unwritable(target: Path) -> str | None:
+    """Why the folder ``target`` may not be replaced by this process, or None.
+
+    Replacing a folder needs only its parent's permission: a folder made read-only would be
+    swapped out all the same, and what it holds then left beside the site, where the build
+    cannot remove it. Root passes every permission check, so the owner's write bit is asked.
+    """
+    info = target.stat()
+    mode = stat.S_IMODE(info.st_mode)
+    if not mode & stat.S_IWUSR:
+        return f"it is read-only (mode {mode:04o}); make it writable with `chmod u+w` to build it"
+    if not os.access(target, os.W_OK):
+        return f"it is not writable by you (mode {mode:04o}, owner uid {info.st_uid})"
     return None
 
 
@@ -150,3 +176,81 @@ def scratch_folders(target: Path) -> list[tuple[str, Path]]:
             if empty or (mark is not None and _MARK_PREFIX.startswith(mark)):
                 found.append((kind, path))
     return found
+
+
+def remove_scratch(folder: Path) -> str | None:
+    """Remove a folder the build made, its mark last; None once it is gone, else one line
+    saying what is left and why.
+
+    Cut short by a kill, what is left still carries the mark (or is empty), so the next build
+    knows it for its own and clears it. Folders inside made read-only are given write
+    permission back first (the build made them); what still cannot be removed (another user's
+    files) is left.
+    """
+    if folder.is_symlink() or not folder.is_dir():
+        return None
+    try:
+        _remove(folder)
+    except PermissionError as first:
+        try:
+            _open_up(folder)
+        except OSError:  # not ours to open up: what stopped the removal says why
+            return _why(folder, first)
+        try:
+            _remove(folder)
+        except OSError as exc:
+            return _why(folder, exc)
+    except OSError as exc:
+        return _why(folder, exc)
+    return None
+
+
+def _remove(folder: Path) -> None:
+    with os.scandir(folder) as scan:
+        entries = [entry for entry in scan if entry.name != SITE_MARK]
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path)
+        else:
+            os.unlink(entry.path)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(folder / SITE_MARK)
+    os.rmdir(folder)
+
+
+_OPEN_FOLDER = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0)
+
+
+def _open_up(folder: Path) -> None:
+    """Give the owner read, write and search permission on ``folder`` and on every folder
+    inside it, never through a symbolic link (raises ``PermissionError`` for a folder that is
+    not ours)."""
+    pending = [os.fspath(folder)]
+    while pending:
+        path = pending.pop()
+        fd = os.open(path, _OPEN_FOLDER)
+        try:
+            mode = stat.S_IMODE(os.fstat(fd).st_mode)
+            if mode & stat.S_IRWXU != stat.S_IRWXU:
+                os.fchmod(fd, mode | stat.S_IRWXU)
+        finally:
+            os.close(fd)
+        with os.scandir(path) as scan:
+            pending += [entry.path for entry in scan if entry.is_dir(follow_symlinks=False)]
+
+
+def _why(folder: Path, exc: OSError) -> str:
+    """The one line that names the folder left and why, with paths as the user types them."""
+    failed = exc.filename
+    where = f" ({_shown(failed)})" if failed and failed != os.fspath(folder) else ""
+    return (
+        f"cannot remove {_shown(folder)}, left by a build: {exc.strerror or exc}{where}; "
+        "remove it by hand"
+    )
+
+
+def _shown(path: str | os.PathLike[str]) -> str:
+    try:
+        return os.path.relpath(path)
+    except (OSError, ValueError):  # no current folder; another drive
+        return os.fspath(path)

@@ -4,7 +4,11 @@
 The manifest is found as git finds ``.git``: ``manifest/valhalla.yaml`` in the current folder,
 else in its parent, and so on up. The walk stops at the top of a git work tree (a folder holding
 ``.git``) or at the filesystem root, so a manifest that belongs to another repository is never
-picked up. Paths are shown as the user would type them from the current folder.
+picked up. As git refuses a repository owned by someone else (``safe.directory``), the walk
+never adopts a manifest owned by another user: the first one found ends the walk, and if it, its
+folder or the folder holding that is another user's, the command stops with one line saying so
+(``--manifest`` names it on purpose). Paths are shown as the user would type them from the
+current folder.
 
 Paths here are strings handled with :mod:`os.path`, and the records are named tuples:
 ``check`` finds the site through this module and must start fast.
@@ -62,14 +66,55 @@ def _is_top(folder: str) -> bool:
 
 
 def find_root(start: str | os.PathLike[str] = ".") -> str | None:
-    """The nearest folder (absolute), from ``start`` up, that holds ``manifest/valhalla.yaml``."""
+    """The nearest folder (absolute), from ``start`` up, that holds ``manifest/valhalla.yaml``.
+
+    A manifest owned by another user ends the walk with :class:`ValhallaError` (see
+    :func:`foreign_owner`): it is neither adopted nor walked past.
+    """
     folder = os.path.abspath(start)
     while True:
         if os.path.lexists(os.path.join(folder, DEFAULT_MANIFEST)):
+            owner = foreign_owner(folder)
+            if owner is not None:
+                raise ValhallaError(
+                    f"{DEFAULT_MANIFEST} in {folder} is owned by another user (uid {owner}); "
+                    "give --manifest to use it"
+                )
             return folder
         if _is_top(folder) or os.path.dirname(folder) == folder:
             return None
         folder = os.path.dirname(folder)
+
+
+def _trusted_owners() -> set[int]:
+    """Whose files the current process takes for its own, as git decides for a repository:
+    its effective user's; run as root, root's and, under ``sudo``, the invoking user's
+    (``SUDO_UID``)."""
+    euid = os.geteuid()
+    owners = {euid}
+    if euid == 0:
+        sudo_uid = os.environ.get("SUDO_UID", "")
+        if sudo_uid.isdecimal():
+            owners.add(int(sudo_uid))
+    return owners
+
+
+def foreign_owner(root: str) -> int | None:
+    """The owner (uid) of ``root``, its ``manifest`` folder or the manifest file, when that is
+    not a user whose files this process takes for its own (see :func:`_trusted_owners`); None
+    when all three are. The file and folders are not followed if they are links."""
+    if not hasattr(os, "geteuid"):  # no user ids to compare (Windows)
+        return None
+    trusted = _trusted_owners()
+    manifest = os.path.join(root, DEFAULT_MANIFEST)
+    for path in (root, os.path.dirname(manifest), manifest):
+        try:
+            owner = os.lstat(path).st_uid
+        except OSError:
+            continue
+        if owner not in trusted:
+            return owner
+    return None
 
 
 class Location(NamedTuple):
@@ -85,10 +130,10 @@ class Location(NamedTuple):
 def locate(manifest: str | None, site: str | None, start: str | os.PathLike[str] = ".") -> Location:
     """Resolve the ``--manifest`` and ``--site`` options (None: not given).
 
-    A manifest not given is looked for from ``start`` up (see :func:`find_root`); the site's
-    default is then ``site`` beside the ``manifest`` folder found. When the manifest is given,
-    or there is none anywhere, the defaults are relative to the current folder (where ``init``
-    creates them).
+    A manifest not given is looked for from ``start`` up (see :func:`find_root`: one owned by
+    another user is refused); the site's default is then ``site`` beside the ``manifest``
+    folder found. When the manifest is given, or there is none anywhere, the defaults are
+    relative to the current folder (where ``init`` creates them).
     """
     root = find_root(start) if manifest is None else None
     if manifest is None:
