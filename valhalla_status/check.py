@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from .client import PackStatus, Status, StatusClient, StatusUnavailable
 from .errors import UnavailableError, ValhallaError
-from .formats import clip, format_timestamp, human_time, semver_key
+from .formats import clip, format_timestamp, human_time, pack_key, semver_key
 from .text import for_terminal
 
 
@@ -78,12 +78,13 @@ def _iso(status: Status) -> str | None:
 
 
 def pack_ids(values: Iterable[str]) -> tuple[str, ...]:
-    """Ids from repeated and comma-separated options, upper-cased, duplicates dropped."""
+    """Ids from repeated and comma-separated options, as the manifest holds them (see
+    :func:`formats.pack_key`), duplicates dropped."""
     ids: dict[str, None] = {}
     for value in values:
         for part in value.split(","):
             if part.strip():
-                ids[part.strip().upper()] = None
+                ids[pack_key(part.strip())] = None
     return tuple(ids)
 
 

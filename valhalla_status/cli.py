@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .errors import NotFoundError, UnavailableError, ValhallaError
-from .formats import STATUSES, human_time, quoted
+from .formats import STATUSES, human_time, pack_key, quoted
 from .text import for_json, for_terminal
 
 if TYPE_CHECKING:
@@ -498,7 +498,7 @@ def pack_show(settings: Settings, pack_id: str, as_json: bool) -> None:
     manifest = settings.load()
     pack = get_pack_by_id(manifest, pack_id)
     if pack is None:
-        wanted = pack_id.upper() if pack_id.isascii() else pack_id  # 'ı'.upper() is 'I'
+        wanted = pack_key(pack_id)
         raise NotFoundError(
             f"no pack {for_terminal(wanted)}; `valhalla-status pack list` shows the packs"
         )

@@ -37,6 +37,7 @@ from .formats import (
     STATUSES,
     clip,
     is_semver,
+    pack_key,
     quoted,
     semver_key,
 )
@@ -118,7 +119,7 @@ class Status:
 
     def pack(self, pack_id: str) -> PackStatus | None:
         """The pack with this id (any case), or None."""
-        wanted = pack_id.upper()
+        wanted = pack_key(pack_id)
         return next((p for p in self.packs if p.id == wanted), None)
 
     def version_at_least(self, minimum: str) -> bool:

@@ -29,6 +29,13 @@ SEMVER_PATTERN = (
 _SEMVER = re.compile(SEMVER_PATTERN[1:-1], re.ASCII)
 
 
+def pack_key(pack_id: str) -> str:
+    """A pack id as typed, in the form a manifest holds it: upper-cased when it is ASCII. The
+    one rule every command matches ids by: a non-ASCII letter that upper-cases to an ASCII one
+    (``'ı'.upper()`` is ``'I'``) names no pack."""
+    return pack_id.upper() if pack_id.isascii() else pack_id
+
+
 def is_semver(version: str) -> bool:
     return _SEMVER.fullmatch(version) is not None
 

@@ -27,7 +27,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .formats import MAX_NUMBER_DIGITS, MAX_VERSION_LENGTH, quoted
+from .formats import MAX_NUMBER_DIGITS, MAX_VERSION_LENGTH, pack_key, quoted
 from .formats import SEMVER_PATTERN as SEMVER_PATTERN
 from .formats import STATUSES as STATUSES
 from .formats import PackStatus as PackStatus
@@ -341,7 +341,7 @@ class Manifest(StrictModel):
 
     def pack(self, pack_id: str) -> Pack | None:
         """The pack with this id (any case), or None."""
-        wanted = pack_id.upper() if pack_id.isascii() else pack_id  # 'ı'.upper() is 'I'
+        wanted = pack_key(pack_id)
         return next((p for p in self.packs if p.id == wanted), None)
 
 
