@@ -518,3 +518,20 @@ def test_landings_kept_in_the_git_folder_give_what_a_fresh_read_gives(team: Team
     assert alice.history() == fresh()
     (kept / next(p.name for p in kept.glob("landings-*.json"))).write_text("{not json")
     assert alice.history() == fresh()  # an unreadable file is read again, not trusted
+
+
+def test_the_history_starts_at_its_newest_init(team: Team) -> None:
+    """`init --force` killed after it replaced the main file, before it removed the old
+    entries: the old entries are not part of the history, which is the new manifest's."""
+    alice = team.alice
+    alice.change("set-version", "1.1.0", hour=1)
+    alice.commit("1.1.0", hour=1)
+    folder = alice.root / HISTORY
+    old = {p.name: p.read_bytes() for p in folder.iterdir()}
+    alice.change("init", "--force", hour=2)
+    for name, data in old.items():  # what a killed `init --force` leaves
+        (folder / name).write_bytes(data)
+    history = alice.history()
+    assert [(e["action"], e["at"]) for e in history] == [("init", iso(2))]
+    assert alice.run("validate").exit_code == 0
+    assert alice.json("show", "--json")["version"] == "1.0.0"

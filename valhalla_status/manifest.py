@@ -300,6 +300,13 @@ def _edited(name: str, raw: bytes, entry: HistoryEntry) -> bool:
     return digest(raw)[:8] != named and digest(dump_entry(entry).encode())[:8] != named
 
 
+def _since_newest_init(entries: list[LandedEntry]) -> list[LandedEntry]:
+    """The history starts at its newest ``init``: entries before it are what ``init --force``
+    replaced (left behind only when it was killed before removing them)."""
+    starts = [index for index, entry in enumerate(entries) if entry.action == "init"]
+    return entries[starts[-1] :] if starts and starts[-1] else entries
+
+
 def _parse_layout_2(
     data: dict[str, Any],
     lines: LineMap,
@@ -312,6 +319,7 @@ def _parse_layout_2(
     entries, problems = parse_history(history, folder_shown)
     if entries and landed is not None:
         entries = land(entries, landed())
+    entries = _since_newest_init(entries)
     if "history" in data:
         problems.append(
             problem(
