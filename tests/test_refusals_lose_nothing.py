@@ -1,4 +1,4 @@
-"""Hostile tests, third round: new examples of the defect classes closed before.
+"""A refused or killed command loses nothing recorded and says what is wrong in one line.
 
 Each test drives the real command line (or the library, where a kill must be simulated) on
 real files and checks the promise of its class: nothing lost, one clear line naming what is

@@ -1,5 +1,5 @@
-"""Hostile tests, fourth round: the fast canonical dump, the JSON encoder, the shipped schemas,
-the history written one entry at a time, and the light start-up's paths.
+"""The fast paths keep their promises: the fast canonical dump, the JSON encoder, the shipped
+schemas, the history written one entry at a time, and the light start-up's paths.
 
 Each test drives the real command line (in-process or as a real process) on real files, or the
 library where only it can say the promise (the dump against one PyYAML call).

@@ -1,4 +1,4 @@
-"""Hostile tests, second round: new examples of the defect classes closed before.
+"""Nothing outside the tool's own files is read or destroyed: links, FIFOs, folders and paths.
 
 Each test drives the real command line on real files (links, FIFOs, folders) and checks the
 promise of its class: nothing destroyed or read outside, one clear line, nothing written.
