@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from .history import landed_entry
 from .layout import ENTRY_NAME, digest, read_entry_file
 from .models import HistoryEntry, LandedEntry, Manifest
 from .yamlstrict import TAG
@@ -205,8 +206,7 @@ def entry_file_name(entry: HistoryEntry, seq: int, text: str | None = None) -> s
 def recorded(entry: HistoryEntry, seq: int) -> LandedEntry:
     """A new entry as it reads back once written at ``seq``: with its id (its file's name),
     landed at its own time (it is not committed yet)."""
-    entry_id = entry_file_name(entry, seq).removesuffix(".yaml")
-    return LandedEntry.model_construct(**dict(entry), id=entry_id, landed_at=entry.at)
+    return landed_entry(entry, entry_file_name(entry, seq).removesuffix(".yaml"))
 
 
 def with_ids(manifest: Manifest) -> Manifest:

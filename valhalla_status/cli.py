@@ -386,7 +386,7 @@ def validate(settings: Settings, base: str | None) -> None:
     manifest = settings.load()
     count = len(manifest.packs)
     if manifest.schema_version == 2:
-        problems = append_only_problems(base, settings.manifest)
+        problems = append_only_problems(base, settings.manifest, manifest)
         if problems:
             raise ValhallaError("\n".join(for_terminal(problem) for problem in problems))
     shown = for_terminal(settings.manifest)

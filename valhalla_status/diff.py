@@ -525,15 +525,15 @@ def _md(text: str) -> str:
     return _one(text).translate(_MD_ESCAPES)
 
 
-def append_only_problems(base: str | None, manifest_path: str) -> list[str]:
+def append_only_problems(base: str | None, manifest_path: str, new: Manifest) -> list[str]:
     """One line per recorded change that the working manifest no longer holds as it was: a
     recorded change is never removed or edited.
 
     Compared with the manifest where the current branch left git revision ``base`` (their
     merge base); with None, with every change that landed on the current branch (its
-    first-parent history) since its ``init``.
+    first-parent history) since its ``init``. ``new`` is the manifest as read from
+    ``manifest_path``.
     """
-    new = load_manifest(manifest_path, explained=False)
     folder = history_shown(manifest_path)
     if base is None:
         landed = landings(history_dir(manifest_path))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .defaults import DEFAULT_SYSTEM, default_packs
-from .models import HistoryEntry, Manifest, Pack
+from .models import HistoryEntry, LandedEntry, Manifest, Pack
 
 PACK_FIELDS = ("name", "group", "status", "notes")
 RECORD_ADVICE = "record the edit with `valhalla-status record --notes WHY`, or put the value back"
@@ -165,6 +165,11 @@ def _missing(pack_id: str, said: dict[str, Said]) -> Difference:
         f"({entry_label(newest.entry)}); {RECORD_ADVICE}"
     )
     return Difference(f"packs.{pack_id}", ("packs",), record, None, message)
+
+
+def landed_entry(entry: HistoryEntry, ident: str) -> LandedEntry:
+    """A history entry with its id, landed at its own time (until git says otherwise)."""
+    return LandedEntry.model_construct(**dict(entry), id=ident, landed_at=entry.at)
 
 
 def entry_id(entry: HistoryEntry) -> str:

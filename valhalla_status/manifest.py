@@ -26,14 +26,14 @@ from .canonical import HEADER as HEADER
 from .canonical import (
     dump_entry,
     dump_manifest,
-    entry_file_name,
     existing_entries,
     manifest_data,
     plan_history,
+    with_ids,
 )
 from .errors import ManifestError, ValhallaError
 from .files import NotRegularFileError, open_regular, read_regular_file
-from .history import differences
+from .history import differences, landed_entry
 from .landing import Landings, land, landings
 from .layout import EMPTY as EMPTY_HISTORY
 from .layout import (
@@ -182,11 +182,7 @@ def parse_manifest(
     except ValidationError as exc:
         raise ManifestError(validation_problems(exc, data, shown, lines)) from None
     _refuse_cross_field(manifest, shown, lines, data)
-    entries = [
-        _landed(entry, entry_file_name(entry, seq).removesuffix(".yaml"))
-        for seq, entry in enumerate(manifest.history)
-    ]
-    return manifest.model_copy(update={"history": entries})
+    return with_ids(manifest)
 
 
 def _check_explained(manifest: Manifest, data: dict[str, Any], lines: LineMap, shown: str) -> None:
@@ -252,7 +248,7 @@ def parse_history(history: History, folder_shown: str) -> tuple[list[LandedEntry
         range(len(loaded)),
         key=lambda i: (entries[i].at, int(loaded[i][0].split("-")[1]), loaded[i][0]),
     )
-    return [_landed(entries[i], loaded[i][0].removesuffix(".yaml")) for i in order], problems
+    return [landed_entry(entries[i], loaded[i][0].removesuffix(".yaml")) for i in order], problems
 
 
 def _read_entry(raw: bytes, shown: str) -> tuple[LineMap, dict[str, Any]] | list[str]:
@@ -286,11 +282,6 @@ def _entry_problems(
                 problem(f"{folder_shown}/{name}", lines.line_of(data, loc), loc, message)
             )
     return problems
-
-
-def _landed(entry: HistoryEntry, entry_id: str) -> LandedEntry:
-    """A read entry with its id; it lands at its own time until git says otherwise."""
-    return LandedEntry.model_construct(**dict(entry), id=entry_id, landed_at=entry.at)
 
 
 def _edited(name: str, raw: bytes, entry: HistoryEntry) -> bool:
