@@ -205,5 +205,5 @@ def test_the_files_that_show_the_state_are_the_ones_the_build_writes(ws: Workspa
     manifest = load_manifest(ws.manifest)
     rendered = render_site(manifest)
     state = state_files(manifest)
-    assert set(state) == {"status.json", "history.json", "history/2.json"}
+    assert set(state) == {"status.json", "history.json", "history/1.json"}
     assert state == {path: rendered[path] for path in state}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic_core import PydanticSerializationError
 from pydantic_core import to_json as _encode
@@ -193,38 +193,59 @@ def status_document(manifest: Manifest) -> dict[str, Any]:
     )
 
 
-def history_path(page: int) -> str:
-    """Where page ``page`` of the history is published: ``history.json``, ``history/2.json``…"""
-    return "history.json" if page == 1 else f"history/{page}.json"
+class HistoryPage(NamedTuple):
+    """Where one page of the history is published and which entries it holds: ``start`` and
+    ``end`` index the whole history, newest first."""
+
+    path: str
+    number: int
+    start: int
+    end: int
 
 
-def history_page_count(total: int) -> int:
-    return max(1, -(-total // HISTORY_PAGE_SIZE))
+def history_layout(total: int) -> list[HistoryPage]:
+    """The pages of a history of ``total`` entries, newest first.
 
-
-def history_page(
-    entries: list[dict[str, Any]], page: int = 1, per_page: int | None = HISTORY_PAGE_SIZE
-) -> dict[str, Any]:
-    """One page of the history (``entries``: all of it, newest first).
-
-    ``total`` counts every entry; ``prev`` and ``next`` link the neighbouring pages (relative
-    to this one; null at either end). Only pages of the published size are linked: a page of
-    another size (``history --json --limit N``) has no neighbours on the site.
+    ``history.json`` holds the newest 50; the older entries are numbered from the oldest:
+    ``history/1.json`` holds the oldest 50, ``history/2.json`` the next 50, and so on, the
+    newest of them partly filled. So a page, once full, never changes its entries, and an
+    entry that has left ``history.json`` stays on the same numbered page as changes land.
+    ``history.json`` has the number after the newest numbered page.
     """
-    path = history_path(page)
-    first = 0 if per_page is None else (page - 1) * per_page
-    shown = entries[first:] if per_page is None else entries[first : first + per_page]
-    linked = per_page == HISTORY_PAGE_SIZE
-    last = history_page_count(len(entries))
-    root = relative_root(path).removeprefix("./")
+    older = max(0, total - HISTORY_PAGE_SIZE)
+    numbered = -(-older // HISTORY_PAGE_SIZE)
+    pages = [HistoryPage("history.json", numbered + 1, 0, min(total, HISTORY_PAGE_SIZE))]
+    for number in range(numbered, 0, -1):
+        oldest_first = min(number * HISTORY_PAGE_SIZE, older)
+        pages.append(
+            HistoryPage(
+                f"history/{number}.json",
+                number,
+                total - oldest_first,
+                total - (number - 1) * HISTORY_PAGE_SIZE,
+            )
+        )
+    return pages
+
+
+def _history_page(
+    entries: list[dict[str, Any]], pages: list[HistoryPage], index: int
+) -> dict[str, Any]:
+    """Page ``pages[index]`` of ``entries`` (all of the history, newest first), linked to its
+    neighbours relative to itself: ``prev`` the newer page, ``next`` the older (null at either
+    end)."""
+    page = pages[index]
+    root = relative_root(page.path).removeprefix("./")
+    newer = pages[index - 1].path if index > 0 else None
+    older = pages[index + 1].path if index + 1 < len(pages) else None
     return described(
-        path,
+        page.path,
         {
             "total": len(entries),
-            "page": page,
-            "prev": root + history_path(page - 1) if linked and page > 1 else None,
-            "next": root + history_path(page + 1) if linked and page < last else None,
-            "history": shown,
+            "page": page.number,
+            "prev": root + newer if newer else None,
+            "next": root + older if older else None,
+            "history": entries[page.start : page.end],
         },
     )
 
@@ -237,14 +258,26 @@ def history_entries(manifest: Manifest) -> list[dict[str, Any]]:
 
 
 def history_pages(manifest: Manifest) -> dict[str, dict[str, Any]]:
-    """``history.json`` and ``history/<N>.json``: all of the history, 50 entries a page."""
+    """``history.json`` and ``history/<N>.json``: all of the history, each entry on one page."""
     entries = history_entries(manifest)
-    return {
-        history_path(page): history_page(entries, page)
-        for page in range(1, history_page_count(len(entries)) + 1)
-    }
+    pages = history_layout(len(entries))
+    return {page.path: _history_page(entries, pages, index) for index, page in enumerate(pages)}
 
 
 def history_document(manifest: Manifest, limit: int | None = HISTORY_FEED_LENGTH) -> dict[str, Any]:
-    """The ``limit`` most recent entries (all with None), newest first, as ``history.json``."""
-    return history_page(history_entries(manifest), 1, limit)
+    """The ``limit`` most recent entries (all with None), newest first: ``history.json`` for
+    the published size; another size is no page of the site, so it links to none."""
+    entries = history_entries(manifest)
+    pages = history_layout(len(entries))
+    if limit == HISTORY_PAGE_SIZE:
+        return _history_page(entries, pages, 0)
+    return described(
+        "history.json",
+        {
+            "total": len(entries),
+            "page": pages[0].number,
+            "prev": None,
+            "next": None,
+            "history": entries if limit is None else entries[:limit],
+        },
+    )

@@ -106,12 +106,19 @@ class StatusDocument(Described):
 
 class HistoryDocument(Described):
     """``history.json`` (the 50 most recent changes, newest first) and ``history/<N>.json``
-    (the next 50 each): every change is on one page, and the pages are linked."""
+    (the older changes, 50 a page numbered from the oldest, so a page keeps its entries as
+    changes land): every change is on one page, and the pages are linked."""
 
     total: int = Field(ge=0, description="The number of changes on all pages together.")
-    page: int = Field(ge=1)
-    prev: str | None = Field(description="The newer page, relative to this one; null on page 1.")
-    next: str | None = Field(description="The older page, relative to this one; null on the last.")
+    page: int = Field(
+        ge=1,
+        description="history/<N>.json is page N, page 1 holding the oldest changes; "
+        "history.json, the newest, has the number after the highest numbered page.",
+    )
+    prev: str | None = Field(
+        description="The newer page, relative to this one; null on history.json."
+    )
+    next: str | None = Field(description="The older page, relative to this one; null on page 1.")
     history: list[LandedEntry]
 
 

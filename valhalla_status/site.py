@@ -43,9 +43,8 @@ from .canonical import with_ids
 from .documents import (
     HISTORY_PAGE_SIZE,
     SCHEMA_FOLDER,
-    history_page_count,
+    history_layout,
     history_pages,
-    history_path,
     pack_documents,
     pack_file_document,
     packs_document,
@@ -509,30 +508,25 @@ def _schema_files() -> dict[str, bytes]:
 
 
 def _history_html(env: Environment, manifest: Manifest, context: dict[str, Any]) -> dict[str, str]:
-    """``history.html`` and ``history/<N>.html``: every change in words, 50 a page, the same
-    pages as the JSON ones; each change has the anchor ``change-<number>``."""
+    """``history.html`` and ``history/<N>.html``: every change in words, the same pages as the
+    JSON ones; each change has the anchor ``change-<id>``."""
     changes = recent_changes(manifest, None)
-    pages = history_page_count(len(changes))
+    pages = history_layout(len(changes))
+    html = [page.path.removesuffix(".json") + ".html" for page in pages]
     files = {}
-    for page in range(1, pages + 1):
-        path = history_path(page).removesuffix(".json") + ".html"
-        root = context["base_url"] or relative_root(path).removeprefix("./")
-
-        def href(number: int, root: str = root) -> str:
-            return root + history_path(number).removesuffix(".json") + ".html"
-
-        start = (page - 1) * HISTORY_PAGE_SIZE
-        files[path] = _render(
+    for index, page in enumerate(pages):
+        root = context["base_url"] or relative_root(html[index]).removeprefix("./")
+        files[html[index]] = _render(
             env,
             "history.html",
             {
                 **context,
                 "base_url": root,
-                "changes": changes[start : start + HISTORY_PAGE_SIZE],
-                "page": page,
-                "pages": pages,
-                "prev_href": href(page - 1) if page > 1 else None,
-                "next_href": href(page + 1) if page < pages else None,
+                "changes": changes[page.start : page.end],
+                "page": page.number,
+                "pages": len(pages),
+                "prev_href": root + html[index - 1] if index > 0 else None,
+                "next_href": root + html[index + 1] if index + 1 < len(pages) else None,
             },
         )
     return files
