@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Workspace, small_manifest
 
-from valhalla_status import site as site_module
+from valhalla_status import transaction as transaction_module
 from valhalla_status.manifest import load_manifest
-from valhalla_status.publish import publish_site, state_files
-from valhalla_status.service import record_edit, set_notes, set_pack
+from valhalla_status.publish import state_files
+from valhalla_status.service import set_notes, set_pack
 from valhalla_status.site import render_site
 from valhalla_status.sitefolder import SITE_MARK
+from valhalla_status.transaction import SiteOptions
 
 CHANGES = [
     ("pack", "set", "I", "--status", "installed"),
@@ -50,70 +52,51 @@ def test_the_site_after_a_change_is_what_a_build_of_the_file_writes(
     assert ws.run("build").stderr.startswith("site: already up to date")
 
 
-def test_a_change_builds_the_manifest_it_wrote_without_reading_it_again(
+def test_a_change_reads_the_manifest_once_and_builds_what_it_wrote(
     ws: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ws.write(small_manifest())
     assert ws.run("build").exit_code == 0
-    outcome = set_pack(ws.manifest, "I", status="installed", by="bob")
-    loads: list[object] = []
-    monkeypatch.setattr("valhalla_status.manifest.load_manifest", loads.append)
-    publish_site(ws.manifest, ws.root / "site", manifest=outcome.manifest)
-    assert loads == []
-    status = (ws.root / "site" / "packs" / "I.json").read_text()
-    assert '"status": "installed"' in status
+    reads: list[object] = []
+    real = transaction_module.load_manifest
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        reads.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(transaction_module, "load_manifest", counted)
+    outcome = set_pack(
+        ws.manifest, "I", status="installed", by="bob", site=SiteOptions(ws.root / "site")
+    )
+    assert (len(reads), outcome.site_error, outcome.build is not None) == (1, None, True)
+    assert '"status": "installed"' in (ws.root / "site" / "packs" / "I.json").read_text()
 
 
-@pytest.mark.parametrize("other", ["another change", "a hand edit", "a change undone by hand"])
-def test_a_manifest_changed_after_the_write_is_read_again_before_the_build(
-    ws: Workspace, other: str
+def test_the_site_after_changes_made_at_once_is_the_build_of_the_last_write(
+    ws: Workspace,
 ) -> None:
-    """Two changes at once: the slower one's build must not put back the older manifest."""
+    """Each change builds under the lock it wrote with: no slower build can put back an older
+    manifest's site."""
     ws.write(small_manifest())
     assert ws.run("migrate", "--by", "bob").exit_code == 0  # history entries in files
-    before = ws.manifest.read_bytes()
-    first = set_pack(ws.manifest, "I", status="installed", by="bob")
-    if other == "another change":  # by another thread (or process)
-        second = threading.Thread(target=set_notes, args=(ws.manifest, "Second"), daemon=True)
-        second.start()
-        second.join()
-        assert load_manifest(ws.manifest).system.notes == "Second"
-    elif other == "a hand edit":  # recorded (by another thread), as the history must explain it
-        text = ws.manifest.read_text()
-        ws.manifest.write_text(text.replace("Rollout Manager", "Rollout Boss"))
-        recorder = threading.Thread(
-            target=record_edit, args=(ws.manifest,), kwargs={"notes": "by hand"}, daemon=True
-        )
-        recorder.start()
-        recorder.join()
-        assert load_manifest(ws.manifest).packs[2].name == "Rollout Boss"
-    else:  # the newest entry removed and the main file put back (uncommitted: no revert)
-        entries = sorted(ws.manifest.with_name("valhalla.history").iterdir())
-        entries[-1].unlink()
-        ws.manifest.write_bytes(before)
-        assert load_manifest(ws.manifest).packs[1].status == "pending"
-    publish_site(ws.manifest, ws.root / "site", manifest=first.manifest)
+    site = SiteOptions(ws.root / "site")
+    failures: list[BaseException] = []
+
+    def change(text: str) -> None:
+        try:
+            outcome = set_notes(ws.manifest, text, by="bob", site=site)
+            assert outcome.site_error is None, outcome.site_error
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=change, args=(f"note {n}",)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert len(load_manifest(ws.manifest).history) == 1 + 1 + 6
     assert site_files(ws.root / "site") == render_site(load_manifest(ws.manifest))
-
-
-def test_a_manifest_not_written_by_this_process_is_read(
-    ws: Workspace, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    ws.write(small_manifest())
-    stale = load_manifest(ws.manifest)
-    data = small_manifest()
-    data["system"]["version"] = "3.0.0"
-    ws.write(data)
-    built: list[str] = []
-    real = site_module.build_site
-
-    def spy(manifest: object, *args: object, **kwargs: object) -> object:
-        built.append(manifest.system.version)  # type: ignore[attr-defined]
-        return real(manifest, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(site_module, "build_site", spy)
-    publish_site(ws.manifest, ws.root / "site", manifest=stale)
-    assert built == ["3.0.0"]
 
 
 # --- a change that changes nothing still brings a stale site up to date ------------------------

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .models import Manifest, SystemMetadata
     from .service import Outcome
     from .site import BuildResult
+    from .transaction import SiteOptions
     from .workspace import Location
 
 STATUS_CHOICE = click.Choice(STATUSES, case_sensitive=False)
@@ -50,6 +51,12 @@ class Settings:
         self.site_option = site
         self._location: Location | None = None
         self._telling_waits = False
+
+    def site_options(self, no_build: bool) -> SiteOptions | None:
+        """Where a change rebuilds the site (None: ``--no-build``)."""
+        from .transaction import SiteOptions
+
+        return None if no_build else SiteOptions(self.site)
 
     def override(self, name: str, value: str) -> None:
         setattr(self, f"{name}_option", value)
@@ -208,33 +215,31 @@ def mutation(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def report(settings: Settings, outcome: Outcome, no_build: bool) -> None:
-    """Print a mutation's one-line result on stderr, and bring the site up to date.
+def report(settings: Settings, outcome: Outcome) -> None:
+    """Print a mutation's one-line result on stderr, with what became of the site.
 
-    A change rebuilds the site. A change that changed nothing rebuilds it only if it does not
-    show the manifest (missing, or built from another state: a rebuild that failed, a change
-    made with ``--no-build``), and then says "(site rebuilt)". The change is already written
-    when the rebuild runs: if the rebuild fails, both are said (the change is recorded, the
-    site is not rebuilt and why) and the command exits 1.
+    A change rebuilds the site under its lock. A change that changed nothing rebuilds it only
+    if it does not show the manifest (missing, or built from another state: a rebuild that
+    failed, a change made with ``--no-build``), and then says "(site rebuilt)". The change is
+    written before the rebuild runs: if the rebuild fails, both are said (the change is
+    recorded, the site is not rebuilt and why) and the command exits 1.
     """
     message = outcome.message
-    if not no_build:
-        try:
-            if outcome.changed:
-                rebuild_site(settings, manifest=outcome.manifest)
-            elif refresh_site(settings, outcome.manifest):
-                message += " (site rebuilt)"
-        except Exception as exc:
-            click.echo(for_terminal(message, multiline=True), err=True)
-            if outcome.changed:
-                said = f"the change is recorded in {settings.manifest}, but the site "
-                said += f"({settings.site}) was not rebuilt"
-            else:
-                said = f"the site ({settings.site}) does not show {settings.manifest} and was "
-                said += "not rebuilt"
-            raise ValhallaError(
-                f"{said}: {_build_failure(exc)}; run `valhalla-status build` to finish"
-            ) from None
+    if outcome.site_error is not None:
+        click.echo(for_terminal(message, multiline=True), err=True)
+        if outcome.changed:
+            said = f"the change is recorded in {settings.manifest}, but the site "
+            said += f"({settings.site}) was not rebuilt"
+        else:
+            said = f"the site ({settings.site}) does not show {settings.manifest} and was "
+            said += "not rebuilt"
+        raise ValhallaError(
+            f"{said}: {_build_failure(outcome.site_error)}; run `valhalla-status build` to finish"
+        )
+    if outcome.build is not None:
+        _said_leftovers(outcome.build)
+        if not outcome.changed and outcome.build.changed:
+            message += " (site rebuilt)"
     click.echo(for_terminal(message, multiline=True), err=True)
 
 
@@ -247,14 +252,6 @@ def _build_failure(exc: Exception) -> str:
     if os.environ.get("VALHALLA_DEBUG"):
         raise exc
     return f"internal error: {type(exc).__name__}: {exc}"
-
-
-def refresh_site(settings: Settings, manifest: Manifest) -> bool:
-    """Rebuild the site if it does not show ``manifest`` (see :func:`publish.refresh_site`)."""
-    from .publish import refresh_site as refresh
-
-    result = refresh(settings.manifest, settings.site, manifest)
-    return result is not None and _said_leftovers(result).changed
 
 
 def _said_leftovers(result: BuildResult) -> BuildResult:
@@ -332,7 +329,12 @@ def init(settings: Settings, force: bool, by: str | None, no_build: bool) -> Non
             f"{for_terminal(settings.manifest)}: names a folder, not a manifest file; give the "
             "file's path (like manifest/valhalla.yaml)"
         )
-    report(settings, ensure_system_metadata(settings.manifest, force=force, by=by), no_build)
+    report(
+        settings,
+        ensure_system_metadata(
+            settings.manifest, force=force, by=by, site=settings.site_options(no_build)
+        ),
+    )
     ignore_outputs(settings)
 
 
@@ -539,8 +541,17 @@ def pack_add(
     """Add a pack."""
     from .service import add_pack
 
-    outcome = add_pack(settings.manifest, pack_id, name, group, status, notes=notes, by=by)
-    report(settings, outcome, no_build)
+    outcome = add_pack(
+        settings.manifest,
+        pack_id,
+        name,
+        group,
+        status,
+        notes=notes,
+        by=by,
+        site=settings.site_options(no_build),
+    )
+    report(settings, outcome)
 
 
 @pack.command("set")
@@ -593,9 +604,10 @@ def pack_set(
         group=group,
         keep_notes=keep_notes,
         by=by,
+        site=settings.site_options(no_build),
         **given,
     )
-    report(settings, outcome, no_build)
+    report(settings, outcome)
 
 
 @pack.command("remove")
@@ -609,7 +621,12 @@ def pack_remove(
     """Remove a pack."""
     from .service import remove_pack
 
-    report(settings, remove_pack(settings.manifest, pack_id, notes=notes, by=by), no_build)
+    report(
+        settings,
+        remove_pack(
+            settings.manifest, pack_id, notes=notes, by=by, site=settings.site_options(no_build)
+        ),
+    )
 
 
 def notes_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -637,8 +654,10 @@ def complete(
     """Mark the backend complete (refused while any pack is pending, --force or not)."""
     from .service import set_backend_complete
 
-    outcome = set_backend_complete(settings.manifest, True, by=by, **_given(notes))
-    report(settings, outcome, no_build)
+    outcome = set_backend_complete(
+        settings.manifest, True, by=by, site=settings.site_options(no_build), **_given(notes)
+    )
+    report(settings, outcome)
 
 
 @main.command()
@@ -649,8 +668,10 @@ def incomplete(settings: Settings, notes: str | None, by: str | None, no_build: 
     """Mark the backend in development."""
     from .service import set_backend_complete
 
-    outcome = set_backend_complete(settings.manifest, False, by=by, **_given(notes))
-    report(settings, outcome, no_build)
+    outcome = set_backend_complete(
+        settings.manifest, False, by=by, site=settings.site_options(no_build), **_given(notes)
+    )
+    report(settings, outcome)
 
 
 @main.command("set-version")
@@ -670,8 +691,15 @@ def set_version(
     """Set the system's SemVer version (a lower one needs --force)."""
     from .service import update_version
 
-    outcome = update_version(settings.manifest, version, force=force, by=by, **_given(notes))
-    report(settings, outcome, no_build)
+    outcome = update_version(
+        settings.manifest,
+        version,
+        force=force,
+        by=by,
+        site=settings.site_options(no_build),
+        **_given(notes),
+    )
+    report(settings, outcome)
 
 
 @main.command("set-notes")
@@ -687,7 +715,12 @@ def set_notes_command(
 
     if clear == (text is not None):
         raise click.UsageError("give the notes TEXT or --clear, not both or neither")
-    report(settings, set_notes(settings.manifest, None if clear else text, by=by), no_build)
+    report(
+        settings,
+        set_notes(
+            settings.manifest, None if clear else text, by=by, site=settings.site_options(no_build)
+        ),
+    )
 
 
 @main.command()
@@ -701,7 +734,12 @@ def revert(
     """Undo the change ENTRY (an id `history` shows) as a new change."""
     from .service import revert_entry
 
-    report(settings, revert_entry(settings.manifest, entry, notes=notes, by=by), no_build)
+    report(
+        settings,
+        revert_entry(
+            settings.manifest, entry, notes=notes, by=by, site=settings.site_options(no_build)
+        ),
+    )
 
 
 @main.command()
@@ -712,7 +750,10 @@ def record(settings: Settings, notes: str, by: str | None, no_build: bool) -> No
     """Record what the history does not explain (a hand edit) as a change."""
     from .service import record_edit
 
-    report(settings, record_edit(settings.manifest, notes=notes, by=by), no_build)
+    report(
+        settings,
+        record_edit(settings.manifest, notes=notes, by=by, site=settings.site_options(no_build)),
+    )
 
 
 @main.command()

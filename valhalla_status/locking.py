@@ -11,10 +11,6 @@ Two ``flock`` locks are held, always in this order:
 The folder's lock is shared within one process (a process that holds it for the manifest may
 take it again for a site in the same folder); the lock file's is not.
 
-On release the thread notes the manifest's :func:`manifest_stamp`: when it next takes the
-lock and finds the same stamp, nobody has changed the files since, so what it wrote last is
-still the manifest (a change hands what it wrote to the build without reading it again).
-
 The holder writes its process id (and its command, when the CLI said which) into the lock file
 while it holds the lock, and empties the file before letting go, so a writer kept waiting can
 say whom it waits for: after a second it tells the callback set with :func:`tell_lock_waits`,
@@ -28,7 +24,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import os
 import threading
 import time
@@ -56,38 +51,6 @@ def real_file(path: str | os.PathLike[str]) -> Path:
 def lock_path(path: str | os.PathLike[str]) -> Path:
     target = real_file(path)
     return target.parent / f".{target.name}.lock"
-
-
-def manifest_stamp(path: str | os.PathLike[str]) -> bytes | None:
-    """A digest of the manifest's files as they are now: the main file's bytes and the names in
-    its history folder (each name carries a digest of its entry); None if it cannot be read."""
-    target = real_file(path)
-    try:  # never waits on a FIFO; past any valid manifest's size, the rest makes no difference
-        digest = hashlib.sha256(read_regular_file(target, 64 * 2**20))
-    except (OSError, NotRegularFileError):
-        return None
-    try:  # the history folder (see layout.history_dir)
-        names = sorted(os.listdir(target.parent / f"{target.stem}.history"))
-    except OSError:
-        names = []
-    digest.update("\0".join(["", *names]).encode())
-    return digest.digest()
-
-
-_LEFT = threading.local()
-
-
-def _left() -> dict[Path, bytes]:
-    """Lock file -> the manifest's stamp when this thread last released that lock."""
-    if not hasattr(_LEFT, "stamps"):
-        _LEFT.stamps = {}
-    stamps: dict[Path, bytes] = _LEFT.stamps
-    return stamps
-
-
-def stamp_left(path: str | os.PathLike[str]) -> bytes | None:
-    """The manifest's stamp when this thread last released its lock (None: never)."""
-    return _left().get(lock_path(path))
 
 
 class _Timeout(Exception):
@@ -278,11 +241,17 @@ def _mark_holder(fd: int) -> None:
 
 @contextmanager
 def manifest_lock(path: str | os.PathLike[str], timeout: float | None = None) -> Iterator[None]:
-    """Hold the manifest's exclusive lock (waiting at most ``timeout`` seconds)."""
+    """Hold the manifest's exclusive lock (waiting at most ``timeout`` seconds).
+
+    A lock file this made is removed again when the work under the lock fails, so a refused
+    command leaves the folder as it found it (a waiter that locked the removed file starts
+    again, as for any lock file removed under it).
+    """
     if timeout is None:
         timeout = lock_timeout()
     deadline = time.monotonic() + timeout
     target = lock_path(path)
+    made = not os.path.lexists(target)
     waiting = _wait_notice(path, target, timeout)
 
     def open_lock_file() -> int:
@@ -312,15 +281,15 @@ def manifest_lock(path: str | os.PathLike[str], timeout: float | None = None) ->
         raise
     try:
         yield
+    except BaseException:
+        if made:
+            with suppress(OSError):
+                os.unlink(target)
+        raise
     finally:
         try:
-            stamp = manifest_stamp(path)
-            if stamp is None:
-                _left().pop(target, None)
-            else:
-                _left()[target] = stamp
-        finally:
             with suppress(OSError):
                 os.ftruncate(fd, 0)  # whoever takes the lock next writes its own id
             os.close(fd)  # closing the file releases its lock
+        finally:
             _FOLDERS.release(folder)

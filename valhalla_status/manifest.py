@@ -468,65 +468,8 @@ def write_manifest(
     return True
 
 
-def fail_before_first_lock(path: str | os.PathLike[str], attempt: Callable[[], object]) -> None:
-    """Raise, before any lock is taken, what a command on this manifest is going to raise.
-
-    Taking the lock makes a lock file beside the manifest, which stays. A command that fails
-    (a missing or invalid manifest, a refused change) must leave the folder as it found it, so
-    while there is no lock file yet, ``attempt`` runs unlocked first.
-    """
-    if not os.path.lexists(path):
-        read_manifest_text(path)  # raises the "run `valhalla-status init`" error
-    if not os.path.lexists(lock_path(path)):
-        attempt()
-
-
-def update_manifest(
-    path: str | os.PathLike[str],
-    change: Callable[[Manifest], Manifest | None],
-    rehearse: Callable[[Manifest], Manifest | None] | None = None,
-    *,
-    explained: bool = True,
-) -> tuple[Manifest, Manifest | None]:
-    """Under the lock: re-read, apply ``change``, validate, write.
-
-    A manifest whose only problem is a pending pack under a complete backend takes exactly the
-    changes that settle it: ``change`` runs, and its result is written if it is valid.
-
-    ``change`` returns the new manifest, or None for no change (nothing is written).
-    Returns ``(old, new)``; ``new`` is None when nothing changed. ``rehearse`` (default:
-    ``change``) is what runs unlocked before the first lock (see fail_before_first_lock).
-    """
-    fail_before_first_lock(path, lambda: _change_loaded(path, rehearse or change, explained))
-    with manifest_lock(path):
-        _settle(path)
-        old, new = _change_loaded(path, change, explained)
-        if new is None:
-            return old, None
-        appended = new.history[: len(old.history)] == old.history
-        write_manifest(path, new, history_on_disk=len(old.history) if appended else 0)
-        return old, new
-
-
-def _change_loaded(
-    path: str | os.PathLike[str],
-    change: Callable[[Manifest], Manifest | None],
-    explained: bool = True,
-) -> tuple[Manifest, Manifest | None]:
-    """The manifest read, and ``change`` applied to it. A manifest with a pending pack under a
-    complete backend takes only a change that leaves no pack pending under a complete backend
-    (anything else raises its problems)."""
-    try:
-        old = load_manifest(path, explained=explained)
-    except InconsistentManifestError as exc:
-        new = change(exc.manifest)
-        if new is None or pending_while_complete(new):
-            raise
-        return exc.manifest, new
-    return old, change(old)
-
-
-def _settle(path: str | os.PathLike[str]) -> None:
+def tidy_history(path: str | os.PathLike[str]) -> None:
+    """Under the lock: :func:`settle_history`, its failure said in one line."""
     try:
         settle_history(path)
     except OSError as exc:
@@ -592,9 +535,10 @@ def format_manifest_file(path: str | os.PathLike[str], *, check: bool = False) -
     if check:
         main, history = read_manifest(path)
         return not is_canonical(path, parse_state(path, main, history), main, signed=False)
-    fail_before_first_lock(path, lambda: load_manifest(path))
+    if not os.path.lexists(path):
+        read_manifest_text(path)  # raises the "run `valhalla-status init`" error
     with manifest_lock(path):
-        _settle(path)
+        tidy_history(path)
         main, history = read_manifest(path)
         manifest = parse_state(path, main, history)
         if is_canonical(path, manifest, main):

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -35,14 +35,12 @@ from .layout import (
 )
 from .manifest import (
     decode_manifest_bytes,
-    fail_before_first_lock,
     load_manifest,
     manifest_lock,
     parse_history,
     parse_manifest,
     parse_state,
     read_manifest,
-    update_manifest,
     validate_manifest,
     write_manifest,
 )
@@ -54,8 +52,12 @@ from .models import (
     Pack,
     SystemMetadata,
 )
+from .transaction import SiteOptions, Transaction, bring_site, transaction
 from .validation import error_message
 from .yamlstrict import format_loc
+
+if TYPE_CHECKING:
+    from .site import BuildResult
 
 Source = Manifest | str | os.PathLike[str]
 
@@ -75,11 +77,18 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a mutation did: the manifest after it, and the history entry (None: no change)."""
+    """What a mutation did: the manifest after it, and the history entry (None: no change).
+
+    Given site options, a mutation also brings the site up to date under the same lock:
+    ``build`` is that build (None: the site already showed the manifest, or none was asked
+    for), ``site_error`` why it failed (the change stands all the same).
+    """
 
     manifest: Manifest
     entry: HistoryEntry | None
     message: str
+    build: BuildResult | None = None
+    site_error: Exception | None = None
 
     @property
     def changed(self) -> bool:
@@ -287,6 +296,7 @@ def _mutate(
     notes: str | Callable[[], str | None] | None = None,
     changes_of: Callable[[Manifest, Manifest], dict[str, list[Any]]] = compute_changes,
     explained: bool = True,
+    site: SiteOptions | None = None,
 ) -> Outcome:
     actor = by if by is not None else default_actor()
     clock = now if isinstance(now, _Clock) else _Clock(now)
@@ -321,26 +331,19 @@ def _mutate(
         result["message"] = describe(old, new)
         return new.model_copy(update={"system": system, "history": [*old.history, entry]})
 
-    def rehearse(old: Manifest) -> Manifest | None:
-        """Run the change unlocked, to fail early; the time is still read under the lock."""
-        unset = clock.fixed is None
-        try:
-            return change(old)
-        finally:
-            if unset:
-                clock.fixed = None
-
     if isinstance(source, Manifest):
         changed = change(source)
         if changed is not None:
             validate_manifest(changed)  # the copy keeps its entries' ids
-        final = changed if changed is not None else source
-    else:
-        old, changed = update_manifest(source, change, rehearse, explained=explained)
-        final = changed if changed is not None else old
+        if changed is None:
+            return Outcome(source, None, unchanged)
+        return Outcome(changed, result["entry"], result["message"])
+    with transaction(source, explained=explained) as txn:
+        changed = txn.apply(change)
+        build, error = bring_site(txn, site, changed is not None)
     if changed is None:
-        return Outcome(final, None, unchanged)
-    return Outcome(final, result["entry"], result["message"])
+        return Outcome(txn.read, None, unchanged, build, error)
+    return Outcome(changed, result["entry"], result["message"], build, error)
 
 
 def _newest_time(manifest: Manifest) -> datetime:
@@ -398,6 +401,7 @@ def set_backend_complete(
     force: bool = False,
     by: str | None = None,
     now: datetime | None = None,
+    site: SiteOptions | None = None,
 ) -> Outcome:
     """Mark the backend complete or not.
 
@@ -441,6 +445,7 @@ def set_backend_complete(
         by=by,
         now=moment,
         notes=None if new_notes is _UNSET else new_notes,
+        site=site,
     )
 
 
@@ -452,6 +457,7 @@ def update_version(
     force: bool = False,
     by: str | None = None,
     now: datetime | None = None,
+    site: SiteOptions | None = None,
 ) -> Outcome:
     """Set a new SemVer version; a lower one is refused unless ``force``."""
     check_version(version)
@@ -482,11 +488,17 @@ def update_version(
         by=by,
         now=now,
         notes=None if new_notes is _UNSET else new_notes,
+        site=site,
     )
 
 
 def set_notes(
-    source: Source, notes: str | None, *, by: str | None = None, now: datetime | None = None
+    source: Source,
+    notes: str | None,
+    *,
+    by: str | None = None,
+    now: datetime | None = None,
+    site: SiteOptions | None = None,
 ) -> Outcome:
     """Set (or, with None, clear) the system notes."""
     checked = _checked_notes(notes)
@@ -499,6 +511,7 @@ def set_notes(
         by=by,
         now=now,
         notes=checked,
+        site=site,
     )
 
 
@@ -512,6 +525,7 @@ def add_pack(
     notes: str | None = None,
     by: str | None = None,
     now: datetime | None = None,
+    site: SiteOptions | None = None,
 ) -> Outcome:
     """Add a pack at the end of the list; ``notes``: why (kept as the pack's note too)."""
     pack = _build(
@@ -544,6 +558,7 @@ def add_pack(
         by=by,
         now=now,
         notes=pack.notes,
+        site=site,
     )
 
 
@@ -558,6 +573,7 @@ def set_pack(
     keep_notes: bool = False,
     by: str | None = None,
     now: datetime | None = None,
+    site: SiteOptions | None = None,
 ) -> Outcome:
     """Change a pack's status, name, group and/or note (``notes=None`` clears the note).
 
@@ -611,6 +627,7 @@ def set_pack(
         by=by,
         now=now,
         notes=update.get("notes"),
+        site=site,
     )
 
 
@@ -630,6 +647,7 @@ def remove_pack(
     notes: str | None = None,
     by: str | None = None,
     now: datetime | None = None,
+    site: SiteOptions | None = None,
 ) -> Outcome:
     """Remove a pack; ``notes``: why (recorded in the history entry)."""
     wanted = normalise_pack_id(pack_id)
@@ -650,11 +668,17 @@ def remove_pack(
         by=by,
         now=now,
         notes=checked,
+        site=site,
     )
 
 
 def record_edit(
-    source: Source, *, notes: str, by: str | None = None, now: datetime | None = None
+    source: Source,
+    *,
+    notes: str,
+    by: str | None = None,
+    now: datetime | None = None,
+    site: SiteOptions | None = None,
 ) -> Outcome:
     """Record what the history does not explain (a hand edit, a conflict resolved by hand)
     as one change: each such field ``[what the history says, what the files hold]``."""
@@ -679,6 +703,7 @@ def record_edit(
         notes=checked,
         changes_of=unexplained,
         explained=False,
+        site=site,
     )
 
 
@@ -751,6 +776,7 @@ def revert_entry(
     notes: str | None = None,
     by: str | None = None,
     now: datetime | None = None,
+    site: SiteOptions | None = None,
 ) -> Outcome:
     """Undo a recorded change as a new change: put back the values it changed.
 
@@ -802,6 +828,7 @@ def revert_entry(
         notes=why,
         changes_of=undone,
         explained=False,
+        site=site,
     )
 
 
@@ -875,6 +902,7 @@ def ensure_system_metadata(
     force: bool = False,
     by: str | None = None,
     now: datetime | None = None,
+    site: SiteOptions | None = None,
 ) -> Outcome:
     """Write the default manifest unless one exists (``force``: replace it).
 
@@ -901,16 +929,18 @@ def ensure_system_metadata(
                 raise ValhallaError(
                     f"{target} exists but is not valid; fix it, or replace it with `init --force`"
                 ) from None
-            return Outcome(existing, None, f"No change: {target} already exists")
+            build, error = bring_site(Transaction(target, existing, None), site, changed=False)
+            return Outcome(existing, None, f"No change: {target} already exists", build, error)
         _refuse_orphaned_history(target, force)
         replaced = len(recorded_names(target))
         manifest = default_manifest(by=by, now=now)
         write_manifest(target, manifest)
+        build, error = bring_site(Transaction(target, manifest, None), site, changed=True)
     said = f"Created {target} with {len(manifest.packs)} packs"
     if replaced:  # only with --force; recorded changes are never removed unsaid
         changes = "change" if replaced == 1 else "changes"
         said += f"; it replaces the {replaced} recorded {changes} in {history_shown(str(target))}/"
-    return Outcome(manifest, manifest.history[-1], said)
+    return Outcome(manifest, manifest.history[-1], said, build, error)
 
 
 def _refuse_orphaned_history(target: Path, force: bool) -> None:
@@ -983,7 +1013,8 @@ def migrate_manifest(path: str | os.PathLike[str], *, by: str | None = None) -> 
         return _manifest_and_folder(path)
 
     _refuse_orphaned_history(Path(path), force=False)
-    fail_before_first_lock(path, load_and_check)
+    if not os.path.lexists(path):
+        read_manifest(path)  # raises the "run `valhalla-status init`" error
     with manifest_lock(path):
         old, beside = load_and_check()
         if old.schema_version == 2:
