@@ -27,6 +27,8 @@ SPEC_VARIABLE = "VALHALLA_STATUS_SPEC"
 # Paths written into a workflow: plain ones only (no quoting, no expression syntax to escape).
 PLAIN_PATH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/-]*\Z")
 RELEASE = re.compile(r"\d+(\.\d+)*\Z")
+# The version of a build from a source without git (pyproject's fallback-version): no release.
+NO_VERSION = "0.0.0"
 DEV_COMMIT = re.compile(r"\+g([0-9a-f]{7,40})\b")
 
 
@@ -65,7 +67,7 @@ def install_spec(version: str, source: str) -> tuple[str, str | None]:
     (``1.2.1.dev3+g1a2b3c4``) the commit it was built from; anything else (the fallback
     version of a build without git) the default branch's newest commit, said in a warning.
     """
-    if RELEASE.match(version):
+    if RELEASE.match(version) and version != NO_VERSION:
         return f"git+{source}@v{version}", None
     commit = DEV_COMMIT.search(version)
     if commit:
@@ -113,7 +115,7 @@ def write_workflow(workflow: Workflow) -> None:
     """Write the workflow's file (atomically), creating its folder."""
     from .atomic import atomic_write
 
-    folder = os.path.dirname(workflow.path)
+    folder = os.path.dirname(workflow.path) or os.curdir
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:
@@ -283,9 +285,9 @@ variables:
 default:
   image: python:3.12
   before_script:
-    - python -m venv /tmp/valhalla-status
-    - /tmp/valhalla-status/bin/python -m pip install --quiet "$VALHALLA_STATUS_SPEC"
-    - export PATH="/tmp/valhalla-status/bin:$PATH"
+    - python -m venv "${TMPDIR:-/tmp}/valhalla-status"
+    - '"${TMPDIR:-/tmp}/valhalla-status/bin/python" -m pip install --quiet "$VALHALLA_STATUS_SPEC"'
+    - export PATH="${TMPDIR:-/tmp}/valhalla-status/bin:$PATH"
 
 review:
   rules:
@@ -294,8 +296,9 @@ review:
     - valhalla-status validate
     - valhalla-status fmt --check
     - git fetch --no-tags origin "$CI_MERGE_REQUEST_TARGET_BRANCH_NAME"
-    - valhalla-status validate --base "origin/$CI_MERGE_REQUEST_TARGET_BRANCH_NAME"
-    - valhalla-status diff "origin/$CI_MERGE_REQUEST_TARGET_BRANCH_NAME...HEAD" --format markdown > status-diff.md
+    - base="origin/$CI_MERGE_REQUEST_TARGET_BRANCH_NAME"
+    - valhalla-status validate --base "$base"
+    - valhalla-status diff "$base...HEAD" --format markdown > status-diff.md
     - cat status-diff.md
   artifacts:
     paths:
