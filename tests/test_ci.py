@@ -485,7 +485,7 @@ def pull_request(tmp: Path, upstream: Path) -> Path:
 
 @pytest.mark.slow
 def test_a_repository_that_holds_only_a_manifest_reviews_and_publishes_with_init_ci_github(
-    tmp_path: Path, wheel: Path
+    tmp_path: Path, wheel: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     upstream = tmp_path / "status"
     workflow = adopt(upstream, "github")
@@ -527,7 +527,8 @@ def test_a_repository_that_holds_only_a_manifest_reviews_and_publishes_with_init
     # The pull request merged: the default branch builds and publishes the site.
     sh(clone, "git", "checkout", "-q", "main")
     sh(clone, "git", "pull", "-q", "--no-rebase", "--no-edit", "origin", "main")
-    sh(clone, "git", "merge", "-q", "--no-ff", "--no-edit", "pr", epoch=1758326580)
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "@1758326580 +0000")  # the merge: 00:03
+    sh(clone, "git", "merge", "-q", "--no-ff", "--no-edit", "pr")
     assert not (clone / "site").exists()
     job = GitHubJob(workflow, tmp_path, clone)
     uploaded: list[Path] = []
@@ -571,7 +572,7 @@ def test_a_repository_that_holds_only_a_manifest_reviews_and_publishes_with_init
 
 @pytest.mark.slow
 def test_a_repository_that_holds_only_a_manifest_reviews_and_publishes_with_init_ci_gitlab(
-    tmp_path: Path, wheel: Path
+    tmp_path: Path, wheel: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     upstream = tmp_path / "status"
     pipeline = adopt(upstream, "gitlab")
@@ -605,7 +606,8 @@ def test_a_repository_that_holds_only_a_manifest_reviews_and_publishes_with_init
     sh(clone, "git", "checkout", "-q", "main")
     (clone / "status-diff.md").unlink()
     sh(clone, "git", "pull", "-q", "--no-rebase", "--no-edit", "origin", "main")
-    sh(clone, "git", "merge", "-q", "--no-ff", "--no-edit", "pr", epoch=1758326580)
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "@1758326580 +0000")  # the merge: 00:03
+    sh(clone, "git", "merge", "-q", "--no-ff", "--no-edit", "pr")
     job("pages", clone)
     status = json.loads((clone / "public" / "status.json").read_text(encoding="utf-8"))
     assert (status["version"], status["updated_at"]) == ("1.1.0", "2025-09-20T00:03:00Z")
