@@ -47,7 +47,7 @@ def source_url() -> str:
     from importlib.metadata import PackageNotFoundError, metadata
 
     try:
-        urls = metadata("valhalla-status").get_all("Project-URL") or []
+        urls: list[str] = metadata("valhalla-status").get_all("Project-URL") or []
     except PackageNotFoundError:
         urls = []
     for entry in urls:
