@@ -1,14 +1,13 @@
 """valhalla-status: the single source of truth for the Valhalla platform's status.
 
 The library API (see :mod:`valhalla_status.service`) is importable from here; it is loaded on
-first use so that light commands such as ``check`` do not pay for pydantic.
+first use so that light commands such as ``check`` do not pay for pydantic. ``__version__`` is
+the installed package's version (from its git tag when it was built).
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-__version__ = "0.1.0"
 
 _SERVICE_NAMES = {
     "add_pack",
@@ -29,6 +28,13 @@ _SERVICE_NAMES = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("valhalla-status")
+        except PackageNotFoundError:  # run from a source folder that was never installed
+            return "0.0.0"
     if name in _SERVICE_NAMES:
         from . import service
 

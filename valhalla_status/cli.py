@@ -29,6 +29,7 @@ from .formats import STATUSES, human_time, pack_key, quoted
 from .text import for_json, for_terminal
 
 if TYPE_CHECKING:
+    from .ci import Workflow
     from .models import Manifest, SystemMetadata
     from .service import Outcome
     from .site import BuildResult
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from .workspace import Location
 
 STATUS_CHOICE = click.Choice(STATUSES, case_sensitive=False)
+CI_PROVIDERS = ("github", "gitlab")  # the hosts valhalla_status.ci writes a workflow for
 
 
 class Settings:
@@ -312,15 +314,30 @@ def packs_table(packs: list[dict[str, Any]]) -> str:
 
 
 @main.command()
-@click.option("--force", is_flag=True, help="Replace an existing manifest (history included).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an existing manifest (history included); with --ci, the workflow file only.",
+)
+@click.option(
+    "--ci",
+    type=click.Choice(CI_PROVIDERS),
+    help="Also write the CI workflow that reviews changes and publishes the site (an existing "
+    "manifest is kept).",
+)
 @mutation
 @pass_settings
-def init(settings: Settings, force: bool, by: str | None, no_build: bool) -> None:
+def init(settings: Settings, force: bool, ci: str | None, by: str | None, no_build: bool) -> None:
     """Write the default manifest (16 packs) if there is none, and set up the repository.
 
     The site folder, the lock files and the build's scratch files are added to the
     .gitignore at the top of the git repository (outside git: beside the manifest folder),
     once: only the patterns it does not have yet (a `!/site/` line keeps the site committed).
+
+    With --ci github (or gitlab), it also writes .github/workflows/valhalla-status.yml (or
+    .gitlab-ci.yml) at the top of the repository: installs this version of valhalla-status,
+    reviews pull requests and publishes the site to Pages from the default branch. An existing
+    workflow file is refused unless --force.
     """
     from .service import ensure_system_metadata
 
@@ -329,13 +346,28 @@ def init(settings: Settings, force: bool, by: str | None, no_build: bool) -> Non
             f"{for_terminal(settings.manifest)}: names a folder, not a manifest file; give the "
             "file's path (like manifest/valhalla.yaml)"
         )
+    workflow = plan_ci(settings, ci, force) if ci else None
+    site = settings.site_options(no_build)
     report(
         settings,
-        ensure_system_metadata(
-            settings.manifest, force=force, by=by, site=settings.site_options(no_build)
-        ),
+        ensure_system_metadata(settings.manifest, force=force and not ci, by=by, site=site),
     )
     ignore_outputs(settings)
+    if workflow is not None:
+        from .ci import write_workflow
+
+        write_workflow(workflow)
+        click.echo(f"Wrote {for_terminal(workflow.path)} (installs {workflow.spec})", err=True)
+        if workflow.warning:
+            click.echo(for_terminal(workflow.warning), err=True)
+
+
+def plan_ci(settings: Settings, provider: str, force: bool) -> Workflow:
+    """The workflow ``init --ci`` writes, refused before anything is written."""
+    from . import __version__
+    from .ci import plan_workflow
+
+    return plan_workflow(settings.location, provider, __version__, force=force)
 
 
 def ignore_outputs(settings: Settings) -> None:

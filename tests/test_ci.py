@@ -1,0 +1,614 @@
+"""A status repository runs itself: ``init --ci`` writes a workflow that installs this version of
+the tool, reviews pull requests and publishes the site; the composite Action does the same steps.
+
+The fast tests run ``init --ci`` through click's CliRunner and read what it wrote. The slow ones
+build a wheel of this checkout once per session and run the generated workflows' steps in
+order, with bash as the hosts do, in a fresh repository that holds only a manifest: the one
+substitution is the workflow's own ``VALHALLA_STATUS_SPEC`` variable, set to the wheel's path
+instead of the git URL (the network is PyPI's only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from conftest import snapshot
+from status_server import serve
+from test_workflow import (
+    GIT_ENV,
+    MARKER,
+    WORKFLOW,
+    command_lines,
+    commit,
+    fake_github_script,
+    parse,
+    sh,
+)
+
+import valhalla_status
+from valhalla_status import ci
+from valhalla_status.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+ACTION = ROOT / "action.yml"
+GITHUB = ".github/workflows/valhalla-status.yml"
+SOURCE = "https://github.com/valhalla-platform/valhalla-status"
+M = "manifest/valhalla.yaml"
+IGNORED = ".gitignore: added the site folder, lock files and scratch files (7 patterns)\n"
+
+
+def load(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty git repository, the current folder, with the tool at release 1.2.0."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1758326400")
+    for name in ("VALHALLA_MANIFEST", "VALHALLA_SITE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(valhalla_status, "__version__", "1.2.0", raising=False)
+    subprocess.run(["git", "init", "-q", "-b", "main"], check=True)
+    return tmp_path
+
+
+def run(*args: str) -> Any:
+    return CliRunner().invoke(main, list(args), prog_name="valhalla-status")
+
+
+def test_init_ci_github_writes_the_manifest_and_a_workflow_pinned_to_this_release(
+    repo: Path,
+) -> None:
+    result = run("init", "--ci", "github", "--no-build", "--by", "alice")
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert result.stderr == (
+        f"Created {M} with 16 packs\n{IGNORED}Wrote {GITHUB} (installs git+{SOURCE}@v1.2.0)\n"
+    )
+    assert (repo / M).is_file()
+    text = (repo / GITHUB).read_text(encoding="utf-8")
+    workflow = yaml.safe_load(text)
+    assert workflow["env"] == {
+        "VALHALLA_STATUS_SPEC": f"git+{SOURCE}@v1.2.0",
+        "VALHALLA_MANIFEST": M,
+        "VALHALLA_SITE": "site",
+    }
+    assert workflow[True] == {"pull_request": None, "push": None}  # YAML 1.1 reads `on` as true
+    for job in ("review", "publish"):
+        checkout = workflow["jobs"][job]["steps"][0]
+        assert checkout == {"uses": "actions/checkout@v4", "with": {"fetch-depth": 0}}
+    assert "(valhalla-status 1.2.0)" in text.splitlines()[1]
+    assert workflow["jobs"]["publish"]["if"] == (
+        "github.event_name == 'push' && github.ref_name == github.event.repository.default_branch"
+    )
+
+
+def test_init_ci_on_an_existing_manifest_adds_only_the_workflow(repo: Path) -> None:
+    assert run("init", "--no-build", "--by", "alice").exit_code == 0
+    before = snapshot(repo)
+    result = run("init", "--ci", "github", "--no-build", "--by", "bob")
+    assert (result.exit_code, result.stderr) == (
+        0,
+        f"No change: {M} already exists\nWrote {GITHUB} (installs git+{SOURCE}@v1.2.0)\n",
+    )
+    after = snapshot(repo)
+    assert set(after) - set(before) == {GITHUB}
+    assert {k: v for k, v in after.items() if k != GITHUB} == before
+
+
+def test_init_ci_refuses_an_existing_workflow_and_writes_nothing(repo: Path) -> None:
+    (repo / ".github" / "workflows").mkdir(parents=True)
+    (repo / GITHUB).write_text("mine\n", encoding="utf-8")
+    before = snapshot(repo)
+    result = run("init", "--ci", "github", "--no-build")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"error: {GITHUB} exists; give --force to replace it\n",
+    )
+    assert snapshot(repo) == before  # no manifest, no .gitignore either
+
+
+def test_init_ci_force_replaces_the_workflow_and_keeps_the_manifest(repo: Path) -> None:
+    assert run("init", "--no-build", "--by", "alice").exit_code == 0
+    assert run("pack", "set", "K", "--status", "pending", "--no-build").exit_code == 0
+    (repo / ".gitlab-ci.yml").write_text("mine\n", encoding="utf-8")
+    before = snapshot(repo)
+    result = run("init", "--ci", "gitlab", "--force", "--no-build")
+    assert (result.exit_code, result.stderr) == (
+        0,
+        f"No change: {M} already exists\nWrote .gitlab-ci.yml (installs git+{SOURCE}@v1.2.0)\n",
+    )
+    after = snapshot(repo)
+    assert {k: v for k, v in after.items() if k != ".gitlab-ci.yml"} == {
+        k: v for k, v in before.items() if k != ".gitlab-ci.yml"
+    }
+    pipeline = yaml.safe_load(after[".gitlab-ci.yml"])
+    assert pipeline["variables"] == {
+        "VALHALLA_STATUS_SPEC": f"git+{SOURCE}@v1.2.0",
+        "VALHALLA_MANIFEST": M,
+        "GIT_DEPTH": "0",
+    }
+    assert pipeline["pages"]["artifacts"] == {"paths": ["public"]}
+    assert pipeline["pages"]["rules"] == [{"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"}]
+
+
+def test_init_ci_from_a_subfolder_writes_at_the_top_and_names_the_manifest(repo: Path) -> None:
+    (repo / "ops").mkdir()
+    os.chdir(repo / "ops")
+    result = run("--manifest", "status/valhalla.yaml", "init", "--ci", "github", "--no-build")
+    assert result.exit_code == 0, result.stderr
+    assert f"Wrote ../{GITHUB} " in result.stderr
+    workflow = load(repo / GITHUB)
+    assert (workflow["env"]["VALHALLA_MANIFEST"], workflow["env"]["VALHALLA_SITE"]) == (
+        "ops/status/valhalla.yaml",
+        "ops/site",
+    )
+
+
+def test_init_ci_refuses_a_site_outside_the_repository(repo: Path) -> None:
+    result = run("--site", "../elsewhere", "init", "--ci", "github", "--no-build")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: ../elsewhere: the site folder must be inside the repository (.) and named "
+        "with letters, digits and . _ - / only, for the workflow to name it\n"
+    )
+    assert sorted(os.listdir(repo)) == [".git"]
+
+
+@pytest.mark.parametrize(
+    ("version", "spec", "warning"),
+    [
+        ("1.2.0", f"git+{SOURCE}@v1.2.0", None),
+        ("1.2.1.dev3+g1a2b3c4d5", f"git+{SOURCE}@1a2b3c4d5", None),
+        ("1.2.1.dev3+g1a2b3c4.d20250920", f"git+{SOURCE}@1a2b3c4", None),
+        (
+            "0.0.0",
+            f"git+{SOURCE}",
+            f"warning: valhalla-status 0.0.0 is no release: the workflow installs the newest "
+            f"commit of {SOURCE}; pin a release's tag in VALHALLA_STATUS_SPEC",
+        ),
+    ],
+)
+def test_the_workflow_pins_a_release_by_its_tag_and_a_development_build_by_its_commit(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, version: str, spec: str, warning: str | None
+) -> None:
+    monkeypatch.setattr(valhalla_status, "__version__", version)
+    result = run("init", "--ci", "github", "--no-build")
+    assert result.exit_code == 0
+    assert result.stderr.splitlines()[2:] == [
+        f"Wrote {GITHUB} (installs {spec})",
+        *([warning] if warning else []),
+    ]
+    assert load(repo / GITHUB)["env"]["VALHALLA_STATUS_SPEC"] == spec
+
+
+def test_the_source_url_is_the_package_metadata_s() -> None:
+    assert ci.source_url() == SOURCE
+
+
+# --- the workflows, the Action and the example agree --------------------------------------------
+
+
+def generated(provider: str) -> dict[str, Any]:
+    plan = ci.plan_workflow(
+        valhalla_status.workspace.Location(M, "site", None), provider, "1.2.0", force=True
+    )
+    data: dict[str, Any] = yaml.safe_load(plan.text)
+    return data
+
+
+def action_steps() -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = load(ACTION)["runs"]["steps"]
+    return steps
+
+
+def gitlab_lines(pipeline: dict[str, Any], job: str) -> list[str]:
+    lines: list[str] = pipeline["default"]["before_script"] + pipeline[job]["script"]
+    return lines
+
+
+def every_command_line() -> list[list[str]]:
+    scripts = [step.get("run", "") for step in action_steps()]
+    github = generated("github")
+    scripts += [s.get("run", "") for job in github["jobs"].values() for s in job["steps"]]
+    gitlab = generated("gitlab")
+    scripts += gitlab_lines(gitlab, "review") + gitlab_lines(gitlab, "pages")
+    return [args for script in scripts for args in command_lines(script)]
+
+
+@pytest.mark.parametrize("args", every_command_line(), ids=lambda args: " ".join(args))
+def test_every_command_line_of_the_action_and_the_generated_workflows_parses(
+    args: list[str],
+) -> None:
+    command, ctx = parse(args)
+    assert ctx.command is command
+
+
+def test_the_action_and_the_workflows_run_the_same_review() -> None:
+    review = ["validate", "fmt --check", "validate --base", "diff"]
+
+    def kinds(scripts: list[str]) -> list[str]:
+        found = [
+            " ".join(a[:2]) if a[1:2] in (["--check"], ["--base"]) else a[0]
+            for s in scripts
+            for a in command_lines(s)
+        ]
+        return [k for k in found if k in review]
+
+    action = [
+        s["run"] for s in action_steps() if s.get("if", "").find("'build'") < 0 and "run" in s
+    ]
+    example = [s.get("run", "") for s in load(WORKFLOW)["jobs"]["review"]["steps"]]
+    github = [s.get("run", "") for s in generated("github")["jobs"]["review"]["steps"]]
+    gitlab = gitlab_lines(generated("gitlab"), "review")
+    assert kinds(action) == kinds(example) == kinds(github) == kinds(gitlab) == review
+    # One comment script: the Action's, the example's and the generated workflow's.
+    scripts = [
+        next(s["with"]["script"] for s in steps if "github-script" in s.get("uses", ""))
+        for steps in (
+            action_steps(),
+            load(WORKFLOW)["jobs"]["review"]["steps"],
+            generated("github")["jobs"]["review"]["steps"],
+        )
+    ]
+    assert scripts == [ci.COMMENT_SCRIPT] * 3
+
+
+def fake_python(folder: Path) -> Path:
+    """A ``python3`` whose ``-m venv DIR`` makes DIR/bin/python that records what pip is
+    asked to install (in pip.log, with SETUPTOOLS_SCM_PRETEND_VERSION) and a valhalla-status."""
+    folder.mkdir()
+    venv_python = (
+        '#!/bin/bash\necho "$* ${SETUPTOOLS_SCM_PRETEND_VERSION:-}" >> "$(dirname "$0")/pip.log"\n'
+    )
+    (folder / "python3").write_text(
+        "#!/bin/bash\n"
+        'set -e\n[ "$1 $2" = "-m venv" ]\nmkdir -p "$3/bin"\n'
+        f"cat > \"$3/bin/python\" <<'EOF'\n{venv_python}EOF\n"
+        'printf "#!/bin/bash\\necho valhalla-status 9.9.9\\n" > "$3/bin/valhalla-status"\n'
+        'chmod +x "$3/bin/python" "$3/bin/valhalla-status"\n',
+        encoding="utf-8",
+    )
+    (folder / "python3").chmod(0o755)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("version", "ref", "installed"),
+    [
+        ("", "v1.2.0", "/actions/valhalla-status/v1.2.0 1.2.0"),
+        ("", "main", "/actions/valhalla-status/main "),
+        ("v1.3.0", "v1.2.0", "git+https://github.com/acme/valhalla-status@v1.3.0 "),
+        ("==1.3.0", "v1.2.0", "valhalla-status==1.3.0 "),
+        (">=1.2,<2", "v1.2.0", "valhalla-status>=1.2,<2 "),
+        (
+            "./dist/valhalla_status-1.3.0-py3-none-any.whl",
+            "v1",
+            "./dist/valhalla_status-1.3.0-py3-none-any.whl ",
+        ),
+    ],
+)
+def test_the_action_installs_its_own_ref_or_the_version_asked_for(
+    tmp_path: Path, version: str, ref: str, installed: str
+) -> None:
+    (step,) = [s for s in action_steps() if s.get("name") == "Install valhalla-status"]
+    inputs = {
+        "${{ inputs.version }}": version,
+        "${{ github.action_path }}": f"/actions/valhalla-status/{ref}",
+        "${{ github.action_ref }}": ref,
+        "${{ github.action_repository }}": "acme/valhalla-status",
+    }
+    env = {
+        "PATH": f"{fake_python(tmp_path / 'bin')}{os.pathsep}/usr/bin:/bin",
+        "RUNNER_TEMP": str(tmp_path),
+        "GITHUB_PATH": str(tmp_path / "path"),
+        "GITHUB_SERVER_URL": "https://github.com",
+        **{name: inputs[value] for name, value in step["env"].items()},
+    }
+    done = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", step["run"]], env=env, capture_output=True, text=True
+    )
+    assert (done.returncode, done.stdout) == (0, "valhalla-status 9.9.9\n"), done.stderr
+    log = (tmp_path / "valhalla-status" / "bin" / "pip.log").read_text(encoding="utf-8")
+    assert log == f"-m pip install --quiet {installed}\n"
+    assert (tmp_path / "path").read_text() == f"{tmp_path}/valhalla-status/bin\n"
+
+
+# --- the generated workflows, run in order in a fresh repository ---------------------------------
+
+EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A wheel of this checkout, built once per session."""
+    out = tmp_path_factory.mktemp("wheel")
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    (built,) = out.glob("valhalla_status-*.whl")
+    return built
+
+
+def runner_env(tmp: Path) -> dict[str, str]:
+    """A runner's environment: the system's tools, none of this test's virtualenv."""
+    here = str(Path(sys.executable).parent)
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != here)
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("VALHALLA_", "VIRTUAL_ENV"))},
+        **GIT_ENV,
+        "PATH": path,
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "VALHALLA_CACHE_DIR": str(tmp / "cache"),
+    }
+
+
+def setup_python(tmp: Path) -> Callable[[dict[str, Any], dict[str, str]], str]:
+    """Stand-in for actions/setup-python: this interpreter as ``python`` on the PATH."""
+
+    def setup(step: dict[str, Any], env: dict[str, str]) -> str:
+        folder = tmp / "python"
+        folder.mkdir(exist_ok=True)
+        target = folder / "python"
+        if not target.exists():
+            target.symlink_to(sys.executable)
+        return str(folder)
+
+    return setup
+
+
+class GitHubJob:
+    """Runs a job's steps in order as GitHub does: `run:` steps with bash, the workflow's and
+    the step's ``env``, ``$GITHUB_PATH`` honoured; ``uses:`` steps by the stand-in given."""
+
+    def __init__(self, workflow: dict[str, Any], tmp: Path, cwd: Path) -> None:
+        self.workflow, self.tmp, self.cwd = workflow, tmp, cwd
+        self.temp = tmp / "runner-temp"
+        shutil.rmtree(self.temp, ignore_errors=True)
+        self.temp.mkdir()
+        self.summary = tmp / "step-summary.md"
+        self.path_file = self.temp / "github-path"
+        self.expressions: dict[str, str] = {"runner.temp": str(self.temp)}
+        self.expressions |= {f"env.{k}": v for k, v in workflow["env"].items()}
+        self.env = {
+            **runner_env(tmp),
+            **workflow["env"],
+            "GITHUB_STEP_SUMMARY": str(self.summary),
+            "GITHUB_PATH": str(self.path_file),
+            "RUNNER_TEMP": str(self.temp),
+        }
+
+    def expand(self, text: str) -> str:
+        def value(match: re.Match[str]) -> str:
+            assert match.group(1) in self.expressions, f"unknown expression {match.group(0)}"
+            return self.expressions[match.group(1)]
+
+        return EXPRESSION.sub(value, text)
+
+    def run(self, name: str, actions: dict[str, Any]) -> list[str]:
+        done = []
+        for step in self.workflow["jobs"][name]["steps"]:
+            added = self.path_file.read_text().split() if self.path_file.exists() else []
+            env = {**self.env, **{k: self.expand(v) for k, v in step.get("env", {}).items()}}
+            env["PATH"] = os.pathsep.join([*reversed(added), env["PATH"]])
+            if "uses" in step:
+                action = step["uses"].split("@")[0]
+                assert action in actions, f"no stand-in for {action}"
+                with_ = {k: self.expand(str(v)) for k, v in step.get("with", {}).items()}
+                prepend = actions[action]({**step, "with": with_}, env)
+                if prepend:
+                    self.env["PATH"] = os.pathsep.join([prepend, self.env["PATH"]])
+                done.append(action)
+                continue
+            script = self.expand(step["run"])
+            shell = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script]
+            result = subprocess.run(shell, cwd=self.cwd, env=env, capture_output=True, text=True)
+            assert result.returncode == 0, f"{step['name']}: {result.stderr}"
+            done.append(step["name"])
+        return done
+
+    def which(self) -> str:
+        """Where the job's steps find ``valhalla-status``."""
+        added = self.path_file.read_text().split()
+        path = os.pathsep.join([*reversed(added), self.env["PATH"]])
+        found = shutil.which("valhalla-status", path=path)
+        assert found is not None
+        return found
+
+
+def upload(seen: list[Path], cwd: Path) -> Callable[[dict[str, Any], dict[str, str]], None]:
+    def stand_in(step: dict[str, Any], env: dict[str, str]) -> None:
+        folder = cwd / step["with"]["path"]
+        assert (folder / "index.html").is_file() and (folder / "status.json").is_file()
+        seen.append(folder)
+
+    return stand_in
+
+
+def nothing(step: dict[str, Any], env: dict[str, str]) -> None:
+    """Stand-in for checkout and configure-pages: the repository is here already."""
+
+
+def adopt(repo: Path, provider: str) -> dict[str, Any]:
+    """A repository that holds only a manifest, then ``init --ci PROVIDER`` in it, committed;
+    the workflow as the test runs it: its install spec set to the wheel."""
+    repo.mkdir()
+    sh(repo, "git", "init", "-q", "-b", "main")
+    sh(repo, "valhalla-status", "init", "--by", "alice", "--no-build")
+    commit(repo, "status", 1758326400)
+    sh(repo, "valhalla-status", "init", "--ci", provider, "--no-build")
+    commit(repo, "ci", 1758326430)
+    workflow = GITHUB if provider == "github" else ".gitlab-ci.yml"
+    files = sh(repo, "git", "ls-files").split()
+    assert [f for f in files if not f.startswith("manifest/")] == sorted([".gitignore", workflow])
+    data: dict[str, Any] = yaml.safe_load((repo / workflow).read_text(encoding="utf-8"))
+    return data
+
+
+def pull_request(tmp: Path, upstream: Path) -> Path:
+    """A clone of ``upstream`` on a pull request's branch that sets K pending; the base moves
+    on meanwhile (version 1.1.0)."""
+    clone = tmp / "clone"
+    sh(tmp, "git", "clone", "-q", str(upstream), str(clone))
+    sh(clone, "git", "checkout", "-q", "-b", "pr")
+    sh(
+        clone,
+        "valhalla-status",
+        "pack",
+        "set",
+        "K",
+        "--status",
+        "pending",
+        "--no-build",
+        epoch=1758326460,
+    )
+    commit(clone, "K pending", 1758326460)
+    sh(upstream, "valhalla-status", "set-version", "1.1.0", "--no-build", epoch=1758326520)
+    commit(upstream, "1.1.0", 1758326520)
+    return clone
+
+
+@pytest.mark.slow
+def test_a_repository_that_holds_only_a_manifest_reviews_and_publishes_with_init_ci_github(
+    tmp_path: Path, wheel: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upstream = tmp_path / "status"
+    workflow = adopt(upstream, "github")
+    assert workflow["env"]["VALHALLA_STATUS_SPEC"].startswith(f"git+{SOURCE}@")
+    workflow["env"]["VALHALLA_STATUS_SPEC"] = str(wheel)  # the one substitution
+    clone = pull_request(tmp_path, upstream)
+
+    # The pull request's review.
+    state = tmp_path / "comments.json"
+    state.write_text(json.dumps({"comments": [], "next": 100}), encoding="utf-8")
+    job = GitHubJob(workflow, tmp_path, clone)
+    job.expressions |= {"github.base_ref": "main"}
+    steps = job.run(
+        "review",
+        {
+            "actions/checkout": nothing,
+            "actions/setup-python": setup_python(tmp_path),
+            "actions/github-script": fake_github_script(state, tmp_path),
+        },
+    )
+    assert steps == [
+        "actions/checkout",
+        "actions/setup-python",
+        "Install valhalla-status",
+        "Validate the manifest",
+        "The manifest is in canonical form",
+        "The history only grows",
+        "What this pull request changes",
+        "actions/github-script",
+    ]
+    assert job.which() == str(job.temp / "valhalla-status" / "bin" / "valhalla-status")
+    report = (job.temp / "status-diff.md").read_text(encoding="utf-8")
+    assert report.startswith(f"{MARKER}\n\n### Valhalla status changes\n")
+    assert "| K | Executor Pro | installed → pending |\n" in report
+    assert "1.1.0" not in report  # the base's own change is not the pull request's
+    comments = json.loads(state.read_text(encoding="utf-8"))
+    assert [c["body"] for c in comments["comments"]] == [report]
+
+    # The pull request merged: the default branch builds and publishes the site.
+    sh(clone, "git", "checkout", "-q", "main")
+    sh(clone, "git", "pull", "-q", "--no-rebase", "--no-edit", "origin", "main")
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "@1758326580 +0000")  # the merge: 00:03
+    sh(clone, "git", "merge", "-q", "--no-ff", "--no-edit", "pr")
+    assert not (clone / "site").exists()
+    job = GitHubJob(workflow, tmp_path, clone)
+    uploaded: list[Path] = []
+    with contextlib.ExitStack() as stack:
+
+        def deploy(step: dict[str, Any], env: dict[str, str]) -> None:
+            published = tmp_path / "pages"
+            shutil.copytree(uploaded[-1], published)
+            server = stack.enter_context(serve(published))
+            job.expressions["steps.deployment.outputs.page_url"] = server.url + "/"
+
+        steps = job.run(
+            "publish",
+            {
+                "actions/checkout": nothing,
+                "actions/setup-python": setup_python(tmp_path),
+                "actions/configure-pages": nothing,
+                "actions/upload-pages-artifact": upload(uploaded, clone),
+                "actions/deploy-pages": deploy,
+            },
+        )
+    assert steps == [
+        "actions/checkout",
+        "actions/setup-python",
+        "Install valhalla-status",
+        "Validate the manifest",
+        "Build the site",
+        "actions/configure-pages",
+        "actions/upload-pages-artifact",
+        "actions/deploy-pages",
+        "The published status is readable",
+    ]
+    assert uploaded == [clone / "site"]
+    status = json.loads((tmp_path / "pages" / "status.json").read_text(encoding="utf-8"))
+    assert status["version"] == "1.1.0"
+    assert [p["status"] for p in status["packs"] if p["id"] == "K"] == ["pending"]
+    # The merge landed K's change: its time is the merge's, not the branch commit's.
+    assert status["updated_at"] == "2025-09-20T00:03:00Z"
+    assert sh(clone, "git", "status", "--porcelain", "-uall") == ""
+
+
+@pytest.mark.slow
+def test_a_repository_that_holds_only_a_manifest_reviews_and_publishes_with_init_ci_gitlab(
+    tmp_path: Path, wheel: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upstream = tmp_path / "status"
+    pipeline = adopt(upstream, "gitlab")
+    pipeline["variables"]["VALHALLA_STATUS_SPEC"] = str(wheel)  # the one substitution
+    clone = pull_request(tmp_path, upstream)
+
+    def job(name: str, cwd: Path, **variables: str) -> subprocess.CompletedProcess[str]:
+        """The job's before_script and script in order, in one bash as GitLab's runner does
+        (``python`` is the image's)."""
+        env = {**runner_env(tmp_path), **pipeline["variables"], **variables}
+        env["PATH"] = f"{setup_python(tmp_path)({}, env)}{os.pathsep}{env['PATH']}"
+        env["TMPDIR"] = str(tmp_path / f"tmp-{name}")
+        os.mkdir(env["TMPDIR"])
+        script = "\n".join(gitlab_lines(pipeline, name))
+        done = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        return done
+
+    done = job("review", clone, CI_MERGE_REQUEST_TARGET_BRANCH_NAME="main")
+    report = (clone / "status-diff.md").read_text(encoding="utf-8")
+    assert report.startswith("### Valhalla status changes\n")
+    assert "| K | Executor Pro | installed → pending |\n" in report
+    assert done.stdout.endswith(report)
+
+    sh(clone, "git", "checkout", "-q", "main")
+    (clone / "status-diff.md").unlink()
+    sh(clone, "git", "pull", "-q", "--no-rebase", "--no-edit", "origin", "main")
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "@1758326580 +0000")  # the merge: 00:03
+    sh(clone, "git", "merge", "-q", "--no-ff", "--no-edit", "pr")
+    job("pages", clone)
+    status = json.loads((clone / "public" / "status.json").read_text(encoding="utf-8"))
+    assert (status["version"], status["updated_at"]) == ("1.1.0", "2025-09-20T00:03:00Z")
+    assert (clone / "public" / "index.html").is_file()
