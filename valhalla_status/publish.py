@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .locking import lock_path, manifest_lock, manifest_stamp, stamp_left
@@ -37,8 +39,10 @@ def publish_site(
     manifest: Manifest | None = None,
     templates_dir: str | None = None,
     base_url: str | None = None,
+    sign: Callable[[dict[str, bytes], Path], dict[str, bytes]] | None = None,
 ) -> BuildResult:
-    """Build the site of the manifest at ``path``, holding the manifest's lock.
+    """Build the site of the manifest at ``path``, holding the manifest's lock (``sign``: see
+    :func:`site.build_site`).
 
     ``manifest`` is what this thread last wrote to ``path`` (a change hands it over): it is
     built as it is if the files are still what the write left, else they are read again.
@@ -60,7 +64,12 @@ def publish_site(
         if manifest is None or expected is None or manifest_stamp(path) != expected:
             manifest = load_manifest(path)
         return build_site(
-            manifest, site_dir, templates_dir=templates_dir, base_url=base_url, manifest_path=path
+            manifest,
+            site_dir,
+            templates_dir=templates_dir,
+            base_url=base_url,
+            manifest_path=path,
+            sign=sign,
         )
 
 
