@@ -295,9 +295,7 @@ def test_keys_init_writes_the_root_beside_the_manifest_once(ws: Workspace, signe
     )
 
 
-def test_without_python_tuf_signing_says_how_to_install_it(
-    ws: Workspace, tmp_path: Path
-) -> None:
+def test_without_python_tuf_signing_says_how_to_install_it(ws: Workspace, tmp_path: Path) -> None:
     assert ws.run("init", "--no-build").exit_code == 0
     code = (
         "import sys; sys.modules['tuf'] = None; from valhalla_status.cli import main; "
@@ -316,3 +314,24 @@ def test_without_python_tuf_signing_says_how_to_install_it(
         "error: signing and verifying need python-tuf; install it: "
         "python -m pip install 'valhalla-status[tuf]'\n",
     )
+
+
+def test_the_client_in_verified_mode_reads_a_signed_site_and_refuses_a_changed_one(
+    ws: Workspace, signed: Path, served: Server
+) -> None:
+    from valhalla_status.client import StatusClient, StatusUnavailable
+
+    assert ws.run("build", "--keys", str(signed)).exit_code == 0
+    publish(ws, served)
+    root = ws.root / "manifest" / "tuf" / "1.root.json"
+    client = StatusClient(served.url + "/", trusted_root=root)
+    status = client.fetch()
+    stamp = Metadata[Timestamp].from_bytes((ws.root / "site/tuf/timestamp.json").read_bytes())
+    assert (status.version, client.verified.version, client.verified.expires) == (
+        "1.0.0",
+        stamp.signed.version,
+        stamp.signed.expires,
+    )
+    (served.root / "status.json").write_text("{}\n")
+    with pytest.raises(StatusUnavailable, match=r"it was changed after signing$"):
+        StatusClient(served.url + "/status.json", trusted_root=root).fetch()
