@@ -137,7 +137,9 @@ def test_json_result_on_stdout_message_on_stderr(here: Path) -> None:
         "name": "Valhalla",
         "version": "1.0.0",
         "backend_complete": False,
+        "updated_at": "2025-09-20T00:00:00Z",
         "completed_at": None,
+        "verified": None,
         "conditions": [
             {"condition": "min_version", "met": True, "detail": "version 1.0.0 ≥ 0.9.0"},
             {

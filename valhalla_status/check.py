@@ -45,6 +45,8 @@ class CheckResult(NamedTuple):
     source: str
     status: Status
     conditions: tuple[Condition, ...]
+    verified: Any = None
+    """The metadata that vouched for the status (``version``, ``expires``), when verified."""
 
     @property
     def ready(self) -> bool:
@@ -63,7 +65,14 @@ class CheckResult(NamedTuple):
             "name": status.name,
             "version": status.version,
             "backend_complete": status.backend_complete,
+            "updated_at": format_timestamp(status.updated_at),
             "completed_at": _iso(status),
+            "verified": None
+            if self.verified is None
+            else {
+                "metadata_version": self.verified.version,
+                "expires": format_timestamp(self.verified.expires),
+            },
             "conditions": [
                 {"condition": c.name, "met": c.met, "detail": c.detail} for c in self.conditions
             ],
@@ -135,9 +144,14 @@ def shown(status: Status) -> str:
 
 
 def run_check(
-    source: str | os.PathLike[str], requirements: Requirements, *, timeout: float
+    source: str | os.PathLike[str],
+    requirements: Requirements,
+    *,
+    timeout: float,
+    trusted_root: str | None = None,
 ) -> CheckResult:
-    """Fetch the status and evaluate it; UnavailableError (exit 3) if it cannot be read.
+    """Fetch the status and evaluate it; UnavailableError (exit 3) if it cannot be read, or
+    (with ``trusted_root``) does not verify.
 
     A ``min_version`` that is not SemVer is a ValhallaError (exit 1), raised before reading.
     """
@@ -147,10 +161,10 @@ def run_check(
         except ValueError as exc:
             raise ValhallaError(f"--min-version: {exc}") from None
     try:
-        client = StatusClient(source, timeout=timeout)
+        client = StatusClient(source, timeout=timeout, trusted_root=trusted_root)
         status = client.fetch()
     except StatusUnavailable as exc:
         raise UnavailableError(str(exc)) from None
     except ValueError as exc:
         raise ValhallaError(str(exc)) from None
-    return evaluate(status, requirements, client.source)
+    return evaluate(status, requirements, client.source)._replace(verified=client.verified)

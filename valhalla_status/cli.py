@@ -842,14 +842,59 @@ def site_options(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+KEYS_HELP = (
+    "Folder of the private keys (<role>.pem), outside the repository (env VALHALLA_STATUS_KEYS;"
+    " each key may instead be in VALHALLA_STATUS_<ROLE>_KEY)."
+)
+
+
+def signing_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--keys`` and ``--expires``, shared by ``build`` and ``refresh``."""
+    func = click.option(
+        "--expires",
+        metavar="DURATION",
+        default="1d",
+        show_default=True,
+        help="How long the signed timestamp is valid (30m, 12h, 1d, …).",
+    )(func)
+    return click.option("--keys", "keys_dir", metavar="DIR", help=KEYS_HELP)(func)
+
+
+def _signing(settings: Settings, keys_dir: str | None, expires: str, required: bool) -> Any:
+    """What signing needs, from the options and the environment (None: no keys, unsigned)."""
+    from .signing import key_source, parse_duration, signing
+
+    source = key_source(keys_dir, os.environ)
+    if not source.given:
+        if required:
+            raise ValhallaError(f"no keys: give --keys DIR or set the key variables ({KEYS_HELP})")
+        return None
+    return signing(settings.manifest, source, parse_duration(expires))
+
+
 @main.command()
 @click.option("--check", is_flag=True, help="Exit 1 and list the differing files if stale.")
 @site_options
+@signing_options
 @pass_settings
-def build(settings: Settings, check: bool, templates_dir: str | None, base_url: str | None) -> None:
-    """Write the static site (or only --check that it is current)."""
+def build(
+    settings: Settings,
+    check: bool,
+    templates_dir: str | None,
+    base_url: str | None,
+    keys_dir: str | None,
+    expires: str,
+) -> None:
+    """Write the static site (or only --check that it is current); signed when keys are given."""
     options: dict[str, Any] = {"templates_dir": templates_dir, "base_url": base_url}
     shown = for_terminal(settings.site)
+    made = None if check else _signing(settings, keys_dir, expires, required=False)
+    if made is not None:
+        import functools
+
+        from .signing import sign_site
+
+        options["sign"] = functools.partial(sign_site, made)
     if check:
         from .site import check_site
 
@@ -871,7 +916,69 @@ def build(settings: Settings, check: bool, templates_dir: str | None, base_url: 
     if note:
         click.echo(f"note: {note}", err=True)
     state = "built" if result.changed else "already up to date"
-    click.echo(f"{shown}: {state} ({result.files} files)", err=True)
+    signed = ", signed" if made is not None else ""
+    click.echo(f"{shown}: {state} ({result.files} files{signed})", err=True)
+
+
+@main.command()
+@signing_options
+@pass_settings
+def refresh(settings: Settings, keys_dir: str | None, expires: str) -> None:
+    """Re-sign the timestamp (and the snapshot when due) of the signed site, not rebuilding it."""
+    from .signing import refresh_site
+
+    made = _signing(settings, keys_dir, expires, required=True)
+    click.echo(for_terminal(refresh_site(made, settings.site).message), err=True)
+
+
+@main.group()
+def keys() -> None:
+    """The signing keys of the published status (TUF roles: root, targets, snapshot,
+    timestamp)."""
+
+
+@keys.command("init")
+@click.option(
+    "--keys",
+    "keys_dir",
+    metavar="DIR",
+    envvar="VALHALLA_STATUS_KEYS",
+    required=True,
+    help="Where to write the private keys: a folder outside the repository.",
+)
+@pass_settings
+def keys_init(settings: Settings, keys_dir: str) -> None:
+    """Create a key per role; write the root beside the manifest, the private keys to DIR."""
+    from .signing import init_keys
+
+    result = init_keys(settings.manifest, keys_dir)
+    for path in result.root_files:
+        click.echo(for_terminal(f"wrote {path} (commit it)"), err=True)
+    for path in result.key_files:
+        click.echo(for_terminal(f"wrote {path} (private: keep it out of the repository)"), err=True)
+
+
+@keys.command("rotate")
+@click.argument("role", type=click.Choice(["root", "targets", "snapshot", "timestamp"]))
+@click.option(
+    "--keys",
+    "keys_dir",
+    metavar="DIR",
+    envvar="VALHALLA_STATUS_KEYS",
+    required=True,
+    help="The folder of the private keys (the root key signs the new root).",
+)
+@pass_settings
+def keys_rotate(settings: Settings, role: str, keys_dir: str) -> None:
+    """Replace ROLE's key: a new root version, signed by the old root key."""
+    from .signing import rotate_key
+
+    result = rotate_key(settings.manifest, keys_dir, role)
+    for path in result.root_files:
+        click.echo(
+            for_terminal(f"wrote {path} (root version {result.version}: commit it)"), err=True
+        )
+    click.echo(for_terminal(f"wrote {result.key_files[0]} (the new {role} key)"), err=True)
 
 
 @main.command()
@@ -966,6 +1073,23 @@ def _check_source(settings: Settings, url: str | None, path: str | None, as_json
     raise UnavailableError(reason) from None
 
 
+def _check_usage(
+    url: str | None,
+    path: str | None,
+    installed: tuple[str, ...],
+    all_installed: bool,
+    more_ids: tuple[str, ...],
+) -> None:
+    if url is not None and path is not None:
+        raise click.UsageError("give --url or --file, not both")
+    if installed and all_installed:
+        raise click.UsageError("give --require-installed or --all-installed, not both")
+    if more_ids and not installed:
+        raise click.UsageError(
+            f"unexpected argument {quoted(more_ids[0])} (pack ids follow --require-installed)"
+        )
+
+
 @main.command()
 @click.option("--url", metavar="URL", help="URL of status.json (a URL ending in / gets it added).")
 @click.option("--file", "path", metavar="PATH", help="A status.json file.")
@@ -986,6 +1110,11 @@ def _check_source(settings: Settings, url: str | None, path: str | None, as_json
     show_default=True,
     help="Seconds to wait in all, retries included.",
 )
+@click.option(
+    "--trusted-root",
+    metavar="PATH",
+    help="Verify the signed site (--url) from this root.json: fresh, signed, not rolled back.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.argument("more_ids", metavar="[ID]...", nargs=-1)
 @pass_settings
@@ -998,6 +1127,7 @@ def check(
     installed: tuple[str, ...],
     all_installed: bool,
     timeout: float,
+    trusted_root: str | None,
     as_json: bool,
     more_ids: tuple[str, ...],
 ) -> None:
@@ -1009,21 +1139,16 @@ def check(
     """
     from .check import Requirements, pack_ids, run_check, shown
 
-    if url is not None and path is not None:
-        raise click.UsageError("give --url or --file, not both")
-    if installed and all_installed:
-        raise click.UsageError("give --require-installed or --all-installed, not both")
-    if more_ids and not installed:
-        raise click.UsageError(
-            f"unexpected argument {quoted(more_ids[0])} (pack ids follow --require-installed)"
-        )
+    _check_usage(url, path, installed, all_installed, more_ids)
+    if trusted_root is not None and url is None:
+        raise click.UsageError("--trusted-root verifies a site read with --url")
     source = _check_source(settings, url, path, as_json)
     ids = pack_ids(installed + more_ids)
     if installed and not ids:
         raise click.UsageError("--require-installed needs at least one pack id")
     wanted = Requirements(require_complete, min_version, ids, all_installed)
     try:
-        result = run_check(source, wanted, timeout=timeout)
+        result = run_check(source, wanted, timeout=timeout, trusted_root=trusted_root)
     except UnavailableError as exc:
         if as_json:
             emit_result({"ready": False, "source": source, "error": exc.message})
@@ -1033,6 +1158,8 @@ def check(
     status = result.status
     if result.ready:
         met = "; ".join(c.detail for c in result.conditions)
+        if result.verified is not None:
+            met += f" (verified; signed until {human_time(result.verified.expires)})"
         click.echo(for_terminal(f"ready: {shown(status)}: {met}"), err=True)
         return
     heading = f"not ready: {shown(status)} ({result.source})"

@@ -275,6 +275,7 @@ class StatusClient:
         timeout: float = DEFAULT_TIMEOUT,
         retries: int = 2,
         backoff: float = 0.25,
+        trusted_root: str | os.PathLike[str] | None = None,
     ) -> None:
         if not _seconds(timeout) or timeout <= 0 or timeout > MAX_TIMEOUT:
             raise InvalidArgument(
@@ -304,9 +305,17 @@ class StatusClient:
         self.backoff = backoff
         self._etag: str | None = None
         self._cached: Status | None = None
+        self.trusted_root = None if trusted_root is None else os.fspath(trusted_root)
+        if self.trusted_root is not None and not self.is_url:
+            raise InvalidArgument("a trusted root verifies a site read from a URL, not a file")
+        self.verified: Any = None
+        """After a verified fetch: the metadata that vouched for it (``version``,
+        ``expires``)."""
 
     def fetch(self) -> Status:
         """The current status (raises StatusUnavailable or InvalidStatus)."""
+        if self.trusted_root is not None:
+            return self._fetch_verified()
         if not self.is_url:
             return self._typed(self._decode(self._read_file()))
         deadline = time.monotonic() + self.timeout
@@ -321,6 +330,25 @@ class StatusClient:
                     tries = f" ({attempt} attempts)" if attempt > 1 else ""
                     raise StatusUnavailable(f"{exc}{tries}") from None
                 time.sleep(wait)
+
+    def _fetch_verified(self) -> Status:
+        """Through python-tuf's ngclient, from the trusted root (see :mod:`.verify`)."""
+        from .verify import fetch_verified, site_base
+
+        assert self.trusted_root is not None
+        try:
+            root = read_regular_file(self.trusted_root, MAX_BYTES)
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise InvalidArgument(
+                f"cannot read the trusted root {self.trusted_root}: {reason}"
+            ) from None
+        base = site_base(self.source)
+        target = self.source[len(base) :]
+        verified = fetch_verified(base, root, timeout=self.timeout, target=target)
+        status = self._typed(self._decode(verified.data))
+        self.verified = verified
+        return status
 
     def _read_file(self) -> bytes:
         try:

@@ -755,12 +755,15 @@ def build_site(
     templates_dir: str | os.PathLike[str] | None = None,
     base_url: str | None = None,
     manifest_path: str | os.PathLike[str] | None = None,
+    sign: Callable[[dict[str, bytes], Path], dict[str, bytes]] | None = None,
 ) -> BuildResult:
     """Render the site and swap it in atomically; leave the folder alone if it is current.
 
     Only a folder this tool built (it carries the mark), an empty or a missing one is replaced;
     the folders of ``manifest_path`` and the templates, the current one and those above them
-    never are (``RefusedError``, nothing touched).
+    never are (``RefusedError``, nothing touched). ``sign`` (a signed build) gives the extra
+    files to publish beside the documents, from the rendered files and the site being replaced
+    (read under the site's lock).
     """
     templates = _templates_folder(templates_dir)
     rendered = render_site(manifest, templates_dir=templates, base_url=base_url)
@@ -774,6 +777,8 @@ def build_site(
     with manifest_lock(target):
         # As it is now, under the lock.
         target = site_folder(site_dir, manifest_path=manifest_path, templates_dir=templates)
+        if sign is not None:
+            files = {**files, **sign(rendered, target)}
         try:
             leftovers = _recover(target)
             same, current = _unchanged(target, files)

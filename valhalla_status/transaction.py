@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .locking import manifest_lock
@@ -31,11 +32,12 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class SiteOptions:
     """Where and how to build the site: its folder, templates that replace the built-in ones,
-    and the base URL (None: the manifest's)."""
+    the base URL (None: the manifest's), and what signs it (see :func:`site.build_site`)."""
 
     folder: str | os.PathLike[str]
     templates: str | os.PathLike[str] | None = None
     base_url: str | None = None
+    sign: Callable[[dict[str, bytes], Path], dict[str, bytes]] | None = None
 
 
 class Transaction:
@@ -85,6 +87,7 @@ class Transaction:
             templates_dir=site.templates,
             base_url=site.base_url,
             manifest_path=self.path,
+            sign=site.sign,
         )
 
     def refresh(self, site: SiteOptions) -> BuildResult | None:
