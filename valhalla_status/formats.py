@@ -1,4 +1,4 @@
-"""The value formats every part of the tool shares: pack statuses, SemVer and timestamps.
+"""The value formats every part of the tool shares: pack statuses and ids, SemVer, timestamps.
 
 Standard library only: the pydantic models take their patterns and types from here, and so do
 the client and ``check``, which must start without pydantic.
@@ -29,11 +29,29 @@ SEMVER_PATTERN = (
 _SEMVER = re.compile(SEMVER_PATTERN[1:-1], re.ASCII)
 
 
-def pack_key(pack_id: str) -> str:
-    """A pack id as typed, in the form a manifest holds it: upper-cased when it is ASCII. The
-    one rule every command matches ids by: a non-ASCII letter that upper-cases to an ASCII one
-    (``'ı'.upper()`` is ``'I'``) names no pack."""
-    return pack_id.upper() if pack_id.isascii() else pack_id
+# --- pack ids ------------------------------------------------------------------------------
+
+PACK_ID_PATTERN = r"^[A-Z][A-Z0-9_-]{0,31}$"
+"""A pack id as a manifest holds it (and as a file name of the site)."""
+PACK_ID_RULE = "1–32 characters of A-Z, 0-9, _ and -, starting with a letter"
+"""The pack id's pattern, as messages and the schema say it."""
+_PACK_ID = re.compile(PACK_ID_PATTERN[1:-1])
+_ASCII_SPACE = " \t\n\r\v\f"
+
+
+def pack_key(typed: str) -> str:
+    """A pack id as typed, in the form a manifest holds it: the one rule every command, the
+    client, ``check`` and ``serve`` match ids by. ASCII white space around it is dropped and
+    ASCII letters are upper-cased; anything else is kept as typed, so a non-ASCII letter that
+    upper-cases to an ASCII one (``'ı'.upper()`` is ``'I'``, ``'ﬀ'.upper()`` is ``'FF'``) or
+    looks like one (the Kelvin sign, a full-width ``Ｋ``) names no pack."""
+    text = typed.strip(_ASCII_SPACE)
+    return text.upper() if text.isascii() else text
+
+
+def is_pack_id(text: str) -> bool:
+    """Whether ``text`` is a pack id as a manifest holds it."""
+    return _PACK_ID.fullmatch(text) is not None
 
 
 def is_semver(version: str) -> bool:

@@ -27,7 +27,15 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .formats import MAX_NUMBER_DIGITS, MAX_VERSION_LENGTH, pack_key, quoted
+from .formats import (
+    MAX_NUMBER_DIGITS,
+    MAX_VERSION_LENGTH,
+    PACK_ID_RULE,
+    is_pack_id,
+    pack_key,
+    quoted,
+)
+from .formats import PACK_ID_PATTERN as PACK_ID_PATTERN
 from .formats import SEMVER_PATTERN as SEMVER_PATTERN
 from .formats import STATUSES as STATUSES
 from .formats import PackStatus as PackStatus
@@ -54,7 +62,6 @@ Action = Literal[
 ]
 ACTIONS: tuple[str, ...] = get_args(Action)
 
-PACK_ID_PATTERN = r"^[A-Z][A-Z0-9_-]{0,31}$"
 # Characters no text field may hold: C0/C1 controls, bidi overrides and isolates, invisible
 # zero-width marks. (Zero-width joiners stay allowed: scripts and emoji need them.)
 _FORBIDDEN = (
@@ -144,12 +151,9 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
 
 
 def _pack_id_problem(value: Any) -> str:
-    if isinstance(value, str) and re.fullmatch(PACK_ID_PATTERN, value.upper()):
+    if isinstance(value, str) and value.isascii() and is_pack_id(value.upper()):
         return f"{value!r} must be upper-case in the manifest ('{value.upper()}')"
-    return (
-        f"{quoted(value)} is not a valid pack id: 1–32 characters of A-Z, 0-9, _ and -, "
-        "starting with a letter"
-    )
+    return f"{quoted(value)} is not a valid pack id: {PACK_ID_RULE}"
 
 
 Timestamp = Annotated[
@@ -186,8 +190,7 @@ class Pack(StrictModel):
 
     id: str = Field(
         pattern=PACK_ID_PATTERN,
-        description="1–32 characters of A-Z, 0-9, _ and -, starting with a letter; "
-        "upper-case; unique. Also a file name on the site.",
+        description=f"{PACK_ID_RULE}; upper-case; unique. Also a file name on the site.",
     )
     name: str = _text(100, "Display name, one line.")
     group: str = _text(60, "Group the pack is listed under, one line.")

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ValhallaError
+from .formats import is_pack_id, pack_key
 from .text import for_terminal
 
 Log = Callable[[str], None]
@@ -178,11 +179,11 @@ class SiteHandler(SimpleHTTPRequestHandler):
         if any(n.startswith(".") or n.casefold() in HIDDEN_NAMES for n in names):
             self.send_error(404)
             return None
-        if len(names) == 2 and names[0] == "packs" and names[1].isascii():
-            # Pack ids are upper-case: ``/packs/k.json`` is pack K's file, as ``pack show k``.
+        if len(names) == 2 and names[0] == "packs":
+            # ``/packs/k.json`` is pack K's file, as ``pack show k`` is pack K: one rule.
             stem, dot, suffix = names[1].rpartition(".")
-            if dot and suffix == "json":
-                names[1] = f"{stem.upper()}.json"
+            if dot and suffix == "json" and is_pack_id(pack_key(stem)):
+                names[1] = f"{pack_key(stem)}.json"
         return names if names != [""] else []
 
     def parse_request(self) -> bool:

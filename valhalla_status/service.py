@@ -24,7 +24,16 @@ from .canonical import recorded
 from .defaults import DEFAULT_PACKS
 from .documents import history_document, status_document, summary_counts, summary_document
 from .errors import ManifestError, NotFoundError, RefusedError, ValhallaError
-from .formats import STATUSES, format_timestamp, human_time, is_semver, semver_key
+from .formats import (
+    PACK_ID_RULE,
+    STATUSES,
+    format_timestamp,
+    human_time,
+    is_pack_id,
+    is_semver,
+    pack_key,
+    semver_key,
+)
 from .history import differences, entry_id, entry_label, pack_record, shown
 from .layout import (
     history_dir,
@@ -47,7 +56,6 @@ from .manifest import (
     write_manifest,
 )
 from .models import (
-    PACK_ID_PATTERN,
     SCHEMA_VERSION,
     HistoryEntry,
     Manifest,
@@ -132,13 +140,11 @@ def default_actor() -> str:
 
 
 def normalise_pack_id(pack_id: str) -> str:
-    """Upper-case a pack id typed in any case; refuse one that is not a valid id."""
-    wanted = pack_id.upper()
-    if not re.fullmatch(PACK_ID_PATTERN[1:-1], wanted) or not pack_id.isascii():
-        raise ValhallaError(
-            f"{pack_id!r} is not a valid pack id: 1–32 characters of A-Z, 0-9, _ and -, "
-            "starting with a letter"
-        )
+    """A pack id typed in any case, as the manifest holds it (:func:`formats.pack_key`);
+    refuse one that is not a valid id."""
+    wanted = pack_key(pack_id)
+    if not is_pack_id(wanted):
+        raise ValhallaError(f"{pack_id!r} is not a valid pack id: {PACK_ID_RULE}")
     return wanted
 
 

@@ -58,10 +58,10 @@ from .documents import (
 )
 from .errors import ValhallaError
 from .files import MAX_TEMPLATE_BYTES, NotRegularFileError, read_regular_file
-from .formats import human_time
+from .formats import human_time, is_pack_id
 from .history import entry_id
 from .locking import manifest_lock
-from .models import PACK_ID_PATTERN, STATUSES, HistoryEntry, Manifest, SystemMetadata
+from .models import STATUSES, HistoryEntry, Manifest, SystemMetadata
 from .models import format_timestamp as iso
 from .sitefolder import (
     SITE_MARK,
@@ -114,7 +114,6 @@ _VERDANA_11 = (
     578, 698, 500, 698, 900,
 )  # fmt: skip
 _VERDANA_11_OTHER = _VERDANA_11[ord("m") - 32]
-_PACK_ID = re.compile(PACK_ID_PATTERN)
 # Noncharacters are legal XML but an HTML parse error: U+FDD0..U+FDEF and U+xFFFE, U+xFFFF.
 _NONCHARACTERS = "\ufdd0-\ufdef" + "".join(
     chr(p << 16 | 0xFFFE) + chr(p << 16 | 0xFFFF) for p in range(1, 17)
@@ -413,7 +412,7 @@ def render_site(
     env = environment(templates_dir)
     base = _base_url(manifest, base_url)
     for pack in manifest.packs:
-        if not _PACK_ID.fullmatch(pack.id):
+        if not is_pack_id(pack.id):
             raise ValhallaError(f"pack id {pack.id!r} cannot be a file name")
     csp = f"default-src 'none'; style-src '{_style_hash(env)}'; base-uri 'none'; form-action 'none'"
     system = manifest.system
