@@ -35,6 +35,7 @@ from .formats import (
     MAX_NUMBER_DIGITS,
     MAX_VERSION_LENGTH,
     STATUSES,
+    SUMMARY_KEYS,
     clip,
     is_semver,
     pack_key,
@@ -158,7 +159,7 @@ class Status:
                         f"packs[{index}].status: {quoted(pack.status)} is not a status"
                     )
             counts = _field(document, "summary", dict)
-            summary = Summary(**{k: _field(counts, k, int, "summary.") for k in _SUMMARY_KEYS})
+            summary = Summary(**{k: _field(counts, k, int, "summary.") for k in SUMMARY_KEYS})
             version = _field(document, "version", str)
             if len(version) > MAX_VERSION_LENGTH:
                 raise ValueError(f"version: over {MAX_VERSION_LENGTH} characters long")
@@ -201,13 +202,6 @@ class Status:
 
 _PACK_KEYS = ("id", "name", "group", "status")
 _LISTED = 10  # pending packs named in an inconsistency; the rest are counted
-_SUMMARY_KEYS = (
-    "total_packs",
-    "installed_packs",
-    "pending_packs",
-    "deprecated_packs",
-    "experimental_packs",
-)
 
 
 def _field(data: Any, key: str, kind: type | tuple[type, ...], prefix: str = "") -> Any:

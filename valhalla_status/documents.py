@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import PydanticSerializationError
 from pydantic_core import to_json as _encode
 
-from .formats import STATUSES
+from .formats import STATUSES, SUMMARY_KEYS
 from .text import for_json
 
 if TYPE_CHECKING:
@@ -144,13 +144,7 @@ def summary_counts(packs: Iterable[Pack | dict[str, Any]]) -> dict[str, int]:
     for pack in packs:
         counts[pack["status"] if isinstance(pack, dict) else pack.status] += 1
         total += 1
-    return {
-        "total_packs": total,
-        "installed_packs": counts["installed"],
-        "pending_packs": counts["pending"],
-        "deprecated_packs": counts["deprecated"],
-        "experimental_packs": counts["experimental"],
-    }
+    return dict(zip(SUMMARY_KEYS, (total, *counts.values()), strict=True))
 
 
 def packs_document(packs: Iterable[Pack | dict[str, Any]]) -> dict[str, Any]:

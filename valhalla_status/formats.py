@@ -13,6 +13,8 @@ from typing import Any, Literal, get_args
 
 PackStatus = Literal["installed", "pending", "deprecated", "experimental"]
 STATUSES: tuple[str, ...] = get_args(PackStatus)
+SUMMARY_KEYS: tuple[str, ...] = ("total_packs", *(f"{status}_packs" for status in STATUSES))
+"""The keys of a published summary: the total, then the count of each status."""
 
 # --- SemVer 2.0.0 ----------------------------------------------------------------------------
 

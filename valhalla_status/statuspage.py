@@ -21,13 +21,11 @@ from datetime import datetime
 from typing import Any
 
 from .documents import described, relative_root
+from .formats import STATUSES
 from .models import Manifest, format_timestamp
 
 COMPONENT_STATUS = {
-    "installed": "operational",
-    "experimental": "operational",
-    "deprecated": "operational",
-    "pending": "under_maintenance",
+    status: "under_maintenance" if status == "pending" else "operational" for status in STATUSES
 }
 # Least to most severe, for a group's roll-up.
 SEVERITY = (
