@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .files import NotRegularFileError, read_regular_file
+from .files import MAX_MANIFEST_BYTES, NotRegularFileError, mib, read_regular_file
 from .formats import (
     MAX_NUMBER_DIGITS,
     MAX_VERSION_LENGTH,
@@ -46,7 +46,8 @@ from .formats import (
 SCHEMA_VERSIONS = (1,)
 DEFAULT_TIMEOUT = 10.0
 MAX_TIMEOUT = 86400.0  # a day: a longer wait is a mistake, not a deadline
-MAX_BYTES = 64 * 1024 * 1024
+MAX_BYTES = 2 * MAX_MANIFEST_BYTES
+"""The largest status document read: the largest manifest's, in JSON's longer form."""
 MAX_REDIRECTS = 5
 # Longer numbers, and versions, are no status this tool writes; refusing them also keeps every
 # comparison cheap (Python refuses to convert integers over 4,300 digits).
@@ -326,7 +327,7 @@ class StatusClient:
         except ValueError as exc:  # a NUL in the path
             raise StatusUnavailable(f"cannot read {self.source}: {exc}") from None
         if len(data) > MAX_BYTES:
-            raise InvalidStatus(f"{self.source} is over {MAX_BYTES // 2**20} MiB")
+            raise InvalidStatus(f"{self.source} is over {mib(MAX_BYTES)}")
         return data
 
     def _fetch_once(self, deadline: float) -> Status:
@@ -345,7 +346,7 @@ class StatusClient:
             return self._after(error)
         body: bytes = outcome["body"]
         if len(body) > MAX_BYTES:
-            raise InvalidStatus(f"{self.source} sent over {MAX_BYTES // 2**20} MiB")
+            raise InvalidStatus(f"{self.source} sent over {mib(MAX_BYTES)}")
         status = self._typed(self._decode(body))
         self._etag, self._cached = outcome["etag"], status
         return status

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ManifestError, ValhallaError
+from .files import MAX_MANIFEST_BYTES
 from .formats import format_timestamp, human_time, parse_timestamp, semver_key
 from .history import compare_histories, entry_id
 from .landing import landings, removed_names
 from .layout import EMPTY as EMPTY_HISTORY
 from .layout import MAX_ENTRY_BYTES, History, classify, history_dir, history_shown
 from .manifest import (
-    MAX_FILE_BYTES,
     MAX_FILE_SIZE,
     decode_manifest_bytes,
     load_manifest,
@@ -100,7 +100,7 @@ def manifest_at_revision(revision: str, manifest_path: str | os.PathLike[str]) -
     if mode == b"120000" or kind != b"blob":
         what = {b"120000": "a symbolic link", b"160000": "a submodule"}.get(mode, "no file")
         raise ValhallaError(f"{shown} is {what} at that revision, not a manifest file")
-    if int(size.stdout) > MAX_FILE_BYTES:
+    if int(size.stdout) > MAX_MANIFEST_BYTES:
         raise ValhallaError(f"{shown}: file is over the {MAX_FILE_SIZE} limit (not parsed)")
     blob = _git(["cat-file", "blob", blob_name], top)
     history = _history_at_revision(top, commit.stdout.decode().strip(), relative, blob.stdout)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .atomic import write_synced
 from .errors import ValhallaError
-from .files import NotRegularFileError, read_regular_file
+from .files import MAX_MANIFEST_BYTES, NotRegularFileError, read_regular_file
 from .locking import real_file
 
 HISTORY_SUFFIX = ".history"
@@ -29,7 +29,6 @@ ENTRY_NAME = re.compile(r"(\d{8}T\d{6}Z)-(\d{6,})-([0-9a-f]{8})\.yaml")
 PENDING_NAME = re.compile(r"\.pending-([0-9a-f]{64})-(.+)")
 TEMP_PREFIX = ".tmp-"
 MAX_ENTRY_BYTES = 1024 * 1024
-MAX_MAIN_BYTES = 32 * 1024 * 1024  # the main file's limit (a larger one is refused when read)
 EXAMPLE_NAME = "20261130T120000Z-000012-1a2b3c4d.yaml"
 # Files an operating system or file manager writes into any folder it shows or shares, named
 # here in lower case (the file systems that write them ignore case): Finder's .DS_Store, Icon\r
@@ -286,7 +285,7 @@ def settle(
         if pending:
             if main is None:
                 try:
-                    main = read_regular_file(real_file(path), MAX_MAIN_BYTES)
+                    main = read_regular_file(real_file(path), MAX_MANIFEST_BYTES)
                 except OSError:
                     return  # no main file to judge by (missing, a FIFO…): its reader says so
             if _happened(folder, pending, main, shows):

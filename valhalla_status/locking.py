@@ -38,7 +38,7 @@ from contextvars import ContextVar
 from pathlib import Path
 
 from .errors import LockTimeoutError, ValhallaError
-from .files import NotRegularFileError, read_regular_file
+from .files import MAX_MANIFEST_BYTES, NotRegularFileError, read_regular_file
 
 LOCK_TIMEOUT_SECONDS = 60.0  # enough for a queue of parallel writers, each with its rebuild
 _POLL_SECONDS = 0.05
@@ -63,7 +63,7 @@ def manifest_stamp(path: str | os.PathLike[str]) -> bytes | None:
     its history folder (each name carries a digest of its entry); None if it cannot be read."""
     target = real_file(path)
     try:  # never waits on a FIFO; past any valid manifest's size, the rest makes no difference
-        digest = hashlib.sha256(read_regular_file(target, 64 * 2**20))
+        digest = hashlib.sha256(read_regular_file(target, MAX_MANIFEST_BYTES))
     except (OSError, NotRegularFileError):
         return None
     try:  # the history folder (see layout.history_dir)

@@ -46,6 +46,7 @@ SCHEMA_VERSION = 2
 SCHEMA_VERSIONS = (1, 2)
 MAX_PACKS = 100_000
 MAX_EXTRA_BYTES = 64 * 1024
+_EXTRA_LIMIT = f"{MAX_EXTRA_BYTES // 1024} KiB"  # as messages and the schema say it
 
 Action = Literal[
     "init",
@@ -238,7 +239,7 @@ class SystemMetadata(StrictModel):
     )
     extra: dict[str, JsonValue] = Field(
         default_factory=dict,
-        description="Any JSON-compatible mapping, at most 64 KiB serialised.",
+        description=f"Any JSON-compatible mapping, at most {_EXTRA_LIMIT} serialised.",
     )
 
     @field_validator("extra", mode="after")
@@ -249,7 +250,7 @@ class SystemMetadata(StrictModel):
         except ValueError:
             raise ValueError("must be JSON-compatible (no NaN or infinity)") from None
         if size > MAX_EXTRA_BYTES:
-            raise ValueError(f"is {size:,} bytes serialised; the limit is 64 KiB")
+            raise ValueError(f"is {size:,} bytes serialised; the limit is {_EXTRA_LIMIT}")
         if _has_long_integer(value):
             raise ValueError(
                 f"holds a number of over {MAX_NUMBER_DIGITS} digits, more than status.json "

@@ -57,7 +57,7 @@ from .documents import (
     to_json,
 )
 from .errors import ValhallaError
-from .files import MAX_TEMPLATE_BYTES, NotRegularFileError, read_regular_file
+from .files import MAX_TEMPLATE_BYTES, NotRegularFileError, mib, read_regular_file
 from .formats import human_time, is_pack_id
 from .history import entry_id
 from .locking import manifest_lock
@@ -186,8 +186,8 @@ class _RegularFileLoader(FileSystemLoader):
                 reason = exc.strerror or exc
                 raise ValhallaError(f"{filename}: cannot read the template: {reason}") from None
             if len(data) > MAX_TEMPLATE_BYTES:
-                limit = MAX_TEMPLATE_BYTES // 2**20
-                raise ValhallaError(f"{filename}: is over the {limit} MiB template limit")
+                limit = mib(MAX_TEMPLATE_BYTES)
+                raise ValhallaError(f"{filename}: is over the {limit} template limit")
             try:
                 text = data.decode(self.encoding)
             except UnicodeDecodeError:
