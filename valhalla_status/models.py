@@ -41,6 +41,7 @@ from .formats import STATUSES as STATUSES
 from .formats import PackStatus as PackStatus
 from .formats import format_timestamp as format_timestamp
 from .formats import parse_timestamp as parse_timestamp
+from .text import NONCHARACTERS, is_noncharacter
 
 SCHEMA_VERSION = 2
 SCHEMA_VERSIONS = (1, 2)
@@ -68,12 +69,6 @@ ACTIONS: tuple[str, ...] = get_args(Action)
 _FORBIDDEN = (
     r"\x00-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060"
     r"\u2028\u2029\u2066-\u2069\ufeff"  # line and paragraph separators break a line too
-)
-# Unicode's noncharacters, never meant for interchange: U+FDD0-U+FDEF and the last two code
-# points of every plane (U+FFFE, U+FFFF, U+1FFFE, ... U+10FFFF). The planes beyond the first are
-# written as the characters themselves, which every regular-expression engine reads alike.
-NONCHARACTERS = r"\ufdd0-\ufdef\ufffe\uffff" + "".join(
-    chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(1, 17)
 )
 _FORBIDDEN += NONCHARACTERS
 _FORBIDDEN_MULTILINE = _FORBIDDEN.replace(r"\x00-\x1f", r"\x00-\x09\x0b-\x1f")
@@ -124,7 +119,7 @@ def _character_kind(char: str) -> str:
     code = ord(char)
     if 0xD800 <= code <= 0xDFFF:
         return "the lone surrogate"
-    if 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE:
+    if is_noncharacter(char):
         return "the noncharacter"
     return "the control character"
 

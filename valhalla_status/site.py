@@ -73,6 +73,7 @@ from .sitefolder import (
     site_folder,
 )
 from .statuspage import statuspage_documents
+from .text import NONCHARACTERS
 
 
 @dataclass(frozen=True)
@@ -114,12 +115,9 @@ _VERDANA_11 = (
     578, 698, 500, 698, 900,
 )  # fmt: skip
 _VERDANA_11_OTHER = _VERDANA_11[ord("m") - 32]
-# Noncharacters are legal XML but an HTML parse error: U+FDD0..U+FDEF and U+xFFFE, U+xFFFF.
-_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(
-    chr(p << 16 | 0xFFFE) + chr(p << 16 | 0xFFFF) for p in range(1, 17)
-)
+# Noncharacters are legal XML but an HTML parse error.
 _NOT_XML = re.compile(
-    f"[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[{_NONCHARACTERS}]"
+    f"[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[{NONCHARACTERS}]"
 )
 _NO_FOLLOW = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 _SAFE_PATH = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*")

@@ -26,8 +26,21 @@ _SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # Categories escaped: Cc (C0, DEL, C1), Cf (bidi controls, zero-width and other format
 # characters), Cs (lone surrogates, from undecodable file names), Zl and Zp (line breaks).
 _ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+# Unicode's noncharacters, never meant for interchange: U+FDD0-U+FDEF and the last two code
+# points of every plane (U+FFFE, U+FFFF, U+1FFFE, ... U+10FFFF), as the inside of a regular
+# expression's character class. The planes beyond the first are written as the characters
+# themselves, which every regular-expression engine (Python's, pydantic's) reads alike.
+NONCHARACTERS = r"\ufdd0-\ufdef\ufffe\uffff" + "".join(
+    chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(1, 17)
+)
+_NONCHARACTER = re.compile(f"[{NONCHARACTERS}]")
 # A quick test of whether a string can need escaping at all (ASCII printable never does).
 _PLAIN = re.compile(r"[\x20-\x7e]*")
+
+
+def is_noncharacter(char: str) -> bool:
+    """Whether ``char`` is one of Unicode's noncharacters."""
+    return _NONCHARACTER.fullmatch(char) is not None
 
 
 def _needs_escape(char: str) -> bool:
