@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import write_synced
+from .atomic import fsync_folder, write_synced
 from .errors import ValhallaError
 from .files import MAX_MANIFEST_BYTES, NotRegularFileError, read_regular_file
 from .locking import real_file
@@ -232,14 +232,6 @@ def read_state(
         if _listing(folder) == before:
             return main, history
     raise ValhallaError(f"{folder}: the history kept changing while being read; try again")
-
-
-def fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_pending(folder: Path, main_hash: str, name: str, data: bytes) -> Path:

@@ -21,7 +21,7 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from .atomic import atomic_write as atomic_write
-from .atomic import remove_stale_temp_files
+from .atomic import fsync_folder, remove_stale_temp_files
 from .canonical import HEADER as HEADER
 from .canonical import (
     dump_entry,
@@ -41,7 +41,6 @@ from .layout import (
     MAX_ENTRY_BYTES,
     History,
     digest,
-    fsync_folder,
     history_dir,
     history_shown,
     read_state,

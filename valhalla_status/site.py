@@ -9,6 +9,7 @@ one, never a mix; :func:`check_site` lists what differs from the live site.
 from __future__ import annotations
 
 import base64
+import contextlib
 import ctypes
 import errno
 import functools
@@ -39,6 +40,7 @@ from jinja2.loaders import split_template_path
 from markupsafe import Markup, escape
 from pydantic import ValidationError
 
+from .atomic import fsync_folder
 from .canonical import with_ids
 from .documents import (
     HISTORY_PAGE_SIZE,
@@ -717,19 +719,6 @@ def _exchange(first: Path, second: Path) -> bool:
     return True
 
 
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _recover(target: Path) -> list[str]:
     """Clear what a killed build left beside the site (restoring it if it was mid-swap); what
     could not be removed, and why.
@@ -798,7 +787,8 @@ def build_site(
                 os.rename(target, old)
                 made.append(old)
                 os.rename(staging, target)
-            _fsync_folder(target.parent)
+            with contextlib.suppress(OSError):  # the swap is done; making it last is a bonus
+                fsync_folder(target.parent)
         except OSError as exc:
             raise ValhallaError(f"cannot build {shown}: {exc.strerror or exc}") from None
         finally:
