@@ -12,6 +12,7 @@ import stat
 from pathlib import Path
 
 from .errors import ValhallaError
+from .files import os_reason
 from .locking import real_file
 
 
@@ -34,7 +35,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
         write_synced(temp, target, data, mode)
         fsync_folder(folder)
     except OSError as exc:
-        raise ValhallaError(f"cannot write {os.fspath(path)}: {exc.strerror or exc}") from None
+        raise ValhallaError(f"cannot write {os.fspath(path)}: {os_reason(exc)}") from None
 
 
 def fsync_folder(folder: Path) -> None:

@@ -156,6 +156,7 @@ class ValhallaGroup(click.Group):
         except OSError as exc:
             if os.environ.get("VALHALLA_DEBUG"):
                 raise
+            from .files import os_reason
             from .workspace import current_folder_gone
 
             gone = current_folder_gone()
@@ -164,7 +165,7 @@ class ValhallaGroup(click.Group):
             name = exc.filename
             name = os.fsdecode(name) if isinstance(name, (str, bytes)) else str(name)
             where = f" ({for_terminal(name)})" if exc.filename else ""
-            raise ValhallaError(f"{exc.strerror or exc}{where}") from None
+            raise ValhallaError(f"{os_reason(exc)}{where}") from None
         except Exception as exc:
             if os.environ.get("VALHALLA_DEBUG"):
                 raise
@@ -243,7 +244,9 @@ def _build_failure(exc: Exception) -> str:
     if isinstance(exc, ValhallaError):
         return "; ".join(exc.message.splitlines())
     if isinstance(exc, OSError):
-        return f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+        from .files import os_reason
+
+        return os_reason(exc, naming_file=True)
     if os.environ.get("VALHALLA_DEBUG"):
         raise exc
     return f"internal error: {type(exc).__name__}: {exc}"
@@ -883,9 +886,10 @@ def _check_source(settings: Settings, url: str | None, path: str | None, as_json
     try:
         return url if url is not None else path or os.path.join(settings.site, "status.json")
     except OSError as exc:  # the site's place is relative to a current folder that is gone
+        from .files import os_reason
         from .workspace import current_folder_gone
 
-        reason = current_folder_gone() or f"cannot find the site: {exc.strerror or exc}"
+        reason = current_folder_gone() or f"cannot find the site: {os_reason(exc)}"
     except ValhallaError as exc:  # the manifest found is another user's
         reason = exc.message
     if as_json:

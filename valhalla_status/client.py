@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .files import MAX_MANIFEST_BYTES, NotRegularFileError, mib, read_regular_file
+from .files import MAX_MANIFEST_BYTES, NotRegularFileError, mib, os_reason, read_regular_file
 from .formats import (
     MAX_NUMBER_DIGITS,
     MAX_VERSION_LENGTH,
@@ -323,7 +323,7 @@ class StatusClient:
         except NotRegularFileError as exc:
             raise StatusUnavailable(f"cannot read {self.source}: it is {exc.kind}") from None
         except OSError as exc:
-            raise StatusUnavailable(f"cannot read {self.source}: {exc.strerror or exc}") from None
+            raise StatusUnavailable(f"cannot read {self.source}: {os_reason(exc)}") from None
         except ValueError as exc:  # a NUL in the path
             raise StatusUnavailable(f"cannot read {self.source}: {exc}") from None
         if len(data) > MAX_BYTES:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .atomic import fsync_folder, write_synced
 from .errors import ValhallaError
-from .files import MAX_MANIFEST_BYTES, NotRegularFileError, read_regular_file
+from .files import MAX_MANIFEST_BYTES, NotRegularFileError, os_reason, read_regular_file
 from .locking import real_file
 
 HISTORY_SUFFIX = ".history"
@@ -228,7 +228,7 @@ def read_state(
             continue
         except OSError as exc:  # the file that cannot be read is named, not only its folder
             where = os.fsdecode(exc.filename) if exc.filename else folder
-            raise ValhallaError(f"cannot read {where}: {exc.strerror or exc}") from None
+            raise ValhallaError(f"cannot read {where}: {os_reason(exc)}") from None
         if _listing(folder) == before:
             return main, history
     raise ValhallaError(f"{folder}: the history kept changing while being read; try again")

@@ -32,7 +32,14 @@ from .canonical import (
     with_ids,
 )
 from .errors import ManifestError, ValhallaError
-from .files import MAX_MANIFEST_BYTES, NotRegularFileError, mib, open_regular, read_regular_file
+from .files import (
+    MAX_MANIFEST_BYTES,
+    NotRegularFileError,
+    mib,
+    open_regular,
+    os_reason,
+    read_regular_file,
+)
 from .history import differences, landed_entry
 from .landing import Landings, land, landings
 from .layout import EMPTY as EMPTY_HISTORY
@@ -103,7 +110,7 @@ def read_manifest_file(path: str | os.PathLike[str]) -> bytes:
     except PermissionError:
         raise ManifestError([f"{shown}: cannot read the file: permission denied"]) from None
     except OSError as exc:
-        raise ManifestError([f"{shown}: cannot read the file: {exc.strerror}"]) from None
+        raise ManifestError([f"{shown}: cannot read the file: {os_reason(exc)}"]) from None
     return raw
 
 
@@ -440,7 +447,7 @@ def write_manifest(
         named = checked.model_copy(update={"history": manifest.history})
         write, remove = plan_history(named, existing, on_disk=history_on_disk)
     except OSError as exc:
-        raise ValhallaError(f"cannot write {history_dir(path)}: {exc.strerror or exc}") from None
+        raise ValhallaError(f"cannot write {history_dir(path)}: {os_reason(exc)}") from None
     if unchanged and not write and not remove:
         return False
     try:
@@ -462,7 +469,7 @@ def write_manifest(
             settle_history(path)
         if isinstance(exc, ValhallaError):
             raise
-        raise ValhallaError(f"cannot write {history_dir(path)}: {exc.strerror or exc}") from None
+        raise ValhallaError(f"cannot write {history_dir(path)}: {os_reason(exc)}") from None
     return True
 
 
@@ -528,7 +535,7 @@ def _settle(path: str | os.PathLike[str]) -> None:
     try:
         settle_history(path)
     except OSError as exc:
-        raise ValhallaError(f"cannot tidy {history_dir(path)}: {exc.strerror or exc}") from None
+        raise ValhallaError(f"cannot tidy {history_dir(path)}: {os_reason(exc)}") from None
 
 
 def settle_history(path: str | os.PathLike[str]) -> None:

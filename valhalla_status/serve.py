@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ValhallaError
+from .files import os_reason
 from .formats import is_pack_id, pack_key
 from .text import for_terminal
 
@@ -414,7 +415,7 @@ def make_server(
             max_connections=max_connections,
         )
     except OSError as exc:
-        raise ValhallaError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise ValhallaError(f"cannot listen on {host}:{port}: {os_reason(exc)}") from None
 
 
 class Watcher:
@@ -529,8 +530,7 @@ def failure(exc: Exception) -> str:
     if isinstance(exc, ValhallaError):
         return "; ".join(exc.message.splitlines())
     if isinstance(exc, OSError):
-        where = f" ({exc.filename})" if exc.filename else ""
-        return f"{exc.strerror or exc}{where}"
+        return os_reason(exc, naming_file=True)
     return f"internal error: {type(exc).__name__}: {exc}"
 
 

@@ -24,6 +24,7 @@ from .canonical import recorded
 from .defaults import DEFAULT_PACKS
 from .documents import history_document, status_document, summary_counts, summary_document
 from .errors import ManifestError, NotFoundError, RefusedError, ValhallaError
+from .files import os_reason
 from .formats import (
     PACK_ID_RULE,
     STATUSES,
@@ -898,7 +899,7 @@ def ensure_system_metadata(
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ValhallaError(f"cannot create {target.parent}: {exc.strerror or exc}") from None
+        raise ValhallaError(f"cannot create {target.parent}: {os_reason(exc)}") from None
     with manifest_lock(target):
         if target.exists() and not force:
             try:

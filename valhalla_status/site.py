@@ -59,7 +59,7 @@ from .documents import (
     to_json,
 )
 from .errors import ValhallaError
-from .files import MAX_TEMPLATE_BYTES, NotRegularFileError, mib, read_regular_file
+from .files import MAX_TEMPLATE_BYTES, NotRegularFileError, mib, os_reason, read_regular_file
 from .formats import human_time, is_pack_id
 from .history import entry_id
 from .locking import manifest_lock
@@ -183,7 +183,7 @@ class _RegularFileLoader(FileSystemLoader):
             except NotRegularFileError as exc:
                 raise ValhallaError(f"{filename}: is {exc.kind}, not a template file") from None
             except OSError as exc:
-                reason = exc.strerror or exc
+                reason = os_reason(exc)
                 raise ValhallaError(f"{filename}: cannot read the template: {reason}") from None
             if len(data) > MAX_TEMPLATE_BYTES:
                 limit = mib(MAX_TEMPLATE_BYTES)
@@ -502,7 +502,7 @@ def _schema_files() -> dict[str, bytes]:
     except OSError as exc:
         where = os.fsdecode(exc.filename) if exc.filename else SCHEMA_FOLDER
         raise ValhallaError(
-            f"{where}: cannot read the package's schemas ({exc.strerror or exc}); reinstall "
+            f"{where}: cannot read the package's schemas ({os_reason(exc)}); reinstall "
             "valhalla-status"
         ) from None
 
@@ -588,7 +588,7 @@ def _differences(root: Path, files: dict[str, bytes]) -> dict[str, str]:
     try:
         present = set(_entries(root)) if root.is_dir() else set()
     except OSError as exc:
-        raise ValhallaError(f"cannot read {root}: {exc.strerror or exc}") from None
+        raise ValhallaError(f"cannot read {root}: {os_reason(exc)}") from None
     found = {path: "missing" for path in files.keys() - present}
     found.update((path, "extra") for path in present - files.keys())
     found.update(
@@ -762,7 +762,7 @@ def build_site(
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ValhallaError(f"cannot create {target.parent}: {exc.strerror or exc}") from None
+        raise ValhallaError(f"cannot create {target.parent}: {os_reason(exc)}") from None
     with manifest_lock(target):
         # As it is now, under the lock.
         target = site_folder(site_dir, manifest_path=manifest_path, templates_dir=templates)
@@ -770,7 +770,7 @@ def build_site(
             leftovers = _recover(target)
             same, current = _unchanged(target, files)
         except OSError as exc:
-            raise ValhallaError(f"cannot build {shown}: {exc.strerror or exc}") from None
+            raise ValhallaError(f"cannot build {shown}: {os_reason(exc)}") from None
         if current:
             return BuildResult(shown, len(rendered), changed=False, leftovers=tuple(leftovers))
         token = secrets.token_hex(8)
@@ -790,7 +790,7 @@ def build_site(
             with contextlib.suppress(OSError):  # the swap is done; making it last is a bonus
                 fsync_folder(target.parent)
         except OSError as exc:
-            raise ValhallaError(f"cannot build {shown}: {exc.strerror or exc}") from None
+            raise ValhallaError(f"cannot build {shown}: {os_reason(exc)}") from None
         finally:
             # After the exchange the staging name holds the old site.
             leftovers += _remove_all(made)

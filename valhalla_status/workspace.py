@@ -20,7 +20,7 @@ import os
 from typing import NamedTuple
 
 from .errors import ValhallaError
-from .files import NotRegularFileError, mib, read_regular_file
+from .files import NotRegularFileError, mib, os_reason, read_regular_file
 
 DEFAULT_MANIFEST = os.path.join("manifest", "valhalla.yaml")
 DEFAULT_SITE = "site"
@@ -249,9 +249,9 @@ def ignore_outputs(location: Location) -> IgnoreResult:
     except UnicodeDecodeError:
         raise ValhallaError(f"{shown(target)}: not UTF-8; {by_hand}") from None
     except NotRegularFileError as exc:
-        raise ValhallaError(f"{shown(target)} {exc.strerror}; {by_hand}") from None
+        raise ValhallaError(f"{shown(target)} {os_reason(exc)}; {by_hand}") from None
     except OSError as exc:
-        raise ValhallaError(f"cannot read {shown(target)}: {exc.strerror or exc}") from None
+        raise ValhallaError(f"cannot read {shown(target)}: {os_reason(exc)}") from None
     have = {_same(line.lstrip("!")) for line in text.splitlines()}
     missing = [p for p in ignore_patterns(manifest, site, top) if _same(p) not in have]
     if not missing:
