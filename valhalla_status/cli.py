@@ -15,7 +15,6 @@ workspace's code.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -26,7 +25,7 @@ import click
 
 from .errors import NotFoundError, UnavailableError, ValhallaError
 from .formats import STATUSES, human_time, pack_key, quoted
-from .text import for_json, for_terminal
+from .text import for_terminal, json_text
 
 if TYPE_CHECKING:
     from .models import Manifest, SystemMetadata
@@ -282,8 +281,8 @@ def emit_json(document: Any) -> None:
 
 
 def emit_result(document: Any) -> None:
-    """A result that is no published document (``check --json``), escaped by the same rule."""
-    click.echo(for_json(json.dumps(document, indent=2, ensure_ascii=False)))
+    """A result that is no published document (``check --json``), in the same JSON text."""
+    click.echo(json_text(document), nl=False)
 
 
 def counts_line(counts: dict[str, int]) -> str:
@@ -875,7 +874,7 @@ def diff_command(
 
     result = diff(old, new, settings.manifest)
     text = result.render(output_format)
-    shown = for_json(text) if output_format == "json" else for_terminal(text, multiline=True)
+    shown = text if output_format == "json" else for_terminal(text, multiline=True)
     click.echo(shown, nl=False)
     if exit_code and result.changed:
         sys.exit(1)

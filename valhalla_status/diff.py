@@ -31,6 +31,7 @@ from .manifest import (
 )
 from .models import HistoryEntry, Manifest
 from .service import compute_changes
+from .text import json_text
 
 
 @dataclass(frozen=True)
@@ -442,7 +443,7 @@ class ManifestDiff:
 
     def render(self, output_format: str) -> str:
         if output_format == "json":
-            return json.dumps(self.document(), indent=2, ensure_ascii=False) + "\n"
+            return json_text(self.document())
         if output_format == "markdown":
             return self.markdown()
         return "\n".join(self.lines()) + "\n"

@@ -16,7 +16,7 @@ from pydantic_core import PydanticSerializationError
 from pydantic_core import to_json as _encode
 
 from .formats import STATUSES, SUMMARY_KEYS
-from .text import for_json
+from .text import for_json, json_text
 
 if TYPE_CHECKING:
     from .models import Manifest, Pack
@@ -44,18 +44,16 @@ def to_json(document: Any) -> str:
     one raw. The text decodes to the same document.
 
     pydantic-core stops at a nesting depth of 255, and ``extra`` and history values the models
-    accept may sit deeper in a document: those documents are written by ``json.dumps``.
+    accept may sit deeper in a document: those documents are written by
+    :func:`valhalla_status.text.json_text`, the standard library's form of the same text.
     """
     try:
         data = _encode(document, indent=2)
     except PydanticSerializationError as exc:
-        import json
-
         try:
-            text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)
+            return json_text(document)
         except (TypeError, ValueError, RecursionError):
             raise exc from None
-        return for_json(text) + "\n"
     return for_json(data.decode(), utf8=data) + "\n"
 
 

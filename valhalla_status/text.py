@@ -17,8 +17,10 @@ Standard library only (the client and ``check`` import it).
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
+from typing import Any
 
 # Zero-width (non-)joiners shape scripts and emoji sequences; they cannot reorder or hide text.
 _KEPT = frozenset("\u200c\u200d")
@@ -141,4 +143,14 @@ def for_json(text: str, *, utf8: bytes | None = None) -> str:
     return _CANDIDATE.sub(_json_escape, text)
 
 
-__all__ = ["for_json", "for_terminal"]
+def json_text(document: Any) -> str:
+    """The one JSON text form: UTF-8, 2-space indent, keys in the order built, a final newline,
+    and the terminal's escaping rule in JSON's form (:func:`for_json`). ``documents.to_json``
+    writes the same text with a faster encoder; results that are no published document
+    (``check --json``, ``diff --format json``) are written here, without loading it.
+
+    ValueError for NaN or an infinity (no document holds one)."""
+    return for_json(json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)) + "\n"
+
+
+__all__ = ["for_json", "for_terminal", "json_text"]
