@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import ManifestError, ValhallaError
 from .files import MAX_MANIFEST_BYTES
-from .formats import format_timestamp, human_time, parse_timestamp, semver_key
+from .formats import format_timestamp, human_time, pack_change_key, parse_timestamp, semver_key
 from .history import compare_histories, entry_id
 from .landing import landings, removed_names
 from .layout import EMPTY as EMPTY_HISTORY
@@ -364,7 +364,7 @@ class ManifestDiff:
         changes = self.changes
         result = []
         for pack_id in order:
-            whole = changes.get(f"packs.{pack_id}")
+            whole = changes.get(pack_change_key(pack_id))
             if whole is not None:
                 before, after = whole
                 if after is not None:
@@ -376,8 +376,8 @@ class ManifestDiff:
                 continue
             name = packs[pack_id].name
             for field, kind, show in _PACK_FIELDS:
-                if f"packs.{pack_id}.{field}" in changes:
-                    old, new = changes[f"packs.{pack_id}.{field}"]
+                if pack_change_key(pack_id, field) in changes:
+                    old, new = changes[pack_change_key(pack_id, field)]
                     words = f"{show(old)} → {show(new)}"
                     result.append(PackChange(pack_id, name, kind, words))
         return result

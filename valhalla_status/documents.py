@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import PydanticSerializationError
 from pydantic_core import to_json as _encode
 
-from .formats import STATUSES, SUMMARY_KEYS
+from .formats import STATUSES, SUMMARY_KEYS, split_pack_change_key
 from .text import for_json, json_text
 
 if TYPE_CHECKING:
@@ -110,14 +110,13 @@ def pack_since(manifest: Manifest) -> dict[str, str]:
         if entry.action == "init":
             since.clear()
             init = landed
-        for field, (_, new) in entry.changes.items():
-            if entry.action == "migrate" or not field.startswith("packs."):
+        for key, (_, new) in entry.changes.items():
+            about = split_pack_change_key(key)
+            if entry.action == "migrate" or about is None:
                 continue
-            rest = field[len("packs.") :]
-            if rest.endswith(".status"):
-                since[rest[: -len(".status")]] = landed
-            elif "." not in rest and new is not None:
-                since[rest] = landed
+            pack_id, field = about
+            if field == "status" or (not field and new is not None):
+                since[pack_id] = landed
     if init is not None:
         for pack in manifest.packs:
             since.setdefault(pack.id, init)

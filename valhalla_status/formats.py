@@ -1,4 +1,5 @@
-"""The value formats every part of the tool shares: pack statuses and ids, SemVer, timestamps.
+"""The value formats every part of the tool shares: pack statuses and ids, the keys of a
+history entry's changes, SemVer, timestamps.
 
 Standard library only: the pydantic models take their patterns and types from here, and so do
 the client and ``check``, which must start without pydantic.
@@ -15,21 +16,6 @@ PackStatus = Literal["installed", "pending", "deprecated", "experimental"]
 STATUSES: tuple[str, ...] = get_args(PackStatus)
 SUMMARY_KEYS: tuple[str, ...] = ("total_packs", *(f"{status}_packs" for status in STATUSES))
 """The keys of a published summary: the total, then the count of each status."""
-
-# --- SemVer 2.0.0 ----------------------------------------------------------------------------
-
-# The regular expression published at semver.org.
-MAX_VERSION_LENGTH = 256
-"""The longest version a status document may carry (and so the manifest)."""
-MAX_NUMBER_DIGITS = 100
-"""The most digits a number in a status document may have (and so in the manifest's extra)."""
-SEMVER_PATTERN = (
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
-)
-_SEMVER = re.compile(SEMVER_PATTERN[1:-1], re.ASCII)
-
 
 # --- pack ids ------------------------------------------------------------------------------
 
@@ -54,6 +40,39 @@ def pack_key(typed: str) -> str:
 def is_pack_id(text: str) -> bool:
     """Whether ``text`` is a pack id as a manifest holds it."""
     return _PACK_ID.fullmatch(text) is not None
+
+
+# --- the keys of a history entry's changes ---------------------------------------------------
+
+
+def pack_change_key(pack_id: str, field: str = "") -> str:
+    """The key a history entry's changes name a pack's field by (``packs.K.status``), or the
+    whole pack without a field (``packs.K``: added or removed)."""
+    return f"packs.{pack_id}.{field}" if field else f"packs.{pack_id}"
+
+
+def split_pack_change_key(key: str) -> tuple[str, str] | None:
+    """``(pack id, field)`` of a key made by :func:`pack_change_key` (field ``""`` for the
+    whole pack); None for a key about the system (``version``, ``notes``…)."""
+    if not key.startswith("packs."):
+        return None
+    pack_id, _, field = key[len("packs.") :].partition(".")
+    return pack_id, field
+
+
+# --- SemVer 2.0.0 ----------------------------------------------------------------------------
+
+# The regular expression published at semver.org.
+MAX_VERSION_LENGTH = 256
+"""The longest version a status document may carry (and so the manifest)."""
+MAX_NUMBER_DIGITS = 100
+"""The most digits a number in a status document may have (and so in the manifest's extra)."""
+SEMVER_PATTERN = (
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+_SEMVER = re.compile(SEMVER_PATTERN[1:-1], re.ASCII)
 
 
 def is_semver(version: str) -> bool:

@@ -32,8 +32,10 @@ from .formats import (
     human_time,
     is_pack_id,
     is_semver,
+    pack_change_key,
     pack_key,
     semver_key,
+    split_pack_change_key,
 )
 from .history import differences, entry_id, entry_label, pack_record, shown
 from .layout import (
@@ -235,14 +237,17 @@ def compute_changes(old: Manifest, new: Manifest) -> dict[str, list[Any]]:
     for pack_id, pack in old_packs.items():
         after = new_packs.get(pack_id)
         if after is None:
-            changes[f"packs.{pack_id}"] = [pack_record(pack), None]
+            changes[pack_change_key(pack_id)] = [pack_record(pack), None]
             continue
         for name in ("name", "group", "status", "notes"):
             if getattr(pack, name) != getattr(after, name):
-                changes[f"packs.{pack_id}.{name}"] = [getattr(pack, name), getattr(after, name)]
+                changes[pack_change_key(pack_id, name)] = [
+                    getattr(pack, name),
+                    getattr(after, name),
+                ]
     for pack_id, pack in new_packs.items():
         if pack_id not in old_packs:
-            changes[f"packs.{pack_id}"] = [None, pack_record(pack)]
+            changes[pack_change_key(pack_id)] = [None, pack_record(pack)]
     return changes
 
 
@@ -718,9 +723,10 @@ def _overlap(first: str, second: str) -> bool:
 def current_value(manifest: Manifest, key: str) -> Any:
     """The value of a field the history names (``version``, ``packs.K.status``, ``packs.K``),
     as the history records it; None for a pack that is not there."""
-    if not key.startswith("packs."):
+    about = split_pack_change_key(key)
+    if about is None:
         return manifest.system.model_dump(mode="json").get(key)
-    pack_id, _, name = key[len("packs.") :].partition(".")
+    pack_id, name = about
     pack = next((p for p in manifest.packs if p.id == pack_id), None)
     if pack is None:
         return None
@@ -733,10 +739,11 @@ def apply_values(manifest: Manifest, values: dict[str, Any]) -> Manifest:
     system = manifest.system.model_dump(mode="json")
     packs = {p.id: p.model_dump(mode="json") for p in manifest.packs}
     for key, value in values.items():
-        if not key.startswith("packs."):
+        about = split_pack_change_key(key)
+        if about is None:
             system[key] = value
             continue
-        pack_id, _, name = key[len("packs.") :].partition(".")
+        pack_id, name = about
         if not name and value is None:
             packs.pop(pack_id, None)
         elif not name:

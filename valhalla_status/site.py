@@ -60,7 +60,7 @@ from .documents import (
 )
 from .errors import ValhallaError
 from .files import MAX_TEMPLATE_BYTES, NotRegularFileError, mib, os_reason, read_regular_file
-from .formats import human_time, is_pack_id
+from .formats import human_time, is_pack_id, split_pack_change_key
 from .history import entry_id
 from .locking import manifest_lock
 from .models import STATUSES, HistoryEntry, Manifest, SystemMetadata
@@ -253,13 +253,13 @@ def describe_change(field: str, old: Any, new: Any) -> str | None:
         return f"backend: {_words(old)} → {_words(new)}"
     if field == "notes":
         return "notes cleared" if new is None else "notes updated"
-    if field.startswith("packs."):
-        return _describe_pack_change(field, old, new)
+    about = split_pack_change_key(field)
+    if about is not None:
+        return _describe_pack_change(*about, old, new)
     return f"{field}: {_words(old)} → {_words(new)}"
 
 
-def _describe_pack_change(field: str, old: Any, new: Any) -> str:
-    pack_id, _, attribute = field[6:].partition(".")
+def _describe_pack_change(pack_id: str, attribute: str, old: Any, new: Any) -> str:
     if attribute == "status":
         return f"Pack {pack_id}: {old} → {new}"
     if attribute:
