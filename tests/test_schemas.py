@@ -6,7 +6,9 @@ from pathlib import Path
 
 from conftest import Workspace, small_manifest
 
-from valhalla_status.documents import SCHEMA_FOLDER
+from valhalla_status import client, schemas
+from valhalla_status.documents import SCHEMA_FOLDER, summary_counts
+from valhalla_status.formats import STATUSES
 from valhalla_status.schemas import SCHEMA_MODELS, schema_files, write_schema_files
 
 
@@ -41,3 +43,13 @@ def test_a_build_publishes_exactly_the_shipped_schemas(ws: Workspace) -> None:
     assert footer.index('href="schema/manifest.schema.json"') < footer.index(
         'href="schema/api-v2-summary.schema.json"'
     )
+
+
+def test_every_summary_counts_each_pack_status_once_in_the_order_of_the_type() -> None:
+    """The statuses are one ``Literal``; the typed summaries spelled out beside it (the
+    published schema's and the client's) must name exactly its counts, in its order."""
+    assert STATUSES == ("installed", "pending", "deprecated", "experimental")
+    keys = ["total_packs", *(f"{status}_packs" for status in STATUSES)]
+    assert list(summary_counts([])) == keys
+    assert list(schemas.Summary.model_fields) == keys
+    assert list(client.Summary.__dataclass_fields__) == keys

@@ -12,6 +12,7 @@ import stat
 from pathlib import Path
 
 from .errors import ValhallaError
+from .files import os_reason
 from .locking import real_file
 
 
@@ -32,13 +33,18 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
         refuse_unwritable(path, mode)
     try:
         write_synced(temp, target, data, mode)
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        fsync_folder(folder)
     except OSError as exc:
-        raise ValhallaError(f"cannot write {os.fspath(path)}: {exc.strerror or exc}") from None
+        raise ValhallaError(f"cannot write {os.fspath(path)}: {os_reason(exc)}") from None
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make the names in ``folder`` (a rename, a new or removed file) last through a crash."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_synced(temp: Path, final: Path, data: bytes, mode: int = 0o644) -> None:

@@ -89,12 +89,8 @@ def _iso(status: Status) -> str | None:
 def pack_ids(values: Iterable[str]) -> tuple[str, ...]:
     """Ids from repeated and comma-separated options, as the manifest holds them (see
     :func:`formats.pack_key`), duplicates dropped."""
-    ids: dict[str, None] = {}
-    for value in values:
-        for part in value.split(","):
-            if part.strip():
-                ids[pack_key(part.strip())] = None
-    return tuple(ids)
+    keys = (pack_key(part) for value in values for part in value.split(","))
+    return tuple(dict.fromkeys(key for key in keys if key))
 
 
 def evaluate(status: Status, requirements: Requirements, source: str = "") -> CheckResult:

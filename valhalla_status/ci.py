@@ -16,6 +16,7 @@ import re
 from typing import NamedTuple
 
 from .errors import RefusedError, ValhallaError
+from .files import os_reason
 from .workspace import Location, repository_top, shown
 
 PROVIDERS = ("github", "gitlab")
@@ -119,7 +120,7 @@ def write_workflow(workflow: Workflow) -> None:
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:
-        raise ValhallaError(f"cannot create {shown(folder)}: {exc.strerror or exc}") from None
+        raise ValhallaError(f"cannot create {shown(folder)}: {os_reason(exc)}") from None
     atomic_write(workflow.path, workflow.text.encode("utf-8"))
 
 

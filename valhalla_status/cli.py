@@ -15,7 +15,6 @@ workspace's code.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -26,7 +25,7 @@ import click
 
 from .errors import NotFoundError, UnavailableError, ValhallaError
 from .formats import STATUSES, human_time, pack_key, quoted
-from .text import for_json, for_terminal
+from .text import for_terminal, json_text
 
 if TYPE_CHECKING:
     from .ci import Workflow
@@ -165,6 +164,7 @@ class ValhallaGroup(click.Group):
         except OSError as exc:
             if os.environ.get("VALHALLA_DEBUG"):
                 raise
+            from .files import os_reason
             from .workspace import current_folder_gone
 
             gone = current_folder_gone()
@@ -173,7 +173,7 @@ class ValhallaGroup(click.Group):
             name = exc.filename
             name = os.fsdecode(name) if isinstance(name, (str, bytes)) else str(name)
             where = f" ({for_terminal(name)})" if exc.filename else ""
-            raise ValhallaError(f"{exc.strerror or exc}{where}") from None
+            raise ValhallaError(f"{os_reason(exc)}{where}") from None
         except Exception as exc:
             if os.environ.get("VALHALLA_DEBUG"):
                 raise
@@ -250,7 +250,9 @@ def _build_failure(exc: Exception) -> str:
     if isinstance(exc, ValhallaError):
         return "; ".join(exc.message.splitlines())
     if isinstance(exc, OSError):
-        return f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+        from .files import os_reason
+
+        return os_reason(exc, naming_file=True)
     if os.environ.get("VALHALLA_DEBUG"):
         raise exc
     return f"internal error: {type(exc).__name__}: {exc}"
@@ -278,8 +280,8 @@ def emit_json(document: Any) -> None:
 
 
 def emit_result(document: Any) -> None:
-    """A result that is no published document (``check --json``), escaped by the same rule."""
-    click.echo(for_json(json.dumps(document, indent=2, ensure_ascii=False)))
+    """A result that is no published document (``check --json``), in the same JSON text."""
+    click.echo(json_text(document), nl=False)
 
 
 def counts_line(counts: dict[str, int]) -> str:
@@ -1052,7 +1054,7 @@ def diff_command(
 
     result = diff(old, new, settings.manifest)
     text = result.render(output_format)
-    shown = for_json(text) if output_format == "json" else for_terminal(text, multiline=True)
+    shown = text if output_format == "json" else for_terminal(text, multiline=True)
     click.echo(shown, nl=False)
     if exit_code and result.changed:
         sys.exit(1)
@@ -1063,9 +1065,10 @@ def _check_source(settings: Settings, url: str | None, path: str | None, as_json
     try:
         return url if url is not None else path or os.path.join(settings.site, "status.json")
     except OSError as exc:  # the site's place is relative to a current folder that is gone
+        from .files import os_reason
         from .workspace import current_folder_gone
 
-        reason = current_folder_gone() or f"cannot find the site: {exc.strerror or exc}"
+        reason = current_folder_gone() or f"cannot find the site: {os_reason(exc)}"
     except ValhallaError as exc:  # the manifest found is another user's
         reason = exc.message
     if as_json:

@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .files import NotRegularFileError, read_regular_file
+from .files import MAX_MANIFEST_BYTES, NotRegularFileError, mib, os_reason, read_regular_file
 from .formats import (
     MAX_NUMBER_DIGITS,
     MAX_VERSION_LENGTH,
     STATUSES,
+    SUMMARY_KEYS,
     clip,
     is_semver,
     pack_key,
@@ -45,7 +46,8 @@ from .formats import (
 SCHEMA_VERSIONS = (1,)
 DEFAULT_TIMEOUT = 10.0
 MAX_TIMEOUT = 86400.0  # a day: a longer wait is a mistake, not a deadline
-MAX_BYTES = 64 * 1024 * 1024
+MAX_BYTES = 2 * MAX_MANIFEST_BYTES
+"""The largest status document read: the largest manifest's, in JSON's longer form."""
 MAX_REDIRECTS = 5
 # Longer numbers, and versions, are no status this tool writes; refusing them also keeps every
 # comparison cheap (Python refuses to convert integers over 4,300 digits).
@@ -158,7 +160,7 @@ class Status:
                         f"packs[{index}].status: {quoted(pack.status)} is not a status"
                     )
             counts = _field(document, "summary", dict)
-            summary = Summary(**{k: _field(counts, k, int, "summary.") for k in _SUMMARY_KEYS})
+            summary = Summary(**{k: _field(counts, k, int, "summary.") for k in SUMMARY_KEYS})
             version = _field(document, "version", str)
             if len(version) > MAX_VERSION_LENGTH:
                 raise ValueError(f"version: over {MAX_VERSION_LENGTH} characters long")
@@ -201,13 +203,6 @@ class Status:
 
 _PACK_KEYS = ("id", "name", "group", "status")
 _LISTED = 10  # pending packs named in an inconsistency; the rest are counted
-_SUMMARY_KEYS = (
-    "total_packs",
-    "installed_packs",
-    "pending_packs",
-    "deprecated_packs",
-    "experimental_packs",
-)
 
 
 def _field(data: Any, key: str, kind: type | tuple[type, ...], prefix: str = "") -> Any:
@@ -356,11 +351,11 @@ class StatusClient:
         except NotRegularFileError as exc:
             raise StatusUnavailable(f"cannot read {self.source}: it is {exc.kind}") from None
         except OSError as exc:
-            raise StatusUnavailable(f"cannot read {self.source}: {exc.strerror or exc}") from None
+            raise StatusUnavailable(f"cannot read {self.source}: {os_reason(exc)}") from None
         except ValueError as exc:  # a NUL in the path
             raise StatusUnavailable(f"cannot read {self.source}: {exc}") from None
         if len(data) > MAX_BYTES:
-            raise InvalidStatus(f"{self.source} is over {MAX_BYTES // 2**20} MiB")
+            raise InvalidStatus(f"{self.source} is over {mib(MAX_BYTES)}")
         return data
 
     def _fetch_once(self, deadline: float) -> Status:
@@ -379,7 +374,7 @@ class StatusClient:
             return self._after(error)
         body: bytes = outcome["body"]
         if len(body) > MAX_BYTES:
-            raise InvalidStatus(f"{self.source} sent over {MAX_BYTES // 2**20} MiB")
+            raise InvalidStatus(f"{self.source} sent over {mib(MAX_BYTES)}")
         status = self._typed(self._decode(body))
         self._etag, self._cached = outcome["etag"], status
         return status

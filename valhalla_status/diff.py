@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ManifestError, ValhallaError
-from .formats import format_timestamp, human_time, parse_timestamp, semver_key
+from .files import MAX_MANIFEST_BYTES
+from .formats import format_timestamp, human_time, pack_change_key, parse_timestamp, semver_key
 from .history import compare_histories, entry_id
 from .landing import landings, removed_names
 from .layout import EMPTY as EMPTY_HISTORY
 from .layout import MAX_ENTRY_BYTES, History, classify, history_dir, history_shown
 from .manifest import (
-    MAX_FILE_BYTES,
     MAX_FILE_SIZE,
     decode_manifest_bytes,
     load_manifest,
@@ -31,6 +31,7 @@ from .manifest import (
 )
 from .models import HistoryEntry, Manifest
 from .service import compute_changes
+from .text import json_text
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def manifest_at_revision(revision: str, manifest_path: str | os.PathLike[str]) -
     if mode == b"120000" or kind != b"blob":
         what = {b"120000": "a symbolic link", b"160000": "a submodule"}.get(mode, "no file")
         raise ValhallaError(f"{shown} is {what} at that revision, not a manifest file")
-    if int(size.stdout) > MAX_FILE_BYTES:
+    if int(size.stdout) > MAX_MANIFEST_BYTES:
         raise ValhallaError(f"{shown}: file is over the {MAX_FILE_SIZE} limit (not parsed)")
     blob = _git(["cat-file", "blob", blob_name], top)
     history = _history_at_revision(top, commit.stdout.decode().strip(), relative, blob.stdout)
@@ -363,7 +364,7 @@ class ManifestDiff:
         changes = self.changes
         result = []
         for pack_id in order:
-            whole = changes.get(f"packs.{pack_id}")
+            whole = changes.get(pack_change_key(pack_id))
             if whole is not None:
                 before, after = whole
                 if after is not None:
@@ -375,8 +376,8 @@ class ManifestDiff:
                 continue
             name = packs[pack_id].name
             for field, kind, show in _PACK_FIELDS:
-                if f"packs.{pack_id}.{field}" in changes:
-                    old, new = changes[f"packs.{pack_id}.{field}"]
+                if pack_change_key(pack_id, field) in changes:
+                    old, new = changes[pack_change_key(pack_id, field)]
                     words = f"{show(old)} → {show(new)}"
                     result.append(PackChange(pack_id, name, kind, words))
         return result
@@ -442,7 +443,7 @@ class ManifestDiff:
 
     def render(self, output_format: str) -> str:
         if output_format == "json":
-            return json.dumps(self.document(), indent=2, ensure_ascii=False) + "\n"
+            return json_text(self.document())
         if output_format == "markdown":
             return self.markdown()
         return "\n".join(self.lines()) + "\n"

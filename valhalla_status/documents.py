@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from pydantic_core import PydanticSerializationError
 from pydantic_core import to_json as _encode
 
-from .formats import STATUSES
-from .text import for_json
+from .formats import STATUSES, SUMMARY_KEYS, split_pack_change_key
+from .text import for_json, json_text
 
 if TYPE_CHECKING:
     from .models import Manifest, Pack
@@ -44,18 +44,16 @@ def to_json(document: Any) -> str:
     one raw. The text decodes to the same document.
 
     pydantic-core stops at a nesting depth of 255, and ``extra`` and history values the models
-    accept may sit deeper in a document: those documents are written by ``json.dumps``.
+    accept may sit deeper in a document: those documents are written by
+    :func:`valhalla_status.text.json_text`, the standard library's form of the same text.
     """
     try:
         data = _encode(document, indent=2)
     except PydanticSerializationError as exc:
-        import json
-
         try:
-            text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)
+            return json_text(document)
         except (TypeError, ValueError, RecursionError):
             raise exc from None
-        return for_json(text) + "\n"
     return for_json(data.decode(), utf8=data) + "\n"
 
 
@@ -112,14 +110,13 @@ def pack_since(manifest: Manifest) -> dict[str, str]:
         if entry.action == "init":
             since.clear()
             init = landed
-        for field, (_, new) in entry.changes.items():
-            if entry.action == "migrate" or not field.startswith("packs."):
+        for key, (_, new) in entry.changes.items():
+            about = split_pack_change_key(key)
+            if entry.action == "migrate" or about is None:
                 continue
-            rest = field[len("packs.") :]
-            if rest.endswith(".status"):
-                since[rest[: -len(".status")]] = landed
-            elif "." not in rest and new is not None:
-                since[rest] = landed
+            pack_id, field = about
+            if field == "status" or (not field and new is not None):
+                since[pack_id] = landed
     if init is not None:
         for pack in manifest.packs:
             since.setdefault(pack.id, init)
@@ -144,13 +141,7 @@ def summary_counts(packs: Iterable[Pack | dict[str, Any]]) -> dict[str, int]:
     for pack in packs:
         counts[pack["status"] if isinstance(pack, dict) else pack.status] += 1
         total += 1
-    return {
-        "total_packs": total,
-        "installed_packs": counts["installed"],
-        "pending_packs": counts["pending"],
-        "deprecated_packs": counts["deprecated"],
-        "experimental_packs": counts["experimental"],
-    }
+    return dict(zip(SUMMARY_KEYS, (total, *counts.values()), strict=True))
 
 
 def packs_document(packs: Iterable[Pack | dict[str, Any]]) -> dict[str, Any]:

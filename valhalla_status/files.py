@@ -12,7 +12,24 @@ import errno
 import os
 import stat
 
-MAX_TEMPLATE_BYTES = 16 * 1024 * 1024
+MAX_MANIFEST_BYTES = 32 * 2**20
+"""The manifest's main file's size limit, counted on the bytes read."""
+MAX_TEMPLATE_BYTES = 16 * 2**20
+
+
+def os_reason(exc: OSError, *, naming_file: bool = False) -> str:
+    """An OS error in the words messages use: its reason (``Permission denied``), and with
+    ``naming_file`` the file it names, in brackets."""
+    reason = str(exc.strerror or exc)
+    if naming_file and exc.filename:
+        reason += f" ({exc.filename})"
+    return reason
+
+
+def mib(limit: int) -> str:
+    """A size limit as messages say it: ``32 MiB``."""
+    return f"{limit // 2**20} MiB"
+
 
 _KINDS = (
     (stat.S_ISDIR, "a folder"),

@@ -1,4 +1,5 @@
-"""The value formats every part of the tool shares: pack statuses, SemVer and timestamps.
+"""The value formats every part of the tool shares: pack statuses and ids, the keys of a
+history entry's changes, SemVer, timestamps.
 
 Standard library only: the pydantic models take their patterns and types from here, and so do
 the client and ``check``, which must start without pydantic.
@@ -13,6 +14,51 @@ from typing import Any, Literal, get_args
 
 PackStatus = Literal["installed", "pending", "deprecated", "experimental"]
 STATUSES: tuple[str, ...] = get_args(PackStatus)
+SUMMARY_KEYS: tuple[str, ...] = ("total_packs", *(f"{status}_packs" for status in STATUSES))
+"""The keys of a published summary: the total, then the count of each status."""
+
+# --- pack ids ------------------------------------------------------------------------------
+
+PACK_ID_PATTERN = r"^[A-Z][A-Z0-9_-]{0,31}$"
+"""A pack id as a manifest holds it (and as a file name of the site)."""
+PACK_ID_RULE = "1–32 characters of A-Z, 0-9, _ and -, starting with a letter"
+"""The pack id's pattern, as messages and the schema say it."""
+_PACK_ID = re.compile(PACK_ID_PATTERN[1:-1])
+_ASCII_SPACE = " \t\n\r\v\f"
+
+
+def pack_key(typed: str) -> str:
+    """A pack id as typed, in the form a manifest holds it: the one rule every command, the
+    client, ``check`` and ``serve`` match ids by. ASCII white space around it is dropped and
+    ASCII letters are upper-cased; anything else is kept as typed, so a non-ASCII letter that
+    upper-cases to an ASCII one (``'ı'.upper()`` is ``'I'``, ``'ﬀ'.upper()`` is ``'FF'``) or
+    looks like one (the Kelvin sign, a full-width ``Ｋ``) names no pack."""
+    text = typed.strip(_ASCII_SPACE)
+    return text.upper() if text.isascii() else text
+
+
+def is_pack_id(text: str) -> bool:
+    """Whether ``text`` is a pack id as a manifest holds it."""
+    return _PACK_ID.fullmatch(text) is not None
+
+
+# --- the keys of a history entry's changes ---------------------------------------------------
+
+
+def pack_change_key(pack_id: str, field: str = "") -> str:
+    """The key a history entry's changes name a pack's field by (``packs.K.status``), or the
+    whole pack without a field (``packs.K``: added or removed)."""
+    return f"packs.{pack_id}.{field}" if field else f"packs.{pack_id}"
+
+
+def split_pack_change_key(key: str) -> tuple[str, str] | None:
+    """``(pack id, field)`` of a key made by :func:`pack_change_key` (field ``""`` for the
+    whole pack); None for a key about the system (``version``, ``notes``…)."""
+    if not key.startswith("packs."):
+        return None
+    pack_id, _, field = key[len("packs.") :].partition(".")
+    return pack_id, field
+
 
 # --- SemVer 2.0.0 ----------------------------------------------------------------------------
 
@@ -27,13 +73,6 @@ SEMVER_PATTERN = (
     r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
 )
 _SEMVER = re.compile(SEMVER_PATTERN[1:-1], re.ASCII)
-
-
-def pack_key(pack_id: str) -> str:
-    """A pack id as typed, in the form a manifest holds it: upper-cased when it is ASCII. The
-    one rule every command matches ids by: a non-ASCII letter that upper-cases to an ASCII one
-    (``'ı'.upper()`` is ``'I'``) names no pack."""
-    return pack_id.upper() if pack_id.isascii() else pack_id
 
 
 def is_semver(version: str) -> bool:

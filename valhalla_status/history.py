@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .defaults import DEFAULT_SYSTEM, default_packs
+from .formats import pack_change_key, split_pack_change_key
 from .models import HistoryEntry, LandedEntry, Manifest, Pack
 
 PACK_FIELDS = ("name", "group", "status", "notes")
@@ -56,11 +57,12 @@ class Replay:
         self.removed.pop(pack_id, None)
 
     def _set(self, key: str, new: Any, entry: HistoryEntry) -> None:
-        if not key.startswith("packs."):
+        about = split_pack_change_key(key)
+        if about is None:
             if key in DEFAULT_SYSTEM:
                 self.system[key] = Said(new, entry)
             return
-        pack_id, _, name = key[len("packs.") :].partition(".")
+        pack_id, name = about
         if not name:
             if isinstance(new, dict):
                 self._add({**new, "id": pack_id}, entry)
@@ -135,7 +137,7 @@ def _pack_differences(pack: Pack, index: int, said_pack: dict[str, Said]) -> lis
         if actual != said.value:
             # A field absent from the file (a note not set) is located at its pack.
             loc: tuple[str | int, ...] = ("packs", index, name if actual is not None else "id")
-            found.append(_differs(f"packs.{pack.id}.{name}", loc, said, actual))
+            found.append(_differs(pack_change_key(pack.id, name), loc, said, actual))
     return found
 
 
@@ -154,7 +156,9 @@ def _unrecorded(pack: Pack, index: int, removed_by: HistoryEntry | None) -> Diff
         else "no recorded change added it"
     )
     message = f"pack {pack.id} is here, but {why}; {RECORD_ADVICE}"
-    return Difference(f"packs.{pack.id}", ("packs", index, "id"), None, pack_record(pack), message)
+    return Difference(
+        pack_change_key(pack.id), ("packs", index, "id"), None, pack_record(pack), message
+    )
 
 
 def _missing(pack_id: str, said: dict[str, Said]) -> Difference:
@@ -164,7 +168,7 @@ def _missing(pack_id: str, said: dict[str, Said]) -> Difference:
         f"pack {pack_id} is missing here, but the history says it exists "
         f"({entry_label(newest.entry)}); {RECORD_ADVICE}"
     )
-    return Difference(f"packs.{pack_id}", ("packs",), record, None, message)
+    return Difference(pack_change_key(pack_id), ("packs",), record, None, message)
 
 
 def landed_entry(entry: HistoryEntry, ident: str) -> LandedEntry:

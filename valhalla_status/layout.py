@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import write_synced
+from .atomic import fsync_folder, write_synced
 from .errors import ValhallaError
-from .files import NotRegularFileError, read_regular_file
+from .files import MAX_MANIFEST_BYTES, NotRegularFileError, os_reason, read_regular_file
 from .locking import real_file
 
 HISTORY_SUFFIX = ".history"
@@ -29,7 +29,6 @@ ENTRY_NAME = re.compile(r"(\d{8}T\d{6}Z)-(\d{6,})-([0-9a-f]{8})\.yaml")
 PENDING_NAME = re.compile(r"\.pending-([0-9a-f]{64})-(.+)")
 TEMP_PREFIX = ".tmp-"
 MAX_ENTRY_BYTES = 1024 * 1024
-MAX_MAIN_BYTES = 32 * 1024 * 1024  # the main file's limit (a larger one is refused when read)
 EXAMPLE_NAME = "20261130T120000Z-000012-1a2b3c4d.yaml"
 # Files an operating system or file manager writes into any folder it shows or shares, named
 # here in lower case (the file systems that write them ignore case): Finder's .DS_Store, Icon\r
@@ -229,18 +228,10 @@ def read_state(
             continue
         except OSError as exc:  # the file that cannot be read is named, not only its folder
             where = os.fsdecode(exc.filename) if exc.filename else folder
-            raise ValhallaError(f"cannot read {where}: {exc.strerror or exc}") from None
+            raise ValhallaError(f"cannot read {where}: {os_reason(exc)}") from None
         if _listing(folder) == before:
             return main, history
     raise ValhallaError(f"{folder}: the history kept changing while being read; try again")
-
-
-def fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_pending(folder: Path, main_hash: str, name: str, data: bytes) -> Path:
@@ -286,7 +277,7 @@ def settle(
         if pending:
             if main is None:
                 try:
-                    main = read_regular_file(real_file(path), MAX_MAIN_BYTES)
+                    main = read_regular_file(real_file(path), MAX_MANIFEST_BYTES)
                 except OSError:
                     return  # no main file to judge by (missing, a FIFO…): its reader says so
             if _happened(folder, pending, main, shows):

@@ -33,7 +33,7 @@ from contextvars import ContextVar
 from pathlib import Path
 
 from .errors import LockTimeoutError, ValhallaError
-from .files import NotRegularFileError, read_regular_file
+from .files import NotRegularFileError, os_reason, read_regular_file
 
 LOCK_TIMEOUT_SECONDS = 60.0  # enough for a queue of parallel writers, each with its rebuild
 _POLL_SECONDS = 0.05
@@ -272,7 +272,7 @@ def manifest_lock(path: str | os.PathLike[str], timeout: float | None = None) ->
         ) from None
     except OSError as exc:
         _FOLDERS.release(folder)
-        reason = exc.strerror or str(exc)
+        reason = os_reason(exc)
         if exc.errno == errno.ELOOP:
             reason = "the lock file is a symbolic link; remove it"
         raise ValhallaError(f"cannot lock {os.fspath(path)}: {reason} ({target})") from None

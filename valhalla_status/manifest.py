@@ -21,7 +21,7 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from .atomic import atomic_write as atomic_write
-from .atomic import remove_stale_temp_files
+from .atomic import fsync_folder, remove_stale_temp_files
 from .canonical import HEADER as HEADER
 from .canonical import (
     dump_entry,
@@ -32,7 +32,14 @@ from .canonical import (
     with_ids,
 )
 from .errors import ManifestError, ValhallaError
-from .files import NotRegularFileError, open_regular, read_regular_file
+from .files import (
+    MAX_MANIFEST_BYTES,
+    NotRegularFileError,
+    mib,
+    open_regular,
+    os_reason,
+    read_regular_file,
+)
 from .history import differences, landed_entry
 from .landing import Landings, land, landings
 from .layout import EMPTY as EMPTY_HISTORY
@@ -41,7 +48,6 @@ from .layout import (
     MAX_ENTRY_BYTES,
     History,
     digest,
-    fsync_folder,
     history_dir,
     history_shown,
     read_state,
@@ -65,8 +71,7 @@ from .yamlstrict import LineMap, Loc, construct, problem
 from .yamlstrict import Loader as _Loader
 from .yamlstrict import format_loc as format_loc
 
-MAX_FILE_BYTES = 32 * 1024 * 1024
-MAX_FILE_SIZE = f"{MAX_FILE_BYTES // 2**20} MiB"  # as messages say it
+MAX_FILE_SIZE = mib(MAX_MANIFEST_BYTES)
 _CONFLICT_MARKER = re.compile(r"^(<{7}|={7}|>{7})(?: |$)", re.MULTILINE)
 
 
@@ -88,10 +93,10 @@ def read_manifest_file(path: str | os.PathLike[str]) -> bytes:
     try:
         fd = open_regular(path)
         with os.fdopen(fd, "rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
-            if len(raw) > MAX_FILE_BYTES:
+            raw = handle.read(MAX_MANIFEST_BYTES + 1)
+            if len(raw) > MAX_MANIFEST_BYTES:
                 size = os.fstat(handle.fileno()).st_size
-                if size > MAX_FILE_BYTES:
+                if size > MAX_MANIFEST_BYTES:
                     megabytes = f"{size / 2**20:.1f} MiB"
                     raise ManifestError(
                         [f"{shown}: file is {megabytes}; the limit is {MAX_FILE_SIZE} (not parsed)"]
@@ -105,13 +110,13 @@ def read_manifest_file(path: str | os.PathLike[str]) -> bytes:
     except PermissionError:
         raise ManifestError([f"{shown}: cannot read the file: permission denied"]) from None
     except OSError as exc:
-        raise ManifestError([f"{shown}: cannot read the file: {exc.strerror}"]) from None
+        raise ManifestError([f"{shown}: cannot read the file: {os_reason(exc)}"]) from None
     return raw
 
 
 def decode_manifest_bytes(raw: bytes, shown: str) -> str:
     """Manifest bytes (from a file or a git revision) as text: size, UTF-8, conflict markers."""
-    if len(raw) > MAX_FILE_BYTES:
+    if len(raw) > MAX_MANIFEST_BYTES:
         raise ManifestError([f"{shown}: file is over the {MAX_FILE_SIZE} limit (not parsed)"])
     try:
         text = raw.decode("utf-8")
@@ -254,7 +259,7 @@ def parse_history(history: History, folder_shown: str) -> tuple[list[LandedEntry
 def _read_entry(raw: bytes, shown: str) -> tuple[LineMap, dict[str, Any]] | list[str]:
     """An entry file's data and line map, or its problems."""
     if len(raw) > MAX_ENTRY_BYTES:
-        return [f"{shown}: file is over the 1 MiB limit of a history entry"]
+        return [f"{shown}: file is over the {mib(MAX_ENTRY_BYTES)} limit of a history entry"]
     try:
         lines = LineMap()
         data = construct(decode_manifest_bytes(raw, shown), shown, lines)
@@ -442,7 +447,7 @@ def write_manifest(
         named = checked.model_copy(update={"history": manifest.history})
         write, remove = plan_history(named, existing, on_disk=history_on_disk)
     except OSError as exc:
-        raise ValhallaError(f"cannot write {history_dir(path)}: {exc.strerror or exc}") from None
+        raise ValhallaError(f"cannot write {history_dir(path)}: {os_reason(exc)}") from None
     if unchanged and not write and not remove:
         return False
     try:
@@ -464,7 +469,7 @@ def write_manifest(
             settle_history(path)
         if isinstance(exc, ValhallaError):
             raise
-        raise ValhallaError(f"cannot write {history_dir(path)}: {exc.strerror or exc}") from None
+        raise ValhallaError(f"cannot write {history_dir(path)}: {os_reason(exc)}") from None
     return True
 
 
@@ -473,7 +478,7 @@ def tidy_history(path: str | os.PathLike[str]) -> None:
     try:
         settle_history(path)
     except OSError as exc:
-        raise ValhallaError(f"cannot tidy {history_dir(path)}: {exc.strerror or exc}") from None
+        raise ValhallaError(f"cannot tidy {history_dir(path)}: {os_reason(exc)}") from None
 
 
 def settle_history(path: str | os.PathLike[str]) -> None:

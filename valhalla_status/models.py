@@ -27,17 +27,27 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .formats import MAX_NUMBER_DIGITS, MAX_VERSION_LENGTH, pack_key, quoted
+from .formats import (
+    MAX_NUMBER_DIGITS,
+    MAX_VERSION_LENGTH,
+    PACK_ID_RULE,
+    is_pack_id,
+    pack_key,
+    quoted,
+)
+from .formats import PACK_ID_PATTERN as PACK_ID_PATTERN
 from .formats import SEMVER_PATTERN as SEMVER_PATTERN
 from .formats import STATUSES as STATUSES
 from .formats import PackStatus as PackStatus
 from .formats import format_timestamp as format_timestamp
 from .formats import parse_timestamp as parse_timestamp
+from .text import NONCHARACTERS, is_noncharacter
 
 SCHEMA_VERSION = 2
 SCHEMA_VERSIONS = (1, 2)
 MAX_PACKS = 100_000
 MAX_EXTRA_BYTES = 64 * 1024
+_EXTRA_LIMIT = f"{MAX_EXTRA_BYTES // 1024} KiB"  # as messages and the schema say it
 
 Action = Literal[
     "init",
@@ -54,18 +64,11 @@ Action = Literal[
 ]
 ACTIONS: tuple[str, ...] = get_args(Action)
 
-PACK_ID_PATTERN = r"^[A-Z][A-Z0-9_-]{0,31}$"
 # Characters no text field may hold: C0/C1 controls, bidi overrides and isolates, invisible
 # zero-width marks. (Zero-width joiners stay allowed: scripts and emoji need them.)
 _FORBIDDEN = (
     r"\x00-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060"
     r"\u2028\u2029\u2066-\u2069\ufeff"  # line and paragraph separators break a line too
-)
-# Unicode's noncharacters, never meant for interchange: U+FDD0-U+FDEF and the last two code
-# points of every plane (U+FFFE, U+FFFF, U+1FFFE, ... U+10FFFF). The planes beyond the first are
-# written as the characters themselves, which every regular-expression engine reads alike.
-NONCHARACTERS = r"\ufdd0-\ufdef\ufffe\uffff" + "".join(
-    chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(1, 17)
 )
 _FORBIDDEN += NONCHARACTERS
 _FORBIDDEN_MULTILINE = _FORBIDDEN.replace(r"\x00-\x1f", r"\x00-\x09\x0b-\x1f")
@@ -116,7 +119,7 @@ def _character_kind(char: str) -> str:
     code = ord(char)
     if 0xD800 <= code <= 0xDFFF:
         return "the lone surrogate"
-    if 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE:
+    if is_noncharacter(char):
         return "the noncharacter"
     return "the control character"
 
@@ -144,12 +147,9 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
 
 
 def _pack_id_problem(value: Any) -> str:
-    if isinstance(value, str) and re.fullmatch(PACK_ID_PATTERN, value.upper()):
+    if isinstance(value, str) and value.isascii() and is_pack_id(value.upper()):
         return f"{value!r} must be upper-case in the manifest ('{value.upper()}')"
-    return (
-        f"{quoted(value)} is not a valid pack id: 1–32 characters of A-Z, 0-9, _ and -, "
-        "starting with a letter"
-    )
+    return f"{quoted(value)} is not a valid pack id: {PACK_ID_RULE}"
 
 
 Timestamp = Annotated[
@@ -186,8 +186,7 @@ class Pack(StrictModel):
 
     id: str = Field(
         pattern=PACK_ID_PATTERN,
-        description="1–32 characters of A-Z, 0-9, _ and -, starting with a letter; "
-        "upper-case; unique. Also a file name on the site.",
+        description=f"{PACK_ID_RULE}; upper-case; unique. Also a file name on the site.",
     )
     name: str = _text(100, "Display name, one line.")
     group: str = _text(60, "Group the pack is listed under, one line.")
@@ -235,7 +234,7 @@ class SystemMetadata(StrictModel):
     )
     extra: dict[str, JsonValue] = Field(
         default_factory=dict,
-        description="Any JSON-compatible mapping, at most 64 KiB serialised.",
+        description=f"Any JSON-compatible mapping, at most {_EXTRA_LIMIT} serialised.",
     )
 
     @field_validator("extra", mode="after")
@@ -246,7 +245,7 @@ class SystemMetadata(StrictModel):
         except ValueError:
             raise ValueError("must be JSON-compatible (no NaN or infinity)") from None
         if size > MAX_EXTRA_BYTES:
-            raise ValueError(f"is {size:,} bytes serialised; the limit is 64 KiB")
+            raise ValueError(f"is {size:,} bytes serialised; the limit is {_EXTRA_LIMIT}")
         if _has_long_integer(value):
             raise ValueError(
                 f"holds a number of over {MAX_NUMBER_DIGITS} digits, more than status.json "

@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ValhallaError
+from .files import os_reason
+from .formats import is_pack_id, pack_key
 from .text import for_terminal
 
 Log = Callable[[str], None]
@@ -178,11 +180,11 @@ class SiteHandler(SimpleHTTPRequestHandler):
         if any(n.startswith(".") or n.casefold() in HIDDEN_NAMES for n in names):
             self.send_error(404)
             return None
-        if len(names) == 2 and names[0] == "packs" and names[1].isascii():
-            # Pack ids are upper-case: ``/packs/k.json`` is pack K's file, as ``pack show k``.
+        if len(names) == 2 and names[0] == "packs":
+            # ``/packs/k.json`` is pack K's file, as ``pack show k`` is pack K: one rule.
             stem, dot, suffix = names[1].rpartition(".")
-            if dot and suffix == "json":
-                names[1] = f"{stem.upper()}.json"
+            if dot and suffix == "json" and is_pack_id(pack_key(stem)):
+                names[1] = f"{pack_key(stem)}.json"
         return names if names != [""] else []
 
     def parse_request(self) -> bool:
@@ -413,7 +415,7 @@ def make_server(
             max_connections=max_connections,
         )
     except OSError as exc:
-        raise ValhallaError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise ValhallaError(f"cannot listen on {host}:{port}: {os_reason(exc)}") from None
 
 
 class Watcher:
@@ -528,8 +530,7 @@ def failure(exc: Exception) -> str:
     if isinstance(exc, ValhallaError):
         return "; ".join(exc.message.splitlines())
     if isinstance(exc, OSError):
-        where = f" ({exc.filename})" if exc.filename else ""
-        return f"{exc.strerror or exc}{where}"
+        return os_reason(exc, naming_file=True)
     return f"internal error: {type(exc).__name__}: {exc}"
 
 

@@ -24,7 +24,19 @@ from .canonical import recorded
 from .defaults import DEFAULT_PACKS
 from .documents import history_document, status_document, summary_counts, summary_document
 from .errors import ManifestError, NotFoundError, RefusedError, ValhallaError
-from .formats import STATUSES, format_timestamp, human_time, is_semver, semver_key
+from .files import os_reason
+from .formats import (
+    PACK_ID_RULE,
+    STATUSES,
+    format_timestamp,
+    human_time,
+    is_pack_id,
+    is_semver,
+    pack_change_key,
+    pack_key,
+    semver_key,
+    split_pack_change_key,
+)
 from .history import differences, entry_id, entry_label, pack_record, shown
 from .layout import (
     history_dir,
@@ -45,7 +57,6 @@ from .manifest import (
     write_manifest,
 )
 from .models import (
-    PACK_ID_PATTERN,
     SCHEMA_VERSION,
     HistoryEntry,
     Manifest,
@@ -141,13 +152,11 @@ def default_actor() -> str:
 
 
 def normalise_pack_id(pack_id: str) -> str:
-    """Upper-case a pack id typed in any case; refuse one that is not a valid id."""
-    wanted = pack_id.upper()
-    if not re.fullmatch(PACK_ID_PATTERN[1:-1], wanted) or not pack_id.isascii():
-        raise ValhallaError(
-            f"{pack_id!r} is not a valid pack id: 1–32 characters of A-Z, 0-9, _ and -, "
-            "starting with a letter"
-        )
+    """A pack id typed in any case, as the manifest holds it (:func:`formats.pack_key`);
+    refuse one that is not a valid id."""
+    wanted = pack_key(pack_id)
+    if not is_pack_id(wanted):
+        raise ValhallaError(f"{pack_id!r} is not a valid pack id: {PACK_ID_RULE}")
     return wanted
 
 
@@ -237,14 +246,17 @@ def compute_changes(old: Manifest, new: Manifest) -> dict[str, list[Any]]:
     for pack_id, pack in old_packs.items():
         after = new_packs.get(pack_id)
         if after is None:
-            changes[f"packs.{pack_id}"] = [pack_record(pack), None]
+            changes[pack_change_key(pack_id)] = [pack_record(pack), None]
             continue
         for name in ("name", "group", "status", "notes"):
             if getattr(pack, name) != getattr(after, name):
-                changes[f"packs.{pack_id}.{name}"] = [getattr(pack, name), getattr(after, name)]
+                changes[pack_change_key(pack_id, name)] = [
+                    getattr(pack, name),
+                    getattr(after, name),
+                ]
     for pack_id, pack in new_packs.items():
         if pack_id not in old_packs:
-            changes[f"packs.{pack_id}"] = [None, pack_record(pack)]
+            changes[pack_change_key(pack_id)] = [None, pack_record(pack)]
     return changes
 
 
@@ -736,9 +748,10 @@ def _overlap(first: str, second: str) -> bool:
 def current_value(manifest: Manifest, key: str) -> Any:
     """The value of a field the history names (``version``, ``packs.K.status``, ``packs.K``),
     as the history records it; None for a pack that is not there."""
-    if not key.startswith("packs."):
+    about = split_pack_change_key(key)
+    if about is None:
         return manifest.system.model_dump(mode="json").get(key)
-    pack_id, _, name = key[len("packs.") :].partition(".")
+    pack_id, name = about
     pack = next((p for p in manifest.packs if p.id == pack_id), None)
     if pack is None:
         return None
@@ -751,10 +764,11 @@ def apply_values(manifest: Manifest, values: dict[str, Any]) -> Manifest:
     system = manifest.system.model_dump(mode="json")
     packs = {p.id: p.model_dump(mode="json") for p in manifest.packs}
     for key, value in values.items():
-        if not key.startswith("packs."):
+        about = split_pack_change_key(key)
+        if about is None:
             system[key] = value
             continue
-        pack_id, _, name = key[len("packs.") :].partition(".")
+        pack_id, name = about
         if not name and value is None:
             packs.pop(pack_id, None)
         elif not name:
@@ -920,7 +934,7 @@ def ensure_system_metadata(
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ValhallaError(f"cannot create {target.parent}: {exc.strerror or exc}") from None
+        raise ValhallaError(f"cannot create {target.parent}: {os_reason(exc)}") from None
     with manifest_lock(target):
         if target.exists() and not force:
             try:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RefusedError, ValhallaError
+from .files import os_reason
 from .formats import human_time
 
 ROLES = ("root", "targets", "snapshot", "timestamp")
@@ -144,7 +145,7 @@ class KeySource:
         try:
             return path.read_bytes()
         except OSError as exc:
-            raise ValhallaError(f"no {role} key: cannot read {path}: {exc.strerror}") from None
+            raise ValhallaError(f"no {role} key: cannot read {path}: {os_reason(exc)}") from None
 
 
 def key_source(folder: str | None, environment: Mapping[str, str]) -> KeySource:

@@ -9,6 +9,7 @@ one, never a mix; :func:`check_site` lists what differs from the live site.
 from __future__ import annotations
 
 import base64
+import contextlib
 import ctypes
 import errno
 import functools
@@ -39,6 +40,7 @@ from jinja2.loaders import split_template_path
 from markupsafe import Markup, escape
 from pydantic import ValidationError
 
+from .atomic import fsync_folder
 from .canonical import with_ids
 from .documents import (
     HISTORY_PAGE_SIZE,
@@ -56,11 +58,11 @@ from .documents import (
     to_json,
 )
 from .errors import ValhallaError
-from .files import MAX_TEMPLATE_BYTES, NotRegularFileError, read_regular_file
-from .formats import human_time
+from .files import MAX_TEMPLATE_BYTES, NotRegularFileError, mib, os_reason, read_regular_file
+from .formats import human_time, is_pack_id, split_pack_change_key
 from .history import entry_id
 from .locking import manifest_lock
-from .models import PACK_ID_PATTERN, STATUSES, HistoryEntry, Manifest, SystemMetadata
+from .models import STATUSES, HistoryEntry, Manifest, SystemMetadata
 from .models import format_timestamp as iso
 from .sitefolder import (
     SITE_MARK,
@@ -72,6 +74,7 @@ from .sitefolder import (
     site_folder,
 )
 from .statuspage import statuspage_documents
+from .text import NONCHARACTERS
 
 
 @dataclass(frozen=True)
@@ -113,13 +116,9 @@ _VERDANA_11 = (
     578, 698, 500, 698, 900,
 )  # fmt: skip
 _VERDANA_11_OTHER = _VERDANA_11[ord("m") - 32]
-_PACK_ID = re.compile(PACK_ID_PATTERN)
-# Noncharacters are legal XML but an HTML parse error: U+FDD0..U+FDEF and U+xFFFE, U+xFFFF.
-_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(
-    chr(p << 16 | 0xFFFE) + chr(p << 16 | 0xFFFF) for p in range(1, 17)
-)
+# Noncharacters are legal XML but an HTML parse error.
 _NOT_XML = re.compile(
-    f"[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[{_NONCHARACTERS}]"
+    f"[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[{NONCHARACTERS}]"
 )
 _NO_FOLLOW = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 _SAFE_PATH = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*")
@@ -183,11 +182,11 @@ class _RegularFileLoader(FileSystemLoader):
             except NotRegularFileError as exc:
                 raise ValhallaError(f"{filename}: is {exc.kind}, not a template file") from None
             except OSError as exc:
-                reason = exc.strerror or exc
+                reason = os_reason(exc)
                 raise ValhallaError(f"{filename}: cannot read the template: {reason}") from None
             if len(data) > MAX_TEMPLATE_BYTES:
-                limit = MAX_TEMPLATE_BYTES // 2**20
-                raise ValhallaError(f"{filename}: is over the {limit} MiB template limit")
+                limit = mib(MAX_TEMPLATE_BYTES)
+                raise ValhallaError(f"{filename}: is over the {limit} template limit")
             try:
                 text = data.decode(self.encoding)
             except UnicodeDecodeError:
@@ -253,13 +252,13 @@ def describe_change(field: str, old: Any, new: Any) -> str | None:
         return f"backend: {_words(old)} → {_words(new)}"
     if field == "notes":
         return "notes cleared" if new is None else "notes updated"
-    if field.startswith("packs."):
-        return _describe_pack_change(field, old, new)
+    about = split_pack_change_key(field)
+    if about is not None:
+        return _describe_pack_change(*about, old, new)
     return f"{field}: {_words(old)} → {_words(new)}"
 
 
-def _describe_pack_change(field: str, old: Any, new: Any) -> str:
-    pack_id, _, attribute = field[6:].partition(".")
+def _describe_pack_change(pack_id: str, attribute: str, old: Any, new: Any) -> str:
     if attribute == "status":
         return f"Pack {pack_id}: {old} → {new}"
     if attribute:
@@ -412,7 +411,7 @@ def render_site(
     env = environment(templates_dir)
     base = _base_url(manifest, base_url)
     for pack in manifest.packs:
-        if not _PACK_ID.fullmatch(pack.id):
+        if not is_pack_id(pack.id):
             raise ValhallaError(f"pack id {pack.id!r} cannot be a file name")
     csp = f"default-src 'none'; style-src '{_style_hash(env)}'; base-uri 'none'; form-action 'none'"
     system = manifest.system
@@ -502,7 +501,7 @@ def _schema_files() -> dict[str, bytes]:
     except OSError as exc:
         where = os.fsdecode(exc.filename) if exc.filename else SCHEMA_FOLDER
         raise ValhallaError(
-            f"{where}: cannot read the package's schemas ({exc.strerror or exc}); reinstall "
+            f"{where}: cannot read the package's schemas ({os_reason(exc)}); reinstall "
             "valhalla-status"
         ) from None
 
@@ -583,7 +582,7 @@ def _differences(root: Path, files: dict[str, bytes]) -> dict[str, str]:
     try:
         present = set(_entries(root)) if root.is_dir() else set()
     except OSError as exc:
-        raise ValhallaError(f"cannot read {root}: {exc.strerror or exc}") from None
+        raise ValhallaError(f"cannot read {root}: {os_reason(exc)}") from None
     found = {path: "missing" for path in files.keys() - present}
     found.update((path, "extra") for path in present - files.keys())
     found.update(
@@ -714,19 +713,6 @@ def _exchange(first: Path, second: Path) -> bool:
     return True
 
 
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _recover(target: Path) -> list[str]:
     """Clear what a killed build left beside the site (restoring it if it was mid-swap); what
     could not be removed, and why.
@@ -773,7 +759,7 @@ def build_site(
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ValhallaError(f"cannot create {target.parent}: {exc.strerror or exc}") from None
+        raise ValhallaError(f"cannot create {target.parent}: {os_reason(exc)}") from None
     with manifest_lock(target):
         # As it is now, under the lock.
         target = site_folder(site_dir, manifest_path=manifest_path, templates_dir=templates)
@@ -783,7 +769,7 @@ def build_site(
             leftovers = _recover(target)
             same, current = _unchanged(target, files)
         except OSError as exc:
-            raise ValhallaError(f"cannot build {shown}: {exc.strerror or exc}") from None
+            raise ValhallaError(f"cannot build {shown}: {os_reason(exc)}") from None
         if current:
             return BuildResult(shown, len(rendered), changed=False, leftovers=tuple(leftovers))
         token = secrets.token_hex(8)
@@ -800,9 +786,10 @@ def build_site(
                 os.rename(target, old)
                 made.append(old)
                 os.rename(staging, target)
-            _fsync_folder(target.parent)
+            with contextlib.suppress(OSError):  # the swap is done; making it last is a bonus
+                fsync_folder(target.parent)
         except OSError as exc:
-            raise ValhallaError(f"cannot build {shown}: {exc.strerror or exc}") from None
+            raise ValhallaError(f"cannot build {shown}: {os_reason(exc)}") from None
         finally:
             # After the exchange the staging name holds the old site.
             leftovers += _remove_all(made)

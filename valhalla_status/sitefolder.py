@@ -21,6 +21,7 @@ import stat
 from pathlib import Path
 
 from .errors import RefusedError
+from .files import os_reason
 from .layout import history_dir
 
 SITE_MARK = ".valhalla-site"
@@ -117,7 +118,7 @@ def _foreign(target: Path) -> str | None:
         empty = not any(target.iterdir())
         unwritable = _unwritable(target)
     except OSError as exc:
-        return str(exc.strerror or exc)
+        return os_reason(exc)
     if unwritable:
         return unwritable
     if not empty and not has_mark(target):
@@ -244,7 +245,7 @@ def _why(folder: Path, exc: OSError) -> str:
     failed = exc.filename
     where = f" ({_shown(failed)})" if failed and failed != os.fspath(folder) else ""
     return (
-        f"cannot remove {_shown(folder)}, left by a build: {exc.strerror or exc}{where}; "
+        f"cannot remove {_shown(folder)}, left by a build: {os_reason(exc)}{where}; "
         "remove it by hand"
     )
 

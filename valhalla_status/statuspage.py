@@ -21,13 +21,11 @@ from datetime import datetime
 from typing import Any
 
 from .documents import described, relative_root
+from .formats import STATUSES, split_pack_change_key
 from .models import Manifest, format_timestamp
 
 COMPONENT_STATUS = {
-    "installed": "operational",
-    "experimental": "operational",
-    "deprecated": "operational",
-    "pending": "under_maintenance",
+    status: "under_maintenance" if status == "pending" else "operational" for status in STATUSES
 }
 # Least to most severe, for a group's roll-up.
 SEVERITY = (
@@ -90,9 +88,10 @@ def _pack_times(manifest: Manifest) -> dict[str, tuple[datetime, datetime]]:
     created: dict[str, datetime] = {}
     updated: dict[str, datetime] = {}
     for entry in manifest.history:
-        for field, (old, _new) in entry.changes.items():
-            if field.startswith("packs."):
-                pack_id, _, attribute = field[6:].partition(".")
+        for key, (old, _new) in entry.changes.items():
+            about = split_pack_change_key(key)
+            if about is not None:
+                pack_id, attribute = about
                 if not attribute and old is None:
                     created[pack_id] = entry.at
                 updated[pack_id] = entry.at

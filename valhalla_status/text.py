@@ -17,8 +17,10 @@ Standard library only (the client and ``check`` import it).
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
+from typing import Any
 
 # Zero-width (non-)joiners shape scripts and emoji sequences; they cannot reorder or hide text.
 _KEPT = frozenset("\u200c\u200d")
@@ -26,8 +28,21 @@ _SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # Categories escaped: Cc (C0, DEL, C1), Cf (bidi controls, zero-width and other format
 # characters), Cs (lone surrogates, from undecodable file names), Zl and Zp (line breaks).
 _ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+# Unicode's noncharacters, never meant for interchange: U+FDD0-U+FDEF and the last two code
+# points of every plane (U+FFFE, U+FFFF, U+1FFFE, ... U+10FFFF), as the inside of a regular
+# expression's character class. The planes beyond the first are written as the characters
+# themselves, which every regular-expression engine (Python's, pydantic's) reads alike.
+NONCHARACTERS = r"\ufdd0-\ufdef\ufffe\uffff" + "".join(
+    chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(1, 17)
+)
+_NONCHARACTER = re.compile(f"[{NONCHARACTERS}]")
 # A quick test of whether a string can need escaping at all (ASCII printable never does).
 _PLAIN = re.compile(r"[\x20-\x7e]*")
+
+
+def is_noncharacter(char: str) -> bool:
+    """Whether ``char`` is one of Unicode's noncharacters."""
+    return _NONCHARACTER.fullmatch(char) is not None
 
 
 def _needs_escape(char: str) -> bool:
@@ -128,4 +143,14 @@ def for_json(text: str, *, utf8: bytes | None = None) -> str:
     return _CANDIDATE.sub(_json_escape, text)
 
 
-__all__ = ["for_json", "for_terminal"]
+def json_text(document: Any) -> str:
+    """The one JSON text form: UTF-8, 2-space indent, keys in the order built, a final newline,
+    and the terminal's escaping rule in JSON's form (:func:`for_json`). ``documents.to_json``
+    writes the same text with a faster encoder; results that are no published document
+    (``check --json``, ``diff --format json``) are written here, without loading it.
+
+    ValueError for NaN or an infinity (no document holds one)."""
+    return for_json(json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)) + "\n"
+
+
+__all__ = ["for_json", "for_terminal", "json_text"]

@@ -20,12 +20,12 @@ import os
 from typing import NamedTuple
 
 from .errors import ValhallaError
-from .files import NotRegularFileError, read_regular_file
+from .files import NotRegularFileError, mib, os_reason, read_regular_file
 
 DEFAULT_MANIFEST = os.path.join("manifest", "valhalla.yaml")
 DEFAULT_SITE = "site"
 
-MAX_IGNORE_BYTES = 1024 * 1024  # a .gitignore larger than this is no one's by hand
+MAX_IGNORE_BYTES = 2**20  # a .gitignore larger than this is no one's by hand
 IGNORE_HEADER = "# valhalla-status: the built site, lock files and the build's scratch files"
 
 
@@ -244,14 +244,14 @@ def ignore_outputs(location: Location) -> IgnoreResult:
             else b""
         )
         if len(existing) > MAX_IGNORE_BYTES:
-            raise ValhallaError(f"{shown(target)}: over 1 MiB; {by_hand}")
+            raise ValhallaError(f"{shown(target)}: over {mib(MAX_IGNORE_BYTES)}; {by_hand}")
         text = existing.decode("utf-8")
     except UnicodeDecodeError:
         raise ValhallaError(f"{shown(target)}: not UTF-8; {by_hand}") from None
     except NotRegularFileError as exc:
-        raise ValhallaError(f"{shown(target)} {exc.strerror}; {by_hand}") from None
+        raise ValhallaError(f"{shown(target)} {os_reason(exc)}; {by_hand}") from None
     except OSError as exc:
-        raise ValhallaError(f"cannot read {shown(target)}: {exc.strerror or exc}") from None
+        raise ValhallaError(f"cannot read {shown(target)}: {os_reason(exc)}") from None
     have = {_same(line.lstrip("!")) for line in text.splitlines()}
     missing = [p for p in ignore_patterns(manifest, site, top) if _same(p) not in have]
     if not missing:
