@@ -23,8 +23,9 @@ from status_server import serve
 
 from valhalla_status.canonical import entry_file_name
 from valhalla_status.models import HistoryEntry
-from valhalla_status.site import list_files, text_width
+from valhalla_status.site import list_files
 from valhalla_status.statuspage import group_id
+from valhalla_status.textwidth import text_width
 
 BASE = "https://status.example.com/valhalla/"
 RTL_NAME = "שלום עולם"  # "hello world", right to left
@@ -439,13 +440,28 @@ def test_entry_ids_stay_as_the_history_grows(ws: Workspace) -> None:
 
 @pytest.mark.parametrize(
     ("label", "message", "width"),
-    # Widths of badges shields.io draws (flat style), e.g. the familiar "build | passing".
-    [("build", "passing", 88), ("license", "MIT", 78)],
+    # Widths of badges shields.io draws (flat style), e.g. the familiar "build | passing", and
+    # of labels outside ASCII, measured with shields' Verdana table (Cyrillic 53 px, Greek 49
+    # px, not as wide as "m" each).
+    [
+        ("build", "passing", 88),
+        ("license", "MIT", 78),
+        ("Валгалла", "complete", 53 + 10 + 51 + 10),
+        ("Ελληνικά", "MIT", 49 + 10 + 21 + 10),
+    ],
 )
 def test_badge_text_is_measured_as_shields_measures_it(
     label: str, message: str, width: int
 ) -> None:
     assert text_width(label) + 10 + text_width(message) + 10 == width
+
+
+def test_characters_outside_the_table_count_as_wide_as_m_and_control_characters_nothing() -> None:
+    assert text_width("m") == 11  # 10.7 px
+    assert text_width("中文名称") == 45  # 11 px each, from the table
+    assert text_width("😀🚀") == 21  # 2 x 10.7 = 21.4 px: not in the table
+    assert text_width("\x00\x1fmm\x7f") == text_width("mm") == 21
+    assert text_width("\x85") == 11  # C1 controls are not in the table either
 
 
 @pytest.mark.parametrize("name", ["Valhalla", LONG, "i" * 60, RTL_NAME, EMOJI, "中文名称"])

@@ -57,6 +57,8 @@ def fetch(url: str, method: str = "GET") -> tuple[int, Message, bytes]:
         ("api/v2/summary.json", "application/json"),
         ("feed.xml", "application/atom+xml; charset=utf-8"),
         ("badge.svg", "image/svg+xml"),
+        ("metrics.txt", "text/plain; version=0.0.4; charset=utf-8"),
+        ("robots.txt", "text/plain; charset=utf-8"),
     ],
 )
 def test_files_are_served_with_their_content_type(
@@ -81,10 +83,70 @@ def test_a_pack_file_is_found_whatever_the_case_of_its_id(
     assert json.loads(body)["id"] == pack_id
 
 
-def test_json_allows_any_origin(served: tuple[SiteServer, list[str]]) -> None:
+@pytest.mark.parametrize(
+    "path", ["", "status.json", "feed.xml", "badge.svg", "metrics.txt", "packs/H.json"]
+)
+def test_every_file_allows_any_origin_as_headers_says(
+    served: tuple[SiteServer, list[str]], path: str
+) -> None:
     server, _ = served
-    assert fetch(server.url + "status.json")[1]["Access-Control-Allow-Origin"] == "*"
-    assert "Access-Control-Allow-Origin" not in fetch(server.url)[1]
+    assert fetch(server.url + path)[1]["Access-Control-Allow-Origin"] == "*"
+
+
+def fetch_with(url: str, **headers: str) -> tuple[int, Message, bytes]:
+    request = urllib.request.Request(
+        url, headers={k.replace("_", "-"): v for k, v in headers.items()}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def test_a_request_naming_the_etag_it_was_sent_is_answered_304(
+    served: tuple[SiteServer, list[str]],
+) -> None:
+    server, _ = served
+    status, headers, body = fetch(server.url + "status.json")
+    tag = headers["ETag"]
+    assert status == 200 and body and tag.startswith('"') and tag.endswith('"')
+    status, headers, body = fetch_with(server.url + "status.json", If_None_Match=tag)
+    assert (status, body, headers["ETag"]) == (304, b"", tag)
+    assert "Content-Length" not in headers or headers["Content-Length"] == "0"
+    assert fetch_with(server.url + "status.json", If_None_Match=f'"x", W/{tag}')[0] == 304
+    assert fetch_with(server.url + "status.json", If_None_Match="*")[0] == 304
+    status, _, body = fetch_with(server.url + "status.json", If_None_Match='"other"')
+    assert status == 200 and body
+    assert fetch_with(server.url + "packs.json", If_None_Match=tag)[0] == 200
+
+
+def test_a_request_since_the_last_change_is_answered_304(
+    served: tuple[SiteServer, list[str]],
+) -> None:
+    server, _ = served
+    modified = fetch(server.url + "index.html")[1]["Last-Modified"]
+    assert fetch_with(server.url + "index.html", If_Modified_Since=modified)[0] == 304
+    earlier = "Thu, 01 Jan 1970 00:00:00 GMT"
+    assert fetch_with(server.url + "index.html", If_Modified_Since=earlier)[0] == 200
+    assert fetch_with(server.url + "index.html", If_Modified_Since="not a date")[0] == 200
+    # A tag that does not match wins over a date that does.
+    status = fetch_with(
+        server.url + "index.html", If_Modified_Since=modified, If_None_Match='"other"'
+    )[0]
+    assert status == 200
+
+
+def test_a_file_changed_by_a_rebuild_gets_a_new_etag(
+    ws: Workspace, served: tuple[SiteServer, list[str]]
+) -> None:
+    server, _ = served
+    before = fetch(server.url + "status.json")[1]["ETag"]
+    badge = fetch(server.url + "badge.svg")[1]["ETag"]
+    assert ws.run("pack", "set", "I", "--status", "installed").exit_code == 0
+    status, headers, _ = fetch_with(server.url + "status.json", If_None_Match=before)
+    assert status == 200 and headers["ETag"] != before
+    assert fetch_with(server.url + "badge.svg", If_None_Match=badge)[0] == 304
 
 
 @pytest.mark.parametrize(
@@ -170,7 +232,7 @@ def test_serve_command_builds_serves_rebuilds_and_stops_on_ctrl_c(ws: Workspace)
     )
     try:
         assert process.stderr is not None
-        assert process.stderr.readline() == "site: built (38 files)\n"
+        assert process.stderr.readline() == "site: built (39 files)\n"
         line = process.stderr.readline()
         assert line.startswith("serving site at http://127.0.0.1:")
         assert line.endswith("/ (Ctrl-C to stop)\n")
@@ -180,7 +242,7 @@ def test_serve_command_builds_serves_rebuilds_and_stops_on_ctrl_c(ws: Workspace)
         data = small_manifest()
         data["system"]["notes"] = "Rebuilt by serve"
         replace(ws.manifest, dump(data))
-        assert message(process.stderr) == "site: built (38 files)\n"
+        assert message(process.stderr) == "site: built (39 files)\n"
         assert json.loads(fetch(url + "status.json")[2])["notes"] == "Rebuilt by serve"
 
         replace(ws.manifest, "schema_version: [\n")
@@ -217,7 +279,7 @@ def test_serve_stops_on_a_signal_even_when_started_with_it_ignored(
     )
     try:
         assert process.stderr is not None
-        assert process.stderr.readline() == "site: built (38 files)\n"
+        assert process.stderr.readline() == "site: built (39 files)\n"
         assert process.stderr.readline().startswith("serving site at http://127.0.0.1:")
         process.send_signal(stop)
         assert process.wait(timeout=30) == 0
@@ -297,7 +359,7 @@ def test_serve_keeps_serving_the_last_site_when_a_template_fails_while_rendering
     )
     try:
         assert process.stderr is not None
-        assert process.stderr.readline() == "site: built (38 files)\n"
+        assert process.stderr.readline() == "site: built (39 files)\n"
         url = process.stderr.readline().split(" at ")[1].split(" ")[0]
         assert b"<footer>first</footer>" in fetch(url)[2]
 
@@ -309,7 +371,7 @@ def test_serve_keeps_serving_the_last_site_when_a_template_fails_while_rendering
         assert fetch(url)[0] == 200 and b"<footer>first</footer>" in fetch(url)[2]
 
         footer.write_text("<footer>second</footer>\n", encoding="utf-8")
-        assert message(process.stderr) == "site: built (38 files)\n"
+        assert message(process.stderr) == "site: built (39 files)\n"
         assert b"<footer>second</footer>" in fetch(url)[2]
         assert process.poll() is None
     finally:

@@ -384,7 +384,7 @@ def test_the_serve_command_outlives_more_idle_clients_than_it_has_descriptors(
     idle: list[socket.socket] = []
     try:
         assert process.stderr is not None
-        assert process.stderr.readline() == "site: built (38 files)\n"
+        assert process.stderr.readline() == "site: built (39 files)\n"
         line = process.stderr.readline()
         port = int(line.split(" at ")[1].split(" ")[0].rstrip("/").rsplit(":", 1)[1])
         idle = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(300)]
@@ -393,7 +393,7 @@ def test_the_serve_command_outlives_more_idle_clients_than_it_has_descriptors(
         line = process.stderr.readline()
         while "busy" in line:
             line = process.stderr.readline()
-        assert line == "site: built (38 files)\n"
+        assert line == "site: built (39 files)\n"
         for sock in idle:
             sock.close()
         answer = b""

@@ -64,7 +64,7 @@ def expiry(site: Path) -> datetime:
 
 def test_a_fresh_signed_site_verifies(ws: Workspace, signed: Path, served: Server) -> None:
     result = ws.run("build", "--keys", str(signed))
-    assert result.stderr == "site: built (51 files, signed)\n"
+    assert result.stderr == "site: built (52 files, signed)\n"
     publish(ws, served)
     until = expiry(ws.root / "site")
     code, said = check(ws, served, "--all-installed")

@@ -55,6 +55,7 @@ EXPECTED_FILES = sorted(
         "history.html",
         "history.json",
         "index.html",
+        "metrics.txt",
         "packs.json",
         "robots.txt",
         "shields.json",

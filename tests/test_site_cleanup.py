@@ -161,7 +161,7 @@ def test_read_only_folders_inside_the_site_leave_nothing_behind(
     change_notes(ws, "rebuilt")
     done = writer(ws.root, "build")
     try:
-        assert (done.returncode, done.stderr) == (0, "site: built (38 files)\n")
+        assert (done.returncode, done.stderr) == (0, "site: built (39 files)\n")
         assert beside(ws) == listing
     finally:
         open_again(ws.root)
@@ -198,7 +198,7 @@ def test_a_killed_builds_read_only_leftover_is_cleared_by_the_next_build(
     plant_leftover(ws, kind, read_only)
     done = writer(ws.root, "build")
     try:
-        assert (done.returncode, done.stderr) == (0, "site: already up to date (38 files)\n")
+        assert (done.returncode, done.stderr) == (0, "site: already up to date (39 files)\n")
         assert beside(ws) == listing
     finally:
         open_again(ws.root)
@@ -242,9 +242,9 @@ def test_a_leftover_the_build_cannot_remove_is_named_by_every_build(
             leftover.chmod(0o555)
             patch.setattr(os, "fchmod", refuse)
         try:
-            assert run(ws, "build") == (0, said + "site: already up to date (38 files)\n")
+            assert run(ws, "build") == (0, said + "site: already up to date (39 files)\n")
             change_notes(ws, "published")
-            assert run(ws, "build") == (0, said + "site: built (38 files)\n")
+            assert run(ws, "build") == (0, said + "site: built (39 files)\n")
             assert b'"notes": "published"' in (ws.root / "site" / "status.json").read_bytes()
             assert run(ws, "set-notes", "again", "--by", "bob") == (0, said + "Notes updated\n")
             (ws.root / "site" / "status.json").unlink()  # a change that changes nothing
@@ -270,7 +270,7 @@ def test_nothing_but_the_build_scratch_folders_is_ever_opened_up(built: Workspac
     (theirs / "inside").chmod(0o555)
     try:
         done = writer(ws.root, "build")
-        assert (done.returncode, done.stderr) == (0, "site: already up to date (38 files)\n")
+        assert (done.returncode, done.stderr) == (0, "site: already up to date (39 files)\n")
         assert stat.S_IMODE((theirs / "inside").stat().st_mode) == 0o555
         assert (theirs / "inside" / "file").read_text() == "theirs\n"
     finally:

@@ -1005,6 +1005,36 @@ def serve(
     )
 
 
+@main.command()
+@click.argument("location", metavar="s3://BUCKET/PREFIX")
+@click.option("--endpoint-url", metavar="URL", help="The S3 API's URL (MinIO, R2 and the like).")
+@click.option("--dry-run", is_flag=True, help="List what would change; change nothing.")
+@pass_settings
+def publish(settings: Settings, location: str, endpoint_url: str | None, dry_run: bool) -> None:
+    """Upload the built site to an S3-compatible bucket, in an order readers never see half-done."""
+    from .s3 import publish_site
+
+    site = settings.site_option if settings.site_option is not None else settings.site
+    result = publish_site(site, location, endpoint_url=endpoint_url, dry_run=dry_run)
+    for step in result.steps:
+        click.echo(for_terminal(f"{'would ' if dry_run else ''}{step.action} {step.url}"))
+    if result.kept:
+        click.echo(
+            f"note: left {len(result.kept)} other object(s) under {for_terminal(result.target)} "
+            "alone (not uploaded by valhalla-status)",
+            err=True,
+        )
+    uploads = sum(step.action == "upload" for step in result.steps)
+    deletes = len(result.steps) - uploads
+    done = (
+        f"{uploads} to upload, {deletes} to delete, {result.unchanged} unchanged "
+        "(dry run: nothing changed)"
+        if dry_run
+        else f"{uploads} uploaded, {deletes} deleted, {result.unchanged} unchanged"
+    )
+    click.echo(f"{for_terminal(result.target)}: {done}", err=True)
+
+
 # --- review and readiness --------------------------------------------------------------------
 
 

@@ -14,6 +14,8 @@ in any way is one log line while the last site is still served.
 from __future__ import annotations
 
 import collections
+import datetime
+import email.utils
 import errno
 import functools
 import os
@@ -25,6 +27,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
+from email.message import Message
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,7 @@ from typing import Any
 from .errors import ValhallaError
 from .files import os_reason
 from .formats import is_pack_id, pack_key
+from .headers import COMMON_HEADERS, HOST_FILES, content_type
 from .text import for_terminal
 
 Log = Callable[[str], None]
@@ -53,17 +57,8 @@ _LINGER = 5.0  # seconds a refused connection waits for its client to close it
 _LINGERING = 16  # refused connections waiting at most; more are closed at once
 _RESERVE = 48  # descriptors kept free of connections, for the rebuilds and the log
 
-CONTENT_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".json": "application/json",
-    ".xml": "application/atom+xml; charset=utf-8",
-    ".svg": "image/svg+xml",
-    "": "text/plain; charset=utf-8",
-}
-
-
 # Files a static host reads as configuration, never serves: shown as missing.
-HIDDEN_NAMES = frozenset({"_headers", "_redirects"})
+HIDDEN_NAMES = HOST_FILES
 # Opened without following a symbolic link (ELOOP), and without waiting on a FIFO.
 _FILE = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 _FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -78,7 +73,6 @@ class SiteHandler(SimpleHTTPRequestHandler):
     server carries on.
     """
 
-    extensions_map = CONTENT_TYPES
     server: SiteServer
 
     def setup(self) -> None:
@@ -86,11 +80,11 @@ class SiteHandler(SimpleHTTPRequestHandler):
         self.connection.settimeout(self.server.idle_timeout)  # a silent client is let go
 
     def end_headers(self) -> None:
-        self.send_header("X-Content-Type-Options", "nosniff")
+        # As ``_headers`` asks for every file (its policy aside); a preview is never cached.
+        for name, value in COMMON_HEADERS:
+            if name != "Referrer-Policy":
+                self.send_header(name, value)
         self.send_header("Cache-Control", "no-cache")
-        # ``path`` is unset when the request line itself could not be read.
-        if getattr(self, "path", "").split("?", 1)[0].endswith(".json"):
-            self.send_header("Access-Control-Allow-Origin", "*")
         super().end_headers()
 
     def list_directory(self, path: str | os.PathLike[str]) -> Any:
@@ -119,23 +113,31 @@ class SiteHandler(SimpleHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return None
-        fd, name = found
+        fd, path = found
         handle = os.fdopen(fd, "rb")
         try:
             info = os.fstat(fd)
-            self.send_response(200)
-            self.send_header("Content-Type", self.guess_type(name))
-            self.send_header("Content-Length", str(info.st_size))
+            tag = entity_tag(info)
+            fresh = _still_fresh(self.headers, tag, int(info.st_mtime))
+            self.send_response(304 if fresh else 200)
+            self.send_header("ETag", tag)
             self.send_header("Last-Modified", self.date_time_string(int(info.st_mtime)))
+            if not fresh:
+                self.send_header("Content-Type", content_type(path))
+                self.send_header("Content-Length", str(info.st_size))
             self.end_headers()
         except BaseException:
             handle.close()
             raise
+        if fresh:
+            handle.close()
+            return None
         return handle
 
     def _open(self, names: list[str]) -> tuple[int, str] | None:
-        """The regular file ``names`` leads to (a folder's ``index.html``) and its name, never
-        through a symbolic link; None for a folder named without a trailing slash."""
+        """The regular file ``names`` leads to (a folder's ``index.html``) and its path in the
+        site, never through a symbolic link; None for a folder named without a trailing
+        slash."""
         fd = os.open(self.directory, _FOLDER)
         for name in names[:-1]:
             fd = _open_in(fd, name, _FOLDER)
@@ -154,7 +156,7 @@ class SiteHandler(SimpleHTTPRequestHandler):
         except BaseException:
             os.close(fd)
             raise
-        return fd, last
+        return fd, "/".join([*names[:-1], last])
 
     def _requested_names(self) -> list[str] | None:
         """The path's names below the site folder ('' last for a trailing slash), or None after
@@ -205,7 +207,7 @@ class SiteHandler(SimpleHTTPRequestHandler):
             super().send_error(code, message, explain)
             return
         self.send_response(404)
-        self.send_header("Content-Type", CONTENT_TYPES[".html"])
+        self.send_header("Content-Type", content_type("404.html"))
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
@@ -226,6 +228,32 @@ class SiteHandler(SimpleHTTPRequestHandler):
         # The request line is the client's: it is escaped (serve's log goes through the one
         # escaping rule), so a request cannot drive the terminal the log is shown on.
         self.server.log(f"{self.address_string()} {for_terminal(format % args)}")
+
+
+def entity_tag(info: os.stat_result) -> str:
+    """The ``ETag`` of a file, from its inode, size and modification time (as Apache's): a
+    build writes changed files anew and links unchanged ones, so the tag changes exactly when
+    the file does."""
+    return f'"{info.st_ino:x}-{info.st_size:x}-{info.st_mtime_ns:x}"'
+
+
+def _still_fresh(headers: Message, tag: str, modified: int) -> bool:
+    """Whether the client's copy is current: ``If-None-Match`` names the tag (weakly compared,
+    or ``*``), or, when it is absent, ``If-Modified-Since`` is no earlier than ``modified``."""
+    wanted = headers.get("If-None-Match")
+    if wanted is not None:
+        tags = {part.strip().removeprefix("W/") for part in wanted.split(",")}
+        return "*" in tags or tag in tags
+    since = headers.get("If-Modified-Since")
+    if since is None:
+        return False
+    try:
+        moment = email.utils.parsedate_to_datetime(since)
+    except (TypeError, ValueError, IndexError):
+        return False
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return modified <= moment.timestamp()
 
 
 def _fitting(max_connections: int) -> int:

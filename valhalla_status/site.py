@@ -60,8 +60,10 @@ from .documents import (
 from .errors import ValhallaError
 from .files import MAX_TEMPLATE_BYTES, NotRegularFileError, mib, os_reason, read_regular_file
 from .formats import human_time, is_pack_id, split_pack_change_key
+from .headers import headers_file
 from .history import entry_id
 from .locking import manifest_lock
+from .metrics import metrics_text
 from .models import STATUSES, HistoryEntry, Manifest, SystemMetadata
 from .models import format_timestamp as iso
 from .sitefolder import (
@@ -75,6 +77,7 @@ from .sitefolder import (
 )
 from .statuspage import statuspage_documents
 from .text import NONCHARACTERS
+from .textwidth import text_width
 
 
 @dataclass(frozen=True)
@@ -98,24 +101,10 @@ def builtin_templates() -> Path:
 RECENT_CHANGES = 10
 # shields.io caches an endpoint badge for at least 300 s whatever is asked; ask for just that.
 SHIELDS_CACHE_SECONDS = 300
-# What a shared cache (a CDN, a proxy) may serve without asking again; browsers always ask.
-EDGE_SECONDS = 60
 # The badge's colours, in the form shields.io takes them (hex without "#"): badge.svg and the
 # shields.io badge of shields.json look alike, and white text on either contrasts at least
 # 4.5:1 (shields.io's own "brightgreen" and "orange" do not reach 3:1).
 BADGE_COLOURS = {True: "1a7f37", False: "9a6700"}
-# Advance widths of ASCII 32-126 in Verdana at 11 px, in hundredths of a pixel: the table
-# shields.io measures badge text with (from the MIT-licensed anafanafo package, Copyright (c)
-# 2018 Metabolize LLC). Characters outside it count as wide as "m", as shields.io guesses them.
-_VERDANA_11 = (
-    387, 433, 505, 900, 699, 1184, 799, 295, 500, 500, 699, 900, 400, 500, 400, 500, 699, 699,
-    699, 699, 699, 699, 699, 699, 699, 699, 500, 500, 900, 900, 900, 600, 1100, 752, 754, 768,
-    848, 696, 632, 853, 827, 463, 500, 762, 612, 927, 823, 866, 663, 866, 765, 752, 678, 805,
-    752, 1088, 754, 677, 754, 500, 500, 500, 900, 699, 699, 661, 685, 573, 685, 655, 387, 685,
-    696, 302, 379, 651, 302, 1070, 696, 668, 685, 685, 469, 573, 433, 696, 651, 900, 651, 651,
-    578, 698, 500, 698, 900,
-)  # fmt: skip
-_VERDANA_11_OTHER = _VERDANA_11[ord("m") - 32]
 # Noncharacters are legal XML but an HTML parse error.
 _NOT_XML = re.compile(
     f"[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[{NONCHARACTERS}]"
@@ -344,20 +333,6 @@ def _style_hash(env: Environment) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
 
 
-def text_width(text: str) -> int:
-    """The width shields.io gives ``text`` on a badge: its Verdana 11 px width, truncated to
-    whole pixels and rounded up to an odd number."""
-    hundredths = 0
-    for char in text:
-        code = ord(char)
-        if 32 <= code < 127:
-            hundredths += _VERDANA_11[code - 32]
-        elif code >= 32 and not 127 <= code < 160:
-            hundredths += _VERDANA_11_OTHER
-    width = hundredths // 100
-    return width if width % 2 else width + 1
-
-
 def _badge(manifest: Manifest) -> dict[str, Any]:
     """Text and geometry of the readiness badge, laid out as shields.io's flat style: 5 px of
     padding either side of each text, the label on #555, the message on the shields colour."""
@@ -375,29 +350,6 @@ def _badge(manifest: Manifest) -> dict[str, Any]:
         "left": label_width + 10,
         "right": message_width + 10,
     }
-
-
-CACHE_CONTROL = f"public, max-age=0, s-maxage={EDGE_SECONDS}, must-revalidate"
-
-
-def _headers(csp: str) -> str:
-    """``_headers`` (Netlify / Cloudflare Pages): one rule for every file, and the feed's type.
-
-    Every header but the feed's type is set once, under ``/*``: hosts join the values of every
-    rule a path matches (``*, *`` is no valid ``Access-Control-Allow-Origin``), and they differ
-    on what a path rule matches (Netlify's ``/packs/*`` also matches ``/packs``), so rules for
-    parts of the site could set a header twice on one file. Any origin may read every file
-    (the site is public, and nothing is sent with credentials); browsers revalidate each time
-    (a cheap 304 while unchanged) and a shared cache serves a copy for at most
-    ``EDGE_SECONDS``.
-    """
-    return (
-        "/*\n  X-Content-Type-Options: nosniff\n  Referrer-Policy: no-referrer\n"
-        f"  Content-Security-Policy: {csp}; frame-ancestors 'none'\n"
-        f"  Cache-Control: {CACHE_CONTROL}\n"
-        "  Access-Control-Allow-Origin: *\n"
-        "/feed.xml\n  Content-Type: application/atom+xml; charset=utf-8\n"
-    )
 
 
 ROBOTS = "User-agent: *\nAllow: /\n"
@@ -459,7 +411,8 @@ def render_site(
                 "cacheSeconds": SHIELDS_CACHE_SECONDS,
             }
         ),
-        "_headers": _headers(csp),
+        "_headers": headers_file(csp),
+        "metrics.txt": metrics_text(manifest),
         "robots.txt": ROBOTS,
     }
     for path, page in history_pages(manifest).items():
