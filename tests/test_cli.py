@@ -506,7 +506,8 @@ def test_pack_show_any_case(small: Workspace, typed: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("typed", "shown"), [("zz", "ZZ"), ("../h", "../H"), ("ı", "ı"), ("h\n", "H\\n")]
+    ("typed", "shown"),
+    [("zz", "ZZ"), ("../h", "../H"), ("ı", "ı"), ("h\nj", "H\\nJ"), ("h\x1b", "H\\x1b")],
 )
 def test_pack_show_unknown_id(small: Workspace, typed: str, shown: str) -> None:
     fails(

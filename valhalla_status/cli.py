@@ -30,6 +30,7 @@ from .text import for_terminal, json_text
 if TYPE_CHECKING:
     from .ci import Workflow
     from .models import Manifest, SystemMetadata
+    from .recent import Recent
     from .service import Outcome
     from .site import BuildResult
     from .transaction import SiteOptions
@@ -105,6 +106,12 @@ class Settings:
         from .manifest import load_manifest
 
         return load_manifest(self.manifest)
+
+    def recent(self) -> Recent:
+        """The manifest as the read commands show it (see :mod:`valhalla_status.recent`)."""
+        from .recent import read_recent
+
+        return read_recent(self.manifest)
 
 
 def _say_wait(line: str) -> None:
@@ -457,13 +464,13 @@ def show(settings: Settings, as_json: bool) -> None:
     """Show the full status."""
     from .service import get_system_status
 
-    manifest = settings.load()
-    status = get_system_status(manifest)
+    recent = settings.recent()
+    status = get_system_status(recent)
     if as_json:
         emit_json(status)
         return
     lines = [
-        headline(manifest.system),
+        headline(recent.manifest.system),
         for_terminal(status["description"]),
         f"updated {for_terminal(human_time(status['updated_at']))}",
     ]
@@ -481,12 +488,12 @@ def summary(settings: Settings, as_json: bool) -> None:
     """Show the pack counts per status."""
     from .service import get_system_metadata, get_system_summary
 
-    manifest = settings.load()
-    document = get_system_summary(manifest)
+    recent = settings.recent()
+    document = get_system_summary(recent)
     if as_json:
         emit_json(document)
         return
-    click.echo(headline(get_system_metadata(manifest)))
+    click.echo(headline(get_system_metadata(recent)))
     click.echo(counts_line(document))
 
 
@@ -502,17 +509,16 @@ def pack() -> None:
 @pass_settings
 def pack_list(settings: Settings, status: str | None, group: str | None, as_json: bool) -> None:
     """List packs, with counts."""
-    from .documents import pack_document, pack_since, packs_document
+    from .documents import pack_document, packs_document
     from .service import get_packs
 
-    manifest = settings.load()
+    recent = settings.recent()
     if group is not None:
-        groups = list(dict.fromkeys(p.group for p in get_packs(manifest)))
+        groups = list(dict.fromkeys(p.group for p in get_packs(recent)))
         if not any(g.casefold() == group.casefold() for g in groups):
             known = ", ".join(map(for_terminal, groups)) if groups else "none (there are no packs)"
             raise NotFoundError(f'no group "{for_terminal(group)}"; the groups are: {known}')
-    since = pack_since(manifest)
-    packs = [pack_document(p, since.get(p.id)) for p in get_packs(manifest, status, group)]
+    packs = [pack_document(p, recent.since.get(p.id)) for p in get_packs(recent, status, group)]
     document = packs_document(packs)
     if as_json:
         emit_json(document)
@@ -528,17 +534,17 @@ def pack_list(settings: Settings, status: str | None, group: str | None, as_json
 @pass_settings
 def pack_show(settings: Settings, pack_id: str, as_json: bool) -> None:
     """Show one pack (ID in any case)."""
-    from .documents import pack_document, pack_file_document, pack_since
+    from .documents import pack_document, pack_file_document
     from .service import get_pack_by_id
 
-    manifest = settings.load()
-    pack = get_pack_by_id(manifest, pack_id)
+    recent = settings.recent()
+    pack = get_pack_by_id(recent, pack_id)
     if pack is None:
         wanted = pack_key(pack_id)
         raise NotFoundError(
             f"no pack {for_terminal(wanted)}; `valhalla-status pack list` shows the packs"
         )
-    found = pack_document(pack, pack_since(manifest).get(pack.id))
+    found = pack_document(pack, recent.since.get(pack.id))
     if as_json:
         emit_json(pack_file_document(found))
         return

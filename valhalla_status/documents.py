@@ -110,22 +110,29 @@ def pack_since(manifest: Manifest) -> dict[str, str]:
         if entry.action == "init":
             since.clear()
             init = landed
-        for key, (_, new) in entry.changes.items():
-            about = split_pack_change_key(key)
-            if entry.action == "migrate" or about is None:
-                continue
-            pack_id, field = about
-            if field == "status" or (not field and new is not None):
-                since[pack_id] = landed
+        since.update(dict.fromkeys(sets_since(entry.action, entry.changes), landed))
     if init is not None:
         for pack in manifest.packs:
             since.setdefault(pack.id, init)
     return since
 
 
-def pack_documents(manifest: Manifest) -> list[dict[str, Any]]:
-    """Every pack's document, in display order."""
-    since = pack_since(manifest)
+def sets_since(action: str, changes: dict[str, Any]) -> list[str]:
+    """The packs whose ``since`` a change with these ``changes`` sets: each pack whose status
+    it sets or that it adds (a ``migrate`` entry sets none)."""
+    if action == "migrate":
+        return []
+    found = []
+    for key, (_, new) in changes.items():
+        about = split_pack_change_key(key)
+        if about is not None and (about[1] == "status" or (not about[1] and new is not None)):
+            found.append(about[0])
+    return found
+
+
+def pack_documents(manifest: Manifest, since: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Every pack's document, in display order (``since``: each pack's, when known already)."""
+    since = pack_since(manifest) if since is None else since
     return [pack_document(p, since.get(p.id)) for p in manifest.packs]
 
 
@@ -162,11 +169,11 @@ def summary_document(manifest: Manifest) -> dict[str, Any]:
     )
 
 
-def status_document(manifest: Manifest) -> dict[str, Any]:
+def status_document(manifest: Manifest, since: dict[str, str] | None = None) -> dict[str, Any]:
     from .models import format_timestamp
 
     system = manifest.system
-    packs = pack_documents(manifest)
+    packs = pack_documents(manifest, since)
     return described(
         "status.json",
         {
@@ -220,11 +227,11 @@ def history_layout(total: int) -> list[HistoryPage]:
 
 
 def _history_page(
-    entries: list[dict[str, Any]], pages: list[HistoryPage], index: int
+    entries: list[dict[str, Any]], pages: list[HistoryPage], index: int, total: int
 ) -> dict[str, Any]:
-    """Page ``pages[index]`` of ``entries`` (all of the history, newest first), linked to its
-    neighbours relative to itself: ``prev`` the newer page, ``next`` the older (null at either
-    end)."""
+    """Page ``pages[index]`` of ``entries`` (the history, newest first, as far as that page),
+    linked to its neighbours relative to itself: ``prev`` the newer page, ``next`` the older
+    (null at either end)."""
     page = pages[index]
     root = relative_root(page.path).removeprefix("./")
     newer = pages[index - 1].path if index > 0 else None
@@ -232,7 +239,7 @@ def _history_page(
     return described(
         page.path,
         {
-            "total": len(entries),
+            "total": total,
             "page": page.number,
             "prev": root + newer if newer else None,
             "next": root + older if older else None,
@@ -252,20 +259,27 @@ def history_pages(manifest: Manifest) -> dict[str, dict[str, Any]]:
     """``history.json`` and ``history/<N>.json``: all of the history, each entry on one page."""
     entries = history_entries(manifest)
     pages = history_layout(len(entries))
-    return {page.path: _history_page(entries, pages, index) for index, page in enumerate(pages)}
+    return {
+        page.path: _history_page(entries, pages, index, len(entries))
+        for index, page in enumerate(pages)
+    }
 
 
-def history_document(manifest: Manifest, limit: int | None = HISTORY_FEED_LENGTH) -> dict[str, Any]:
+def history_document(
+    manifest: Manifest, limit: int | None = HISTORY_FEED_LENGTH, total: int | None = None
+) -> dict[str, Any]:
     """The ``limit`` most recent entries (all with None), newest first: ``history.json`` for
-    the published size; another size is no page of the site, so it links to none."""
+    the published size; another size is no page of the site, so it links to none. ``total``:
+    the number of entries when ``manifest`` holds only the newest ones."""
     entries = history_entries(manifest)
-    pages = history_layout(len(entries))
+    total = len(entries) if total is None else total
+    pages = history_layout(total)
     if limit == HISTORY_PAGE_SIZE:
-        return _history_page(entries, pages, 0)
+        return _history_page(entries, pages, 0, total)
     return described(
         "history.json",
         {
-            "total": len(entries),
+            "total": total,
             "page": pages[0].number,
             "prev": None,
             "next": None,

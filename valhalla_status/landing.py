@@ -21,7 +21,7 @@ import os
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .history import entry_id
@@ -29,15 +29,20 @@ from .layout import ENTRY_NAME
 from .models import HistoryEntry, LandedEntry
 
 _GIT_TIMEOUT = 120
+MICROS = 1_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
 class Landings:
-    """Entry file name -> (position on the branch, commit time), and why there are none when
-    git's history could not be used (None: it was, or this is no git work tree)."""
+    """Entry file name -> (position on the branch, commit time in microseconds since the
+    epoch), and why there are none when git's history could not be used (None: it was, or
+    this is no git work tree)."""
 
-    commits: dict[str, tuple[int, datetime]] = field(default_factory=dict)
+    commits: dict[str, tuple[int, int]] = field(default_factory=dict)
     note: str | None = None
+    kept_in: Path | None = None  # the file keeping them, in the git folder (None: none kept)
 
 
 def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[bytes] | None:
@@ -97,12 +102,11 @@ def landings(folder: Path, revision: str | None = None) -> Landings:
     relative = os.path.relpath(folder, cwd)
     if revision is not None or git_dir is None:
         return Landings(_additions(cwd, relative, commit))
-    return Landings(_remembered_additions(cwd, relative, commit, _store(git_dir, folder)))
+    store = _store(git_dir, folder)
+    return Landings(_remembered_additions(cwd, relative, commit, store), kept_in=store)
 
 
-def _additions(
-    cwd: Path, folder: str, commits: str, first: int = 0
-) -> dict[str, tuple[int, datetime]]:
+def _additions(cwd: Path, folder: str, commits: str, first: int = 0) -> dict[str, tuple[int, int]]:
     """Each entry file added on the first-parent history ``commits`` names (a commit, or a
     range ``A..B``): the position of the commit that added it (from ``first``) and its time."""
     log = _git(
@@ -137,13 +141,16 @@ def _additions(
 
 
 def _store(git_dir: Path, folder: Path) -> Path:
-    key = hashlib.sha256(os.fsencode(os.path.abspath(folder))).hexdigest()[:16]
+    """The file keeping the landings of ``folder``, named after its place in the repository
+    (the same in every clone, so a CI cache restored into another checkout still fits)."""
+    where = os.path.relpath(os.path.abspath(folder), os.path.abspath(git_dir.parent))
+    key = hashlib.sha256(os.fsencode(where)).hexdigest()[:16]
     return git_dir / "valhalla-status" / f"landings-{key}.json"
 
 
 def _remembered_additions(
     cwd: Path, folder: str, commit: str, store: Path
-) -> dict[str, tuple[int, datetime]]:
+) -> dict[str, tuple[int, int]]:
     tip, known = _read_store(store)
     if tip == commit:
         return known
@@ -165,11 +172,11 @@ def _on_first_parent_history(cwd: Path, ancestor: str, commit: str) -> bool:
     )
 
 
-def _read_store(store: Path) -> tuple[str | None, dict[str, tuple[int, datetime]]]:
+def _read_store(store: Path) -> tuple[str | None, dict[str, tuple[int, int]]]:
     try:
         data = json.loads(store.read_bytes())
         known = {
-            str(name): (int(position), datetime.fromtimestamp(int(moment), timezone.utc))
+            str(name): (int(position), int(moment) * MICROS)
             for name, (position, moment) in data["additions"].items()
         }
         return str(data["commit"]), known
@@ -177,10 +184,8 @@ def _read_store(store: Path) -> tuple[str | None, dict[str, tuple[int, datetime]
         return None, {}  # none yet, or unreadable: read everything again
 
 
-def _write_store(store: Path, commit: str, found: dict[str, tuple[int, datetime]]) -> None:
-    additions = {
-        name: [position, int(when.timestamp())] for name, (position, when) in found.items()
-    }
+def _write_store(store: Path, commit: str, found: dict[str, tuple[int, int]]) -> None:
+    additions = {name: [position, when // MICROS] for name, (position, when) in found.items()}
     data = json.dumps({"commit": commit, "additions": additions}).encode()
     with contextlib.suppress(OSError):  # a read-only git folder: nothing is kept
         store.parent.mkdir(exist_ok=True)
@@ -189,13 +194,13 @@ def _write_store(store: Path, commit: str, found: dict[str, tuple[int, datetime]
         os.replace(temp, store)
 
 
-def _parse_log(output: bytes, first: int = 0) -> dict[str, tuple[int, datetime]]:
-    commits: dict[str, tuple[int, datetime]] = {}
+def _parse_log(output: bytes, first: int = 0) -> dict[str, tuple[int, int]]:
+    commits: dict[str, tuple[int, int]] = {}
     for position, chunk in enumerate(output.split(b"\x01")[1:], start=first):
         header, _, names = chunk.partition(b"\0")
         try:
-            when = datetime.fromtimestamp(int(header), timezone.utc)
-        except (ValueError, OverflowError, OSError):
+            when = int(header) * MICROS
+        except ValueError:
             continue
         for raw in names.split(b"\0"):
             name = os.fsdecode(raw.strip(b"\n")).rsplit("/", 1)[-1]
@@ -204,37 +209,54 @@ def _parse_log(output: bytes, first: int = 0) -> dict[str, tuple[int, datetime]]
     return commits
 
 
-def land(entries: list[LandedEntry], found: Landings) -> list[LandedEntry]:
-    """``entries`` (in their own order) in landing order, each with the time it landed.
+def micros(moment: datetime) -> int:
+    """A time as microseconds since the epoch (exact, unlike a float timestamp)."""
+    return (moment - _EPOCH) // _MICROSECOND
 
-    Landing times never go back along that order, and a change never lands before it was
-    made: a commit dated earlier (a clock that was behind) lands its changes at the latest of
-    their own time and the time of the change before.
+
+def from_micros(value: int) -> datetime:
+    return _EPOCH + value * _MICROSECOND
+
+
+def landing_order(made: list[tuple[str, int]], found: Landings) -> list[tuple[int, int]]:
+    """The landing order of entries given as ``(file name, time made)`` in their own order
+    (times in microseconds, see :func:`micros`): ``(index into made, time landed)``, in the
+    order they landed.
+
+    Committed entries in the order of the commits that added them, then the others in their
+    own order, at their own time. Landing times never go back along that order, and a change
+    never lands before it was made: a commit dated earlier (a clock that was behind) lands its
+    changes at the latest of their own time and the time of the change before.
     """
     if not found.commits:
-        return entries
-    committed: list[tuple[int, int, LandedEntry]] = []
-    pending: list[tuple[int, int, LandedEntry]] = []
-    for index, entry in enumerate(entries):
-        landed = found.commits.get(f"{entry.id}.yaml")
-        if landed is None:
-            pending.append((0, index, entry.model_copy(update={"landed_at": entry.at})))
+        return [(index, at) for index, (_, at) in enumerate(made)]
+    committed: list[tuple[int, int, int]] = []
+    pending: list[tuple[int, int, int]] = []
+    for index, (name, at) in enumerate(made):
+        commit = found.commits.get(name)
+        if commit is None:
+            pending.append((0, index, at))
         else:
-            committed.append((landed[0], index, entry.model_copy(update={"landed_at": landed[1]})))
+            committed.append((commit[0], index, commit[1]))
     committed.sort(key=lambda item: item[:2])
-    result = []
-    latest = None
-    for _, _, entry in committed + pending:
-        moment = (
-            max(entry.landed_at, entry.at)
-            if latest is None
-            else max(entry.landed_at, entry.at, latest)
-        )
-        if moment != entry.landed_at:
-            entry = entry.model_copy(update={"landed_at": moment})
-        result.append(entry)
-        latest = moment
-    return result
+    order: list[tuple[int, int]] = []
+    latest = -(2**63)
+    for _, index, when in committed + pending:
+        latest = max(when, made[index][1], latest)
+        order.append((index, latest))
+    return order
+
+
+def land(entries: list[LandedEntry], found: Landings) -> list[LandedEntry]:
+    """``entries`` (in their own order) in landing order, each with the time it landed (see
+    :func:`landing_order`)."""
+    if not found.commits:
+        return entries
+    made = [(f"{entry.id}.yaml", micros(entry.at)) for entry in entries]
+    return [
+        entries[index].model_copy(update={"landed_at": from_micros(landed)})
+        for index, landed in landing_order(made, found)
+    ]
 
 
 def removed_names(found: Landings, entries: Sequence[HistoryEntry]) -> list[str]:

@@ -197,20 +197,16 @@ def classify(names: tuple[str, ...], read: Callable[[str], bytes | None], main: 
     return History(entries, tuple(unknown))
 
 
-def _read_entries(folder: Path, names: tuple[str, ...], main: bytes) -> History:
-    def read(name: str) -> bytes | None:
-        return read_entry_file(folder / name)
-
-    return classify(names, read, main)
-
-
 def read_state(
-    path: str | os.PathLike[str], read_main: Callable[[], bytes]
+    path: str | os.PathLike[str],
+    read_main: Callable[[], bytes],
+    read: Callable[[Path], bytes | None] = read_entry_file,
 ) -> tuple[bytes, History]:
     """The main file's bytes and the history as one consistent state, without the lock.
 
     The folder is listed before and after reading; a writer that moved on in between means
-    reading again. Files with final names never change once written.
+    reading again. Files with final names never change once written. ``read`` gives a history
+    file's bytes (the default) or whatever stands for them.
     """
     folder = history_dir(path)
     refuse_linked_folder(folder)
@@ -223,7 +219,7 @@ def read_state(
                 return main, EMPTY
             continue
         try:
-            history = _read_entries(folder, before, main)
+            history = classify(before, lambda name: read(folder / name), main)
         except FileNotFoundError:
             continue
         except OSError as exc:  # the file that cannot be read is named, not only its folder

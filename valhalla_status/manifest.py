@@ -159,16 +159,13 @@ def parse_manifest(
     field (see :mod:`valhalla_status.history`).
     """
     shown = os.fspath(path)
-    lines = LineMap()
-    data = construct(text, shown, lines)
-    if data is None:
-        raise ManifestError([f"{shown}: the manifest is empty; run `valhalla-status init`"])
-    if not isinstance(data, dict):
-        raise ManifestError([f"{shown}:1: the manifest must be a mapping, not {describe(data)}"])
-    if data.get("schema_version") == 2 and type(data["schema_version"]) is int:
-        manifest = _parse_layout_2(
-            data, lines, shown, history or EMPTY_HISTORY, landed, require_history
-        )
+    data, lines = _main_data(text, shown)
+    if _is_layout_2(data):
+        entries, problems = parse_history(history or EMPTY_HISTORY, history_shown(shown))
+        if entries and landed is not None:
+            entries = land(entries, landed())
+        entries = _since_newest_init(entries)
+        manifest = _parse_layout_2(data, lines, shown, entries, problems, require_history)
         if explained:
             _check_explained(manifest, data, lines, shown)
         return manifest
@@ -188,6 +185,33 @@ def parse_manifest(
         raise ManifestError(validation_problems(exc, data, shown, lines)) from None
     _refuse_cross_field(manifest, shown, lines, data)
     return with_ids(manifest)
+
+
+def _main_data(text: str, shown: str) -> tuple[dict[str, Any], LineMap]:
+    """The main file's data and line map; an empty file or no mapping is refused."""
+    lines = LineMap()
+    data = construct(text, shown, lines)
+    if data is None:
+        raise ManifestError([f"{shown}: the manifest is empty; run `valhalla-status init`"])
+    if not isinstance(data, dict):
+        raise ManifestError([f"{shown}:1: the manifest must be a mapping, not {describe(data)}"])
+    return data, lines
+
+
+def _is_layout_2(data: dict[str, Any]) -> bool:
+    return data.get("schema_version") == 2 and type(data["schema_version"]) is int
+
+
+def parse_recent(text: str, path: str | os.PathLike[str], entries: list[LandedEntry]) -> Manifest:
+    """A schema_version 2 main file with only the newest ``entries`` of its history (in landing
+    order, with the newest one): every rule of the main file is checked, and ``updated_at``
+    is the newest entry's landing time; what the whole history says is :func:`load_manifest`'s
+    to check. A schema_version 1 file is parsed whole."""
+    shown = os.fspath(path)
+    data, lines = _main_data(text, shown)
+    if not _is_layout_2(data):
+        return parse_manifest(text, path)
+    return _parse_layout_2(data, lines, shown, entries, [], require_history=True)
 
 
 def _check_explained(manifest: Manifest, data: dict[str, Any], lines: LineMap, shown: str) -> None:
@@ -307,15 +331,11 @@ def _parse_layout_2(
     data: dict[str, Any],
     lines: LineMap,
     shown: str,
-    history: History,
-    landed: Callable[[], Landings] | None,
+    entries: list[LandedEntry],
+    problems: list[str],
     require_history: bool = True,
 ) -> Manifest:
     folder_shown = history_shown(shown)
-    entries, problems = parse_history(history, folder_shown)
-    if entries and landed is not None:
-        entries = land(entries, landed())
-    entries = _since_newest_init(entries)
     if "history" in data:
         problems.append(
             problem(

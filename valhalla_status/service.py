@@ -22,7 +22,13 @@ from pydantic import BaseModel, ValidationError
 
 from .canonical import recorded
 from .defaults import DEFAULT_PACKS
-from .documents import history_document, status_document, summary_counts, summary_document
+from .documents import (
+    history_document,
+    pack_since,
+    status_document,
+    summary_counts,
+    summary_document,
+)
 from .errors import ManifestError, NotFoundError, RefusedError, ValhallaError
 from .files import os_reason
 from .formats import (
@@ -63,6 +69,7 @@ from .models import (
     Pack,
     SystemMetadata,
 )
+from .recent import Recent, read_recent
 from .transaction import SiteOptions, Transaction, bring_site, transaction
 from .validation import error_message
 from .yamlstrict import format_loc
@@ -183,17 +190,29 @@ def _load(source: Source) -> Manifest:
     return source if isinstance(source, Manifest) else load_manifest(source)
 
 
+def _read(source: Source | Recent, newest: int = 1) -> Recent:
+    """What the read functions show: given a path, the main file and only the ``newest``
+    history entries (see :mod:`.recent`)."""
+    if isinstance(source, Recent):
+        return source
+    if isinstance(source, Manifest):
+        return Recent(source, len(source.history), pack_since(source))
+    return read_recent(source, newest)
+
+
 # --- reading -------------------------------------------------------------------------------
 
 
-def get_system_metadata(source: Source) -> SystemMetadata:
+def get_system_metadata(source: Source | Recent) -> SystemMetadata:
     """The system-wide fields: name, version, readiness, notes."""
-    return _load(source).system
+    return _read(source).manifest.system
 
 
-def get_packs(source: Source, status: str | None = None, group: str | None = None) -> list[Pack]:
+def get_packs(
+    source: Source | Recent, status: str | None = None, group: str | None = None
+) -> list[Pack]:
     """Packs in manifest order, optionally only those of a status and/or group (any case)."""
-    packs = _load(source).packs
+    packs = _read(source).manifest.packs
     if status is not None:
         packs = [p for p in packs if p.status == status]
     if group is not None:
@@ -202,32 +221,34 @@ def get_packs(source: Source, status: str | None = None, group: str | None = Non
     return packs
 
 
-def get_pack_by_id(source: Source, pack_id: str) -> Pack | None:
+def get_pack_by_id(source: Source | Recent, pack_id: str) -> Pack | None:
     """The pack with this id (any case), or None."""
-    return _load(source).pack(pack_id)
+    return _read(source).manifest.pack(pack_id)
 
 
-def count_packs_by_status(source: Source) -> dict[str, int]:
+def count_packs_by_status(source: Source | Recent) -> dict[str, int]:
     """``{status: number of packs}``, every status present."""
     counts = dict.fromkeys(STATUSES, 0)
-    for pack in _load(source).packs:
+    for pack in _read(source).manifest.packs:
         counts[pack.status] += 1
     return counts
 
 
-def get_system_summary(source: Source) -> dict[str, Any]:
+def get_system_summary(source: Source | Recent) -> dict[str, Any]:
     """The summary document (``summary.json``)."""
-    return summary_document(_load(source))
+    return summary_document(_read(source).manifest)
 
 
-def get_system_status(source: Source) -> dict[str, Any]:
+def get_system_status(source: Source | Recent) -> dict[str, Any]:
     """The full status document (``status.json``)."""
-    return status_document(_load(source))
+    read = _read(source)
+    return status_document(read.manifest, read.since)
 
 
-def get_history(source: Source, limit: int | None = None) -> dict[str, Any]:
+def get_history(source: Source | Recent, limit: int | None = None) -> dict[str, Any]:
     """The ``limit`` newest history entries (None: all), newest first, as ``history.json``."""
-    return history_document(_load(source), limit)
+    read = _read(source, newest=limit if limit is not None else 2**62)
+    return history_document(read.manifest, limit, total=read.total)
 
 
 # --- changing ------------------------------------------------------------------------------

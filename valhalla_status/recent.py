@@ -1,0 +1,215 @@
+"""What the read commands show, read in proportion to it.
+
+``show``, ``summary``, ``pack list|show`` and ``history`` need the main file, the time of the
+newest change, each pack's ``since`` and the newest few entries, not the whole history. They
+read the main file, the history folder's file names (each names the time its change was made),
+the landing order from git (:mod:`.landing`), and in full only the newest entries they show.
+
+Which packs' ``since`` each entry sets is kept beside the landings, in the repository's git
+folder (``effects-<key>.json``, one file per history folder, an entry per file name: a recorded
+entry never changes, and its name carries a hash of its text), so an entry is read for it once.
+Outside git nothing is kept and the entries are read as far back as the answer needs.
+Whether the history explains the main file, and every entry's own rules, are what
+``validate`` (and ``build``) check, reading everything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .documents import sets_since
+from .errors import ManifestError, ValhallaError
+from .files import os_reason
+from .formats import parse_timestamp
+from .landing import Landings, from_micros, landing_order, landings, micros
+from .layout import History, history_dir, history_shown, read_entry_file, read_state
+from .manifest import (
+    decode_manifest_bytes,
+    parse_history,
+    parse_manifest,
+    parse_recent,
+    read_manifest_file,
+)
+from .models import Manifest, format_timestamp
+
+# What the read commands need of an entry: its action, the packs whose since it sets, and when
+# it was made (microseconds since the epoch, see landing.micros).
+Effect = tuple[str, list[str], int]
+
+
+@dataclass(frozen=True)
+class Recent:
+    """The manifest as the read commands show it: the main file's state with the ``newest``
+    entries of its history (in landing order), how many entries there are since the newest
+    ``init``, and each pack's ``since``."""
+
+    manifest: Manifest
+    total: int
+    since: dict[str, str]
+
+
+def read_recent(path: str | os.PathLike[str], newest: int = 1) -> Recent:
+    """The manifest at ``path`` with its ``newest`` history entries read in full (at least the
+    newest one: it gives ``updated_at``)."""
+    shown = os.fspath(path)
+    folder = history_dir(path)
+    # Each entry's bytes stand for the name of its file (a pending one, maybe); none is read.
+    main, files = read_state(
+        path, lambda: read_manifest_file(path), read=lambda file: file.name.encode()
+    )
+    text = decode_manifest_bytes(main, shown)
+    if not files.entries and not files.unknown:
+        manifest = parse_manifest(text, path)  # schema_version 1, or no history: all of it
+        return Recent(manifest, len(manifest.history), _since_of(manifest))
+    if files.unknown:
+        parse_history(History({}, files.unknown), history_shown(shown))  # raises them
+    found = landings(folder)
+    effects = _Effects(folder, files.entries, found, history_shown(shown))
+    # The entries' own order: the time each was made, then the order they were made in.
+    named = sorted(files.entries, key=lambda name: (effects.of(name)[2], _sequence(name), name))
+    made = [(name, effects.of(name)[2]) for name in named]
+    order = [(named[i], when) for i, when in landing_order(made, found)]
+    order = order[effects.newest_init(order) :]
+    shown_entries = _read_entries(folder, files.entries, order[-max(newest, 1) :], shown)
+    manifest = parse_recent(text, path, shown_entries)
+    since = effects.since(order, [pack.id for pack in manifest.packs])
+    effects.keep()
+    return Recent(manifest, len(order), since)
+
+
+def _sequence(name: str) -> int:
+    """The order an entry was made in, from its file name (``<at>-<seq>-<hash>.yaml``)."""
+    return int(name.split("-")[1])
+
+
+def _read_entries(
+    folder: Path, files: dict[str, bytes], order: list[tuple[str, int]], shown: str
+) -> list[Any]:
+    """The entries named in ``order``, read and checked in full, each with its landing time."""
+    raw: dict[str, bytes] = {}
+    for name, _ in order:
+        data = _read_file(folder / files[name].decode())
+        if data is not None:
+            raw[name] = data
+    entries, problems = parse_history(History(raw, ()), history_shown(shown))
+    missing = [name for name, _ in order if name not in raw]
+    problems += [f"{history_shown(shown)}/{name}: not a regular file" for name in missing]
+    if problems:
+        raise ManifestError(problems)
+    by_name = {f"{entry.id}.yaml": entry for entry in entries}
+    return [
+        by_name[name].model_copy(update={"landed_at": from_micros(landed)})
+        for name, landed in order
+    ]
+
+
+def _read_file(path: Path) -> bytes | None:
+    """An entry file's bytes (None: not a regular file); a file that cannot be read is named."""
+    try:
+        return read_entry_file(path)
+    except OSError as exc:
+        raise ValhallaError(f"cannot read {exc.filename or path}: {os_reason(exc)}") from None
+
+
+def _since_of(manifest: Manifest) -> dict[str, str]:
+    from .documents import pack_since
+
+    return pack_since(manifest)
+
+
+class _Effects:
+    """Which packs' since each entry sets, read once per entry and kept in the git folder."""
+
+    def __init__(
+        self, folder: Path, files: dict[str, bytes], found: Landings, folder_shown: str
+    ) -> None:
+        self.folder = folder
+        self.folder_shown = folder_shown
+        self.files = files
+        self.store = (
+            None
+            if found.kept_in is None
+            else found.kept_in.with_name(found.kept_in.name.replace("landings-", "effects-"))
+        )
+        self.known = self._read_store()
+        self.changed = False
+
+    def _read_store(self) -> dict[str, Effect]:
+        if self.store is None:
+            return {}
+        try:
+            data = json.loads(self.store.read_bytes())
+            return {
+                str(name): (str(action), [str(pack) for pack in packs], int(made))
+                for name, (action, packs, made) in data.items()
+            }
+        except (OSError, ValueError, TypeError):
+            return {}  # none yet, or unreadable: read the entries again
+
+    def of(self, name: str) -> Effect:
+        effect = self.known.get(name)
+        if effect is None:
+            effect = self._read(name)
+            self.known[name] = effect
+            self.changed = True
+        return effect
+
+    def _read(self, name: str) -> Effect:
+        raw = _read_file(self.folder / self.files[name].decode()) or b""
+        try:
+            data = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            made = parse_timestamp(data["at"]) if isinstance(data["at"], str) else None
+            if made is not None:
+                action = data["action"]
+                return str(action), sets_since(action, data["changes"]), micros(made)
+        except Exception:  # anything unexpected: the entry read by the rules, its problems said
+            pass
+        entries, problems = parse_history(History({name: raw}, ()), self.folder_shown)
+        if problems or not entries:
+            raise ManifestError(problems or [f"{self.folder_shown}/{name}: not a history entry"])
+        entry = entries[0]
+        return entry.action, sets_since(entry.action, entry.changes), micros(entry.at)
+
+    def newest_init(self, order: list[tuple[str, int]]) -> int:
+        """Where the history starts: at its newest ``init``."""
+        for index in range(len(order) - 1, -1, -1):
+            if self.of(order[index][0])[0] == "init":
+                return index
+        return 0
+
+    def since(self, order: list[tuple[str, int]], packs: list[str]) -> dict[str, str]:
+        """Each pack's since: when the newest change that set its status (or added it)
+        landed, else when the history started (its ``init``)."""
+        wanted = set(packs)
+        since: dict[str, str] = {}
+        for name, landed in reversed(order):
+            if not wanted:
+                break
+            action, setting, _ = self.of(name)
+            for pack in setting:
+                if pack in wanted:
+                    since[pack] = format_timestamp(from_micros(landed))
+                    wanted.discard(pack)
+            if action == "init":
+                for pack in wanted:
+                    since[pack] = format_timestamp(from_micros(landed))
+                break
+        return since
+
+    def keep(self) -> None:
+        """Write what was read back to the store (the entries present now, no others)."""
+        if self.store is None or not self.changed:
+            return
+        present = {name: self.known[name] for name in self.files if name in self.known}
+        with contextlib.suppress(OSError):  # a read-only git folder: nothing is kept
+            self.store.parent.mkdir(exist_ok=True)
+            temp = self.store.with_name(f".{self.store.name}.{os.getpid()}.tmp")
+            temp.write_text(json.dumps(present), encoding="utf-8")
+            os.replace(temp, self.store)
