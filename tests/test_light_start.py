@@ -17,7 +17,7 @@ import pytest
 from conftest import clean_env
 from status_server import closed_port_url, manifest, serve, write_status
 
-HEAVY = ("pydantic", "pydantic_core", "yaml", "jinja2", "markupsafe", "filelock")
+HEAVY = ("pydantic", "pydantic_core", "yaml", "jinja2", "markupsafe")
 # What every command may load of the package: the click layer and what it needs at the top.
 BASE = {"valhalla_status", "cli", "errors", "text", "formats"}
 # What reading a status.json adds (the client is standard library only).

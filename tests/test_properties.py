@@ -317,7 +317,7 @@ def check_loads_or_located(raw: bytes) -> None:
             main,
             ["--manifest", str(path), "pack", "set", "h", "--status", "experimental",
              "--no-build", "--by", "prop"],
-            env={"VALHALLA_NO_CACHE": "1", "SOURCE_DATE_EPOCH": "1767225600"},
+            env={"SOURCE_DATE_EPOCH": "1767225600"},
         )  # fmt: skip
         assert isinstance(result.exception, (SystemExit, type(None))), result.exception
         assert "Traceback" not in result.output
@@ -334,9 +334,7 @@ def check_loads_or_located(raw: bytes) -> None:
         base.write_text(BASE_TEXT, encoding="utf-8")
         current = path.read_bytes()
         for args in (["validate"], ["fmt"], ["diff", str(base), str(path)]):
-            result = runner.invoke(
-                main, ["--manifest", str(path), *args], env={"VALHALLA_NO_CACHE": "1"}
-            )
+            result = runner.invoke(main, ["--manifest", str(path), *args])
             assert isinstance(result.exception, (SystemExit, type(None))), result.exception
             assert "Traceback" not in result.output and "internal error" not in result.output
             assert result.exit_code == (1 if not valid else 0), (args, result.output)
@@ -553,7 +551,7 @@ def test_any_command_line_text_is_done_or_refused_in_one_line(
                 *args,
                 *([] if command == "show" else ["--no-build", "--by", "p"]),
             ],
-            env={"VALHALLA_NO_CACHE": "1", "SOURCE_DATE_EPOCH": "1767225600"},
+            env={"SOURCE_DATE_EPOCH": "1767225600"},
         )
         assert isinstance(result.exception, (SystemExit, type(None))), repr(result.exception)
         assert "Traceback" not in result.output and "internal error" not in result.output

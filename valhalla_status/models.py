@@ -35,7 +35,6 @@ from .formats import format_timestamp as format_timestamp
 from .formats import parse_timestamp as parse_timestamp
 
 SCHEMA_VERSION = 2
-SCHEMA_VERSIONS = (1, 2)
 MAX_PACKS = 100_000
 MAX_EXTRA_BYTES = 64 * 1024
 
