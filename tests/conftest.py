@@ -11,7 +11,7 @@ import fcntl
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,15 +162,23 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_tool(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """A real ``python -m valhalla_status ARGS`` process in ``cwd`` (killed if it hangs)."""
+def run_tool(
+    cwd: Path,
+    *args: str,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """A real ``python -m valhalla_status ARGS`` process in ``cwd`` (killed if it hangs), in
+    ``env`` (default: ``clean_env()``), running ``preexec_fn`` in the child before it starts."""
     return subprocess.run(
         [sys.executable, "-m", "valhalla_status", *args],
         cwd=cwd,
-        env=clean_env(),
+        env=clean_env() if env is None else env,
         capture_output=True,
         text=True,
         timeout=timeout,
+        preexec_fn=preexec_fn,
     )
 
 

@@ -160,6 +160,7 @@ def as_recorded(manifest: Manifest) -> Manifest:
     return manifest.model_copy(update={"history": history})
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(manifest=manifests())
 def test_valid_manifests_round_trip_unchanged(manifest: Manifest) -> None:
@@ -403,6 +404,7 @@ def test_time_zones_normalise_to_utc() -> None:
 _SITE_PATH = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*")
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(manifest=manifests())
 def test_any_valid_manifest_builds_a_valid_site(manifest: Manifest) -> None:
@@ -482,6 +484,7 @@ def apply(path: Path, operation: tuple[Any, ...], moment: datetime) -> Any:
     return service.set_notes(path, args[0], **common)
 
 
+@pytest.mark.slow
 @settings(PROPERTY, max_examples=max(EXAMPLES // 2, 10))
 @given(operations=st.lists(OPERATIONS, max_size=12))
 def test_any_sequence_of_commands_keeps_every_change(operations: list[tuple[Any, ...]]) -> None:
