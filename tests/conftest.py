@@ -7,10 +7,12 @@ then edited as text, so each bad-input test shows exactly the bytes it feeds the
 from __future__ import annotations
 
 import copy
+import fcntl
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,8 +39,6 @@ _ENV_VARS = (
     "VALHALLA_DEBUG",
     "VALHALLA_LOCK_TIMEOUT",
     "SOURCE_DATE_EPOCH",
-    "VALHALLA_NO_CACHE",
-    "VALHALLA_CACHE_DIR",
 )
 
 _SMALL: dict[str, Any] = {
@@ -142,8 +142,6 @@ def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:
     """A clean workspace: cwd is a fresh folder, no VALHALLA_* or SOURCE_DATE_EPOCH set."""
     for var in _ENV_VARS:
         monkeypatch.delenv(var, raising=False)
-    # The read cache lives outside the workspace (snapshots see only the workspace).
-    monkeypatch.setenv("VALHALLA_CACHE_DIR", str(tmp_path / "cache"))
     root = tmp_path / "work"
     root.mkdir()
     monkeypatch.chdir(root)
@@ -158,24 +156,29 @@ def epoch(monkeypatch: pytest.MonkeyPatch) -> int:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """os.environ without VALHALLA_* / SOURCE_DATE_EPOCH, plus ``extra`` (for subprocesses).
-
-    Inside the ``ws`` fixture this keeps its VALHALLA_CACHE_DIR.
-    """
-    env = {k: v for k, v in os.environ.items() if k not in _ENV_VARS or k == "VALHALLA_CACHE_DIR"}
+    """os.environ without VALHALLA_* / SOURCE_DATE_EPOCH, plus ``extra`` (for subprocesses)."""
+    env = {k: v for k, v in os.environ.items() if k not in _ENV_VARS}
     env.update(extra)
     return env
 
 
-def run_tool(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """A real ``python -m valhalla_status ARGS`` process in ``cwd`` (killed if it hangs)."""
+def run_tool(
+    cwd: Path,
+    *args: str,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """A real ``python -m valhalla_status ARGS`` process in ``cwd`` (killed if it hangs), in
+    ``env`` (default: ``clean_env()``), running ``preexec_fn`` in the child before it starts."""
     return subprocess.run(
         [sys.executable, "-m", "valhalla_status", *args],
         cwd=cwd,
-        env=clean_env(),
+        env=clean_env() if env is None else env,
         capture_output=True,
         text=True,
         timeout=timeout,
+        preexec_fn=preexec_fn,
     )
 
 
@@ -183,3 +186,14 @@ def tool_command(manifest: Path, site: Path, *args: str) -> list[str]:
     """The argv of a real ``python -m valhalla_status`` process on these files."""
     globals_ = ["--manifest", str(manifest), "--site", str(site)]
     return [sys.executable, "-m", "valhalla_status", *globals_, *args]
+
+
+@contextmanager
+def holding_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing), as another writer would."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -1078,7 +1078,7 @@ def test_no_corruption_of_the_file_gives_a_traceback(data: st.DataObject) -> Non
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder) / "work"
         (root / "manifest").mkdir(parents=True)
-        env = {"VALHALLA_CACHE_DIR": str(Path(folder) / "cache"), "SOURCE_DATE_EPOCH": None}
+        env: dict[str, str | None] = {"SOURCE_DATE_EPOCH": None}
         (root / M).write_bytes(bytes(raw))
         cwd = os.getcwd()
         os.chdir(root)

@@ -20,7 +20,7 @@ def test_benchmark_script_runs_and_writes_its_results(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "benchmarks/run.py", *options],
         cwd=ROOT,
-        env=clean_env(VALHALLA_CACHE_DIR=str(tmp_path / "cache")),
+        env=clean_env(),
         capture_output=True,
         text=True,
         timeout=300,

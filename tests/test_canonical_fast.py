@@ -164,6 +164,7 @@ def manifests(draw: Any) -> Manifest:
     )
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(manifest=manifests())
 def test_the_canonical_dump_is_byte_for_byte_what_pyyaml_writes(manifest: Manifest) -> None:

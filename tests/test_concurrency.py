@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import tool_command
-from filelock import FileLock
+from conftest import holding_lock, tool_command
 
 from valhalla_status.manifest import load_manifest, lock_path, write_manifest
 from valhalla_status.models import Manifest
@@ -193,7 +192,7 @@ def test_lock_timeout_is_a_clear_error_not_a_hang(tmp_path: Path) -> None:
     manifest = tmp_path / "valhalla.yaml"
     write_manifest(manifest, base_manifest(2))
     before = manifest.read_bytes()
-    with FileLock(lock_path(manifest)):
+    with holding_lock(lock_path(manifest)):
         result = subprocess.run(
             tool_command(manifest, tmp_path / "site", "pack", "set", "P01", "--status", "pending",
                 "--by", "t"),

@@ -47,7 +47,6 @@ def test_wheel_installs_into_a_fresh_virtualenv_and_runs(tmp_path: Path) -> None
         if not k.startswith(("VALHALLA_", "PYTHON", "PIP_")) and k != "VIRTUAL_ENV"
     }
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    env["VALHALLA_NO_CACHE"] = "1"
 
     wheels = tmp_path / "wheels"
     run(

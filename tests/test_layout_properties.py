@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from test_properties import PROPERTY, as_recorded, manifests, multi_line
@@ -16,6 +17,7 @@ from valhalla_status.manifest import is_canonical, load_manifest, read_manifest,
 from valhalla_status.models import HistoryEntry, Manifest
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(manifest=manifests(), data=st.data())
 def test_any_valid_manifest_round_trips_through_the_layout_2_files(

@@ -23,7 +23,6 @@ HEAVY = (
     "yaml",
     "jinja2",
     "markupsafe",
-    "filelock",
     "tuf",
     "securesystemslib",
     "cryptography",

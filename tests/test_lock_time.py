@@ -703,6 +703,7 @@ def many_packs(count: int) -> str:
     return head[: head.index("history:")] + packs + history
 
 
+@pytest.mark.slow
 def test_too_many_packs_are_refused_before_the_rest_of_the_file_is_read(ws: Workspace) -> None:
     """Reading stops at pack 100,001: a broken end of the file is never reached."""
     text = many_packs(100_001) + "broken: [unclosed\n"

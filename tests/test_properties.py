@@ -160,6 +160,7 @@ def as_recorded(manifest: Manifest) -> Manifest:
     return manifest.model_copy(update={"history": history})
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(manifest=manifests())
 def test_valid_manifests_round_trip_unchanged(manifest: Manifest) -> None:
@@ -317,7 +318,7 @@ def check_loads_or_located(raw: bytes) -> None:
             main,
             ["--manifest", str(path), "pack", "set", "h", "--status", "experimental",
              "--no-build", "--by", "prop"],
-            env={"VALHALLA_NO_CACHE": "1", "SOURCE_DATE_EPOCH": "1767225600"},
+            env={"SOURCE_DATE_EPOCH": "1767225600"},
         )  # fmt: skip
         assert isinstance(result.exception, (SystemExit, type(None))), result.exception
         assert "Traceback" not in result.output
@@ -334,9 +335,7 @@ def check_loads_or_located(raw: bytes) -> None:
         base.write_text(BASE_TEXT, encoding="utf-8")
         current = path.read_bytes()
         for args in (["validate"], ["fmt"], ["diff", str(base), str(path)]):
-            result = runner.invoke(
-                main, ["--manifest", str(path), *args], env={"VALHALLA_NO_CACHE": "1"}
-            )
+            result = runner.invoke(main, ["--manifest", str(path), *args])
             assert isinstance(result.exception, (SystemExit, type(None))), result.exception
             assert "Traceback" not in result.output and "internal error" not in result.output
             assert result.exit_code == (1 if not valid else 0), (args, result.output)
@@ -405,6 +404,7 @@ def test_time_zones_normalise_to_utc() -> None:
 _SITE_PATH = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*")
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(manifest=manifests())
 def test_any_valid_manifest_builds_a_valid_site(manifest: Manifest) -> None:
@@ -484,6 +484,7 @@ def apply(path: Path, operation: tuple[Any, ...], moment: datetime) -> Any:
     return service.set_notes(path, args[0], **common)
 
 
+@pytest.mark.slow
 @settings(PROPERTY, max_examples=max(EXAMPLES // 2, 10))
 @given(operations=st.lists(OPERATIONS, max_size=12))
 def test_any_sequence_of_commands_keeps_every_change(operations: list[tuple[Any, ...]]) -> None:
@@ -553,7 +554,7 @@ def test_any_command_line_text_is_done_or_refused_in_one_line(
                 *args,
                 *([] if command == "show" else ["--no-build", "--by", "p"]),
             ],
-            env={"VALHALLA_NO_CACHE": "1", "SOURCE_DATE_EPOCH": "1767225600"},
+            env={"SOURCE_DATE_EPOCH": "1767225600"},
         )
         assert isinstance(result.exception, (SystemExit, type(None))), repr(result.exception)
         assert "Traceback" not in result.output and "internal error" not in result.output

@@ -58,7 +58,7 @@ def base() -> dict[str, Any]:
 def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The CLI as a real process, on ``tmp_path/m.yaml`` and ``tmp_path/site``."""
     env = dict(os.environ)
-    env.update(SOURCE_DATE_EPOCH="1767225600", VALHALLA_NO_CACHE="1")
+    env.update(SOURCE_DATE_EPOCH="1767225600")
     return subprocess.run(
         [sys.executable, "-m", "valhalla_status", "--manifest", str(tmp_path / "m.yaml"),
          "--site", str(tmp_path / "site"), *args],
@@ -78,7 +78,7 @@ def invoke(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     result = CliRunner().invoke(
         main,
         ["--manifest", str(tmp_path / "m.yaml"), "--site", str(tmp_path / "site"), *args],
-        env={"SOURCE_DATE_EPOCH": "1767225600", "VALHALLA_NO_CACHE": "1"},
+        env={"SOURCE_DATE_EPOCH": "1767225600"},
     )
     assert isinstance(result.exception, (SystemExit, type(None))), result.exception
     return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)

@@ -20,11 +20,10 @@ import errno
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import Workspace, clean_env, small_manifest
+from conftest import Workspace, run_tool, small_manifest
 
 from valhalla_status import sitefolder
 
@@ -45,15 +44,7 @@ def _drop_overrides() -> None:
 
 def writer(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``valhalla-status ARGS`` in ``cwd``, as a writer the file permissions apply to."""
-    return subprocess.run(
-        [sys.executable, "-m", "valhalla_status", *args],
-        cwd=cwd,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=_drop_overrides if ROOT else None,
-    )
+    return run_tool(cwd, *args, preexec_fn=_drop_overrides if ROOT else None)
 
 
 def beside(ws: Workspace) -> list[str]:

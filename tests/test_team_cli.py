@@ -324,7 +324,6 @@ def history_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     a side branch off the first commit (the version set to 1.1.0)."""
     for var in ("VALHALLA_MANIFEST", "VALHALLA_SITE"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("VALHALLA_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("SOURCE_DATE_EPOCH", str(EPOCH))
     repo = tmp_path / "repo"
     repo.mkdir()

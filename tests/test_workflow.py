@@ -209,7 +209,6 @@ class Job:
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
             "GITHUB_STEP_SUMMARY": str(self.summary),
             "RUNNER_TEMP": str(self.temp),
-            "VALHALLA_CACHE_DIR": str(tmp / "cache"),
         }
         self.expressions.setdefault("runner.temp", str(self.temp))
 
@@ -257,7 +256,6 @@ def sh(cwd: Path, *args: str, epoch: int = 1758326400) -> str:
         **{k: v for k, v in os.environ.items() if not k.startswith("VALHALLA_")},
         **GIT_ENV,
         "SOURCE_DATE_EPOCH": str(epoch),
-        "VALHALLA_CACHE_DIR": str(cwd.parent / "cache"),
     }
     if args[0] == "valhalla-status":
         args = (sys.executable, "-m", "valhalla_status", *args[1:])

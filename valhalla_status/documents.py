@@ -1,9 +1,8 @@
 """The published JSON documents (status.json and friends).
 
-``status_document`` and ``history_document`` are built from a validated manifest; every other
-document is derived from plain pack documents, so the CLI can print them from the cache without
-loading pydantic. ``show --json`` and friends print exactly these, so the CLI and the site never
-disagree.
+``status_document`` and ``history_document`` are built from a validated manifest; the pack
+documents and their counts from the packs. ``show --json`` and friends print exactly these, so
+the CLI and the site never disagree.
 """
 
 from __future__ import annotations
@@ -155,11 +154,6 @@ def packs_document(packs: Iterable[Pack | dict[str, Any]]) -> dict[str, Any]:
     """``packs.json``: the packs (models or pack documents) and their counts."""
     listed = [p if isinstance(p, dict) else pack_document(p) for p in packs]
     return described("packs.json", {"packs": listed, "summary": summary_counts(listed)})
-
-
-def summary_from_status(status: dict[str, Any]) -> dict[str, Any]:
-    """``summary.json`` from ``status.json``."""
-    return described("summary.json", {**status["summary"], "description": status["description"]})
 
 
 def summary_document(manifest: Manifest) -> dict[str, Any]:

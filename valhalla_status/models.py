@@ -44,7 +44,6 @@ from .formats import parse_timestamp as parse_timestamp
 from .text import NONCHARACTERS, is_noncharacter
 
 SCHEMA_VERSION = 2
-SCHEMA_VERSIONS = (1, 2)
 MAX_PACKS = 100_000
 MAX_EXTRA_BYTES = 64 * 1024
 _EXTRA_LIMIT = f"{MAX_EXTRA_BYTES // 1024} KiB"  # as messages and the schema say it

@@ -1,34 +1,17 @@
-"""From the manifest to what is published: the site and the read-only documents."""
+"""From the manifest to what is published: the site, built under the manifest's lock."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .sitefolder import site_folder
 
 if TYPE_CHECKING:
     from .models import Manifest
     from .site import BuildResult
-
-
-def documents_of(manifest: Manifest) -> dict[str, Any]:
-    """``status.json`` and the whole history, newest first."""
-    from .documents import history_document, status_document
-
-    return {
-        "status": status_document(manifest),
-        "history": history_document(manifest, None)["history"],
-    }
-
-
-def read_documents(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """``{"status": status.json, "history": [...]}`` of the manifest at ``path``."""
-    from .manifest import load_manifest
-
-    return documents_of(load_manifest(path))
 
 
 def publish_site(
