@@ -326,11 +326,11 @@ def _item(key: str, old: Any, new: Any, changes: Mapping[str, Sequence[Any]]) ->
     if about is not None:
         pack_id, name = about
         if name:
-            return PackFieldChange(key, old, new, pack_id, name)
-        return (PackAdded if old is None else PackRemoved)(key, old, new, pack_id)
+            return PackFieldChange(key, old, new, pack=pack_id, field=name)
+        return (PackAdded if old is None else PackRemoved)(key, old, new, pack=pack_id)
     if key == "backend_complete":
         completed = changes.get("completed_at", [None, None])
-        return BackendChange(key, old, new, completed[1])
+        return BackendChange(key, old, new, completed_at=completed[1])
     if key == "completed_at" and "backend_complete" in changes:
         return None  # implied by the backend's change
     return _SYSTEM_ITEMS.get(key, Item)(key, old, new)
