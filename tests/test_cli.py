@@ -1132,20 +1132,18 @@ def test_history_newest_first(later: Workspace, monkeypatch: pytest.MonkeyPatch)
     ok(
         later.run("history"),
         "",
-        f"2025-09-21 00:03 UTC  {complete}  erin  complete  backend_complete: false → true; "
-        "completed_at: null → 2025-09-21T00:03:00Z\n"
-        f"2025-09-21 00:02 UTC  {version}  erin  set-version  version: 1.0.0 → 1.1.0; "
-        "notes: null → Minor release  (Minor release)\n"
-        f"2025-09-21 00:01 UTC  {pack_set}  erin  pack-set  packs.I.status: pending → installed\n"
+        f"2025-09-21 00:03 UTC  {complete}  erin  complete  backend: in development → complete\n"
+        f"2025-09-21 00:02 UTC  {version}  erin  set-version  version 1.0.0 → 1.1.0; "
+        "notes updated  (Minor release)\n"
+        f"2025-09-21 00:01 UTC  {pack_set}  erin  pack-set  Pack I: pending → installed\n"
         f"2025-09-20 00:00 UTC  {init}  alice  init\n",
     )
     ok(
         later.run("history", "--limit", "2"),
         "",
-        f"2025-09-21 00:03 UTC  {complete}  erin  complete  backend_complete: false → true; "
-        "completed_at: null → 2025-09-21T00:03:00Z\n"
-        f"2025-09-21 00:02 UTC  {version}  erin  set-version  version: 1.0.0 → 1.1.0; "
-        "notes: null → Minor release  (Minor release)\n",
+        f"2025-09-21 00:03 UTC  {complete}  erin  complete  backend: in development → complete\n"
+        f"2025-09-21 00:02 UTC  {version}  erin  set-version  version 1.0.0 → 1.1.0; "
+        "notes updated  (Minor release)\n",
     )
     ok(later.run("history", "--limit", "0"), "", "")
 
@@ -1196,8 +1194,8 @@ def test_history_default_limit_is_20(later: Workspace, monkeypatch: pytest.Monke
         assert later.run("set-notes", f"note {n}", NB, "--by", "bob").exit_code == 0
     lines = later.run("history").stdout.splitlines()
     assert len(lines) == 20
-    assert lines[0].endswith("notes: note 23 → note 24  (note 24)")
-    assert lines[-1].endswith("notes: note 4 → note 5  (note 5)")
+    assert lines[0].endswith("  set-notes  notes updated  (note 24)")
+    assert lines[-1].endswith("  set-notes  notes updated  (note 5)")
 
 
 # --- timestamps and the actor ----------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 from conftest import clean_env, tool_command
 from test_concurrency import base_manifest, environment
 
-from valhalla_status.history import pack_record
+from valhalla_status.changes import pack_record
 from valhalla_status.layout import history_dir
 from valhalla_status.manifest import load_manifest, write_manifest
 from valhalla_status.models import Manifest

@@ -411,7 +411,7 @@ def test_feed_parses_cleanly_with_a_self_link_and_linked_entries(ws: Workspace, 
             anchor = entry.link.partition("#")[2]
             assert f'id="{anchor}"' in (site / "history.html").read_text(encoding="utf-8")
         newest = feed.entries[0]
-        assert newest.title == "Pack X6 added: Pack X6 (pending)"
+        assert newest.title == "Pack X6 added: Pack X6 (G, pending)"
         assert newest.title.count("added") == 1
         assert feed.entries[1].title == "Version 1.0.2 → 1.0.3"
 

@@ -167,8 +167,8 @@ def test_packs_added_removed_renamed_moved_and_reordered(repo: Repo) -> None:
     repo.change("pack", "set", "H", "--name", "Analyst Basics", "--group", "Entry")
     assert lines(repo.run("diff"))[1:6] == [
         "  updated: 2025-09-20 00:00 UTC → 2025-09-21 00:00 UTC",
-        '  Pack H: renamed "Analyst Essentials" → "Analyst Basics"',
-        "  Pack H: moved: Professional → Entry (Analyst Basics)",
+        '  Pack H: name "Analyst Essentials" → "Analyst Basics"',
+        '  Pack H: group "Professional" → "Entry" (Analyst Basics)',
         "  Pack X1 added: Ledger Sync (Data, pending)",
         "  Pack W removed: System Completion Metadata (was System infrastructure, installed)",
     ]
@@ -321,7 +321,7 @@ def test_json_document(repo: Repo) -> None:
         "summary": [
             "  updated: 2025-09-20 00:00 UTC → 2025-09-21 00:00 UTC",
             "  Pack K: pending → installed (Executor Pro)",
-            "  Pack K: moved: Professional → Core (Executor Pro)",
+            '  Pack K: group "Professional" → "Core" (Executor Pro)',
             "History: 1 entry added",
             f"  {added}  2025-09-21 00:00 UTC  alice  pack-set",
         ],

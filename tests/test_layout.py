@@ -801,7 +801,7 @@ def test_diff_reads_a_schema_version_1_manifest_at_a_revision(ws: Workspace) -> 
     result = ws.run("diff", "HEAD")
     assert result.exit_code == 0, result.output
     assert "  Pack I: pending → installed (Reporter Premium)" in result.stdout
-    assert '  Pack I: note: (none) → "vendor fixed it" (Reporter Premium)' in result.stdout
+    assert '  Pack I: note (none) → "vendor fixed it" (Reporter Premium)' in result.stdout
     assert "History: 2 entries added" in result.stdout  # the migrate entry and the change
 
 

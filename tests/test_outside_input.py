@@ -314,7 +314,7 @@ def test_history_values_are_escaped(ws: Workspace) -> None:
     result = ws.run("history")
     assert result.exit_code == 0, result.stderr
     assert raw_hostile(result.stdout + result.stderr) == []
-    assert "notes: \\x1b]0;PWNED\\x07\\u202e\\x9b → null" in result.stdout
+    assert "notes cleared; x\\x1b]0;PWNED\\x07\\u202e\\x9b: 1 → {" in result.stdout
     assert json.loads(ws.run("history", "--json").stdout)["history"][0]["changes"]["notes"] == [
         TITLE + "\u202e\x9b",
         None,

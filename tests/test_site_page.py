@@ -139,8 +139,8 @@ def test_readiness_complete_shows_since_when_in_a_time_element(ws: Workspace) ->
     assert "Notes Passed" in page.words
     assert (
         # (user text is isolated in <bdi> elements, hence the space before the colon)
-        "2025-09-21 00:00 UTC Backend marked complete by bob : backend: in development → "
-        "complete; Pack I: pending → installed Backend verification passed"
+        "2025-09-21 00:00 UTC Backend marked complete by bob : Pack I: pending → installed "
+        "Backend verification passed"
     ) in page.words
 
 
@@ -353,7 +353,6 @@ def test_feed_entry_content_lists_the_changes(ws: Workspace) -> None:
     newest = root.findall(f"{ATOM}entry")[0]
     assert newest.findtext(f"{ATOM}content") == (
         "Backend marked complete by bob\n"
-        "- backend: in development → complete\n"
         "- Pack I: pending → installed\n\n"
         "Backend verification passed"
     )
@@ -369,6 +368,6 @@ def test_history_values_of_any_shape_are_described(ws: Workspace) -> None:
     }
     page = page_of(build(ws, data))
     assert (
-        "Manifest created by alice : Pack X added; Pack Y removed; Pack H name: Old → New; "
-        'extra: {"a": 1} → [1, 2]'
+        'Manifest created by alice : extra: {"a": 1} → [1, 2]; Pack X added; Pack Y removed; '
+        "Pack H: name Old → New"
     ) in page.words

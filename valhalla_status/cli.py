@@ -802,6 +802,7 @@ def record(settings: Settings, notes: str, by: str | None, no_build: bool) -> No
 @pass_settings
 def history(settings: Settings, limit: int, as_json: bool) -> None:
     """Show recent changes, newest first."""
+    from .changes import items, sentence
     from .service import get_history
 
     document = get_history(settings.manifest, limit)
@@ -809,10 +810,7 @@ def history(settings: Settings, limit: int, as_json: bool) -> None:
         emit_json(document)
         return
     for entry in document["history"]:
-        changes = "; ".join(
-            f"{field}: {_short(old)} → {_short(new)}"
-            for field, (old, new) in entry["changes"].items()
-        )
+        changes = sentence(items(entry["changes"]))
         landed = entry.get("landed_at", entry["at"])
         line = f"{human_time(landed)}  {entry.get('id', '')}  {entry['by']}  {entry['action']}"
         if changes:
@@ -822,16 +820,6 @@ def history(settings: Settings, limit: int, as_json: bool) -> None:
         if landed != entry["at"]:
             line += f"  [made {human_time(entry['at'])}]"
         click.echo(for_terminal(line))
-
-
-def _short(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, dict):
-        return f"{value.get('name', '')} ({value.get('status', '')})"
-    return str(value).replace("\n", " ")
 
 
 # --- the site ------------------------------------------------------------------------------

@@ -1,23 +1,23 @@
 """What changed between two manifests, in words a reviewer reads (``diff``).
 
 Each side is a file or a git revision (the manifest at that revision, read with ``git
-cat-file``). Field changes come from :func:`service.compute_changes`, the same differ that
-writes the history, so ``diff`` and the history never disagree about what changed.
+cat-file``). Field changes come from :func:`changes.compute_changes`, the same differ that
+writes the history, and are told in the words of :mod:`valhalla_status.changes`, so ``diff``
+and the history never disagree about what changed or how it is said.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .changes import PackItem, Words, compute_changes, items, quoted, when
 from .errors import ManifestError, ValhallaError
 from .files import MAX_MANIFEST_BYTES
-from .formats import format_timestamp, human_time, pack_change_key, parse_timestamp, semver_key
+from .formats import format_timestamp
 from .history import compare_histories, entry_id
 from .landing import landings, removed_names
 from .layout import EMPTY as EMPTY_HISTORY
@@ -30,7 +30,6 @@ from .manifest import (
     read_manifest_text,
 )
 from .models import HistoryEntry, Manifest
-from .service import compute_changes
 from .text import json_text
 
 
@@ -263,32 +262,6 @@ def _range_form(spec: str) -> str | None:
 
 
 @dataclass(frozen=True)
-class PackChange:
-    id: str
-    name: str
-    kind: str
-    """added, removed, status, renamed, moved or note."""
-    words: str
-    """The change, e.g. ``pending → installed``."""
-
-    @property
-    def change(self) -> str:
-        """The change in words, without the pack."""
-        if self.kind == "status":
-            return self.words
-        return f"{self.kind}{':' if self.kind in ('moved', 'note') else ''} {self.words}"
-
-    @property
-    def line(self) -> str:
-        """The text report's line."""
-        if self.kind in ("added", "removed"):
-            return f"Pack {self.id} {self.kind}: {self.name} {self.words}"
-        if self.kind == "renamed":
-            return f"Pack {self.id}: renamed {self.words}"
-        return f"Pack {self.id}: {self.change} ({self.name})"
-
-
-@dataclass(frozen=True)
 class ManifestDiff:
     old: Side
     new: Side
@@ -328,59 +301,21 @@ class ManifestDiff:
             if entries
         ]
 
-    def system_lines(self) -> list[str]:
-        changes = self.changes
-        lines = []
-        if "version" in changes:
-            old, new = changes["version"]
-            lower = " (lower)" if semver_key(new) < semver_key(old) else ""
-            lines.append(f"version {old} → {new}{lower}")
-        if "backend_complete" in changes:
-            if changes["backend_complete"][1]:
-                when = _when(changes["completed_at"][1])
-                lines.append(f"backend: in development → complete (completed_at {when})")
-            else:
-                lines.append("backend: complete → in development")
-        elif "completed_at" in changes:
-            old, new = changes["completed_at"]
-            lines.append(f"backend: completed_at {_when(old)} → {_when(new)}")
-        for name in ("notes", "name", "description", "base_url"):
-            if name in changes:
-                old, new = changes[name]
-                lines.append(f"{name}: {_quote(old)} → {_quote(new)}")
-        if "extra" in changes:
-            old, new = changes["extra"]
-            keys = sorted(k for k in {*old, *new} if old.get(k, _NONE) != new.get(k, _NONE))
-            lines.append("extra: changed " + ", ".join(_quote(k) for k in keys))
-        if "updated_at" in changes:
-            old, new = changes["updated_at"]
-            lines.append(f"updated: {_when(old)} → {_when(new)}")
-        return lines
+    def words(self) -> Words:
+        """How a reviewer is told a change: values quoted, each pack with its name."""
+        return Words(review=True, names={p.id: p.name for p in self.new.manifest.packs})
 
-    def pack_changes(self) -> list[PackChange]:
+    def system_lines(self) -> list[str]:
+        words = self.words()
+        return [item.line(words) for item in items(self.changes) if not item.pack]
+
+    def pack_changes(self) -> list[PackItem]:
         """Per pack, in the new manifest's order, then removed packs in the old one's."""
-        packs = {p.id: p for p in self.new.manifest.packs}
-        order = [*packs, *(p.id for p in self.old.manifest.packs if p.id not in packs)]
-        changes = self.changes
-        result = []
-        for pack_id in order:
-            whole = changes.get(pack_change_key(pack_id))
-            if whole is not None:
-                before, after = whole
-                if after is not None:
-                    words = f"({after['group']}, {after['status']})"
-                    result.append(PackChange(pack_id, after["name"], "added", words))
-                else:
-                    words = f"(was {before['group']}, {before['status']})"
-                    result.append(PackChange(pack_id, before["name"], "removed", words))
-                continue
-            name = packs[pack_id].name
-            for field, kind, show in _PACK_FIELDS:
-                if pack_change_key(pack_id, field) in changes:
-                    old, new = changes[pack_change_key(pack_id, field)]
-                    words = f"{show(old)} → {show(new)}"
-                    result.append(PackChange(pack_id, name, kind, words))
-        return result
+        order = {p.id: index for index, p in enumerate(self.new.manifest.packs)}
+        for pack in self.old.manifest.packs:
+            order.setdefault(pack.id, len(order))
+        told = [item for item in items(self.changes) if isinstance(item, PackItem)]
+        return sorted(told, key=lambda item: order[item.pack])
 
     def lines(self) -> list[str]:
         """The text report."""
@@ -388,8 +323,9 @@ class ManifestDiff:
         if not self.changed:
             return [f"No status changes: {title}"]
         lines = [f"Status changes: {title}"]
+        words = self.words()
         lines += [f"  {line}" for line in self.system_lines()]
-        lines += [f"  {item.line}" for item in self.pack_changes()]
+        lines += [f"  {item.line(words)}" for item in self.pack_changes()]
         if self.packs_reordered:
             lines.append("  Packs reordered")
         for verb, entries in self.history_sections():
@@ -406,15 +342,17 @@ class ManifestDiff:
         system = self.system_lines()
         if system:
             out.append("\n".join(f"- {_md(line)}" for line in system) + "\n")
-        packs = self.pack_changes()
+        packs, words = self.pack_changes(), self.words()
         if packs:
-            rows = [f"| {_md(p.id)} | {_md(p.name)} | {_md(p.change)} |" for p in packs]
+            rows = [
+                f"| {_md(p.pack)} | {_md(p.name(words))} | {_md(p.change(words))} |" for p in packs
+            ]
             out.append("\n".join(["| Pack | Name | Change |", "| --- | --- | --- |", *rows]) + "\n")
         if self.packs_reordered:
             out.append("Packs reordered.\n")
         for verb, entries in self.history_sections():
             rows = [
-                f"| {_md(entry_id(e))} | {_when(format_timestamp(e.at))} | {_md(e.by)} "
+                f"| {_md(entry_id(e))} | {when(format_timestamp(e.at))} | {_md(e.by)} "
                 f"| {e.action} | {_md(_one(e.notes or ''))} |"
                 for e in entries
             ]
@@ -449,9 +387,6 @@ class ManifestDiff:
         return "\n".join(self.lines()) + "\n"
 
 
-_NONE = object()
-
-
 def diff_manifests(old: Side, new: Side) -> ManifestDiff:
     """Compare two manifests."""
     a, b = old.manifest, new.manifest
@@ -484,25 +419,6 @@ def diff(old: str | None, new: str | None, manifest_path: str) -> ManifestDiff:
 # --- words ---------------------------------------------------------------------------------
 
 
-def _when(value: str | None) -> str:
-    if value is None:
-        return "(none)"
-    return human_time(parse_timestamp(value))
-
-
-def _quote(value: Any) -> str:
-    return "(none)" if value is None else json.dumps(value, ensure_ascii=False)
-
-
-# A pack field's change: (field, kind of change, how a value is shown), in the order reported.
-_PACK_FIELDS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
-    ("status", "status", str),
-    ("name", "renamed", _quote),
-    ("group", "moved", str),
-    ("notes", "note", _quote),
-)
-
-
 def _one(text: str) -> str:
     return " ".join(text.split())
 
@@ -512,8 +428,8 @@ def _count(number: int, one: str, many: str) -> str:
 
 
 def _entry_line(entry: HistoryEntry) -> str:
-    line = f"{entry_id(entry)}  {_when(format_timestamp(entry.at))}  {entry.by}  {entry.action}"
-    return f"{line}  {_quote(entry.notes)}" if entry.notes else line
+    line = f"{entry_id(entry)}  {when(format_timestamp(entry.at))}  {entry.by}  {entry.action}"
+    return f"{line}  {quoted(entry.notes)}" if entry.notes else line
 
 
 _MD_ESCAPES = str.maketrans(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from pydantic_core import PydanticSerializationError
 from pydantic_core import to_json as _encode
 
-from .formats import STATUSES, SUMMARY_KEYS, split_pack_change_key
+from .formats import STATUSES, SUMMARY_KEYS
 from .text import for_json, json_text
 
 if TYPE_CHECKING:
@@ -100,6 +100,7 @@ def pack_since(manifest: Manifest) -> dict[str, str]:
     name) the newest ``init`` entry; a pack none of these covers is absent (unknown). A
     ``migrate`` entry records the values it found, not a change: it sets no ``since``.
     """
+    from .changes import sets_since
     from .models import format_timestamp
 
     since: dict[str, str] = {}
@@ -114,19 +115,6 @@ def pack_since(manifest: Manifest) -> dict[str, str]:
         for pack in manifest.packs:
             since.setdefault(pack.id, init)
     return since
-
-
-def sets_since(action: str, changes: dict[str, Any]) -> list[str]:
-    """The packs whose ``since`` a change with these ``changes`` sets: each pack whose status
-    it sets or that it adds (a ``migrate`` entry sets none)."""
-    if action == "migrate":
-        return []
-    found = []
-    for key, (_, new) in changes.items():
-        about = split_pack_change_key(key)
-        if about is not None and (about[1] == "status" or (not about[1] and new is not None)):
-            found.append(about[0])
-    return found
 
 
 def pack_documents(manifest: Manifest, since: dict[str, str] | None = None) -> list[dict[str, Any]]:

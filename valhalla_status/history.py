@@ -10,15 +10,14 @@ for ``record`` to record as a change.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .changes import PACK_FIELDS, clipped, pack_record
 from .defaults import DEFAULT_SYSTEM, default_packs
 from .formats import pack_change_key, split_pack_change_key
 from .models import HistoryEntry, LandedEntry, Manifest, Pack
 
-PACK_FIELDS = ("name", "group", "status", "notes")
 RECORD_ADVICE = "record the edit with `valhalla-status record --notes WHY`, or put the value back"
 
 
@@ -94,14 +93,6 @@ class Difference:
     message: str
 
 
-def pack_record(pack: Pack) -> dict[str, Any]:
-    """A whole pack as the history records it (``notes`` only when set)."""
-    record = pack.model_dump()
-    if record["notes"] is None:
-        del record["notes"]
-    return record
-
-
 def differences(manifest: Manifest) -> list[Difference]:
     """Every field of ``manifest`` that differs from what its history says, in file order.
 
@@ -143,7 +134,7 @@ def _pack_differences(pack: Pack, index: int, said_pack: dict[str, Said]) -> lis
 
 def _differs(key: str, loc: tuple[str | int, ...], said: Said, actual: Any) -> Difference:
     message = (
-        f"{shown(actual)} here, but the history says {shown(said.value)} "
+        f"{clipped(actual)} here, but the history says {clipped(said.value)} "
         f"({entry_label(said.entry)}); {RECORD_ADVICE}"
     )
     return Difference(key, loc, said.value, actual, message)
@@ -187,12 +178,6 @@ def entry_label(entry: HistoryEntry | None) -> str:
         return "no entry"
     ident = entry_id(entry)
     return f"{entry.action} {ident}" if ident else entry.action
-
-
-def shown(value: Any, limit: int = 60) -> str:
-    """A value in a message: JSON, on one line, clipped."""
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _content(entry: HistoryEntry) -> tuple[Any, ...]:

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from .documents import sets_since
+from .changes import sets_since
 from .errors import ManifestError, ValhallaError
 from .files import os_reason
 from .formats import parse_timestamp

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from .canonical import recorded
+from .changes import compute_changes, items, message, pack_record
 from .defaults import DEFAULT_PACKS
 from .documents import (
     history_document,
@@ -35,15 +36,13 @@ from .formats import (
     PACK_ID_RULE,
     STATUSES,
     format_timestamp,
-    human_time,
     is_pack_id,
     is_semver,
-    pack_change_key,
     pack_key,
     semver_key,
     split_pack_change_key,
 )
-from .history import differences, entry_id, entry_label, pack_record, shown
+from .history import differences, entry_id, entry_label
 from .layout import (
     history_dir,
     history_shown,
@@ -79,16 +78,6 @@ if TYPE_CHECKING:
 
 Source = Manifest | str | os.PathLike[str]
 
-SYSTEM_FIELDS = (
-    "version",
-    "backend_complete",
-    "completed_at",
-    "notes",
-    "name",
-    "description",
-    "base_url",
-    "extra",
-)
 _UNSET: Any = object()
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -254,33 +243,6 @@ def get_history(source: Source | Recent, limit: int | None = None) -> dict[str, 
 # --- changing ------------------------------------------------------------------------------
 
 
-def compute_changes(old: Manifest, new: Manifest) -> dict[str, list[Any]]:
-    """Each changed field as ``{name: [old, new]}`` (as the history records it)."""
-    changes: dict[str, list[Any]] = {}
-    old_system = old.system.model_dump(mode="json")
-    new_system = new.system.model_dump(mode="json")
-    for name in SYSTEM_FIELDS:
-        if old_system[name] != new_system[name]:
-            changes[name] = [old_system[name], new_system[name]]
-    old_packs = {p.id: p for p in old.packs}
-    new_packs = {p.id: p for p in new.packs}
-    for pack_id, pack in old_packs.items():
-        after = new_packs.get(pack_id)
-        if after is None:
-            changes[pack_change_key(pack_id)] = [pack_record(pack), None]
-            continue
-        for name in ("name", "group", "status", "notes"):
-            if getattr(pack, name) != getattr(after, name):
-                changes[pack_change_key(pack_id, name)] = [
-                    getattr(pack, name),
-                    getattr(after, name),
-                ]
-    for pack_id, pack in new_packs.items():
-        if pack_id not in old_packs:
-            changes[pack_change_key(pack_id)] = [None, pack_record(pack)]
-    return changes
-
-
 class _Clock:
     """The time of a change, read once, when first asked (inside the lock), then fixed."""
 
@@ -321,7 +283,6 @@ def _mutate(
     source: Source,
     action: str,
     edit: Callable[[Manifest], Manifest],
-    describe: Callable[[Manifest, Manifest], str],
     unchanged: str,
     *,
     by: str | None,
@@ -330,6 +291,7 @@ def _mutate(
     changes_of: Callable[[Manifest, Manifest], dict[str, list[Any]]] = compute_changes,
     explained: bool = True,
     site: SiteOptions | None = None,
+    reverted: Callable[[], str] = lambda: "",
 ) -> Outcome:
     actor = by if by is not None else default_actor()
     clock = now if isinstance(now, _Clock) else _Clock(now)
@@ -361,7 +323,7 @@ def _mutate(
                 f"{format_timestamp(system.completed_at)}; check the clock or SOURCE_DATE_EPOCH"
             )
         result["entry"] = entry
-        result["message"] = describe(old, new)
+        result["message"] = message(action, items(changes), reverted=reverted())
         return new.model_copy(update={"system": system, "history": [*old.history, entry]})
 
     if isinstance(source, Manifest):
@@ -461,19 +423,11 @@ def set_backend_complete(
             update.update(backend_complete=False, completed_at=None)
         return _with_system(manifest, **update)
 
-    def describe(old: Manifest, new: Manifest) -> str:
-        if old.system.backend_complete == new.system.backend_complete:
-            return "Notes updated; backend unchanged"
-        if complete:
-            return f"Backend marked complete at {human_time(moment())}"
-        return "Backend marked in development"
-
     state = "complete" if complete else "in development"
     return _mutate(
         source,
         "complete" if complete else "incomplete",
         edit,
-        describe,
         f"No change: the backend is already {state}",
         by=by,
         now=moment,
@@ -507,16 +461,10 @@ def update_version(
             update["notes"] = new_notes
         return _with_system(manifest, **update)
 
-    def describe(old: Manifest, new: Manifest) -> str:
-        if old.system.version == new.system.version:
-            return "Notes updated; version unchanged"
-        return f"Version {old.system.version} → {new.system.version}"
-
     return _mutate(
         source,
         "set-version",
         edit,
-        describe,
         f"No change: the version is already {version}",
         by=by,
         now=now,
@@ -539,7 +487,6 @@ def set_notes(
         source,
         "set-notes",
         lambda manifest: _with_system(manifest, notes=checked),
-        lambda old, new: "Notes cleared" if checked is None else "Notes updated",
         "No change: the notes are already " + ("empty" if checked is None else "that"),
         by=by,
         now=now,
@@ -586,7 +533,6 @@ def add_pack(
         source,
         "pack-add",
         edit,
-        lambda old, new: f"Pack {pack.id} added: {pack.name} ({pack.group}, {pack.status})",
         "",
         by=by,
         now=now,
@@ -637,25 +583,10 @@ def set_pack(
                 return manifest.model_copy(update={"packs": packs})
         raise NotFoundError(_no_pack(wanted))
 
-    def describe(old: Manifest, new: Manifest) -> str:
-        before, after = old.pack(wanted), new.pack(wanted)
-        assert before is not None and after is not None
-        parts = [
-            f"{name} {getattr(before, name)} → {getattr(after, name)}"
-            if name != "status"
-            else f"{getattr(before, name)} → {getattr(after, name)}"
-            for name in ("status", "name", "group")
-            if getattr(before, name) != getattr(after, name)
-        ]
-        if before.notes != after.notes:
-            parts.append("note cleared" if after.notes is None else "note updated")
-        return f"Pack {wanted}: " + "; ".join(parts)
-
     return _mutate(
         source,
         "pack-set",
         edit,
-        describe,
         f"No change: pack {wanted} is already like that",
         by=by,
         now=now,
@@ -696,7 +627,6 @@ def remove_pack(
         source,
         "pack-remove",
         edit,
-        lambda old, new: f"Pack {wanted} removed",
         "",
         by=by,
         now=now,
@@ -716,20 +646,14 @@ def record_edit(
     """Record what the history does not explain (a hand edit, a conflict resolved by hand)
     as one change: each such field ``[what the history says, what the files hold]``."""
     checked = _checked_notes(notes)
-    found: dict[str, str] = {}
 
     def unexplained(old: Manifest, new: Manifest) -> dict[str, list[Any]]:
-        changes = {d.key: [d.said, d.actual] for d in differences(old)}
-        found["words"] = "; ".join(
-            f"{key}: {shown(before)} → {shown(after)}" for key, (before, after) in changes.items()
-        )
-        return changes
+        return {d.key: [d.said, d.actual] for d in differences(old)}
 
     return _mutate(
         source,
         "record",
         lambda manifest: manifest,
-        lambda old, new: f"Recorded: {found['words']}",
         "No change: the history already explains the manifest",
         by=by,
         now=now,
@@ -839,9 +763,6 @@ def revert_entry(
                     f"({entry_label(again)}); revert that change first, or make the change "
                     "you mean directly"
                 )
-        said["words"] = "; ".join(
-            f"{key}: {shown(new)} → {shown(old)}" for key, (old, new) in entry.changes.items()
-        )
         return apply_values(manifest, {key: old for key, (old, _) in entry.changes.items()})
 
     checked = _checked_notes(notes)
@@ -856,7 +777,6 @@ def revert_entry(
         source,
         "revert",
         edit,
-        lambda old, new: f"Reverted {said['id']}: {said['words']}",
         "No change: the values are already back",
         by=by,
         now=now,
@@ -864,6 +784,7 @@ def revert_entry(
         changes_of=undone,
         explained=False,
         site=site,
+        reverted=lambda: str(said["id"]),
     )
 
 

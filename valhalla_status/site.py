@@ -14,7 +14,6 @@ import ctypes
 import errno
 import functools
 import hashlib
-import json
 import os
 import re
 import secrets
@@ -40,8 +39,10 @@ from jinja2.loaders import split_template_path
 from markupsafe import Markup, escape
 from pydantic import ValidationError
 
+from . import changes
 from .atomic import fsync_folder
 from .canonical import with_ids
+from .changes import items
 from .documents import (
     HISTORY_PAGE_SIZE,
     SCHEMA_FOLDER,
@@ -59,7 +60,7 @@ from .documents import (
 )
 from .errors import ValhallaError
 from .files import MAX_TEMPLATE_BYTES, NotRegularFileError, mib, os_reason, read_regular_file
-from .formats import human_time, is_pack_id, split_pack_change_key
+from .formats import human_time, is_pack_id
 from .headers import headers_file
 from .history import entry_id
 from .locking import manifest_lock
@@ -111,20 +112,6 @@ _NOT_XML = re.compile(
 )
 _NO_FOLLOW = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 _SAFE_PATH = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*")
-
-ACTION_TITLES = {
-    "init": "Manifest created",
-    "complete": "Backend marked complete",
-    "incomplete": "Backend marked in development",
-    "set-version": "Version changed",
-    "set-notes": "Notes changed",
-    "pack-add": "Pack added",
-    "pack-set": "Pack changed",
-    "pack-remove": "Pack removed",
-    "migrate": "Manifest migrated",
-    "revert": "Change reverted",
-    "record": "Hand edit recorded",
-}
 
 
 # --- templates ------------------------------------------------------------------------------
@@ -223,54 +210,18 @@ def _render(env: Environment, name: str, context: dict[str, Any]) -> str:
 # --- the documents --------------------------------------------------------------------------
 
 
-def _words(value: Any) -> str:
-    if value is None:
-        return "(none)"
-    if isinstance(value, bool):
-        return "complete" if value else "in development"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
-
-
-def describe_change(field: str, old: Any, new: Any) -> str | None:
-    """One history change in words (``Pack K: pending → installed``); None for implied ones."""
-    if field == "completed_at":
-        return None
-    if field == "backend_complete":
-        return f"backend: {_words(old)} → {_words(new)}"
-    if field == "notes":
-        return "notes cleared" if new is None else "notes updated"
-    about = split_pack_change_key(field)
-    if about is not None:
-        return _describe_pack_change(*about, old, new)
-    return f"{field}: {_words(old)} → {_words(new)}"
-
-
-def _describe_pack_change(pack_id: str, attribute: str, old: Any, new: Any) -> str:
-    if attribute == "status":
-        return f"Pack {pack_id}: {old} → {new}"
-    if attribute:
-        return f"Pack {pack_id} {attribute}: {_words(old)} → {_words(new)}"
-    if old is None and isinstance(new, dict):
-        return f"Pack {pack_id} added: {new.get('name')} ({new.get('status')})"
-    return f"Pack {pack_id} {'added' if old is None else 'removed'}"
-
-
 @dataclass(frozen=True)
 class Change:
     """A history entry as the page and the feed show it.
 
     ``number`` counts entries from the first (1) in landing order; ``id`` is the entry's own,
     which never changes (anchors and feed ids use it); ``landed_at`` is when it reached the
-    branch. ``lines`` are all the changes in words, ``details`` those the ``title`` does not
-    already say.
+    branch. ``details`` are the changes in words the ``title`` does not already say.
     """
 
     number: int
     entry: HistoryEntry
     title: str
-    lines: list[str]
     details: list[str]
 
     @property
@@ -283,16 +234,6 @@ class Change:
         return landed
 
 
-def _title(entry: HistoryEntry, lines: list[str]) -> str:
-    """A change's title: the change itself where one line says it, else what was done."""
-    if entry.action.startswith("pack-") and lines:
-        return lines[0] if len(lines) == 1 else f"{lines[0]} (and {len(lines) - 1} more)"
-    version = entry.changes.get("version")
-    if entry.action == "set-version" and version:
-        return f"Version {version[0]} → {version[1]}"
-    return ACTION_TITLES[entry.action]
-
-
 def recent_changes(manifest: Manifest, limit: int | None) -> list[Change]:
     """The ``limit`` most recent history entries (all with None), newest first, in words."""
     total = len(manifest.history)
@@ -300,16 +241,10 @@ def recent_changes(manifest: Manifest, limit: int | None) -> list[Change]:
     for offset, entry in enumerate(manifest.history[::-1][:limit]):
         # History values are any JSON: characters XML 1.0 and HTML forbid show as U+FFFD, so
         # the feed and the pages stay well-formed (every other field's model refuses them).
-        lines = [
-            _NOT_XML.sub("\ufffd", d)
-            for f, (o, n) in entry.changes.items()
-            if (d := describe_change(f, o, n))
-        ]
-        title = _NOT_XML.sub("\ufffd", _title(entry, lines))  # a set-version's values too
-        details = [line for line in lines if line != title and not line.startswith("version:")]
-        if entry.action.startswith("pack-") and len(lines) > 1:
-            details = lines
-        result.append(Change(total - offset, entry, title, lines, details))
+        told = items(entry.changes)
+        title = _NOT_XML.sub("\ufffd", changes.title(entry.action, told))
+        details = [_NOT_XML.sub("\ufffd", line) for line in changes.details(entry.action, told)]
+        result.append(Change(total - offset, entry, title, details))
     return result
 
 
@@ -784,7 +719,6 @@ __all__ = [
     "BuildResult",
     "build_site",
     "check_site",
-    "describe_change",
     "environment",
     "holds_files",
     "render_site",
