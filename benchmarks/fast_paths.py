@@ -27,10 +27,24 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from landing import entry, fast_import, main_file  # noqa: E402
-from run import generate_manifest  # noqa: E402
+from landing import entry, fast_import, main_file
+from run import generate_manifest
 
 LAUNCH = "{switch}\nfrom valhalla_status.cli import main\nmain(prog_name='valhalla-status')\n"
+# What `serve` does after an edit, in the process that served the first build: the change, then
+# the rebuild (timed). ``sys.argv[1]`` is the status to set.
+REBUILD = """{switch}
+import sys, time
+from valhalla_status.manifest import load_manifest
+from valhalla_status.service import set_pack
+from valhalla_status.site import build_site
+M = "manifest/valhalla.yaml"
+build_site(load_manifest(M), "site", manifest_path=M)
+set_pack(M, "P0", status=sys.argv[1], by="bench")
+start = time.perf_counter()
+build_site(load_manifest(M), "site", manifest_path=M)
+print(time.perf_counter() - start)
+"""
 STATUSES = ("pending", "installed")  # P0 starts installed: every run of a change changes it
 
 
@@ -48,6 +62,7 @@ class Case:
     without: str  # Python run before the CLI that switches the fast path off
     ok: tuple[int, ...] = (0,)
     before: Callable[[Path], None] | None = None  # run before each timed run
+    script: str | None = None  # instead of the CLI: Python that prints the seconds to count
 
 
 def tool(args: list[str]) -> list[str]:
@@ -129,26 +144,6 @@ CASES = (
         "import valhalla_status.site as s; s._link = lambda source, target: False",
     ),
     Case(
-        "refresh",
-        "a change that changes nothing compares only status.json and the history pages",
-        "`pack set P0 --status installed` (no change; the site is current)",
-        (16, 10_000),
-        "packs",
-        packs_and_site,
-        lambda i: tool(["pack", "set", "P0", "--status", "installed", "--by", "bench"]),
-        "import valhalla_status.transaction as t; t.Transaction.refresh = t.Transaction.build",
-    ),
-    Case(
-        "canonical",
-        "plain packs written directly in the canonical dump (`canonical._packs`)",
-        "`pack set P0 --status …` and its rebuild",
-        (16, 10_000),
-        "packs",
-        packs_and_site,
-        pack_set,
-        "import valhalla_status.canonical as c; c._document = c._yaml",
-    ),
-    Case(
         "pydantic-json",
         "JSON written by pydantic-core's encoder (`documents.to_json`), the standard library's "
         "as its fallback",
@@ -182,6 +177,17 @@ CASES = (
         packs_only,
         lambda i: tool(["pack", "list"]),
         "import re, valhalla_status.text as t; t._PLAIN = re.compile('(?!)')",
+    ),
+    Case(
+        "templates",
+        "the Jinja2 environment kept per templates folder in the process (`site.environment`)",
+        "`serve`'s rebuild after an edit (in process, timed alone)",
+        (16, 1_000),
+        "packs",
+        packs_and_site,
+        lambda i: [STATUSES[i % 2]],
+        "import valhalla_status.site as s; s.environment = s.environment.__wrapped__",
+        script=REBUILD,
     ),
     Case(
         "own-entry",
@@ -222,7 +228,8 @@ CASES = (
 )
 
 
-def timed(code: str, argv: list[str], root: Path, ok: tuple[int, ...]) -> float:
+def timed(code: str, argv: list[str], root: Path, ok: tuple[int, ...], script: bool) -> float:
+    """Wall time of one cold run, or for a script the seconds it prints."""
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", code, *argv], cwd=root, env=ENV, capture_output=True, text=True
@@ -230,22 +237,24 @@ def timed(code: str, argv: list[str], root: Path, ok: tuple[int, ...]) -> float:
     elapsed = time.perf_counter() - start
     if done.returncode not in ok:
         raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stderr}")
-    return elapsed
+    return float(done.stdout) if script else elapsed
 
 
 def measure(case: Case, root: Path, size: int, runs: int) -> tuple[float, float]:
     """Medians of ``runs`` runs with the fast path and without it, interleaved ABBA."""
     case.setup(root, size)
-    codes = {"with": LAUNCH.format(switch=""), "without": LAUNCH.format(switch=case.without)}
+    launch = case.script or LAUNCH
+    codes = {"with": launch.format(switch=""), "without": launch.format(switch=case.without)}
+    script = case.script is not None
     times: dict[str, list[float]] = {"with": [], "without": []}
     if case.name == "landings":  # from the second run on, "with" finds the landings kept
-        timed(codes["with"], case.argv(0), root, case.ok)
+        timed(codes["with"], case.argv(0), root, case.ok, script)
     i = 0
     for run in range(runs):
         for variant in ("with", "without") if run % 2 == 0 else ("without", "with"):
             if case.before is not None:
                 case.before(root)
-            times[variant].append(timed(codes[variant], case.argv(i), root, case.ok))
+            times[variant].append(timed(codes[variant], case.argv(i), root, case.ok, script))
             i += 1
     return statistics.median(times["with"]), statistics.median(times["without"])
 
