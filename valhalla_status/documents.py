@@ -1,9 +1,8 @@
 """The published JSON documents (status.json and friends).
 
 ``status_document`` and ``history_document`` are built from a validated manifest; every other
-document is derived from plain pack documents, so the CLI can print them from the cache without
-loading pydantic. ``show --json`` and friends print exactly these, so the CLI and the site never
-disagree.
+document is derived from plain pack documents. ``show --json`` and friends print exactly these,
+so the CLI and the site never disagree.
 """
 
 from __future__ import annotations
@@ -34,9 +33,9 @@ SCHEMA_FOLDER = Path(__file__).parent / "schema"
 def to_json(document: Any) -> str:
     """UTF-8 text, 2-space indent, keys in the order built, trailing newline.
 
-    pydantic-core's encoder writes what ``json.dumps(indent=2, ensure_ascii=False)`` writes
-    (floats aside: ``1e-7``, not ``1e-07``), several times faster. Documents never hold NaN or
-    infinities: the models refuse them.
+    pydantic-core's encoder writes what ``json.dumps(indent=2, ensure_ascii=False)`` writes,
+    floats aside (``0.00001`` and ``1e-7``, not ``1e-05`` and ``1e-07``): the published files
+    have always held its text. Documents never hold NaN or infinities: the models refuse them.
 
     Both encoders escape only C0 controls; DEL, C1 controls, bidi and other format characters
     are then written as ``\\uXXXX`` escapes too (:func:`valhalla_status.text.for_json`, the
@@ -54,7 +53,7 @@ def to_json(document: Any) -> str:
             return json_text(document)
         except (TypeError, ValueError, RecursionError):
             raise exc from None
-    return for_json(data.decode(), utf8=data) + "\n"
+    return for_json(data.decode()) + "\n"
 
 
 def schema_file_for(path: str) -> str:

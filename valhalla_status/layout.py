@@ -6,8 +6,6 @@ in progress leaves ``.pending-<sha256 of the new main file>-<final name>``: it c
 the history exactly when the main file's bytes have that hash (the change happened), and the
 next writer renames it (also when the main file changed since but still shows the change) or
 removes it. Temporary files start with ``.tmp-``.
-
-Kept free of pydantic and YAML, so the read-only fast paths can fingerprint a manifest cheaply.
 """
 
 from __future__ import annotations
@@ -130,11 +128,6 @@ class History:
 
     entries: dict[str, bytes]
     unknown: tuple[str, ...]
-
-    def fingerprint(self) -> bytes:
-        parts = [f"{n}\0{digest(b)}" for n, b in sorted(self.entries.items())]
-        parts += [f"?{n}" for n in self.unknown]
-        return "\n".join(parts).encode()
 
 
 EMPTY = History({}, ())
