@@ -5,9 +5,11 @@
     python benchmarks/fast_paths.py --quick                # tiny sizes, one run (smoke test)
 
 Each run is a cold process started the same way for both variants (``python -c`` calling the
-CLI's ``main``); "without" first runs a line of Python that switches the fast path off (the
-code the path replaces, or nothing skipped). The two variants alternate run by run (ABBA), so
-a burst of load elsewhere on a shared machine touches both alike; the figures are medians.
+CLI's ``main``; for ``serve``'s rebuild, a script doing what ``serve`` does after an edit, which
+times the rebuild alone); "without" first runs a line of Python that switches the fast path
+off. The two variants alternate run by run (ABBA), so a burst of load elsewhere on a shared
+machine touches both alike; the figures are medians. ``pydantic-json`` is measured too, though
+it stays for the bytes it writes (docs/DESIGN.md).
 Standard library plus the project; run it with the virtualenv's own interpreter.
 """
 
