@@ -1,8 +1,7 @@
-"""The fast paths keep their promises: the fast canonical dump, the JSON encoder, the shipped
-schemas, the history written one entry at a time, and the light start-up's paths.
+"""The fast paths keep their promises: the JSON encoder, the shipped schemas, the history
+written one entry at a time, and the light start-up's paths.
 
-Each test drives the real command line (in-process or as a real process) on real files, or the
-library where only it can say the promise (the dump against one PyYAML call).
+Each test drives the real command line (in-process or as a real process) on real files.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import math
 import os
 import re
 import shutil
-import string
 import subprocess
 import sys
 import xml.dom.minidom
@@ -24,176 +22,22 @@ import jsonschema
 import pytest
 import yaml
 from conftest import EPOCH, EPOCH_TEXT, Workspace, clean_env, run_tool, small_manifest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from valhalla_status import canonical, site
 from valhalla_status.cli import main as main_command
 from valhalla_status.history import differences
 from valhalla_status.layout import PENDING_NAME, digest
-from valhalla_status.manifest import dump_manifest, load_manifest
-from valhalla_status.models import ACTIONS, HistoryEntry, Manifest
+from valhalla_status.manifest import load_manifest
+from valhalla_status.models import ACTIONS, HistoryEntry
 
 M = "manifest/valhalla.yaml"
 H = "manifest/valhalla.history"
 NB = "--no-build"
 
 
-# --- 1. the fast path writes what one PyYAML call writes -----------------------------------
-
-# YAML 1.1's resolver and indicators at their edges: numbers in every base and spelling,
-# sexagesimals, dates, null and bool spellings, merge and value keys, and the characters the
-# fast path lets into a plain scalar, alone, first, last and doubled.
-EDGES = [
-    "1_000", "0b1", "0o7", "0x1F", ".5", "1e3", "1.0e+3", "+1", "-1", "1:20", "190:20:30",
-    "2025-01-01", "2025-01-01T00:00:00Z", "Null", "NULL", "null", "~", ".NaN", ".inf", "-.inf",
-    "<<", "=", "-", "--", "a-", "a -", "a - b", "-a", "R&D", "&a", "a&", "a/b", "/a", "a/",
-    "(a)", "a (b)", "(", ")", "a+", "+a", "a.", ".a", "a..b", "a_", "_a", "E1", "e3", "Inf",
-    "NaN", "nan", "No", "no way", "Yes Man", "y", "n", "Y", "N", "ON", "Off", "true", "False",
-    "a:", "a: b", "a:b", "a #b", "a#b", "a,b", "a=b", "a ...", "a ---", "A & B", "x (y) / z",
-    "Tags +1", "v1.2.3-rc.1+build.5", "0", "00", "0.0", "1.", "1__0", "1:", "a 1_000",
-    "a 0b1", "a 2025-01-01", "a ~", "a <<", "a =", "Null Island", "NaN bread",
-]  # fmt: skip
-PLAIN_ALPHABET = string.ascii_letters + string.digits + "_.()/&+-"
-PLAIN_WORD = st.text(PLAIN_ALPHABET, min_size=1, max_size=8) | st.sampled_from(EDGES)
-PLAIN_LIKE = st.lists(PLAIN_WORD, min_size=1, max_size=5).map(" ".join)
-
-
-def _fit(text: str, limit: int) -> str:
-    text = text[:limit].strip()
-    return text or "x"
-
-
-@st.composite
-def plain_like_manifests(draw: Any) -> Manifest:
-    """Manifests whose pack fields are words of the fast path's own alphabet and YAML's
-    keywords, numbers and dates: all the ground where the fast path decides alone."""
-    packs = []
-    ids = draw(
-        st.lists(
-            st.sampled_from(["E1", "NO", "ON", "Y", "N", "A-1", "X_", "NULL", "P0", "INF"])
-            | st.from_regex(r"[A-Z][A-Z0-9_-]{0,5}", fullmatch=True),
-            min_size=1,
-            max_size=6,
-            unique=True,
-        )
-    )
-    for pack_id in ids:
-        pack = {
-            "id": pack_id,
-            "name": _fit(draw(PLAIN_LIKE), 100),
-            "group": _fit(draw(PLAIN_LIKE), 60),
-            "status": draw(st.sampled_from(["installed", "pending", "deprecated"])),
-        }
-        if draw(st.booleans()):
-            pack["notes"] = _fit(draw(PLAIN_LIKE), 2000)
-        packs.append(pack)
-    data = small_manifest()
-    data["schema_version"] = draw(st.sampled_from([1, 2]))
-    data["packs"] = packs
-    return Manifest.model_validate(data)
-
-
-@settings(
-    max_examples=300,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
-@given(manifest=plain_like_manifests())
-def test_the_canonical_text_of_plain_looking_packs_is_one_pyyaml_calls_text(
-    manifest: Manifest,
-) -> None:
-    assert dump_manifest(manifest) == canonical.pyyaml_dump(manifest)
-
-
-@pytest.mark.parametrize("schema_version", [1, 2])
-@pytest.mark.parametrize("field", ["name", "group", "notes"])
-def test_every_yaml_edge_word_in_every_pack_field_dumps_as_pyyaml_does(
-    field: str, schema_version: int
-) -> None:
-    data = small_manifest()
-    data["schema_version"] = schema_version
-    data["packs"] = [
-        {"id": f"P{i}", "name": "n", "group": "g", "status": "pending", field: value}
-        for i, value in enumerate(EDGES)
-    ]
-    manifest = Manifest.model_validate(data)
-    assert dump_manifest(manifest) == canonical.pyyaml_dump(manifest)
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        "a " * 49 + "b",  # 99 characters of words, past every default line width
-        "Word-" * 20,
-        "x" * 100,
-        "a/b&c(d)+e.f_g-h " * 5 + "end",
-    ],
-    ids=["words", "dashes", "one word", "mixed"],
-)
-def test_long_plain_names_and_notes_dump_on_one_line_as_pyyaml_does(value: str) -> None:
-    data = small_manifest()
-    data["schema_version"] = 2
-    data["packs"][0]["name"] = value.strip()[:100]
-    data["packs"][1]["notes"] = (value * 20).strip()[:2000]
-    manifest = Manifest.model_validate(data)
-    text = dump_manifest(manifest)
-    assert text == canonical.pyyaml_dump(manifest)
-    assert f"  name: {value.strip()[:100]}\n" in text
-
-
-def _write_like_older_code(ws: Workspace, data: dict[str, Any]) -> None:
-    """The manifest's files as the code before the fast path wrote them."""
-    manifest = Manifest.model_validate(data)
-    ws.write(canonical.pyyaml_dump(manifest))
-    if manifest.schema_version == 2:
-        folder = ws.root / H
-        folder.mkdir()
-        for seq, entry in enumerate(manifest.history):
-            text = canonical.dump_entry(entry)
-            (folder / canonical.entry_file_name(entry, seq, text)).write_text(text, "utf-8")
-
-
-@pytest.mark.parametrize("schema_version", [1, 2])
-@pytest.mark.parametrize(
-    "names",
-    [
-        EDGES[:30],
-        EDGES[30:60],
-        EDGES[60:],
-        ["Plain", "Yes", "Plain", "a: b", "Plain", "line\nbreak", "Plain"],
-    ],
-    ids=["numbers", "indicators", "keywords", "mixed runs"],
-)
-def test_fmt_check_says_files_written_by_the_older_code_are_canonical(
-    ws: Workspace, names: list[str], schema_version: int
-) -> None:
-    data = small_manifest()
-    data["schema_version"] = schema_version
-    if schema_version == 2:
-        del data["system"]["updated_at"]
-    data["packs"] = [
-        {"id": f"P{i}", "name": "n", "group": "g", "status": "pending", "notes": name}
-        if "\n" in name
-        else {"id": f"P{i}", "name": name, "group": name[:60], "status": "pending"}
-        for i, name in enumerate(names)
-    ]
-    if schema_version == 2:
-        data["system"]["updated_at"] = EPOCH_TEXT
-        # The init entry records these packs (an init with changes starts from them, not from
-        # the default packs), so that the history explains the main file.
-        data["history"][0]["changes"] = {f"packs.{p['id']}": [None, p] for p in data["packs"]}
-    _write_like_older_code(ws, data)
-    before = ws.manifest.read_bytes()
-
-    checked = ws.run("fmt", "--check")
-    assert checked.exit_code == 0, checked.output
-    formatted = ws.run("fmt")
-    assert formatted.exit_code == 0, formatted.output
-    assert ws.manifest.read_bytes() == before
-
-
-# --- 2. the published JSON means what the manifest says, or the build says why ------------
+# --- 1. the published JSON means what the manifest says, or the build says why ------------
 
 
 def _nested(depth: int) -> Any:
@@ -349,7 +193,7 @@ def test_control_characters_in_history_values_never_reach_the_feed_or_the_pages(
         assert found is None, (path.name, found)
 
 
-# --- 3. the shipped schemas describe every published document ------------------------------
+# --- 2. the shipped schemas describe every published document ------------------------------
 
 
 def _with_history(data: dict[str, Any], count: int) -> dict[str, Any]:
@@ -448,7 +292,7 @@ def test_a_damaged_schema_folder_in_the_package_fails_the_build_in_one_line(
     assert not (ws.root / "site").exists()
 
 
-# --- 4. a change writes its own entry; what it leaves must still be the history ------------
+# --- 3. a change writes its own entry; what it leaves must still be the history ------------
 
 
 def _history_json(ws: Workspace) -> list[dict[str, Any]]:
@@ -640,7 +484,7 @@ def test_parallel_changes_each_write_their_own_entry_and_lose_none(ws: Workspace
     assert ws.run("fmt", "--check").exit_code == 0
 
 
-# --- 5. paths: where the manifest is found, what .gitignore gets ---------------------------
+# --- 4. paths: where the manifest is found, what .gitignore gets ---------------------------
 
 
 def _git(cwd: Path, *args: str) -> str:

@@ -319,6 +319,45 @@ def test_yes_no_on_off_are_text_not_booleans(ws: Workspace) -> None:
     assert load_manifest(ws.manifest).packs[1].name == "No"
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["YES", "NO", "ON", "OFF", "TRUE", "FALSE", "NULL", "Yes", "no", "Null", "on", "True"],
+)
+def test_a_pack_id_name_or_group_that_yaml_reads_as_a_boolean_or_null_stays_quoted(
+    value: str,
+) -> None:
+    data = small_manifest()
+    data["schema_version"] = 2
+    data["packs"][0]["id"] = value.upper()
+    data["packs"][1]["name"] = value
+    data["packs"][2]["group"] = value
+    manifest = Manifest.model_validate(data)
+    text = dump_manifest(manifest)
+    assert f"- id: '{value.upper()}'\n" in text
+    assert f"  name: '{value}'\n" in text
+    assert f"  group: '{value}'\n" in text
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "a " * 49 + "b",  # 99 characters of words, past every default line width
+        "Word-" * 20,
+        "x" * 100,
+        "a/b&c(d)+e.f_g-h " * 5 + "end",
+    ],
+    ids=["words", "dashes", "one word", "mixed"],
+)
+def test_long_plain_names_and_notes_are_written_on_one_line(value: str) -> None:
+    data = small_manifest()
+    data["schema_version"] = 2
+    data["packs"][0]["name"] = value.strip()[:100]
+    data["packs"][1]["notes"] = (value * 20).strip()[:2000]
+    text = dump_manifest(Manifest.model_validate(data))
+    assert f"  name: {value.strip()[:100]}\n" in text
+    assert f"  notes: {(value * 20).strip()[:2000]}\n" in text
+
+
 # --- a complete backend has no pending pack -------------------------------------------------
 
 ONE_PENDING = (

@@ -2,15 +2,11 @@
 
 Always PyYAML's own emitter: the canonical text must not depend on whether libyaml is there
 (libyaml's escapes characters beyond U+FFFF, e.g. emoji, and adds '...' after a '|+' scalar).
-The packs of a main file, which are most of it, take a fast path that writes the bytes PyYAML
-would (see :func:`_packs`).
 """
 
 from __future__ import annotations
 
-import io
 import os
-import re
 from datetime import timezone
 from pathlib import Path
 from typing import Any
@@ -105,89 +101,6 @@ def _yaml(data: Any) -> str:
     )
 
 
-def _piece(data: dict[str, Any] | list[Any]) -> tuple[str, bool]:
-    """``_yaml(data)`` as a part of a larger document, and whether it ends open.
-
-    A document whose last scalar is a ``|+`` block ends with a ``...`` line: the piece is
-    returned without it, and the caller writes it only if the piece is the document's last.
-    Every other line of a piece is indented or starts with a key or ``- ``, so a ``...`` line at
-    its end can only be that mark.
-    """
-    text = _yaml(data)
-    if text.endswith("\n...\n"):
-        return text[: -len("...\n")], True
-    return text, False
-
-
-# A scalar PyYAML writes as it is (plain style): ASCII words of letters, digits and _ . ( ) / &
-# + -, one space between words, the first starting with a letter; and not a word PyYAML's own
-# resolver reads as something other than text (yes, No, NULL, On, ...). Anything else (quotes,
-# '#', ': ', other characters, leading or trailing spaces, line breaks) is not accepted, and
-# its pack is written by PyYAML itself. (The width is unlimited: PyYAML folds no value.)
-_PLAIN_SAFE = re.compile(r"[A-Za-z][A-Za-z0-9_.()/&+-]*(?: [A-Za-z0-9_.()/&+-]+)*")
-_RESOLVER: Any = _CanonicalDumper(io.StringIO())  # the resolver the dump itself consults
-
-
-def _is_plain_safe(value: Any) -> bool:
-    return (
-        isinstance(value, str)
-        and _PLAIN_SAFE.fullmatch(value) is not None
-        and _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) == TAG + "str"
-    )
-
-
-def _packs(packs: list[dict[str, Any]]) -> tuple[str, bool]:
-    """The items of a document's ``packs`` list, exactly as ``_yaml`` writes them.
-
-    A pack whose keys and values are all plain-safe is written directly (``- id: P0``, then each
-    further key on its own line indented by two); each run of other packs is written by PyYAML.
-    A block sequence's items do not depend on each other, and PyYAML writes a top-level list's
-    items at the same indentation as the items of a top-level key's list, so the result is
-    PyYAML's text by construction.
-    """
-    plain: dict[Any, bool] = {}  # per distinct value, bounded by this document
-    parts: list[str] = []
-    run: list[dict[str, Any]] = []
-    open_ended = False
-    for pack in packs:
-        for scalar in (*pack, *pack.values()):
-            safe = plain.get(scalar)
-            if safe is None:
-                safe = plain[scalar] = _is_plain_safe(scalar)
-            if not safe:
-                run.append(pack)
-                break
-        else:
-            if run:
-                parts.append(_piece(run)[0])
-                run = []
-            parts.append("- " + "\n  ".join(f"{k}: {v}" for k, v in pack.items()) + "\n")
-    if run:
-        text, open_ended = _piece(run)
-        parts.append(text)
-    return "".join(parts), open_ended
-
-
-def _document(data: dict[str, Any]) -> str:
-    """``_yaml(data)`` for a manifest's top-level mapping, its packs on the fast path.
-
-    Each top-level key is written on its own: the emitter is in the same state at the start of
-    every key of a block mapping, so the pieces join into the text of the whole.
-    """
-    parts: list[str] = []
-    open_ended = False
-    for key, value in data.items():
-        if key == "packs" and value:
-            parts.append("packs:\n")
-            text, open_ended = _packs(value)
-        else:
-            text, open_ended = _piece({key: value})
-        parts.append(text)
-    if open_ended:
-        parts.append("...\n")
-    return "".join(parts)
-
-
 def dump_entry(entry: HistoryEntry) -> str:
     """The canonical text of one history entry file."""
     dumped = entry.model_dump(mode="json")  # a read entry also has its id and landing time
@@ -234,13 +147,6 @@ def _main_file_data(manifest: Manifest) -> dict[str, Any]:
 
 def dump_manifest(manifest: Manifest) -> str:
     """The canonical text of a manifest's main file, header comment included."""
-    return HEADER + _document(_main_file_data(manifest))
-
-
-def pyyaml_dump(manifest: Manifest) -> str:
-    """The canonical text as one PyYAML call over the whole document writes it: the definition
-    :func:`dump_manifest` matches byte for byte (its tests and ``benchmarks/dump.py`` compare
-    the two)."""
     return HEADER + _yaml(_main_file_data(manifest))
 
 

@@ -227,9 +227,10 @@ def mutation(func: Callable[..., Any]) -> Callable[..., Any]:
 def report(settings: Settings, outcome: Outcome) -> None:
     """Print a mutation's one-line result on stderr, with what became of the site.
 
-    A change rebuilds the site under its lock. A change that changed nothing rebuilds it only
-    if it does not show the manifest (missing, or built from another state: a rebuild that
-    failed, a change made with ``--no-build``), and then says "(site rebuilt)". The change is
+    A change rebuilds the site under its lock. A change that changed nothing builds it too,
+    which leaves a site already holding what the build writes untouched; when the build did
+    change it (missing, or built from another state: a rebuild that failed, a change made with
+    ``--no-build``, other templates), it says "(site rebuilt)". The change is
     written before the rebuild runs: if the rebuild fails, both are said (the change is
     recorded, the site is not rebuilt and why) and the command exits 1.
     """

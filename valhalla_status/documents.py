@@ -33,9 +33,9 @@ SCHEMA_FOLDER = Path(__file__).parent / "schema"
 def to_json(document: Any) -> str:
     """UTF-8 text, 2-space indent, keys in the order built, trailing newline.
 
-    pydantic-core's encoder writes what ``json.dumps(indent=2, ensure_ascii=False)`` writes
-    (floats aside: ``1e-7``, not ``1e-07``), several times faster. Documents never hold NaN or
-    infinities: the models refuse them.
+    pydantic-core's encoder writes what ``json.dumps(indent=2, ensure_ascii=False)`` writes,
+    floats aside (``0.00001`` and ``1e-7``, not ``1e-05`` and ``1e-07``): the published files
+    have always held its text. Documents never hold NaN or infinities: the models refuse them.
 
     Both encoders escape only C0 controls; DEL, C1 controls, bidi and other format characters
     are then written as ``\\uXXXX`` escapes too (:func:`valhalla_status.text.for_json`, the
@@ -53,7 +53,7 @@ def to_json(document: Any) -> str:
             return json_text(document)
         except (TypeError, ValueError, RecursionError):
             raise exc from None
-    return for_json(data.decode(), utf8=data) + "\n"
+    return for_json(data.decode()) + "\n"
 
 
 def schema_file_for(path: str) -> str:

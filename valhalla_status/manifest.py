@@ -10,7 +10,6 @@ problem at once, located. Writing validates, writes the canonical text
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import re
 from collections.abc import Callable
@@ -242,11 +241,6 @@ def _refuse_cross_field(manifest: Manifest, shown: str, lines: LineMap, data: An
     raise ManifestError(located)
 
 
-@functools.cache
-def _entries() -> TypeAdapter[list[HistoryEntry]]:
-    return TypeAdapter(list[HistoryEntry])
-
-
 def parse_history(history: History, folder_shown: str) -> tuple[list[LandedEntry], list[str]]:
     """The entries of a history folder in their own order (time, then the order they were
     made in), each with its id, and every located problem."""
@@ -263,7 +257,7 @@ def parse_history(history: History, folder_shown: str) -> tuple[list[LandedEntry
         else:
             loaded.append((name, *found))
     try:
-        entries = _entries().validate_python([data for _, _, data in loaded])
+        entries = TypeAdapter(list[HistoryEntry]).validate_python([data for _, _, data in loaded])
     except ValidationError as exc:
         return [], problems + _entry_problems(exc, loaded, folder_shown)
     problems += [

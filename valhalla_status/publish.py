@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 from .sitefolder import site_folder
 
 if TYPE_CHECKING:
-    from .models import Manifest
     from .site import BuildResult
 
 
@@ -30,14 +29,3 @@ def publish_site(
     site_folder(site_dir, manifest_path=path, templates_dir=templates_dir)  # before any lock file
     with transaction(path) as txn:
         return txn.build(SiteOptions(site_dir, templates_dir, base_url, sign))
-
-
-def state_files(manifest: Manifest) -> dict[str, bytes]:
-    """The site's files that follow from the manifest alone (not from the templates or a
-    ``--base-url``): ``status.json`` and the history pages, as :func:`site.render_site`
-    writes them."""
-    from .documents import history_pages, status_document, to_json
-
-    files = {"status.json": to_json(status_document(manifest))}
-    files.update((path, to_json(page)) for path, page in history_pages(manifest).items())
-    return {path: text.encode() for path, text in files.items()}

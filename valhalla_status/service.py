@@ -335,7 +335,7 @@ def _mutate(
         return Outcome(changed, result["entry"], result["message"])
     with transaction(source, explained=explained) as txn:
         changed = txn.apply(change)
-        build, error = bring_site(txn, site, changed is not None)
+        build, error = bring_site(txn, site)
     if changed is None:
         return Outcome(txn.read, None, unchanged, build, error)
     return Outcome(changed, result["entry"], result["message"], build, error)
@@ -885,13 +885,13 @@ def ensure_system_metadata(
                 raise ValhallaError(
                     f"{target} exists but is not valid; fix it, or replace it with `init --force`"
                 ) from None
-            build, error = bring_site(Transaction(target, existing, None), site, changed=False)
+            build, error = bring_site(Transaction(target, existing, None), site)
             return Outcome(existing, None, f"No change: {target} already exists", build, error)
         _refuse_orphaned_history(target, force)
         replaced = len(recorded_names(target))
         manifest = default_manifest(by=by, now=now)
         write_manifest(target, manifest)
-        build, error = bring_site(Transaction(target, manifest, None), site, changed=True)
+        build, error = bring_site(Transaction(target, manifest, None), site)
     said = f"Created {target} with {len(manifest.packs)} packs"
     if replaced:  # only with --force; recorded changes are never removed unsaid
         changes = "change" if replaced == 1 else "changes"

@@ -562,7 +562,6 @@ def _write_tree(root: Path, files: dict[str, bytes], reuse: Path, same: set[str]
     _sync_filesystem(root)
 
 
-@functools.lru_cache(maxsize=1)
 def _libc() -> Any:
     if not sys.platform.startswith("linux"):
         return None
@@ -699,12 +698,6 @@ def check_site(
     return _differences(Path(site_dir), _site_files(files))
 
 
-def holds_files(site_dir: str | os.PathLike[str], files: dict[str, bytes]) -> bool:
-    """Whether the site folder holds each of ``files`` (relative path -> bytes) exactly, and
-    the build's mark; other files are not looked at."""
-    return all(_holds(os.path.join(site_dir, p), d) for p, d in _site_files(files).items())
-
-
 def _templates_folder(templates_dir: str | os.PathLike[str] | None) -> str | None:
     if templates_dir is None:
         return None
@@ -720,6 +713,5 @@ __all__ = [
     "build_site",
     "check_site",
     "environment",
-    "holds_files",
     "render_site",
 ]

@@ -36,8 +36,6 @@ NONCHARACTERS = r"\ufdd0-\ufdef\ufffe\uffff" + "".join(
     chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(1, 17)
 )
 _NONCHARACTER = re.compile(f"[{NONCHARACTERS}]")
-# A quick test of whether a string can need escaping at all (ASCII printable never does).
-_PLAIN = re.compile(r"[\x20-\x7e]*")
 
 
 def is_noncharacter(char: str) -> bool:
@@ -66,8 +64,6 @@ def for_terminal(text: str, *, multiline: bool = False) -> str:
     A newline is escaped too (one line in, one line out), unless ``multiline``: then each line
     is escaped on its own and the line breaks ``\\n`` are kept.
     """
-    if _PLAIN.fullmatch(text):
-        return text
     if multiline:
         return "\n".join(for_terminal(line) for line in text.split("\n"))
     return "".join(_escape(c) if _needs_escape(c) else c for c in text)
@@ -82,28 +78,6 @@ _CANDIDATE = re.compile(
     "\U000110bd\U000110cd\U00013430-\U0001345f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
     "\U000e0000-\U000e0fff]"
 )
-# The same characters in UTF-8, by lead byte. Most text holds none of these lead bytes (one
-# ``bytes.translate`` finds which it holds); a pattern starting with its lead byte is scanned
-# for directly. A look costs a few milliseconds on megabytes of JSON, a character class on the
-# text ten times that.
-_UTF8_CANDIDATES = {
-    pattern[0]: re.compile(pattern)
-    for pattern in (
-        b"\x7f",
-        b"\xc2[\x80-\x9f\xad]",
-        b"\xd8[\x80-\x85\x9c]",
-        b"\xdb\x9d",
-        b"\xdc\x8f",
-        b"\xe0(?:\xa2[\x90\x91]|\xa3\xa2)",
-        b"\xe1\xa0\x8e",
-        b"\xe2(?:\x80[\x8b\x8e\x8f\xa8-\xae]|\x81[\xa0-\xaf])",
-        b"\xed[\xa0-\xbf]",
-        b"\xef(?:\xbb\xbf|\xbf[\xb9-\xbb])",
-        b"\xf0(?:\x91\x82\xbd|\x91\x83\x8d|\x93\x90[\xb0-\xbf]|\x93\x91[\x80-\x9f]"
-        b"|\x9b\xb2[\xa0-\xa3]|\x9d\x85[\xb3-\xba])",
-        b"\xf3\xa0[\x80-\x8f]",
-    )
-}
 
 
 def _json_escape(match: re.Match[str]) -> str:
@@ -117,29 +91,12 @@ def _json_escape(match: re.Match[str]) -> str:
     return f"\\u{0xD800 | (code >> 10):04x}\\u{0xDC00 | (code & 0x3FF):04x}"
 
 
-_OTHER_BYTES = bytes(set(range(256)) - set(_UTF8_CANDIDATES))
-
-
-def _holds_candidate(text: str, utf8: bytes | None) -> bool:
-    if text.isascii():
-        return "\x7f" in text
-    data = text.encode("utf-8", "surrogatepass") if utf8 is None else utf8
-    leads = data.translate(None, _OTHER_BYTES)
-    if not leads:
-        return False
-    present = set(leads) if len(leads) < 1024 else [b for b in _UTF8_CANDIDATES if b in leads]
-    return any(_UTF8_CANDIDATES[lead].search(data) for lead in present)
-
-
-def for_json(text: str, *, utf8: bytes | None = None) -> str:
+def for_json(text: str) -> str:
     """JSON ``text`` with every character :func:`for_terminal` escapes written as a JSON escape.
 
     Such characters can only stand inside JSON strings, where ``\\uXXXX`` means the same
     character: the text decodes to the same value. Text without any is returned as it is.
-    ``utf8``, the text's UTF-8 when at hand, spares encoding it again.
     """
-    if not _holds_candidate(text, utf8):
-        return text
     return _CANDIDATE.sub(_json_escape, text)
 
 

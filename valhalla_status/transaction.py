@@ -90,15 +90,6 @@ class Transaction:
             sign=site.sign,
         )
 
-    def refresh(self, site: SiteOptions) -> BuildResult | None:
-        """Build the site unless it already shows the manifest (None: it does)."""
-        from .publish import state_files
-        from .site import holds_files
-
-        if holds_files(site.folder, state_files(self.manifest)):
-            return None
-        return self.build(site)
-
 
 @contextmanager
 def transaction(path: str | os.PathLike[str], *, explained: bool = True) -> Iterator[Transaction]:
@@ -119,14 +110,14 @@ def transaction(path: str | os.PathLike[str], *, explained: bool = True) -> Iter
 
 
 def bring_site(
-    txn: Transaction, site: SiteOptions | None, changed: bool
+    txn: Transaction, site: SiteOptions | None
 ) -> tuple[BuildResult | None, Exception | None]:
-    """After a change, build the site; after none, build it only if it does not show the
-    manifest (a rebuild that failed, a change made without one). Returns the build, or why it
+    """Build the site, after a change or none: a site that already holds what the build writes
+    is left untouched (the build says it did not change it). Returns the build, or why it
     failed: the change stands either way, so the caller says both."""
     if site is None:
         return None, None
     try:
-        return (txn.build(site) if changed else txn.refresh(site)), None
+        return txn.build(site), None
     except Exception as exc:  # any failure of the build, said with the change it follows
         return None, exc
