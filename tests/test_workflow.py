@@ -38,9 +38,10 @@ def workflow_steps() -> dict[str, list[dict[str, Any]]]:
 
 
 def command_lines(script: str) -> list[list[str]]:
-    """Each ``valhalla-status …`` command in a shell script, as its argument list."""
+    """Each ``valhalla-status …`` command in a shell script, as its argument list (a line
+    ending in a backslash continues on the next)."""
     found = []
-    for line in script.splitlines():
+    for line in script.replace("\\\n", " ").splitlines():
         lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
         lexer.whitespace_split = True
         words = list(lexer)
