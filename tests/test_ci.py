@@ -33,6 +33,8 @@ from test_workflow import (
     command_lines,
     commit,
     fake_github_script,
+    kept_landings,
+    landings_cache,
     parse,
     sh,
 )
@@ -160,7 +162,7 @@ def test_init_ci_force_replaces_the_workflow_and_keeps_the_manifest(repo: Path) 
 def test_init_ci_github_publish_writes_a_workflow_that_uploads_to_the_bucket_not_to_pages(
     repo: Path,
 ) -> None:
-    result = run("init", "--ci", "github", "--publish", "s3://status-bucket/valhalla/", "--no-build")
+    result = run("init", "--ci", "github", "--publish", f"{BUCKET}/", "--no-build")
     assert result.exit_code == 0, result.stderr
     workflow = load(repo / GITHUB)
     assert workflow["env"]["VALHALLA_STATUS_BUCKET"] == "s3://status-bucket/valhalla"
@@ -546,8 +548,9 @@ def test_every_job_keeps_what_the_tool_read_from_git_between_runs() -> None:
         }
     (step,) = cache_steps(action_steps())
     assert step["with"] == {"path": "${{ steps.where.outputs.landings }}", **LANDINGS_CACHE}
-    assert 'echo "landings=$(git rev-parse --absolute-git-dir)/valhalla-status"' in (
-        action_step("Where the manifest and the site are")["run"]
+    assert (
+        'echo "landings=$(git rev-parse --absolute-git-dir)/valhalla-status"'
+        in (action_step("Where the manifest and the site are")["run"])
     )
     for pipeline in (generated("gitlab"), generated("gitlab", BUCKET)):
         assert pipeline["default"]["cache"] == {
@@ -584,8 +587,8 @@ def test_the_signed_build_and_its_schedule_agree_in_the_example_the_workflows_an
         assert steps["Build the site"]["env"] == SIGNING_SECRETS
         install = steps.get("Install", steps.get("Install valhalla-status"))
         assert install["env"] == {"SIGNED": "${{ secrets.VALHALLA_STATUS_TIMESTAMP_KEY != '' }}"}
-        assert 'if [ "$SIGNED" = true ]; then extras="${extras:+$extras,}tuf"; fi' in (
-            install["run"]
+        assert (
+            'if [ "$SIGNED" = true ]; then extras="${extras:+$extras,}tuf"; fi' in (install["run"])
         )
     # The review jobs never sign, so never install the [tuf] extra.
     for workflow in (example, generated("github")):
@@ -596,7 +599,7 @@ def test_the_signed_build_and_its_schedule_agree_in_the_example_the_workflows_an
 
 def test_the_example_s_commented_bucket_step_is_the_one_init_ci_publish_writes() -> None:
     text = WORKFLOW.read_text(encoding="utf-8")
-    block = re.search(r"\n((?:      # .*\n|      #\n)*?)      - uses: actions/configure-pages", text)
+    block = re.search(r"\n((?: {6}# .*\n| {6}#\n)*?) {6}- uses: actions/configure-pages", text)
     assert block is not None
     lines = [line.removeprefix("      #").removeprefix(" ") for line in block.group(1).splitlines()]
     start = lines.index("- name: Publish the site to the bucket")
@@ -651,6 +654,9 @@ def setup_python(tmp: Path) -> Callable[[dict[str, Any], dict[str, str]], str]:
     return setup
 
 
+ROLES = ("TARGETS", "SNAPSHOT", "TIMESTAMP")
+
+
 class GitHubJob:
     """Runs a job's steps in order as GitHub does: `run:` steps with bash, the workflow's and
     the step's ``env``, ``$GITHUB_PATH`` honoured; ``uses:`` steps by the stand-in given."""
@@ -662,7 +668,17 @@ class GitHubJob:
         self.temp.mkdir()
         self.summary = tmp / "step-summary.md"
         self.path_file = self.temp / "github-path"
-        self.expressions: dict[str, str] = {"runner.temp": str(self.temp)}
+        self.expressions: dict[str, str] = {
+            "runner.temp": str(self.temp),
+            "github.ref_name": "main",
+            "github.sha": "0" * 40,
+            # Secrets and variables not set: GitHub gives an empty value.
+            "secrets.VALHALLA_STATUS_TIMESTAMP_KEY != ''": "false",
+            **{f"secrets.VALHALLA_STATUS_{role}_KEY": "" for role in ROLES},
+            "secrets.AWS_ACCESS_KEY_ID": "",
+            "secrets.AWS_SECRET_ACCESS_KEY": "",
+            "vars.S3_ENDPOINT_URL": "",
+        }
         self.expressions |= {f"env.{k}": v for k, v in workflow["env"].items()}
         self.env = {
             **runner_env(tmp),
@@ -723,14 +739,14 @@ def nothing(step: dict[str, Any], env: dict[str, str]) -> None:
     """Stand-in for checkout and configure-pages: the repository is here already."""
 
 
-def adopt(repo: Path, provider: str) -> dict[str, Any]:
-    """A repository that holds only a manifest, then ``init --ci PROVIDER`` in it, committed;
-    the workflow as the test runs it: its install spec set to the wheel."""
+def adopt(repo: Path, provider: str, *options: str) -> dict[str, Any]:
+    """A repository that holds only a manifest, then ``init --ci PROVIDER [OPTIONS]`` in it,
+    committed; the workflow as the test runs it: its install spec set to the wheel."""
     repo.mkdir()
     sh(repo, "git", "init", "-q", "-b", "main")
     sh(repo, "valhalla-status", "init", "--by", "alice", "--no-build")
     commit(repo, "status", 1758326400)
-    sh(repo, "valhalla-status", "init", "--ci", provider, "--no-build")
+    sh(repo, "valhalla-status", "init", "--ci", provider, *options, "--no-build")
     commit(repo, "ci", 1758326430)
     workflow = GITHUB if provider == "github" else ".gitlab-ci.yml"
     files = sh(repo, "git", "ls-files").split()
@@ -777,16 +793,19 @@ def test_a_repository_that_holds_only_a_manifest_reviews_and_publishes_with_init
     state.write_text(json.dumps({"comments": [], "next": 100}), encoding="utf-8")
     job = GitHubJob(workflow, tmp_path, clone)
     job.expressions |= {"github.base_ref": "main"}
+    cached: list[Path] = []
     steps = job.run(
         "review",
         {
             "actions/checkout": nothing,
+            "actions/cache": landings_cache(clone, cached),
             "actions/setup-python": setup_python(tmp_path),
             "actions/github-script": fake_github_script(state, tmp_path),
         },
     )
     assert steps == [
         "actions/checkout",
+        "actions/cache",
         "actions/setup-python",
         "Install valhalla-status",
         "Validate the manifest",
@@ -823,6 +842,7 @@ def test_a_repository_that_holds_only_a_manifest_reviews_and_publishes_with_init
             "publish",
             {
                 "actions/checkout": nothing,
+                "actions/cache": landings_cache(clone, cached),
                 "actions/setup-python": setup_python(tmp_path),
                 "actions/configure-pages": nothing,
                 "actions/upload-pages-artifact": upload(uploaded, clone),
@@ -831,6 +851,7 @@ def test_a_repository_that_holds_only_a_manifest_reviews_and_publishes_with_init
         )
     assert steps == [
         "actions/checkout",
+        "actions/cache",
         "actions/setup-python",
         "Install valhalla-status",
         "Validate the manifest",
@@ -847,6 +868,70 @@ def test_a_repository_that_holds_only_a_manifest_reviews_and_publishes_with_init
     # The merge landed K's change: its time is the merge's, not the branch commit's.
     assert status["updated_at"] == "2025-09-20T00:03:00Z"
     assert sh(clone, "git", "status", "--porcelain", "-uall") == ""
+    assert kept_landings(cached[-1]) == ["landings-KEY.json"]
+
+
+@pytest.mark.slow
+def test_a_repository_that_holds_only_a_manifest_publishes_to_a_bucket_with_init_ci_publish(
+    tmp_path: Path, wheel: Path
+) -> None:
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    repo = tmp_path / "status"
+    workflow = adopt(repo, "github", "--publish", "s3://status-bucket/valhalla")
+    assert workflow["env"]["VALHALLA_STATUS_BUCKET"] == "s3://status-bucket/valhalla"
+    workflow["env"]["VALHALLA_STATUS_SPEC"] = str(wheel)  # the one substitution
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        bucket = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        bucket.create_bucket(Bucket="status-bucket")
+        job = GitHubJob(workflow, tmp_path, repo)
+        job.env |= {
+            "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        job.expressions |= {
+            "secrets.AWS_ACCESS_KEY_ID": "testing",
+            "secrets.AWS_SECRET_ACCESS_KEY": "testing",
+            "vars.S3_ENDPOINT_URL": endpoint,
+        }
+        cached: list[Path] = []
+        steps = job.run(
+            "publish",
+            {
+                "actions/checkout": nothing,
+                "actions/cache": landings_cache(repo, cached),
+                "actions/setup-python": setup_python(tmp_path),
+            },
+        )
+        assert steps == [
+            "actions/checkout",
+            "actions/cache",
+            "actions/setup-python",
+            "Install valhalla-status",
+            "Validate the manifest",
+            "Build the site",
+            "Publish the site to the bucket",
+        ]
+        status = bucket.get_object(Bucket="status-bucket", Key="valhalla/status.json")
+        assert status["ContentType"] == "application/json"
+        assert status["Body"].read() == (repo / "site" / "status.json").read_bytes()
+        page = bucket.get_object(Bucket="status-bucket", Key="valhalla/index.html")
+        assert page["ContentType"] == "text/html; charset=utf-8"
+    finally:
+        server.stop()
+    assert kept_landings(cached[0]) == ["landings-KEY.json"]
 
 
 @pytest.mark.slow
