@@ -471,6 +471,33 @@ def test_the_action_installs_the_extras_its_command_needs(
     )
 
 
+@pytest.mark.parametrize(
+    ("bucket", "job", "env", "extras"),
+    [
+        (None, "review", {}, ""),
+        (None, "pages", KEY, " valhalla-status[tuf]"),
+        (BUCKET, "publish", {}, " valhalla-status[s3]"),
+        (BUCKET, "publish", KEY, " valhalla-status[s3,tuf]"),
+    ],
+)
+def test_the_gitlab_jobs_install_the_extras_they_need(
+    tmp_path: Path, bucket: str | None, job: str, env: dict[str, str], extras: str
+) -> None:
+    pipeline = generated("gitlab", bucket)
+    python = fake_python(tmp_path / "bin")
+    (python / "python").symlink_to(python / "python3")
+    variables = {**pipeline["variables"], **pipeline[job].get("variables", {}), **env}
+    done = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", "\n".join(pipeline["default"]["before_script"])],
+        env={"PATH": f"{python}{os.pathsep}/usr/bin:/bin", "TMPDIR": str(tmp_path), **variables},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    log = (tmp_path / "valhalla-status" / "bin" / "pip.log").read_text(encoding="utf-8")
+    assert log == f"-m pip install --quiet git+{SOURCE}@v1.2.0{extras} \n"
+
+
 def action_step(name: str) -> dict[str, Any]:
     (step,) = [s for s in action_steps() if s.get("name") == name]
     return step
@@ -534,7 +561,7 @@ LANDINGS_CACHE = {
 }
 
 
-def test_every_job_keeps_what_the_tool_read_from_git_between_runs() -> None:
+def test_every_job_keeps_what_the_tool_read_from_git_between_runs(tmp_path: Path) -> None:
     jobs = [
         *load(WORKFLOW)["jobs"].values(),
         *generated("github")["jobs"].values(),
@@ -548,10 +575,18 @@ def test_every_job_keeps_what_the_tool_read_from_git_between_runs() -> None:
         }
     (step,) = cache_steps(action_steps())
     assert step["with"] == {"path": "${{ steps.where.outputs.landings }}", **LANDINGS_CACHE}
-    assert (
-        'echo "landings=$(git rev-parse --absolute-git-dir)/valhalla-status"'
-        in (action_step("Where the manifest and the site are")["run"])
+    assert step["if"] == "steps.where.outputs.landings != ''"
+    # The Action's cache path is the git folder's, found where the job runs.
+    where = action_step("Where the manifest and the site are")
+    sh(tmp_path, "git", "init", "-q", "-b", "main")
+    output = tmp_path / "github-output"
+    env = {**runner_env(tmp_path), "GITHUB_OUTPUT": str(output), "GITHUB_ENV": os.devnull}
+    env |= {name: "" for name in where["env"]}
+    done = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", where["run"]], cwd=tmp_path, env=env, capture_output=True
     )
+    assert done.returncode == 0, done.stderr
+    assert output.read_text() == f"site=site\nlandings={tmp_path}/.git/valhalla-status\n"
     for pipeline in (generated("gitlab"), generated("gitlab", BUCKET)):
         assert pipeline["default"]["cache"] == {
             "key": "valhalla-status-$CI_COMMIT_REF_SLUG",
