@@ -38,9 +38,10 @@ def workflow_steps() -> dict[str, list[dict[str, Any]]]:
 
 
 def command_lines(script: str) -> list[list[str]]:
-    """Each ``valhalla-status …`` command in a shell script, as its argument list."""
+    """Each ``valhalla-status …`` command in a shell script, as its argument list (a line
+    ending in a backslash continues on the next)."""
     found = []
-    for line in script.splitlines():
+    for line in script.replace("\\\n", " ").splitlines():
         lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
         lexer.whitespace_split = True
         words = list(lexer)
@@ -96,6 +97,7 @@ def test_the_workflow_runs_the_commands_the_issue_asks_for() -> None:
     uses = [step["uses"].split("@")[0] for step in review if "uses" in step]
     assert uses == [
         "actions/checkout",
+        "actions/cache",
         "actions/setup-python",
         "actions/upload-artifact",
         "actions/github-script",
@@ -303,6 +305,23 @@ def nothing(step: dict[str, Any], env: dict[str, str]) -> None:
     """Stand-in for checkout and setup-python: the repository and Python are here already."""
 
 
+def landings_cache(cwd: Path, seen: list[Path]) -> Any:
+    """Stand-in for actions/cache: what it keeps is the folder where the tool keeps what it
+    read from git (checked after the job to hold the tool's file)."""
+
+    def cache(step: dict[str, Any], env: dict[str, str]) -> None:
+        git_dir = Path(sh(cwd, "git", "rev-parse", "--absolute-git-dir").strip())
+        assert cwd / step["with"]["path"] == git_dir / "valhalla-status"
+        seen.append(git_dir / "valhalla-status")
+
+    return cache
+
+
+def kept_landings(folder: Path) -> list[str]:
+    """What a cache of ``folder`` would keep: the tool's landings file."""
+    return [re.sub(r"-[0-9a-f]{16}\.", "-KEY.", p.name) for p in sorted(folder.iterdir())]
+
+
 def change(cwd: Path, epoch: int, *args: str) -> None:
     """One status change, committed (``valhalla-status ARGS --no-build`` at ``epoch``)."""
     sh(cwd, "valhalla-status", *args, "--no-build", epoch=epoch)
@@ -332,6 +351,8 @@ def test_the_review_job_in_order_keeps_one_comment_up_to_date(tmp_path: Path) ->
     other_bot = {"id": 2, "user": {"type": "Bot"}, "body": "coverage: 100%"}
     state.write_text(json.dumps({"comments": [human, other_bot], "next": 100}), encoding="utf-8")
 
+    cached: list[Path] = []
+
     def push(at: int) -> tuple[Job, list[str], list[Path]]:
         sh(clone, "git", "checkout", "-q", "--detach", "pr")
         # The base moves on again before the job fetches it.
@@ -343,6 +364,7 @@ def test_the_review_job_in_order_keeps_one_comment_up_to_date(tmp_path: Path) ->
             "review",
             {
                 "actions/checkout": nothing,
+                "actions/cache": landings_cache(clone, cached),
                 "actions/setup-python": nothing,
                 "actions/upload-artifact": site_artifact(uploaded, clone),
                 "actions/github-script": fake_github_script(state, tmp_path),
@@ -353,6 +375,7 @@ def test_the_review_job_in_order_keeps_one_comment_up_to_date(tmp_path: Path) ->
     job, steps, uploaded = push(epoch + 300)
     assert steps == [
         "actions/checkout",
+        "actions/cache",
         "actions/setup-python",
         "Validate the manifest",
         "The manifest is in canonical form",
@@ -375,6 +398,7 @@ def test_the_review_job_in_order_keeps_one_comment_up_to_date(tmp_path: Path) ->
     status = json.loads((uploaded[0] / "status.json").read_text(encoding="utf-8"))
     assert [p["status"] for p in status["packs"] if p["id"] == "K"] == ["pending"]
     assert sh(clone, "git", "status", "--porcelain", "-uall") == "", "nothing new to commit"
+    assert kept_landings(cached[0]) == ["landings-KEY.json"]
 
     # A second push to the pull request: the same comment, edited.
     sh(clone, "git", "checkout", "-q", "pr")
@@ -413,6 +437,8 @@ def test_the_publish_job_in_order_builds_publishes_and_reads_back_the_site(
     secrets = {
         f"secrets.VALHALLA_STATUS_{role}_KEY": "" for role in ("TARGETS", "SNAPSHOT", "TIMESTAMP")
     }
+    secrets["secrets.VALHALLA_STATUS_TIMESTAMP_KEY != ''"] = "false"
+    cached: list[Path] = []
     job = Job(tmp_path, repo, secrets)
     uploaded: list[Path] = []
     with contextlib.ExitStack() as stack:
@@ -428,6 +454,7 @@ def test_the_publish_job_in_order_builds_publishes_and_reads_back_the_site(
             "publish",
             {
                 "actions/checkout": nothing,
+                "actions/cache": landings_cache(repo, cached),
                 "actions/setup-python": nothing,
                 "actions/configure-pages": nothing,
                 "actions/upload-pages-artifact": site_artifact(uploaded, repo),
@@ -436,6 +463,7 @@ def test_the_publish_job_in_order_builds_publishes_and_reads_back_the_site(
         )
     assert steps == [
         "actions/checkout",
+        "actions/cache",
         "actions/setup-python",
         "Validate the manifest",
         "Build the site",
@@ -447,6 +475,7 @@ def test_the_publish_job_in_order_builds_publishes_and_reads_back_the_site(
     status = json.loads((tmp_path / "pages" / "status.json").read_text(encoding="utf-8"))
     assert status["version"] == "1.2.0"
     assert sh(repo, "git", "status", "--porcelain", "-uall") == ""
+    assert kept_landings(cached[0]) == ["landings-KEY.json"]
 
 
 def test_a_failing_step_stops_the_job(tmp_path: Path) -> None:
@@ -459,4 +488,11 @@ def test_a_failing_step_stops_the_job(tmp_path: Path) -> None:
     manifest.write_text(manifest.read_text(encoding="utf-8") + "\n\n", encoding="utf-8")
     job = Job(tmp_path, repo, {})
     with pytest.raises(AssertionError, match="The manifest is in canonical form: error: "):
-        job.run("review", {"actions/checkout": nothing, "actions/setup-python": nothing})
+        job.run(
+            "review",
+            {
+                "actions/checkout": nothing,
+                "actions/cache": nothing,
+                "actions/setup-python": nothing,
+            },
+        )

@@ -335,9 +335,23 @@ def packs_table(packs: list[dict[str, Any]]) -> str:
     help="Also write the CI workflow that reviews changes and publishes the site (an existing "
     "manifest is kept).",
 )
+@click.option(
+    "--publish",
+    "bucket",
+    metavar="s3://BUCKET/PREFIX",
+    help="With --ci: the workflow publishes the site to this S3-compatible bucket instead of "
+    "the host's Pages.",
+)
 @mutation
 @pass_settings
-def init(settings: Settings, force: bool, ci: str | None, by: str | None, no_build: bool) -> None:
+def init(
+    settings: Settings,
+    force: bool,
+    ci: str | None,
+    bucket: str | None,
+    by: str | None,
+    no_build: bool,
+) -> None:
     """Write the default manifest (16 packs) if there is none, and set up the repository.
 
     The site folder, the lock files and the build's scratch files are added to the
@@ -346,8 +360,9 @@ def init(settings: Settings, force: bool, ci: str | None, by: str | None, no_bui
 
     With --ci github (or gitlab), it also writes .github/workflows/valhalla-status.yml (or
     .gitlab-ci.yml) at the top of the repository: installs this version of valhalla-status,
-    reviews pull requests and publishes the site to Pages from the default branch. An existing
-    workflow file is refused unless --force.
+    reviews pull requests and publishes the site to Pages from the default branch (with
+    --publish s3://BUCKET/PREFIX, to that bucket). An existing workflow file is refused unless
+    --force.
     """
     from .service import ensure_system_metadata
 
@@ -356,7 +371,9 @@ def init(settings: Settings, force: bool, ci: str | None, by: str | None, no_bui
             f"{for_terminal(settings.manifest)}: names a folder, not a manifest file; give the "
             "file's path (like manifest/valhalla.yaml)"
         )
-    workflow = plan_ci(settings, ci, force) if ci else None
+    if bucket is not None and not ci:
+        raise click.UsageError("--publish needs --ci (where the written workflow publishes)")
+    workflow = plan_ci(settings, ci, force, bucket) if ci else None
     site = settings.site_options(no_build)
     report(
         settings,
@@ -372,12 +389,12 @@ def init(settings: Settings, force: bool, ci: str | None, by: str | None, no_bui
             click.echo(for_terminal(workflow.warning), err=True)
 
 
-def plan_ci(settings: Settings, provider: str, force: bool) -> Workflow:
+def plan_ci(settings: Settings, provider: str, force: bool, bucket: str | None) -> Workflow:
     """The workflow ``init --ci`` writes, refused before anything is written."""
     from . import __version__
     from .ci import plan_workflow
 
-    return plan_workflow(settings.location, provider, __version__, force=force)
+    return plan_workflow(settings.location, provider, __version__, force=force, bucket=bucket)
 
 
 def ignore_outputs(settings: Settings) -> None:
