@@ -195,13 +195,13 @@ def classify(names: tuple[str, ...], read: Callable[[str], bytes | None], main: 
 def read_state(
     path: str | os.PathLike[str],
     read_main: Callable[[], bytes],
-    read: Callable[[Path], bytes | None] = read_entry_file,
+    read: Callable[[str], bytes | None] | None = None,
 ) -> tuple[bytes, History]:
     """The main file's bytes and the history as one consistent state, without the lock.
 
     The folder is listed before and after reading; a writer that moved on in between means
-    reading again. Files with final names never change once written. ``read`` gives a history
-    file's bytes (the default) or whatever stands for them.
+    reading again. Files with final names never change once written. ``read`` gives what
+    stands for a history file, by its name (default: its bytes).
     """
     folder = history_dir(path)
     refuse_linked_folder(folder)
@@ -214,7 +214,7 @@ def read_state(
                 return main, EMPTY
             continue
         try:
-            history = classify(before, lambda name: read(folder / name), main)
+            history = classify(before, read or (lambda name: read_entry_file(folder / name)), main)
         except FileNotFoundError:
             continue
         except OSError as exc:  # the file that cannot be read is named, not only its folder

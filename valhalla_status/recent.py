@@ -61,9 +61,7 @@ def read_recent(path: str | os.PathLike[str], newest: int = 1) -> Recent:
     shown = os.fspath(path)
     folder = history_dir(path)
     # Each entry's bytes stand for the name of its file (a pending one, maybe); none is read.
-    main, files = read_state(
-        path, lambda: read_manifest_file(path), read=lambda file: file.name.encode()
-    )
+    main, files = read_state(path, lambda: read_manifest_file(path), read=str.encode)
     text = decode_manifest_bytes(main, shown)
     if not files.entries and not files.unknown:
         manifest = parse_manifest(text, path)  # schema_version 1, or no history: all of it
@@ -72,16 +70,45 @@ def read_recent(path: str | os.PathLike[str], newest: int = 1) -> Recent:
         parse_history(History({}, files.unknown), history_shown(shown))  # raises them
     found = landings(folder)
     effects = _Effects(folder, files.entries, found, history_shown(shown))
-    # The entries' own order: the time each was made, then the order they were made in.
-    named = sorted(files.entries, key=lambda name: (effects.of(name)[2], _sequence(name), name))
-    made = [(name, effects.of(name)[2]) for name in named]
-    order = [(named[i], when) for i, when in landing_order(made, found)]
-    order = order[effects.newest_init(order) :]
-    shown_entries = _read_entries(folder, files.entries, order[-max(newest, 1) :], shown)
-    manifest = parse_recent(text, path, shown_entries)
-    since = effects.since(order, [pack.id for pack in manifest.packs])
+    known = {name: effects.of(name) for name in files.entries}
     effects.keep()
+    # The entries' own order: the time each was made, then the order they were made in.
+    named = sorted(known, key=lambda name: (known[name][2], _sequence(name), name))
+    landed = landing_order([(name, known[name][2]) for name in named], found)
+    order = [(named[index], when, known[named[index]]) for index, when in landed]
+    order = order[_newest_init(order) :]
+    newest_order = [(name, when) for name, when, _ in order[-max(newest, 1) :]]
+    manifest = parse_recent(text, path, _read_entries(folder, files.entries, newest_order, shown))
+    since = _since(order, [pack.id for pack in manifest.packs])
     return Recent(manifest, len(order), since)
+
+
+Landed = tuple[str, int, Effect]  # an entry's name, when it landed and what it does
+
+
+def _newest_init(order: list[Landed]) -> int:
+    """Where the history starts: at its newest ``init``."""
+    for index in range(len(order) - 1, -1, -1):
+        if order[index][2][0] == "init":
+            return index
+    return 0
+
+
+def _since(order: list[Landed], packs: list[str]) -> dict[str, str]:
+    """Each pack's since: when the newest change that set its status (or added it) landed,
+    else when the history started (its ``init``)."""
+    wanted = set(packs)
+    since: dict[str, str] = {}
+    for _, landed, (action, setting, _) in reversed(order):
+        if not wanted:
+            break
+        for pack in wanted.intersection(setting):
+            since[pack] = format_timestamp(from_micros(landed))
+        wanted.difference_update(setting)
+        if action == "init":
+            since.update(dict.fromkeys(wanted, format_timestamp(from_micros(landed))))
+            break
+    return since
 
 
 def _sequence(name: str) -> int:
@@ -124,6 +151,16 @@ def _since_of(manifest: Manifest) -> dict[str, str]:
     return pack_since(manifest)
 
 
+def _is_effect(value: Any) -> bool:
+    return (
+        type(value) in (list, tuple)
+        and len(value) == 3
+        and type(value[0]) is str
+        and type(value[1]) is list
+        and type(value[2]) is int
+    )
+
+
 class _Effects:
     """Which packs' since each entry sets, read once per entry and kept in the git folder."""
 
@@ -141,25 +178,22 @@ class _Effects:
         self.known = self._read_store()
         self.changed = False
 
-    def _read_store(self) -> dict[str, Effect]:
+    def _read_store(self) -> dict[str, Any]:
         if self.store is None:
             return {}
         try:
             data = json.loads(self.store.read_bytes())
-            return {
-                str(name): (str(action), [str(pack) for pack in packs], int(made))
-                for name, (action, packs, made) in data.items()
-            }
-        except (OSError, ValueError, TypeError):
+        except (OSError, ValueError):
             return {}  # none yet, or unreadable: read the entries again
+        return data if isinstance(data, dict) else {}
 
     def of(self, name: str) -> Effect:
         effect = self.known.get(name)
-        if effect is None:
+        if not _is_effect(effect):  # not read yet (or kept in another shape): read it
             effect = self._read(name)
             self.known[name] = effect
             self.changed = True
-        return effect
+        return effect  # type: ignore[return-value]
 
     def _read(self, name: str) -> Effect:
         raw = _read_file(self.folder / self.files[name].decode()) or b""
@@ -176,32 +210,6 @@ class _Effects:
             raise ManifestError(problems or [f"{self.folder_shown}/{name}: not a history entry"])
         entry = entries[0]
         return entry.action, sets_since(entry.action, entry.changes), micros(entry.at)
-
-    def newest_init(self, order: list[tuple[str, int]]) -> int:
-        """Where the history starts: at its newest ``init``."""
-        for index in range(len(order) - 1, -1, -1):
-            if self.of(order[index][0])[0] == "init":
-                return index
-        return 0
-
-    def since(self, order: list[tuple[str, int]], packs: list[str]) -> dict[str, str]:
-        """Each pack's since: when the newest change that set its status (or added it)
-        landed, else when the history started (its ``init``)."""
-        wanted = set(packs)
-        since: dict[str, str] = {}
-        for name, landed in reversed(order):
-            if not wanted:
-                break
-            action, setting, _ = self.of(name)
-            for pack in setting:
-                if pack in wanted:
-                    since[pack] = format_timestamp(from_micros(landed))
-                    wanted.discard(pack)
-            if action == "init":
-                for pack in wanted:
-                    since[pack] = format_timestamp(from_micros(landed))
-                break
-        return since
 
     def keep(self) -> None:
         """Write what was read back to the store (the entries present now, no others)."""
