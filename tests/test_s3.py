@@ -409,3 +409,25 @@ def test_without_boto3_publish_says_how_to_install_it(ws: Workspace) -> None:
     )
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == "error: publish to S3 needs boto3: pip install 'valhalla-status[s3]'\n"
+
+
+def test_a_signed_site_s_metadata_goes_up_after_what_it_signs_and_the_timestamp_last() -> None:
+    from valhalla_status.s3 import upload_rank
+
+    files = [
+        "tuf/timestamp.json",
+        "status.json",
+        "tuf/targets.json",
+        "tuf/1.root.json",
+        "packs/K.json",
+        "tuf/snapshot.json",
+        "index.html",
+        "tuf/root.json",
+        "summary.json",
+    ]
+    order = sorted(files, key=upload_rank)
+    assert order[-1] == "tuf/timestamp.json"
+    for signed in ("status.json", "summary.json", "packs/K.json"):
+        for metadata in ("tuf/targets.json", "tuf/snapshot.json"):
+            assert order.index(signed) < order.index(metadata), (signed, metadata)
+    assert order.index("tuf/1.root.json") < order.index("tuf/targets.json")

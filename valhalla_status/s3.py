@@ -4,10 +4,11 @@ half-done.
 Each object carries the ``Content-Type`` and ``Cache-Control`` the site's ``_headers`` gives the
 file (:mod:`valhalla_status.headers`). Objects go up in dependency order: the schemas, the pack
 files and the older history pages first, then the documents that name them, ``status.json``
-and ``index.html`` last; so a reader polling during the upload never gets a document naming an
-object that is not there yet. Objects the site no longer has are removed only after, and only
-those this tool uploaded (each carries the SHA-256 of its bytes in its metadata); anything else
-under the prefix is left alone. A record at ``<prefix>.valhalla-publish.json`` lists what was
+and ``index.html``; a signed site's metadata after the documents it signs, ``timestamp.json``
+last; so a reader polling during the upload never gets a document naming an object that is not
+there yet, nor signed metadata naming a document not yet replaced. Objects the site no longer
+has are removed only after, and only those this tool uploaded (each carries the SHA-256 of its
+bytes in its metadata); anything else under the prefix is left alone. A record at ``<prefix>.valhalla-publish.json`` lists what was
 uploaded (its ETag, checksum and headers), so an unchanged file is not uploaded again.
 
 boto3 is an optional dependency (``valhalla-status[s3]``), imported only here, only when used.
@@ -92,20 +93,24 @@ def parse_target(text: str) -> Target:
     return Target(bucket, prefix + "/" if prefix else "")
 
 
+# Where a file comes in the upload, by name: what a document names goes up before it. A signed
+# site's roots name no document; its targets and snapshot name the documents; its timestamp
+# names the snapshot, and goes last of all.
+_RANKS = {"index.html": 4, "status.json": 3, "tuf/timestamp.json": 6}
+
+
 def upload_rank(path: str) -> tuple[int, int, str]:
     """Where ``path`` comes in the upload: what a document names goes up before it."""
-    if path == "index.html":
-        return (4, 0, path)
-    if path == "status.json":
-        return (3, 0, path)
-    if path.startswith("schema/"):
-        return (0, 0, path)
     page = _HISTORY_PAGE.fullmatch(path)
     if page:  # the oldest page first: each page names the one after it
         return (1, -int(page.group(1)), path)
-    if path.startswith("packs/"):
-        return (1, 0, path)
-    return (2, 0, path)
+    if path in _RANKS:
+        return (_RANKS[path], 0, path)
+    if path.startswith("tuf/"):
+        return (0 if path.endswith("root.json") else 5, 0, path)
+    if path.startswith("schema/"):
+        return (0, 0, path)
+    return (1 if path.startswith("packs/") else 2, 0, path)
 
 
 def read_site(site_dir: str | os.PathLike[str]) -> dict[str, bytes]:
