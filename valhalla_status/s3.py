@@ -8,8 +8,9 @@ and ``index.html``; a signed site's metadata after the documents it signs, ``tim
 last; so a reader polling during the upload never gets a document naming an object that is not
 there yet, nor signed metadata naming a document not yet replaced. Objects the site no longer
 has are removed only after, and only those this tool uploaded (each carries the SHA-256 of its
-bytes in its metadata); anything else under the prefix is left alone. A record at ``<prefix>.valhalla-publish.json`` lists what was
-uploaded (its ETag, checksum and headers), so an unchanged file is not uploaded again.
+bytes in its metadata); anything else under the prefix is left alone. A record at
+``<prefix>.valhalla-publish.json`` lists what was uploaded (its ETag, checksum and headers), so
+an unchanged file is not uploaded again.
 
 boto3 is an optional dependency (``valhalla-status[s3]``), imported only here, only when used.
 """
