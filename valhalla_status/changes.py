@@ -363,15 +363,17 @@ def items(changes: Mapping[str, Sequence[Any]]) -> list[Item]:
 
 def sets_since(action: str, changes: Mapping[str, Sequence[Any]]) -> list[str]:
     """The packs whose ``since`` a change sets: each pack it adds or whose status it sets (a
-    ``migrate`` entry records the values it found, and sets none)."""
+    ``migrate`` entry records the values it found, and sets none). What :func:`items` reads
+    as :class:`PackAdded` and a status :class:`PackFieldChange`, read without building them
+    (every entry of the history is read this way)."""
     if action == "migrate":
         return []
-    return [
-        item.pack
-        for item in items(changes)
-        if isinstance(item, PackAdded)
-        or (isinstance(item, PackFieldChange) and item.field == "status")
-    ]
+    found = []
+    for key, (old, _) in changes.items():
+        about = split_pack_change_key(key)
+        if about is not None and (about[1] == "status" or (not about[1] and old is None)):
+            found.append(about[0])
+    return found
 
 
 def lines(told: Sequence[Item], words: Words = PLAIN) -> list[str]:

@@ -58,13 +58,13 @@ def backend_since(manifest: Manifest) -> datetime | None:
     return since
 
 
-def metrics_text(manifest: Manifest) -> str:
-    """The text of ``metrics.txt``."""
+def metrics_text(manifest: Manifest, since: dict[str, str] | None = None) -> str:
+    """The text of ``metrics.txt`` (``since``: each pack's, when known already)."""
     system = manifest.system
     counts = dict.fromkeys(STATUSES, 0)
     for pack in manifest.packs:
         counts[pack.status] += 1
-    since = pack_since(manifest)
+    since = pack_since(manifest) if since is None else since
     backend = backend_since(manifest)
     lines = [
         *_family(

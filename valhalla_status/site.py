@@ -50,6 +50,7 @@ from .documents import (
     history_pages,
     pack_documents,
     pack_file_document,
+    pack_since,
     packs_document,
     relative_root,
     schema_file_for,
@@ -303,7 +304,8 @@ def render_site(
     csp = f"default-src 'none'; style-src '{_style_hash(env)}'; base-uri 'none'; form-action 'none'"
     system = manifest.system
     groups: dict[str, list[Any]] = {}
-    pack_docs = pack_documents(manifest)
+    since = pack_since(manifest)
+    pack_docs = pack_documents(manifest, since)
     for document in pack_docs:
         groups.setdefault(document["group"], []).append(document)
     badge = _badge(manifest)
@@ -323,7 +325,7 @@ def render_site(
     files: dict[str, str | bytes] = {
         "index.html": _render(env, "index.html", context),
         "404.html": _render(env, "404.html", context),
-        "status.json": to_json(status_document(manifest)),
+        "status.json": to_json(status_document(manifest, since)),
         "summary.json": to_json(summary_document(manifest)),
         "packs.json": to_json(packs_document(pack_docs)),
         "feed.xml": _render(
@@ -347,7 +349,7 @@ def render_site(
             }
         ),
         "_headers": headers_file(csp),
-        "metrics.txt": metrics_text(manifest),
+        "metrics.txt": metrics_text(manifest, since),
         "robots.txt": ROBOTS,
     }
     for path, page in history_pages(manifest).items():
