@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import EPOCH, Workspace
+from test_history_under_git import git
 
 from valhalla_status import layout, recent
 from valhalla_status.documents import history_document, pack_since, status_document, to_json
 from valhalla_status.manifest import load_manifest
-
-
-def git(root: Path, *args: str, hour: int = 0) -> None:
-    stamp = f"@{EPOCH + hour * 3600} +0000"
-    env = {
-        **os.environ,
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.org",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.org",
-        "GIT_AUTHOR_DATE": stamp,
-        "GIT_COMMITTER_DATE": stamp,
-    }
-    subprocess.run(["git", *args], cwd=root, env=env, check=True, capture_output=True)
 
 
 def change(ws: Workspace, *args: str, hour: int) -> None:

@@ -186,11 +186,16 @@ def _read_store(store: Path) -> tuple[str | None, dict[str, tuple[int, int]]]:
 
 def _write_store(store: Path, commit: str, found: dict[str, tuple[int, int]]) -> None:
     additions = {name: [position, when // MICROS] for name, (position, when) in found.items()}
-    data = json.dumps({"commit": commit, "additions": additions}).encode()
-    with contextlib.suppress(OSError):  # a read-only git folder: nothing is kept
+    keep_json(store, {"commit": commit, "additions": additions})
+
+
+def keep_json(store: Path, data: object) -> None:
+    """Replace ``store`` (a file in the git folder) with ``data`` as JSON; a git folder that
+    cannot be written keeps nothing, and the next read works it out again."""
+    with contextlib.suppress(OSError):
         store.parent.mkdir(exist_ok=True)
         temp = store.with_name(f".{store.name}.{os.getpid()}.tmp")
-        temp.write_bytes(data)
+        temp.write_bytes(json.dumps(data).encode())
         os.replace(temp, store)
 
 

@@ -15,7 +15,6 @@ Whether the history explains the main file, and every entry's own rules, are wha
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from .changes import sets_since
 from .errors import ManifestError, ValhallaError
 from .files import os_reason
 from .formats import parse_timestamp
-from .landing import Landings, from_micros, landing_order, landings, micros
+from .landing import Landings, from_micros, keep_json, landing_order, landings, micros
 from .layout import History, history_dir, history_shown, read_entry_file, read_state
 from .manifest import (
     decode_manifest_bytes,
@@ -215,9 +214,4 @@ class _Effects:
         """Write what was read back to the store (the entries present now, no others)."""
         if self.store is None or not self.changed:
             return
-        present = {name: self.known[name] for name in self.files if name in self.known}
-        with contextlib.suppress(OSError):  # a read-only git folder: nothing is kept
-            self.store.parent.mkdir(exist_ok=True)
-            temp = self.store.with_name(f".{self.store.name}.{os.getpid()}.tmp")
-            temp.write_text(json.dumps(present), encoding="utf-8")
-            os.replace(temp, self.store)
+        keep_json(self.store, {name: self.known[name] for name in self.files if name in self.known})
