@@ -4,10 +4,13 @@ repository (one commit per change) and the same files outside git.
     python benchmarks/landing.py                      # 10,000 entries, 5 runs each
     python benchmarks/landing.py --entries 1000 --runs 3
     python benchmarks/landing.py --pythonpath ../old  # the same, with another checkout's code
+    python benchmarks/landing.py --flat               # entry files directly in the history folder
 
 The repository is written with ``git fast-import`` (10,000 commits in a second or two): an
 ``init`` entry, then one ``set-version`` change per commit, and the main file that history
-explains. Each run is a cold ``valhalla-status build`` into a fresh folder (and a
+explains. Entry files go where the tool writes them (a subfolder per first two digits of their
+hash), or with ``--flat`` directly in the history folder, as earlier versions wrote them.
+Each run is a cold ``valhalla-status build`` into a fresh folder (and a
 ``validate``): in git from nothing (as in a fresh clone: the landings kept in the git folder
 removed first), in git with the landings that run kept, and on a copy of the files outside
 git; the three are interleaved. Standard library plus the project;
@@ -28,6 +31,7 @@ import time
 from pathlib import Path
 
 from valhalla_status.defaults import DEFAULT_PACKS
+from valhalla_status.layout import entry_place
 
 EPOCH = 1758326400
 HEADER = (
@@ -69,7 +73,7 @@ def entry(n: int) -> tuple[str, str]:
     return f"{stamp}-{n:06d}-{digest}.yaml", text
 
 
-def fast_import(repo: Path, count: int) -> None:
+def fast_import(repo: Path, count: int, flat: bool = False) -> None:
     """A repository whose main branch adds one entry per commit (the last commit also writes
     the main file that the history explains)."""
     subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
@@ -89,7 +93,8 @@ def fast_import(repo: Path, count: int) -> None:
         if n in (0, count - 1):
             chunks.append(b"M 100644 inline manifest/valhalla.yaml\n")
             data(main_file(version(n)))
-        chunks.append(f"M 100644 inline manifest/valhalla.history/{name}\n".encode())
+        place = name if flat else entry_place(name)
+        chunks.append(f"M 100644 inline manifest/valhalla.history/{place}\n".encode())
         data(text)
     subprocess.run(["git", "fast-import", "--quiet"], cwd=repo, input=b"".join(chunks), check=True)
     subprocess.run(["git", "checkout", "-q", "-f", "main"], cwd=repo, check=True)
@@ -124,6 +129,7 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--pythonpath", help="run the tool from this checkout instead")
+    parser.add_argument("--flat", action="store_true", help="entry files directly in the folder")
     options = parser.parse_args()
     env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
     if options.pythonpath:
@@ -131,7 +137,7 @@ def main() -> None:
     argv = tool(options.pythonpath)
     with tempfile.TemporaryDirectory() as scratch:
         in_git = Path(scratch) / "repo"
-        fast_import(in_git, options.entries)
+        fast_import(in_git, options.entries, options.flat)
         outside = Path(scratch) / "plain"
         shutil.copytree(in_git / "manifest", outside / "manifest")
         kept = in_git / ".git" / "valhalla-status"
@@ -146,7 +152,8 @@ def main() -> None:
                     argv_ = [*argv, command, *(site if command == "build" else [])]
                     times.setdefault(f"{command}, {label}", []).append(timed(argv_, where, env))
     print(
-        f"{options.entries:,} history entries ({options.entries:,} commits), "
+        f"{options.entries:,} history entries ({options.entries:,} commits"
+        f"{', flat folder' if options.flat else ''}), "
         f"median of {options.runs} cold runs:"
     )
     for label, values in times.items():

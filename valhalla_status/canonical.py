@@ -6,7 +6,6 @@ Always PyYAML's own emitter: the canonical text must not depend on whether libya
 
 from __future__ import annotations
 
-import os
 from datetime import timezone
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import yaml
 
 from .history import landed_entry
-from .layout import ENTRY_NAME, digest, read_entry_file
+from .layout import ENTRY_NAME, digest, read_entry_file, recorded_places
 from .models import HistoryEntry, LandedEntry, Manifest
 from .yamlstrict import TAG
 
@@ -151,11 +150,8 @@ def dump_manifest(manifest: Manifest) -> str:
 
 
 def existing_entries(folder: Path) -> dict[str, bytes]:
-    try:
-        names = os.listdir(folder)
-    except (FileNotFoundError, NotADirectoryError):
-        return {}
-    found = {n: read_entry_file(folder / n) for n in names if ENTRY_NAME.fullmatch(n)}
+    """The entry files in ``folder``: name -> bytes."""
+    found = {n: read_entry_file(folder / place) for n, place in recorded_places(folder).items()}
     return {n: raw for n, raw in found.items() if raw is not None}
 
 

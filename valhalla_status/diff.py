@@ -21,7 +21,15 @@ from .formats import format_timestamp
 from .history import compare_histories, entry_id
 from .landing import landings, removed_names
 from .layout import EMPTY as EMPTY_HISTORY
-from .layout import MAX_ENTRY_BYTES, History, classify, history_dir, history_shown
+from .layout import (
+    MAX_ENTRY_BYTES,
+    History,
+    classify,
+    entry_place,
+    history_dir,
+    history_shown,
+    recorded_places,
+)
 from .manifest import (
     MAX_FILE_SIZE,
     decode_manifest_bytes,
@@ -118,9 +126,9 @@ def manifest_at_revision(revision: str, manifest_path: str | os.PathLike[str]) -
         raise _one_line(exc) from None
 
 
-def _tree_entries(listing: bytes) -> tuple[dict[str, tuple[str, str]], set[str]]:
-    """``ls-tree -z -l`` output as name -> (kind, object id), and the blobs over the limit of a
-    history entry (never read: the size alone refuses them)."""
+def _tree_entries(listing: bytes, folder: str) -> tuple[dict[str, tuple[str, str]], set[str]]:
+    """``ls-tree -r -z -l`` output of ``folder`` as place in it -> (kind, object id), and the
+    blobs over the limit of a history entry (never read: the size alone refuses them)."""
     objects: dict[str, tuple[str, str]] = {}
     too_big: set[str] = set()
     for record in listing.split(b"\0"):
@@ -130,7 +138,7 @@ def _tree_entries(listing: bytes) -> tuple[dict[str, tuple[str, str]], set[str]]
         mode, kind, oid, listed = info.decode().split()
         if mode == "120000":
             kind = "link"  # a symbolic link is no history file, as in the working tree
-        objects[os.fsdecode(path).rsplit("/", 1)[-1]] = (kind, oid)
+        objects[os.fsdecode(path).removeprefix(f"{folder}/")] = (kind, oid)
         if kind == "blob" and int(listed) > MAX_ENTRY_BYTES:
             too_big.add(oid)
     return objects, too_big
@@ -139,10 +147,10 @@ def _tree_entries(listing: bytes) -> tuple[dict[str, tuple[str, str]], set[str]]
 def _history_at_revision(top: Path, commit: str, relative: str, main: bytes) -> History:
     """The history folder beside the manifest at a commit (empty when there is none)."""
     folder = history_shown(relative)
-    listing = _git(["ls-tree", "-z", "-l", "--full-tree", commit, "--", f"{folder}/"], top)
+    listing = _git(["ls-tree", "-r", "-z", "-l", "--full-tree", commit, "--", f"{folder}/"], top)
     if listing.returncode != 0:
         return EMPTY_HISTORY
-    objects, too_big = _tree_entries(listing.stdout)
+    objects, too_big = _tree_entries(listing.stdout, folder)
     blobs = [oid for kind, oid in objects.values() if kind == "blob" and oid not in too_big]
     contents: dict[str, bytes] = {}
     if blobs:
@@ -163,8 +171,8 @@ def _history_at_revision(top: Path, commit: str, relative: str, main: bytes) -> 
             contents[oid] = out[end + 1 : end + 1 + size]
             at = end + 1 + size + 1
 
-    def read(name: str) -> bytes | None:
-        kind, oid = objects[name]
+    def read(place: str) -> bytes | None:
+        kind, oid = objects[place]
         if oid in too_big:
             return bytes(MAX_ENTRY_BYTES + 1)  # stands for the first bytes past the limit
         return contents[oid] if kind == "blob" else None
@@ -455,26 +463,31 @@ def append_only_problems(base: str | None, manifest_path: str, new: Manifest) ->
     if base is None:
         landed = landings(history_dir(manifest_path))
         return [
-            f"{folder}/{name}: a recorded change was removed (it landed on this branch, and "
-            "the file is gone); put the file back from git (`git log --diff-filter=D -- "
-            f"{folder}/{name}` shows the commit that removed it), then undo the change with "
-            f"`valhalla-status revert {name.removesuffix('.yaml')}`"
+            f"{folder}/{entry_place(name)}: a recorded change was removed (it landed on this "
+            "branch, and the file is gone); put the file back from git (`git log "
+            f"--diff-filter=D -- {folder}/{entry_place(name)}` shows the commit that removed "
+            f"it), then undo the change with `valhalla-status revert {name.removesuffix('.yaml')}`"
             for name in removed_names(landed, new.history)
         ]
     # Where this branch left ``base``: entries ``base`` got since are not this branch's to keep.
     where = parse_sides(f"{base}...HEAD", None, manifest_path).old if ".." not in base else base
     old = load_side(where, manifest_path).manifest
     _, removed, edited = compare_histories(old.history, new.history)
+    places = recorded_places(history_dir(manifest_path))
+
+    def file(entry: HistoryEntry) -> str:
+        name = f"{entry_id(entry)}.yaml"
+        return f"{folder}/{places.get(name) or entry_place(name)}"
+
     problems = [
-        f"{folder}/{entry_id(e)}.yaml: removed since {base}; a recorded change is never "
-        f"removed: put the file back (`git checkout {base} -- {folder}/{entry_id(e)}.yaml`) "
-        f"and undo the change with `valhalla-status revert {entry_id(e)}`"
+        f"{file(e)}: removed since {base}; a recorded change is never removed: put the file "
+        f"back (`git checkout {base} -- {file(e)}`) and undo the change with "
+        f"`valhalla-status revert {entry_id(e)}`"
         for e in removed
     ]
     problems += [
-        f"{folder}/{entry_id(e)}.yaml: edited since {base}; a recorded change is never "
-        f"edited: put the file back (`git checkout {base} -- {folder}/{entry_id(e)}.yaml`) "
-        "and make the change you meant as a new one"
+        f"{file(e)}: edited since {base}; a recorded change is never edited: put the file "
+        f"back (`git checkout {base} -- {file(e)}`) and make the change you meant as a new one"
         for e in edited
     ]
     return problems

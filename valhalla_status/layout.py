@@ -1,11 +1,13 @@
 """The files of a manifest: the main file and, from schema_version 2, its history folder.
 
 A schema_version 2 manifest ``manifest/valhalla.yaml`` keeps one file per change in
-``manifest/valhalla.history/``, named ``<at>-<seq>-<hash>.yaml`` (see docs/LAYOUT.md). A change
-in progress leaves ``.pending-<sha256 of the new main file>-<final name>``: it counts as part of
-the history exactly when the main file's bytes have that hash (the change happened), and the
-next writer renames it (also when the main file changed since but still shows the change) or
-removes it. Temporary files start with ``.tmp-``.
+``manifest/valhalla.history/``, named ``<at>-<seq>-<hash>.yaml``, in the subfolder named after
+the first two digits of its hash (see docs/LAYOUT.md); an entry file directly in the history
+folder (where earlier versions wrote them) is read as well. A change in progress leaves
+``.pending-<sha256 of the new main file>-<final name>`` in the history folder: it counts as
+part of the history exactly when the main file's bytes have that hash (the change happened),
+and the next writer renames it into place (also when the main file changed since but still
+shows the change) or removes it. Temporary files start with ``.tmp-``.
 
 Kept free of pydantic and YAML.
 """
@@ -16,7 +18,7 @@ import hashlib
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .atomic import fsync_folder, write_synced
@@ -26,6 +28,7 @@ from .locking import real_file
 
 HISTORY_SUFFIX = ".history"
 ENTRY_NAME = re.compile(r"(\d{8}T\d{6}Z)-(\d{6,})-([0-9a-f]{8})\.yaml")
+SUBFOLDER = re.compile(r"[0-9a-f]{2}")
 PENDING_NAME = re.compile(r"\.pending-([0-9a-f]{64})-(.+)")
 TEMP_PREFIX = ".tmp-"
 MAX_ENTRY_BYTES = 1024 * 1024
@@ -108,10 +111,39 @@ def refuse_shared_folder(path: str | os.PathLike[str]) -> None:
     )
 
 
+def entry_place(name: str) -> str:
+    """Where the entry file ``name`` is written in the history folder: in the subfolder named
+    after the first two digits of its hash (so that no folder git compares commit by commit
+    grows with the whole history)."""
+    match = ENTRY_NAME.fullmatch(name)
+    assert match is not None
+    return f"{match.group(3)[:2]}/{name}"
+
+
+def entry_name(place: str) -> str | None:
+    """The entry a file of the history folder holds, by its place there (``1a/<name>``, or
+    ``<name>`` as earlier versions wrote them); None: the file is no entry's."""
+    folder, _, name = place.rpartition("/")
+    if not ENTRY_NAME.fullmatch(name):
+        return None
+    return name if folder in ("", entry_place(name)[:2]) else None
+
+
 def recorded_names(path: str | os.PathLike[str]) -> list[str]:
-    """The recorded entries (files with an entry's name) in the history folder of ``path``."""
-    names = _listing(history_dir(path)) or ()
-    return [name for name in names if ENTRY_NAME.fullmatch(name)]
+    """The recorded entries (files with an entry's name, in their place) in the history
+    folder of ``path``."""
+    places = _listing(history_dir(path)) or ()
+    return [name for name in map(entry_name, places) if name is not None]
+
+
+def recorded_places(folder: Path) -> dict[str, str]:
+    """The entry files in ``folder``: name -> place (see :func:`entry_name`)."""
+    found: dict[str, str] = {}
+    for place in _listing(folder) or ():
+        name = entry_name(place)
+        if name is not None:
+            found.setdefault(name, place)
+    return found
 
 
 def history_shown(shown: str) -> str:
@@ -126,10 +158,17 @@ def digest(data: bytes) -> str:
 
 @dataclass(frozen=True)
 class History:
-    """The history files as read: final name -> bytes, and names that follow no rule."""
+    """The history files as read: final name -> bytes, the files that follow no rule (by
+    their place in the folder), and where each entry was read from when that is not its place
+    (see :func:`entry_place`)."""
 
     entries: dict[str, bytes]
     unknown: tuple[str, ...]
+    places: dict[str, str] = field(default_factory=dict)
+
+    def place(self, name: str) -> str:
+        """Where the entry ``name`` was read from, in the folder."""
+        return self.places.get(name) or entry_place(name)
 
 
 EMPTY = History({}, ())
@@ -146,8 +185,18 @@ def refuse_linked_folder(folder: Path) -> None:
 
 
 def _listing(folder: Path) -> tuple[str, ...] | None:
+    """The files of a history folder, by their place: the names in it, each subfolder named
+    like the entries' (``1a``) replaced by ``1a/<name>`` for the names in it; None: no folder."""
     try:
-        return tuple(sorted(os.listdir(folder)))
+        with os.scandir(folder) as found:
+            places: list[str] = []
+            for item in found:
+                if SUBFOLDER.fullmatch(item.name) and item.is_dir(follow_symlinks=False):
+                    with os.scandir(item.path) as inside:
+                        places.extend(f"{item.name}/{name.name}" for name in inside)
+                else:
+                    places.append(item.name)
+            return tuple(sorted(places))
     except (FileNotFoundError, NotADirectoryError):
         return None
 
@@ -161,35 +210,50 @@ def read_entry_file(path: Path) -> bytes | None:
         return None
 
 
-def classify(names: tuple[str, ...], read: Callable[[str], bytes | None], main: bytes) -> History:
-    """The history of a folder's ``names``; ``read(name)`` gives a file's bytes (None: not a
-    file). A pending file counts when it names the hash of ``main``; temporary files and the
-    files a platform writes by itself (``.DS_Store``…) are no part of it; any other name is
-    unknown."""
+def classify(listed: tuple[str, ...], read: Callable[[str], bytes | None], main: bytes) -> History:
+    """The history of a folder's files, by their places in it (see :func:`_listing`);
+    ``read(place)`` gives a file's bytes (None: not a file). A pending file counts when it
+    names the hash of ``main``; temporary files and the files a platform writes by itself
+    (``.DS_Store``…) are no part of it; any other file is unknown."""
     entries: dict[str, bytes] = {}
+    places: dict[str, str] = {}
     unknown: list[str] = []
-    main_hash: str | None = None
-    for name in names:
-        if ENTRY_NAME.fullmatch(name):
-            raw = read(name)
-            if raw is None:
-                unknown.append(name)
-            else:
-                entries.setdefault(name, raw)
-            continue
-        pending = PENDING_NAME.fullmatch(name)
-        if pending and ENTRY_NAME.fullmatch(pending.group(2)):
-            if main_hash is None:
-                main_hash = digest(main)
-            if pending.group(1) == main_hash and pending.group(2) not in names:
-                raw = read(name)
-                if raw is not None:
-                    entries[pending.group(2)] = raw
-            continue
-        if name.startswith(TEMP_PREFIX) or is_platform_file(name):
-            continue
-        unknown.append(name)
-    return History(entries, tuple(unknown))
+    placed = {name for name in map(entry_name, listed) if name is not None}
+    pending_files = any(PENDING_NAME.fullmatch(place) for place in listed)
+    main_hash = digest(main) if pending_files else ""
+    for place in listed:
+        name, pending = _entry_of(place, placed, main_hash)
+        raw = None if name is None else read(place)
+        if name is None or raw is None:
+            if not pending and (name is not None or not _scratch(place)):
+                unknown.append(place)
+        elif name not in entries:
+            entries[name] = raw
+            if place != entry_place(name):
+                places[name] = place
+        elif entries[name] != raw:
+            unknown.append(place)  # the same entry in two places, differing: one is no entry
+    return History(entries, tuple(unknown), places)
+
+
+def _entry_of(place: str, placed: set[str], main_hash: str) -> tuple[str | None, bool]:
+    """The entry the file at ``place`` holds, and whether it is a pending file (see
+    :func:`classify`); None: none (a pending file of a change that did not happen, or whose
+    entry is in place, holds none either)."""
+    name = entry_name(place)
+    if name is not None:
+        return name, False
+    pending = PENDING_NAME.fullmatch(place)
+    if not pending or not ENTRY_NAME.fullmatch(pending.group(2)):
+        return None, False
+    name = pending.group(2)
+    return (name if pending.group(1) == main_hash and name not in placed else None), True
+
+
+def _scratch(place: str) -> bool:
+    """Whether the file at ``place`` is a temporary file, or one a platform writes by itself."""
+    base = place.rpartition("/")[2]
+    return base.startswith(TEMP_PREFIX) or is_platform_file(base)
 
 
 def read_state(
@@ -233,6 +297,17 @@ def write_pending(folder: Path, main_hash: str, name: str, data: bytes) -> Path:
     return pending
 
 
+def move_into_place(folder: Path, source: str, name: str) -> None:
+    """Rename the file ``source`` of ``folder`` to the place of entry ``name`` (its subfolder
+    made and synced when new; the caller syncs ``folder``)."""
+    final = folder / entry_place(name)
+    if not final.parent.is_dir():
+        final.parent.mkdir()
+        fsync_folder(folder)
+    os.replace(folder / source, final)
+    fsync_folder(final.parent)
+
+
 def _remove(path: Path) -> None:
     """Remove a scratch file a writer left; a folder of that name is named, never removed."""
     try:
@@ -272,7 +347,7 @@ def settle(
                 except OSError:
                     return  # no main file to judge by (missing, a FIFO…): its reader says so
             if _happened(folder, pending, main, shows):
-                os.replace(folder / name, folder / pending.group(2))
+                move_into_place(folder, name, pending.group(2))
             else:
                 _remove(folder / name)
             touched = True
@@ -293,7 +368,7 @@ def _happened(
     its final name is free."""
     final = pending.group(2)
     source = folder / pending.group(0)
-    if not ENTRY_NAME.fullmatch(final) or (folder / final).exists() or source.is_symlink():
+    if not ENTRY_NAME.fullmatch(final) or final in recorded_places(folder) or source.is_symlink():
         return False
     if pending.group(1) == digest(main):
         return True

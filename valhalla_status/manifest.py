@@ -49,7 +49,9 @@ from .layout import (
     digest,
     history_dir,
     history_shown,
+    move_into_place,
     read_state,
+    recorded_places,
     settle,
     write_pending,
 )
@@ -251,7 +253,7 @@ def parse_history(history: History, folder_shown: str) -> tuple[list[LandedEntry
     ]
     loaded: list[tuple[str, LineMap, Any]] = []
     for name in sorted(history.entries):
-        found = _read_entry(history.entries[name], f"{folder_shown}/{name}")
+        found = _read_entry(history.entries[name], f"{folder_shown}/{history.place(name)}")
         if isinstance(found, list):
             problems += found
         else:
@@ -259,11 +261,11 @@ def parse_history(history: History, folder_shown: str) -> tuple[list[LandedEntry
     try:
         entries = TypeAdapter(list[HistoryEntry]).validate_python([data for _, _, data in loaded])
     except ValidationError as exc:
-        return [], problems + _entry_problems(exc, loaded, folder_shown)
+        return [], problems + _entry_problems(exc, loaded, f"{folder_shown}/", history)
     problems += [
-        f"{folder_shown}/{name}: edited after it was recorded (its text no longer matches its "
-        "name); a recorded change is never edited: put back its recorded text (e.g. "
-        "`git checkout HEAD -- FILE`) and make the change you meant as a new one"
+        f"{folder_shown}/{history.place(name)}: edited after it was recorded (its text no "
+        "longer matches its name); a recorded change is never edited: put back its recorded "
+        "text (e.g. `git checkout HEAD -- FILE`) and make the change you meant as a new one"
         for (name, _, _), entry in zip(loaded, entries, strict=True)
         if _edited(name, history.entries[name], entry)
     ]
@@ -289,7 +291,7 @@ def _read_entry(raw: bytes, shown: str) -> tuple[LineMap, dict[str, Any]] | list
 
 
 def _entry_problems(
-    exc: ValidationError, loaded: list[tuple[str, LineMap, Any]], folder_shown: str
+    exc: ValidationError, loaded: list[tuple[str, LineMap, Any]], folder: str, history: History
 ) -> list[str]:
     """pydantic's errors of the entries, located in their files."""
     by_index: dict[int, list[Any]] = {}
@@ -302,7 +304,7 @@ def _entry_problems(
             loc = clean_loc(error["loc"][1:], data)
             message = error_message(error, ("history", 0, *loc))
             problems.append(
-                problem(f"{folder_shown}/{name}", lines.line_of(data, loc), loc, message)
+                problem(f"{folder}{history.place(name)}", lines.line_of(data, loc), loc, message)
             )
     return problems
 
@@ -467,15 +469,14 @@ def write_manifest(
     try:
         folder.mkdir(exist_ok=True)
         main_hash = digest(data)
-        pending = [
-            (write_pending(folder, main_hash, name, raw), folder / name) for name, raw in write
-        ]
+        pending = [(write_pending(folder, main_hash, name, raw), name) for name, raw in write]
         fsync_folder(folder)
         atomic_write(path, data)
-        for source, final in pending:
-            os.replace(source, final)
+        places = recorded_places(folder) if remove else {}
+        for source, name in pending:
+            move_into_place(folder, source.name, name)
         for name in remove:
-            (folder / name).unlink(missing_ok=True)
+            (folder / places.get(name, name)).unlink(missing_ok=True)
         fsync_folder(folder)
     except (OSError, ValhallaError) as exc:
         # Keeps the entries if the main file was replaced after all, else removes them.

@@ -124,9 +124,10 @@ def _read_entries(
         data = _read_file(folder / files[name].decode())
         if data is not None:
             raw[name] = data
-    entries, problems = parse_history(History(raw, ()), history_shown(shown))
+    places = {name: files[name].decode() for name, _ in order}
+    entries, problems = parse_history(History(raw, (), places), history_shown(shown))
     missing = [name for name, _ in order if name not in raw]
-    problems += [f"{history_shown(shown)}/{name}: not a regular file" for name in missing]
+    problems += [f"{history_shown(shown)}/{places[name]}: not a regular file" for name in missing]
     if problems:
         raise ManifestError(problems)
     by_name = {f"{entry.id}.yaml": entry for entry in entries}
@@ -204,9 +205,12 @@ class _Effects:
                 return str(action), sets_since(action, data["changes"]), micros(made)
         except Exception:  # anything unexpected: the entry read by the rules, its problems said
             pass
-        entries, problems = parse_history(History({name: raw}, ()), self.folder_shown)
+        place = self.files[name].decode()
+        entries, problems = parse_history(
+            History({name: raw}, (), {name: place}), self.folder_shown
+        )
         if problems or not entries:
-            raise ManifestError(problems or [f"{self.folder_shown}/{name}: not a history entry"])
+            raise ManifestError(problems or [f"{self.folder_shown}/{place}: not a history entry"])
         entry = entries[0]
         return entry.action, sets_since(entry.action, entry.changes), micros(entry.at)
 

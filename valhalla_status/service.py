@@ -44,9 +44,11 @@ from .formats import (
 )
 from .history import differences, entry_id, entry_label
 from .layout import (
+    entry_place,
     history_dir,
     history_shown,
     recorded_names,
+    recorded_places,
     refuse_shared_folder,
     same_stem_manifest,
 )
@@ -358,7 +360,9 @@ def _newest_place(source: Manifest | str | os.PathLike[str], manifest: Manifest)
     if manifest.schema_version == 2 and manifest.history:
         ident = entry_id(max(manifest.history, key=lambda entry: entry.at))
         if ident:
-            return f" ({history_shown(path)}/{ident}.yaml)"
+            name = f"{ident}.yaml"
+            place = recorded_places(history_dir(path)).get(name) or entry_place(name)
+            return f" ({history_shown(path)}/{place})"
     return f" ({path})"
 
 
