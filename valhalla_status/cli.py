@@ -420,7 +420,9 @@ def migrate(settings: Settings, by: str | None) -> None:
     """Move the manifest to the current layout (schema_version 2), losing nothing.
 
     The history moves to one file per change beside the manifest, so parallel changes on two
-    branches merge with plain git. Running it again changes nothing. As `init` does, it adds
+    branches merge with plain git. On a schema_version 2 manifest whose entry files an earlier
+    version wrote directly in the history folder, it moves them into their subfolders. Running
+    it again changes nothing. As `init` does, it adds
     the site folder, the lock files and the scratch files to the .gitignore, once.
     """
     from .service import migrate_manifest

@@ -308,6 +308,22 @@ def move_into_place(folder: Path, source: str, name: str) -> None:
     fsync_folder(final.parent)
 
 
+def move_flat_entries(folder: Path) -> int:
+    """Move the entry files directly in ``folder`` (as earlier versions wrote them) into their
+    subfolders (call with the lock); an identical copy already there replaces the move. Returns
+    how many were moved."""
+    flat = [place for place in _listing(folder) or () if entry_name(place) == place]
+    for name in flat:
+        final = folder / entry_place(name)
+        if final.is_file() and final.read_bytes() == (folder / name).read_bytes():
+            (folder / name).unlink()
+        else:
+            move_into_place(folder, name, name)
+    if flat:
+        fsync_folder(folder)
+    return len(flat)
+
+
 def _remove(path: Path) -> None:
     """Remove a scratch file a writer left; a folder of that name is named, never removed."""
     try:

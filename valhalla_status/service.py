@@ -47,6 +47,7 @@ from .layout import (
     entry_place,
     history_dir,
     history_shown,
+    move_flat_entries,
     recorded_names,
     recorded_places,
     refuse_shared_folder,
@@ -954,6 +955,22 @@ def _schema_version_1_alone(path: str | os.PathLike[str], main: bytes) -> Manife
     return alone if alone.schema_version == 1 else None
 
 
+def _place_entries(path: str | os.PathLike[str]) -> tuple[bool, str]:
+    """Move a schema_version 2 manifest's flat entry files into their subfolders."""
+    shown = os.fspath(path)
+    try:
+        moved = move_flat_entries(history_dir(path))
+    except OSError as exc:
+        raise ValhallaError(f"cannot write {history_dir(path)}: {os_reason(exc)}") from None
+    if not moved:
+        return False, f"No change: {shown} is already schema_version 2"
+    entries = "entry" if moved == 1 else "entries"
+    return True, (
+        f"Moved {moved} history {entries} of {history_shown(shown)}/ into the subfolders "
+        "named after their hash"
+    )
+
+
 def migrate_manifest(path: str | os.PathLike[str], *, by: str | None = None) -> tuple[bool, str]:
     """Move a schema_version 1 manifest to schema_version 2, losing nothing.
 
@@ -978,7 +995,7 @@ def migrate_manifest(path: str | os.PathLike[str], *, by: str | None = None) -> 
     with manifest_lock(path):
         old, beside = load_and_check()
         if old.schema_version == 2:
-            return False, f"No change: {shown} is already schema_version 2"
+            return _place_entries(path)
         # Entries already in the folder (a migrated branch merged in) are kept: one per id.
         merged = {entry_id(entry): entry for entry in [*old.history, *beside]}
         old = old.model_copy(update={"history": list(merged.values())})
