@@ -28,6 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from landing import entry, main_file, version
 
+from valhalla_status.layout import entry_place
+
 COMMANDS = (
     ("summary", ["summary"]),
     ("show --json", ["show", "--json"]),
@@ -44,7 +46,9 @@ def make_repository(root: Path, count: int) -> None:
     folder.mkdir(parents=True)
     for n in range(count):
         name, text = entry(n)
-        (folder / name).write_text(text, encoding="utf-8")
+        file = folder / entry_place(name)
+        file.parent.mkdir(exist_ok=True)
+        file.write_text(text, encoding="utf-8")
     (root / "manifest" / "valhalla.yaml").write_text(main_file(version(count - 1)), "utf-8")
     git = ["git", "-c", "user.name=bench", "-c", "user.email=b@example.org"]
     subprocess.run([*git, "init", "-q", "-b", "main"], cwd=root, check=True)

@@ -124,9 +124,10 @@ def entry_name(place: str) -> str | None:
     """The entry a file of the history folder holds, by its place there (``1a/<name>``, or
     ``<name>`` as earlier versions wrote them); None: the file is no entry's."""
     folder, _, name = place.rpartition("/")
-    if not ENTRY_NAME.fullmatch(name):
+    match = ENTRY_NAME.fullmatch(name)
+    if match is None:
         return None
-    return name if folder in ("", entry_place(name)[:2]) else None
+    return name if not folder or folder == match.group(3)[:2] else None
 
 
 def recorded_names(path: str | os.PathLike[str]) -> list[str]:
@@ -137,12 +138,13 @@ def recorded_names(path: str | os.PathLike[str]) -> list[str]:
 
 
 def recorded_places(folder: Path) -> dict[str, str]:
-    """The entry files in ``folder``: name -> place (see :func:`entry_name`)."""
+    """The entry files in ``folder``: name -> place (see :func:`entry_name`); an entry both
+    in its subfolder and directly in the folder is at the first."""
     found: dict[str, str] = {}
     for place in _listing(folder) or ():
         name = entry_name(place)
-        if name is not None:
-            found.setdefault(name, place)
+        if name is not None and (name not in found or place != name):
+            found[name] = place
     return found
 
 
@@ -218,31 +220,32 @@ def classify(listed: tuple[str, ...], read: Callable[[str], bytes | None], main:
     entries: dict[str, bytes] = {}
     places: dict[str, str] = {}
     unknown: list[str] = []
-    placed = {name for name in map(entry_name, listed) if name is not None}
-    pending_files = any(PENDING_NAME.fullmatch(place) for place in listed)
+    named = [(place, entry_name(place)) for place in listed]
+    placed = {name for _, name in named if name is not None}
+    pending_files = any(PENDING_NAME.fullmatch(place) for place, name in named if name is None)
     main_hash = digest(main) if pending_files else ""
-    for place in listed:
-        name, pending = _entry_of(place, placed, main_hash)
+    for place, name in named:
+        if name is None:
+            name, pending = _pending_entry(place, placed, main_hash)
+        else:
+            pending = False
         raw = None if name is None else read(place)
         if name is None or raw is None:
             if not pending and (name is not None or not _scratch(place)):
                 unknown.append(place)
         elif name not in entries:
             entries[name] = raw
-            if place != entry_place(name):
+            if place == name or pending:
                 places[name] = place
         elif entries[name] != raw:
             unknown.append(place)  # the same entry in two places, differing: one is no entry
     return History(entries, tuple(unknown), places)
 
 
-def _entry_of(place: str, placed: set[str], main_hash: str) -> tuple[str | None, bool]:
-    """The entry the file at ``place`` holds, and whether it is a pending file (see
+def _pending_entry(place: str, placed: set[str], main_hash: str) -> tuple[str | None, bool]:
+    """The entry the pending file at ``place`` holds, and whether it is a pending file (see
     :func:`classify`); None: none (a pending file of a change that did not happen, or whose
     entry is in place, holds none either)."""
-    name = entry_name(place)
-    if name is not None:
-        return name, False
     pending = PENDING_NAME.fullmatch(place)
     if not pending or not ENTRY_NAME.fullmatch(pending.group(2)):
         return None, False
