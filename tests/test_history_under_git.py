@@ -548,3 +548,53 @@ def test_the_history_starts_at_its_newest_init(team: Team) -> None:
     assert [(e["action"], e["at"]) for e in history] == [("init", iso(2))]
     assert alice.run("validate").exit_code == 0
     assert alice.json("show", "--json")["version"] == "1.0.0"
+
+
+def test_entries_committed_flat_then_moved_into_subfolders_keep_their_landing(
+    tmp_path: Path,
+) -> None:
+    """A repository of an earlier version, whose entries were committed directly in the history
+    folder, moves them into their subfolders in a later commit (`git mv`): each entry keeps the
+    time and the order it landed in."""
+    repo = Clone(tmp_path / "repo")
+    repo.root.mkdir()
+    repo.git("init", "-q", "-b", "main")
+    folder = repo.root / HISTORY
+
+    def commit_flat(message: str, hour: float) -> None:
+        for name, path in entry_files(folder).items():
+            if path.parent != folder:
+                path.rename(folder / name)
+                path.parent.rmdir()
+        repo.commit(message, hour=hour)
+
+    repo.change("init", hour=0)
+    commit_flat("init", hour=1)
+    repo.change("set-version", "1.1.0", hour=2)
+    repo.change("pack", "set", "K", "--status", "pending", hour=3)
+    commit_flat("two changes", hour=5)  # both land at 5, in the order they were made
+    repo.change("set-notes", "late", hour=4)  # made before the last landing, lands after it
+    commit_flat("late", hour=6)
+    names = list(entry_files(folder))
+    assert [path.parent for path in entry_files(folder).values()] == [folder] * 4
+    kept = repo.root / ".git" / "valhalla-status"
+    before = repo.history()
+    assert [(e["action"], e["landed_at"]) for e in before] == [
+        ("set-notes", iso(6)),
+        ("pack-set", iso(5)),
+        ("set-version", iso(5)),
+        ("init", iso(1)),
+    ]
+
+    for name in names:
+        (folder / entry_place(name)).parent.mkdir(exist_ok=True)
+        repo.git("mv", f"{HISTORY}/{name}", f"{HISTORY}/{entry_place(name)}")
+    repo.commit("entries into their subfolders", hour=10)
+    assert sorted(repo.git("show", "--name-status", "--format=", "HEAD").splitlines()) == sorted(
+        f"R100\t{HISTORY}/{name}\t{HISTORY}/{entry_place(name)}" for name in names
+    )
+    assert repo.history() == before  # read on from what was kept before the move
+    for path in kept.glob("*"):
+        path.unlink()
+    assert repo.history() == before  # read from nothing
+    assert repo.run("validate").exit_code == 0

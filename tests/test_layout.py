@@ -12,15 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import EPOCH, EPOCH_TEXT, Workspace, edit, entry_files, small_manifest, snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from valhalla_status.layout import classify, entry_place
+from valhalla_status.layout import EXAMPLE_NAME, classify, entry_place
 
 M = "manifest/valhalla.yaml"
 H = "manifest/valhalla.history"
@@ -268,6 +270,159 @@ def test_a_main_file_restored_from_git_finds_its_history_where_init_left_it(
     _git(ws.root, "checkout", "--", M)
     assert at(ws, 2, "validate") == f"{M}: valid (16 packs)\n"
     assert len(document(ws, "history", "--json")["history"]) == 2
+
+
+# --- where the entry files are: a subfolder per hash's first two digits ------------------------
+
+
+def everything(ws: Workspace) -> dict[str, bytes | None]:
+    """Everything in the history folder by its path in it: a file's bytes, None for a folder."""
+    folder = history_folder(ws)
+    return {
+        p.relative_to(folder).as_posix(): None if p.is_dir() else p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+def flatten(ws: Workspace) -> list[str]:
+    """Move every entry file up into the history folder itself, as earlier versions wrote them
+    (their subfolders removed); returns the entries' names."""
+    folder = history_folder(ws)
+    for name, path in entry_files(folder).items():
+        path.rename(folder / name)
+        if not any(path.parent.iterdir()):
+            path.parent.rmdir()
+    assert [p.parent for p in folder.rglob("*")] == [folder] * len(entries(ws))
+    return entries(ws)
+
+
+def unknown(place: str) -> str:
+    return (
+        f"{H}/{place}: not a history entry file (names look like {EXAMPLE_NAME}); move it out "
+        "of the folder\n"
+    )
+
+
+def test_a_change_writes_its_entry_into_the_subfolder_of_its_hash_and_nothing_else(
+    v2: Workspace,
+) -> None:
+    at(v2, 1, "set-version", "1.1.0", NB)
+    before, names = everything(v2), entries(v2)
+    at(v2, 2, "pack", "set", "K", "--status", "pending", NB, "--by", "bob")
+    after = everything(v2)
+    [name] = set(entries(v2)) - set(names)
+    text = after[entry_place(name)]
+    assert text is not None
+    digest = hashlib.sha256(text).hexdigest()
+    assert name.endswith(f"-{digest[:8]}.yaml")
+    assert entry_place(name) == f"{digest[:2]}/{name}"
+    added = {entry_place(name): text}
+    if digest[:2] not in before:
+        added[digest[:2]] = None
+    assert after == {**before, **added}
+
+
+def test_entries_written_flat_by_earlier_versions_are_still_the_history(v2: Workspace) -> None:
+    at(v2, 1, "set-version", "1.1.0", NB, "--by", "bob")
+    at(v2, 2, "pack", "set", "K", "--status", "pending", "--notes", "why", NB)
+    history = document(v2, "history", "--json")
+    shown = document(v2, "show", "--json")
+    names = flatten(v2)
+    assert len(names) == 3
+    assert at(v2, 2, "validate") == f"{M}: valid (16 packs)\n"
+    assert document(v2, "history", "--json") == history
+    assert document(v2, "show", "--json") == shown
+    assert at(v2, 2, "fmt", "--check") == f"{M}: canonical\n"
+    flat = everything(v2)
+
+    at(v2, 3, "set-notes", "after the move", NB)
+    [new] = set(entries(v2)) - set(names)
+    new_text = (history_folder(v2) / entry_place(new)).read_bytes()
+    assert everything(v2) == {
+        **flat,
+        entry_place(new).split("/")[0]: None,
+        entry_place(new): new_text,
+    }
+    assert at(v2, 3, "validate") == f"{M}: valid (16 packs)\n"
+    assert len(document(v2, "history", "--json")["history"]) == 4
+
+    bobs = history_folder(v2) / names[1]
+    bobs.write_text(bobs.read_text().replace("by: bob", "by: ''"))
+    assert fails(v2, "validate") == f"{H}/{names[1]}:2: by: must not be empty\n"
+
+
+@pytest.mark.parametrize("where", ["another entry's subfolder", "1A", "zz", "1a2", "sub/1a"])
+def test_an_entry_file_outside_its_own_subfolder_is_no_entry_and_is_named(
+    v2: Workspace, where: str
+) -> None:
+    at(v2, 1, "set-version", "1.1.0", NB)
+    name, path = list(entry_files(history_folder(v2)).items())[-1]
+    if where == "another entry's subfolder":
+        where = "00" if entry_place(name).startswith("ff") else "ff"
+    copy = history_folder(v2) / where / name
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_bytes(path.read_bytes())
+    before = snapshot(v2.root)
+    # A two-hex-digit subfolder is looked into; any other folder is a name that does not belong.
+    shown = f"{where}/{name}" if re.fullmatch("[0-9a-f]{2}", where) else where.split("/")[0]
+    assert fails(v2, "validate") == unknown(shown)
+    assert fails(v2, "set-notes", "x", NB) == unknown(shown)
+    assert snapshot(v2.root) == before
+
+
+def test_the_same_entry_flat_and_in_its_subfolder_counts_once_when_the_bytes_agree(
+    v2: Workspace,
+) -> None:
+    at(v2, 1, "set-version", "1.1.0", NB)
+    at(v2, 2, "pack", "set", "K", "--status", "pending", NB)
+    history = document(v2, "history", "--json")
+    for name, path in entry_files(history_folder(v2)).items():
+        (history_folder(v2) / name).write_bytes(path.read_bytes())
+    assert at(v2, 2, "validate") == f"{M}: valid (16 packs)\n"
+    assert document(v2, "history", "--json") == history
+    assert len(history["history"]) == 3
+
+
+def _spying(real: Any, looked: list[str]) -> Any:
+    """``real``, noting in ``looked`` every path it is called with."""
+
+    def spy(*args: object, **kwargs: object) -> object:
+        if args and isinstance(args[0], (str, os.PathLike)):
+            looked.append(os.path.abspath(os.fsdecode(args[0])))  # type: ignore[arg-type]
+        return real(*args, **kwargs)
+
+    return spy
+
+
+def test_a_subfolder_that_is_a_link_is_never_followed(
+    v2: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Elsewhere: an entry of a subfolder no entry of the history has, and a link to it there.
+    used = {place.split("/")[0] for place in map(entry_place, entries(v2))}
+    texts = (PULLED.replace("carol", f"mallory{n}") for n in range(10_000))
+    planted = next(t for t in texts if hashlib.sha256(t.encode()).hexdigest()[:2] not in used)
+    digest = hashlib.sha256(planted.encode()).hexdigest()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / f"20250920T013000Z-000001-{digest[:8]}.yaml").write_text(planted)
+    link = history_folder(v2) / digest[:2]
+    link.symlink_to(elsewhere, target_is_directory=True)
+    kept = snapshot(elsewhere)
+    before = snapshot(v2.root)
+    looked: list[str] = []
+    for call in ("open", "scandir", "listdir", "stat", "lstat"):
+        monkeypatch.setattr(os, call, _spying(getattr(os, call), looked))
+    said = {args[0]: v2.run(*args) for args in (["validate"], ["history"], ["set-notes", "x"])}
+    monkeypatch.undo()
+    assert looked  # the spies saw the tool at work
+    assert [p for p in looked if p.startswith((f"{link}/", f"{elsewhere}"))] == []
+    assert (said["validate"].exit_code, said["validate"].stderr) == (1, unknown(digest[:2]))
+    assert (said["set-notes"].exit_code, said["set-notes"].stderr) == (1, unknown(digest[:2]))
+    assert said["history"].exit_code == 0, said["history"].output
+    assert said["history"].stdout.splitlines()[-1].endswith("  alice  init")
+    assert "mallory" not in said["history"].output
+    assert snapshot(v2.root) == before
+    assert snapshot(elsewhere) == kept and link.is_symlink()
 
 
 # --- located errors ----------------------------------------------------------------------------
