@@ -383,6 +383,20 @@ def test_the_same_entry_flat_and_in_its_subfolder_counts_once_when_the_bytes_agr
     assert len(history["history"]) == 3
 
 
+def test_the_same_entry_flat_and_in_its_subfolder_with_other_bytes_names_the_flat_file(
+    v2: Workspace,
+) -> None:
+    at(v2, 1, "set-version", "1.1.0", NB, "--by", "bob")
+    for name, path in entry_files(history_folder(v2)).items():
+        flat = history_folder(v2) / name
+        flat.write_text(path.read_text().replace("notes: null", "notes: other"))
+        before = snapshot(v2.root)
+        assert fails(v2, "validate") == unknown(name)
+        assert fails(v2, "set-notes", "x", NB) == unknown(name)
+        assert snapshot(v2.root) == before
+        flat.unlink()
+
+
 def _spying(real: Any, looked: list[str]) -> Any:
     """``real``, noting in ``looked`` every path it is called with."""
 
