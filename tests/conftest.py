@@ -22,6 +22,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from valhalla_status.cli import main
+from valhalla_status.layout import recorded_places
 
 # 2025-09-20T00:00:00Z, the date of the examples in the docs.
 EPOCH = 1758326400
@@ -96,6 +97,24 @@ def snapshot(folder: Path) -> dict[str, bytes]:
         if path.is_file() and not (path.name.startswith(".") and path.name.endswith(".lock")):
             files[path.relative_to(folder).as_posix()] = path.read_bytes()
     return files
+
+
+def entry_files(folder: Path) -> dict[str, Path]:
+    """The history entry files in the history folder ``folder``, as the tool finds them: entry
+    name -> its file, in its subfolder (``1a/<name>``) or directly in the folder (where earlier
+    versions wrote them); in the order of the names (their time, then their sequence)."""
+    return {name: folder / place for name, place in sorted(recorded_places(folder).items())}
+
+
+def other_files(folder: Path) -> list[str]:
+    """The files in the history folder ``folder`` that are no entry file (pending, temporary,
+    unknown…), by their path in it."""
+    entries = set(entry_files(folder).values())
+    return sorted(
+        path.relative_to(folder).as_posix()
+        for path in folder.rglob("*")
+        if not path.is_dir() and path not in entries
+    )
 
 
 @dataclass

@@ -28,7 +28,9 @@ from conftest import (
     Workspace,
     clean_env,
     dump,
+    entry_files,
     holding_lock,
+    other_files,
     small_manifest,
     snapshot,
 )
@@ -42,6 +44,7 @@ from valhalla_status.documents import (
     status_document,
     summary_document,
 )
+from valhalla_status.layout import entry_place
 from valhalla_status.manifest import HEADER, dump_manifest, load_manifest
 from valhalla_status.models import HistoryEntry
 
@@ -113,9 +116,15 @@ def default_manifest_text(at: str, by: str) -> str:
 
 
 def history_files(ws: Workspace) -> dict[str, str]:
-    """The history folder's files (name -> text)."""
+    """The history folder's entry files (name -> text), after asserting that each is in its
+    subfolder and that the folder holds no other file."""
     folder = ws.manifest.with_name(ws.manifest.stem + ".history")
-    return {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.iterdir())}
+    found = entry_files(folder)
+    assert [path.relative_to(folder).as_posix() for path in found.values()] == [
+        entry_place(name) for name in found
+    ]
+    assert other_files(folder) == []
+    return {name: path.read_text(encoding="utf-8") for name, path in found.items()}
 
 
 def init_entry_text(at: str, by: str) -> str:

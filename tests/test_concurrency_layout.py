@@ -3,14 +3,13 @@ never sees a change without its history entry, or an entry without its change.""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from conftest import clean_env, tool_command
+from conftest import clean_env, entry_files, other_files, tool_command
 from test_concurrency import base_manifest, environment
 
 from valhalla_status.changes import pack_record
@@ -68,9 +67,9 @@ def test_parallel_changes_lose_nothing_and_readers_see_each_change_with_its_entr
     final = load_manifest(manifest)
     assert [p.status for p in final.packs] == ["pending"] * WORKERS
     assert sorted(e.by for e in final.history[1:]) == sorted(f"worker-{i}" for i in range(WORKERS))
-    names = os.listdir(history_dir(manifest))
+    names = list(entry_files(history_dir(manifest)))
     assert len(names) == WORKERS + 1
-    assert not [n for n in names if n.startswith(".")]
+    assert other_files(history_dir(manifest)) == []
     seqs = sorted(int(n.split("-")[1]) for n in names)
     assert seqs == list(range(WORKERS + 1)), "each writer saw every earlier entry"
 
@@ -110,7 +109,8 @@ def test_a_queue_of_parallel_writers_all_get_through_with_the_default_lock_timeo
     final = load_manifest(manifest)
     assert [p.status for p in final.packs] == ["pending"] * 8
     assert sorted(e.by for e in final.history[1:]) == [f"worker-{i}" for i in range(8)]
-    assert len(os.listdir(history_dir(manifest))) == 9
+    assert len(entry_files(history_dir(manifest))) == 9
+    assert other_files(history_dir(manifest)) == []
     check = subprocess.run(
         tool_command(manifest, site, "build", "--check"),
         env=clean_env(),

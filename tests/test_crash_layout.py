@@ -17,10 +17,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from conftest import tool_command
+from conftest import entry_files, tool_command
 from test_crash import environment, kill_at, kill_moments
 
-from valhalla_status.layout import history_dir, read_state
+from valhalla_status.layout import entry_place, history_dir, read_state
 from valhalla_status.manifest import load_manifest, write_manifest
 from valhalla_status.models import HistoryEntry, Manifest
 
@@ -73,30 +73,34 @@ def start_manifest() -> Manifest:
 
 
 def files(manifest: Path) -> State:
-    """Every file the manifest is made of, as they are on disk (hidden ones included)."""
+    """Every file the manifest is made of, as they are on disk (hidden ones included), the
+    history folder's by their path in it."""
     folder = history_dir(manifest)
-    return manifest.read_bytes(), {p.name: p.read_bytes() for p in folder.iterdir()}
+    found = {p.relative_to(folder).as_posix(): p for p in folder.rglob("*") if p.is_file()}
+    return manifest.read_bytes(), {place: found[place].read_bytes() for place in sorted(found)}
 
 
 def restore(manifest: Path, state: State) -> None:
     folder = history_dir(manifest)
     shutil.rmtree(folder)
     folder.mkdir()
-    for name, data in state[1].items():
-        (folder / name).write_bytes(data)
+    for place, data in state[1].items():
+        (folder / place).parent.mkdir(exist_ok=True)
+        (folder / place).write_bytes(data)
     manifest.write_bytes(state[0])
 
 
 def seen(manifest: Path) -> State:
-    """What a reader without the lock sees: the main file and the history that counts."""
+    """What a reader without the lock sees: the main file and the history that counts, each
+    entry by the path of its file in the history folder (a pending one's: where it goes)."""
     main, history = read_state(manifest, manifest.read_bytes)
     assert not history.unknown
-    return main, history.entries
+    return main, {entry_place(name): raw for name, raw in sorted(history.entries.items())}
 
 
 def hidden(manifest: Path) -> list[str]:
     folder = history_dir(manifest)
-    names = [n for n in os.listdir(folder) if n.startswith(".")]
+    names = [p.name for p in folder.rglob(".*")]
     return names + [n for n in os.listdir(manifest.parent) if ".tmp-" in n]
 
 
@@ -173,10 +177,10 @@ def test_a_change_killed_at_any_moment_leaves_the_change_and_its_entry_both_or_n
         if delay is None:
             # Killed after the main file was replaced, before the rename: the entry is pending.
             restore(manifest, new)
-            entry = next(n for n in new[1] if n not in old[1])
+            entry = Path(next(n for n in new[1] if n not in old[1]))
             digest = hashlib.sha256(new[0]).hexdigest()
             (history_dir(manifest) / entry).rename(
-                history_dir(manifest) / f".pending-{digest}-{entry}"
+                history_dir(manifest) / f".pending-{digest}-{entry.name}"
             )
         assert seen(manifest) == expected
         done = subprocess.run(
@@ -189,7 +193,7 @@ def test_a_change_killed_at_any_moment_leaves_the_change_and_its_entry_both_or_n
         assert hidden(manifest) == []
         history = load_manifest(manifest).history
         assert len(history) == len(expected[1]) + 1
-        assert all(name in os.listdir(history_dir(manifest)) for name in expected[1])
+        assert set(expected[1]) <= set(files(manifest)[1])
 
 
 # --- fmt, killed at any moment ----------------------------------------------------------------
@@ -200,7 +204,8 @@ NOTED = 60
 def hand_written_history(manifest: Path) -> set[str]:
     """A manifest whose history files were written by hand: entries not in canonical form, each
     named after its canonical text, with a seq that is not its place (as a merge of branches
-    leaves them), and a main file without its header. Returns the entries' names."""
+    leaves them), and a main file without its header. Returns the entries' paths in the history
+    folder."""
     from datetime import timedelta
 
     from valhalla_status.service import default_manifest
@@ -220,14 +225,17 @@ def hand_written_history(manifest: Path) -> set[str]:
     system = start.system.model_copy(update={"notes": f"note {NOTED}"})
     write_manifest(manifest, start.model_copy(update={"system": system, "history": history}))
     folder = history_dir(manifest)
-    for name in sorted(os.listdir(folder))[1:]:
-        text = (folder / name).read_text()
+    for name, path in list(entry_files(folder).items())[1:]:
+        text = path.read_text()
         at, seq, rest = name.split("-")
-        (folder / name).unlink()
-        (folder / f"{at}-{int(seq) + 1000:06d}-{rest}").write_text(text.replace("by: ", "by:  "))
+        path.unlink()
+        # the same hash: the same subfolder
+        path.with_name(f"{at}-{int(seq) + 1000:06d}-{rest}").write_text(
+            text.replace("by: ", "by:  ")
+        )
     text = manifest.read_text()
     manifest.write_text(text[text.index("schema_version") :])
-    return set(os.listdir(folder))
+    return set(files(manifest)[1])
 
 
 @pytest.mark.slow
@@ -260,7 +268,7 @@ def test_fmt_killed_at_any_moment_leaves_every_entry_recorded_exactly_once(
         else:
             kill_at(fmt, delay)
         left += bool(hidden(manifest))
-        on_disk = {n for n in os.listdir(history_dir(manifest)) if not n.startswith(".")}
+        on_disk = {p for p in files(manifest)[1] if not Path(p).name.startswith(".")}
         assert on_disk == names, f"entries after a kill at {delay:.4f} s"
         assert set(seen(manifest)[1]) == names
         done = subprocess.run(
@@ -271,7 +279,7 @@ def test_fmt_killed_at_any_moment_leaves_every_entry_recorded_exactly_once(
         )
         assert done.returncode == 0, done.stderr
         assert hidden(manifest) == []
-        assert len(set(os.listdir(history_dir(manifest))) - names) == 1
+        assert len(set(files(manifest)[1]) - names) == 1
         checked = subprocess.run(
             tool_command(manifest, site, "validate"), env=environment(), capture_output=True
         )

@@ -216,9 +216,11 @@ def test_two_revisions_one_revision_and_two_files(repo: Repo) -> None:
     old.write_text(git(repo.root, "show", f"HEAD~1:{MANIFEST}"), encoding="utf-8")
     (repo.root / "old.history").mkdir()  # a manifest file's history is the folder beside it
     folder = "manifest/valhalla.history"
-    for name in git(repo.root, "ls-tree", "--name-only", "HEAD~1", f"{folder}/").split():
+    for name in git(repo.root, "ls-tree", "-r", "--name-only", "HEAD~1", f"{folder}/").split():
         content = git(repo.root, "show", f"HEAD~1:{name}")
-        (repo.root / "old.history" / name.rsplit("/", 1)[1]).write_text(content, encoding="utf-8")
+        copy = repo.root / "old.history" / name.removeprefix(f"{folder}/")
+        copy.parent.mkdir(exist_ok=True)
+        copy.write_text(content, encoding="utf-8")
     files = repo.run("diff", "old.yaml", MANIFEST, "--exit-code")
     assert files.exit_code == 1
     assert lines(files)[0] == f"Status changes: old.yaml → {MANIFEST}"

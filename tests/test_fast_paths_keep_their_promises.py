@@ -21,14 +21,23 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from conftest import EPOCH, EPOCH_TEXT, Workspace, clean_env, run_tool, small_manifest
+from conftest import (
+    EPOCH,
+    EPOCH_TEXT,
+    Workspace,
+    clean_env,
+    entry_files,
+    other_files,
+    run_tool,
+    small_manifest,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from valhalla_status import canonical, site
 from valhalla_status.cli import main as main_command
 from valhalla_status.history import differences
-from valhalla_status.layout import PENDING_NAME, digest
+from valhalla_status.layout import digest, entry_place
 from valhalla_status.manifest import load_manifest
 from valhalla_status.models import ACTIONS, HistoryEntry
 
@@ -84,8 +93,15 @@ def _v2(ws: Workspace, *, by_hand: list[dict[str, Any]] | None = None) -> Path:
     for seq, data in enumerate(by_hand or [], start=1):
         entry = HistoryEntry.model_validate(data)
         text = canonical.dump_entry(entry)
-        (folder / canonical.entry_file_name(entry, seq, text)).write_text(text, "utf-8")
+        _write(folder, canonical.entry_file_name(entry, seq, text), text)
     return folder
+
+
+def _write(folder: Path, name: str, text: str) -> None:
+    """Write the entry file ``name`` by hand where the tool would: in its subfolder."""
+    path = folder / entry_place(name)
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text, "utf-8")
 
 
 def _entry_name(text: str, seq: int = 1) -> str:
@@ -104,7 +120,7 @@ def _put_back(ws: Workspace, folder: Path, seq: int) -> None:
          "notes": "put back"}
     )  # fmt: skip
     text = canonical.dump_entry(entry)
-    (folder / canonical.entry_file_name(entry, seq, text)).write_text(text, "utf-8")
+    _write(folder, canonical.entry_file_name(entry, seq, text), text)
 
 
 @pytest.mark.parametrize("depth", [200, 245, 250, 252])
@@ -121,7 +137,7 @@ def test_deeply_nested_history_values_are_published_as_written(ws: Workspace, de
         "at: '2025-09-21T00:00:00Z'\nby: hand\naction: set-notes\nchanges:\n"
         f"  x: [null, {_nested_flow(depth)}]\nnotes: null\n"
     )
-    (folder / _entry_name(text)).write_text(text, "utf-8")
+    _write(folder, _entry_name(text), text)
     assert ws.run("validate").exit_code == 0
 
     built = ws.run("build")
@@ -178,7 +194,7 @@ def test_control_characters_in_history_values_never_reach_the_feed_or_the_pages(
 ) -> None:
     folder = _v2(ws)
     text = f"at: '2025-09-21T00:00:00Z'\nby: hand\naction: {action}\n{_ODD_CHANGES}notes: null\n"
-    (folder / _entry_name(text)).write_text(text, "utf-8")
+    _write(folder, _entry_name(text), text)
     _put_back(ws, folder, 2)
     assert ws.run("validate").exit_code == 0
 
@@ -315,7 +331,7 @@ def test_a_change_after_a_killed_writer_records_exactly_what_happened(
 ) -> None:
     folder = _v2(ws)
     main_hash = digest(ws.manifest.read_bytes())
-    [first] = os.listdir(folder)
+    [(first, first_file)] = entry_files(folder).items()
     ghost = HistoryEntry.model_validate(
         {
             "at": "2025-09-20T12:00:00Z",
@@ -330,7 +346,7 @@ def test_a_change_after_a_killed_writer_records_exactly_what_happened(
     if leftover == "other main":  # killed before its main file was replaced: never happened
         (folder / f".pending-{'0' * 64}-{ghost_name}").write_text(ghost_text, "utf-8")
     elif leftover == "this main, entry there":  # renamed already, the pending copy stayed
-        (folder / f".pending-{main_hash}-{first}").write_bytes((folder / first).read_bytes())
+        (folder / f".pending-{main_hash}-{first}").write_bytes(first_file.read_bytes())
     elif leftover == "temp file":
         (folder / ".tmp-123-abcd").write_text("half", "utf-8")
     else:  # killed after the main file was replaced, before the rename: it happened
@@ -339,15 +355,14 @@ def test_a_change_after_a_killed_writer_records_exactly_what_happened(
 
     _change(ws, "pack", "set", "K", "--status", "pending")
 
-    names = sorted(os.listdir(folder))
-    assert not [n for n in names if PENDING_NAME.fullmatch(n) or n.startswith(".tmp-")]
+    assert other_files(folder) == []
     history = _history_json(ws)
     assert [e["by"] for e in history] == [
         "tester",
         *(["ghost"] if happened else []),
         history[-1]["by"],
     ]
-    assert len(names) == len(history)
+    assert len(entry_files(folder)) == len(history)
     assert ws.run("fmt", "--check").exit_code == 0
 
 
@@ -386,7 +401,8 @@ def test_a_change_killed_at_any_rename_leaves_history_and_main_file_agreeing(
     assert len(_history_json(ws)) == (2 if happened else 1)
     _change(ws, "pack", "set", "H", "--status", "pending")
     assert len(_history_json(ws)) == (3 if happened else 2)
-    assert len(os.listdir(ws.root / H)) == len(_history_json(ws))
+    assert len(entry_files(ws.root / H)) == len(_history_json(ws))
+    assert other_files(ws.root / H) == []
     assert ws.run("fmt", "--check").exit_code == 0
 
 
@@ -403,14 +419,15 @@ def test_a_change_keeps_entries_merged_or_added_by_hand_and_reads_in_order(ws: W
     ]
     folder = _v2(ws, by_hand=merged)
     # the same change made on two branches at two places: identical bytes, two names
-    twin = sorted(os.listdir(folder))[-1]
+    twin, twin_file = list(entry_files(folder).items())[-1]
     twin_name = twin.replace("-000003-", "-000004-")
-    shutil.copy(folder / twin, folder / twin_name)
-    before = {name: (folder / name).read_bytes() for name in os.listdir(folder)}
+    shutil.copy(twin_file, folder / entry_place(twin_name))
+    before = {name: path.read_bytes() for name, path in entry_files(folder).items()}
 
     _change(ws, "set-notes", "after the merge")
 
-    after = {name: (folder / name).read_bytes() for name in os.listdir(folder)}
+    after = {name: path.read_bytes() for name, path in entry_files(folder).items()}
+    assert other_files(folder) == []
     assert {k: v for k, v in after.items() if k in before} == before
     [new] = [name for name in after if name not in before]
     assert "-000005-" in new  # after every entry it read
@@ -422,19 +439,20 @@ def test_a_hand_edited_entry_is_left_by_a_change_and_fmt_still_puts_it_right(
     ws: Workspace,
 ) -> None:
     folder = _v2(ws)
-    [first] = os.listdir(folder)
+    [first] = entry_files(folder).values()
     # still valid, but not canonical: fmt must rewrite it, a change must not
-    (folder / first).write_text((folder / first).read_text("utf-8") + "# a comment\n", "utf-8")
-    hand = (folder / first).read_bytes()
+    first.write_text(first.read_text("utf-8") + "# a comment\n", "utf-8")
+    hand = first.read_bytes()
 
     _change(ws, "set-notes", "one")
-    assert (folder / first).read_bytes() == hand
+    assert first.read_bytes() == hand
     assert ws.run("fmt", "--check").exit_code == 1
 
     assert ws.run("fmt").exit_code == 0
     assert ws.run("fmt", "--check").exit_code == 0
     assert _history_json(ws)[0]["by"] == "tester"
-    assert len(os.listdir(folder)) == 2
+    assert len(entry_files(folder)) == 2
+    assert other_files(folder) == []
 
 
 def test_init_force_and_migrate_still_write_the_whole_history(ws: Workspace) -> None:
@@ -443,11 +461,13 @@ def test_init_force_and_migrate_still_write_the_whole_history(ws: Workspace) -> 
         by_hand=[{"at": "2025-09-20T12:00:00Z", "by": "x", "action": "set-notes", "notes": None}],
     )
     _change(ws, "set-notes", "one")
-    assert len(os.listdir(folder)) == 3
+    assert len(entry_files(folder)) == 3
+    assert other_files(folder) == []
 
     forced = ws.run("init", "--force", NB, env={"SOURCE_DATE_EPOCH": str(EPOCH + 2 * 86400)})
     assert forced.exit_code == 0, forced.output
-    assert len(os.listdir(folder)) == 1
+    assert len(entry_files(folder)) == 1
+    assert other_files(folder) == []
     assert ws.run("fmt", "--check").exit_code == 0
 
     v1 = _with_history(small_manifest(), 5)
@@ -456,7 +476,8 @@ def test_init_force_and_migrate_still_write_the_whole_history(ws: Workspace) -> 
     migrated = ws.run("migrate")
     assert migrated.exit_code == 0, migrated.output
     # init, the 5 changes, and the migrate entry recording what the history did not explain
-    assert len(os.listdir(folder)) == 7
+    assert len(entry_files(folder)) == 7
+    assert other_files(folder) == []
     assert ws.run("fmt", "--check").exit_code == 0
     assert [e["action"] for e in _history_json(ws)] == ["migrate"] + ["set-notes"] * 5 + ["init"]
 
@@ -475,7 +496,8 @@ def test_parallel_changes_each_write_their_own_entry_and_lose_none(ws: Workspace
     for process in processes:
         _, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
-    names = sorted(os.listdir(ws.root / H))
+    names = entry_files(ws.root / H)
+    assert other_files(ws.root / H) == []
     assert sorted(name.split("-")[1] for name in names) == [f"{n:06d}" for n in range(5)]
     history = _history_json(ws)
     assert sorted(next(iter(e["changes"])) for e in history[:4]) == [

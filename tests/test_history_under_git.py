@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import EPOCH
+from conftest import EPOCH, entry_files, other_files, snapshot
 
 from valhalla_status.cli import main
+from valhalla_status.layout import entry_place
 
 HOUR = 3600
 MANIFEST = "manifest/valhalla.yaml"
@@ -265,21 +266,25 @@ def test_git_revert_of_a_merged_change_fails_validate_and_points_to_revert(team:
     alice.commit("K pending", hour=1)
     land(alice, "k", "merge", hour=2)
     entry = alice.history()[0]["id"]
+    file = f"{HISTORY}/{entry_place(f'{entry}.yaml')}"
     alice.git("revert", "--no-edit", "-m", "1", "HEAD", hour=3)
 
     said = alice.fails("validate")
     assert said == (
-        f"error: {HISTORY}/{entry}.yaml: a recorded change was removed (it landed on this "
-        f"branch, and the file is gone); put the file back from git (`git log --diff-filter=D "
-        f"-- {HISTORY}/{entry}.yaml` shows the commit that removed it), then undo the change "
-        f"with `valhalla-status revert {entry}`\n"
+        f"error: {file}: a recorded change was removed (it landed on this branch, and the file "
+        f"is gone); put the file back from git (`git log --diff-filter=D -- {file}` shows the "
+        f"commit that removed it), then undo the change with `valhalla-status revert {entry}`\n"
+    )
+    assert alice.git("log", "--format=%s", "--diff-filter=D", "--", file) == (
+        "Revert \"Merge branch 'k'\"\n"
     )
     against_base = alice.fails("validate", "--base", "HEAD~1")
-    assert f"{HISTORY}/{entry}.yaml: removed since HEAD~1;" in against_base
+    assert f"{file}: removed since HEAD~1;" in against_base
+    assert f"`git checkout HEAD~1 -- {file}`" in against_base
     assert f"`valhalla-status revert {entry}`" in against_base
 
     # The way that validates: put the file back, then revert with the tool.
-    alice.git("checkout", "HEAD~1", "--", f"{HISTORY}/{entry}.yaml")
+    alice.git("checkout", "HEAD~1", "--", file)
     alice.change("revert", entry, hour=4)
     history = alice.history()
     assert history[0]["action"] == "revert"
@@ -316,20 +321,24 @@ def test_an_edited_entry_is_named_by_validate_and_fmt_and_never_renamed(team: Te
     alice = team.alice
     alice.change("set-version", "1.1.0", hour=1)
     entry = alice.history()[0]["id"]
-    path = alice.root / HISTORY / f"{entry}.yaml"
+    folder = alice.root / HISTORY
+    path = entry_files(folder)[f"{entry}.yaml"]
+    assert path == folder / entry_place(f"{entry}.yaml")
     path.write_text(path.read_text().replace("1.1.0", "1.1.1"))
     alice.root.joinpath(MANIFEST).write_text(
         alice.root.joinpath(MANIFEST).read_text().replace("1.1.0", "1.1.1")
     )
     expected = (
-        f"{HISTORY}/{entry}.yaml: edited after it was recorded (its text no longer matches "
+        f"{HISTORY}/{entry_place(f'{entry}.yaml')}: edited after it was recorded (its text "
+        "no longer matches "
         "its name); a recorded change is never edited: put back its recorded text (e.g. "
         "`git checkout HEAD -- FILE`) and make the change you meant as a new one\n"
     )
     assert alice.fails("validate").endswith(expected)
     assert alice.fails("fmt", "--check").endswith(expected)
     assert alice.fails("fmt").endswith(expected)
-    assert sorted(p.name for p in path.parent.iterdir())[-1] == path.name  # not renamed
+    assert list(entry_files(folder).items())[-1] == (path.name, path)  # not renamed
+    assert other_files(folder) == []
 
 
 # --- the manifest is what its history says ------------------------------------------------------
@@ -460,7 +469,7 @@ def test_a_v1_main_file_beside_a_v2_history_folder_is_invalid_and_migrate_joins_
         "  by: carol\n  action: set-notes\n  changes: {}\n  notes: kept on the old branch\n"
     )
     manifest.write_text(v1)  # a "keep mine" resolution of a v1-against-migrated conflict
-    folder_entries = sorted(p.name for p in (alice.root / HISTORY).iterdir())
+    folder_entries = entry_files(alice.root / HISTORY)
     assert alice.fails("validate") == (
         f"{MANIFEST}: this file is schema_version 1 (its history inside it), but {HISTORY}/ "
         "holds 1 history files of schema_version 2 (a branch of each layout merged?); run "
@@ -468,8 +477,10 @@ def test_a_v1_main_file_beside_a_v2_history_folder_is_invalid_and_migrate_joins_
     )
     result = alice.run("migrate", "--by", "carol", hour=3)
     assert result.exit_code == 0, result.output
-    after = sorted(p.name for p in (alice.root / HISTORY).iterdir())
-    assert set(folder_entries) < set(after)  # the folder's entries stay; the file's join them
+    after = entry_files(alice.root / HISTORY)
+    # the folder's entries stay where they are; the file's join them
+    assert folder_entries.items() < after.items()
+    assert other_files(alice.root / HISTORY) == []
     assert [e["action"] for e in alice.history()] == ["migrate", "set-notes", "init"]
     assert alice.run("validate").exit_code == 0
 
@@ -527,11 +538,63 @@ def test_the_history_starts_at_its_newest_init(team: Team) -> None:
     alice.change("set-version", "1.1.0", hour=1)
     alice.commit("1.1.0", hour=1)
     folder = alice.root / HISTORY
-    old = {p.name: p.read_bytes() for p in folder.iterdir()}
+    old = snapshot(folder)
+    assert sorted(old) == sorted(map(entry_place, entry_files(folder)))
     alice.change("init", "--force", hour=2)
-    for name, data in old.items():  # what a killed `init --force` leaves
-        (folder / name).write_bytes(data)
+    for place, data in old.items():  # what a killed `init --force` leaves
+        (folder / place).parent.mkdir(exist_ok=True)
+        (folder / place).write_bytes(data)
     history = alice.history()
     assert [(e["action"], e["at"]) for e in history] == [("init", iso(2))]
     assert alice.run("validate").exit_code == 0
     assert alice.json("show", "--json")["version"] == "1.0.0"
+
+
+def test_entries_committed_flat_then_moved_into_subfolders_keep_their_landing(
+    tmp_path: Path,
+) -> None:
+    """A repository of an earlier version, whose entries were committed directly in the history
+    folder, moves them into their subfolders in a later commit (`git mv`): each entry keeps the
+    time and the order it landed in."""
+    repo = Clone(tmp_path / "repo")
+    repo.root.mkdir()
+    repo.git("init", "-q", "-b", "main")
+    folder = repo.root / HISTORY
+
+    def commit_flat(message: str, hour: float) -> None:
+        for name, path in entry_files(folder).items():
+            if path.parent != folder:
+                path.rename(folder / name)
+                path.parent.rmdir()
+        repo.commit(message, hour=hour)
+
+    repo.change("init", hour=0)
+    commit_flat("init", hour=1)
+    repo.change("set-version", "1.1.0", hour=2)
+    repo.change("pack", "set", "K", "--status", "pending", hour=3)
+    commit_flat("two changes", hour=5)  # both land at 5, in the order they were made
+    repo.change("set-notes", "late", hour=4)  # made before the last landing, lands after it
+    commit_flat("late", hour=6)
+    names = list(entry_files(folder))
+    assert [path.parent for path in entry_files(folder).values()] == [folder] * 4
+    kept = repo.root / ".git" / "valhalla-status"
+    before = repo.history()
+    assert [(e["action"], e["landed_at"]) for e in before] == [
+        ("set-notes", iso(6)),
+        ("pack-set", iso(5)),
+        ("set-version", iso(5)),
+        ("init", iso(1)),
+    ]
+
+    for name in names:
+        (folder / entry_place(name)).parent.mkdir(exist_ok=True)
+        repo.git("mv", f"{HISTORY}/{name}", f"{HISTORY}/{entry_place(name)}")
+    repo.commit("entries into their subfolders", hour=10)
+    assert sorted(repo.git("show", "--name-status", "--format=", "HEAD").splitlines()) == sorted(
+        f"R100\t{HISTORY}/{name}\t{HISTORY}/{entry_place(name)}" for name in names
+    )
+    assert repo.history() == before  # read on from what was kept before the move
+    for path in kept.glob("*"):
+        path.unlink()
+    assert repo.history() == before  # read from nothing
+    assert repo.run("validate").exit_code == 0

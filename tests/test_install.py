@@ -90,7 +90,9 @@ def test_wheel_installs_into_a_fresh_virtualenv_and_runs(tmp_path: Path) -> None
     assert lines[6].split() == ["H", "Analyst", "Essentials", "Professional", "installed"]
     assert len(lines) == 6 + 16
     done = run([python, "-m", "valhalla_status", "history"], workdir, env)
-    [entry] = (workdir / "manifest" / "valhalla.history").iterdir()
+    folder = workdir / "manifest" / "valhalla.history"
+    [entry] = (path for path in folder.rglob("*") if path.is_file())
+    assert entry.relative_to(folder).as_posix() == f"{entry.name.split('-')[2][:2]}/{entry.name}"
     ident = entry.name.removesuffix(".yaml")  # the entry's id
     assert done.stdout == f"2025-09-20 00:00 UTC  {ident}  newcomer  init\n"
     assert f"at: '{EPOCH_TEXT}'" in entry.read_text(encoding="utf-8")

@@ -12,15 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import EPOCH, EPOCH_TEXT, Workspace, edit, small_manifest, snapshot
+from conftest import EPOCH, EPOCH_TEXT, Workspace, edit, entry_files, small_manifest, snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from valhalla_status.layout import classify
+from valhalla_status.layout import EXAMPLE_NAME, classify, entry_place
 
 M = "manifest/valhalla.yaml"
 H = "manifest/valhalla.history"
@@ -46,7 +48,25 @@ def history_folder(ws: Workspace) -> Path:
 
 
 def entries(ws: Workspace) -> list[str]:
-    return sorted(os.listdir(history_folder(ws)))
+    """The names of the entry files in the history folder, wherever they are in it."""
+    return list(entry_files(history_folder(ws)))
+
+
+def entry_file(ws: Workspace, name: str) -> Path:
+    """The file of the entry ``name``, where it is in the history folder."""
+    return entry_files(history_folder(ws))[name]
+
+
+def tree(ws: Workspace) -> list[str]:
+    """Every file in the history folder, by its path in it."""
+    folder = history_folder(ws)
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir())
+
+
+def in_place(names: list[str]) -> list[str]:
+    """The files of a history folder that holds the entries ``names``, each in its subfolder,
+    and nothing else."""
+    return sorted(map(entry_place, names))
 
 
 def document(ws: Workspace, *args: str) -> dict:  # type: ignore[type-arg]
@@ -85,7 +105,7 @@ def test_a_change_writes_one_history_file_and_the_main_file_only(v2: Workspace) 
 
 def test_a_change_leaves_every_earlier_history_file_as_it_is(v2: Workspace) -> None:
     at(v2, 1, "set-version", "1.1.0", NB, "--by", "bob")
-    first, second = (history_folder(v2) / name for name in entries(v2))
+    first, second = entry_files(history_folder(v2)).values()
     # Valid but not canonical (quoted differently): a change does not rewrite it, fmt does.
     second.write_text(second.read_text().replace("by: bob", 'by: "bob"'))
     before = {p: (p.read_bytes(), p.stat().st_ino) for p in (first, second)}
@@ -95,6 +115,7 @@ def test_a_change_leaves_every_earlier_history_file_as_it_is(v2: Workspace) -> N
 
     assert {p: (p.read_bytes(), p.stat().st_ino) for p in (first, second)} == before
     assert len(entries(v2)) == 4
+    assert tree(v2) == in_place(entries(v2))
     assert [e["action"] for e in document(v2, "history", "--json")["history"]] == [
         "set-notes",
         "pack-set",
@@ -107,6 +128,7 @@ def test_a_change_leaves_every_earlier_history_file_as_it_is(v2: Workspace) -> N
     assert at(v2, 3, "fmt") == f"{M}: reformatted\n"
     assert at(v2, 3, "fmt", "--check") == f"{M}: canonical\n"
     assert len(entries(v2)) == 4
+    assert tree(v2) == in_place(entries(v2))
 
 
 def test_history_is_read_in_time_order_whatever_the_names(v2: Workspace) -> None:
@@ -189,7 +211,7 @@ def test_a_history_file_removed_by_hand_leaves_a_value_the_history_no_longer_exp
     at(v2, 1, "set-version", "1.1.0", NB)
     assert len(document(v2, "history", "--json")["history"]) == 2
     newest = entries(v2)[-1]
-    (history_folder(v2) / newest).unlink()
+    entry_file(v2, newest).unlink()
     init = entries(v2)[0].removesuffix(".yaml")
     assert fails(v2, "validate") == (
         f'{M}:7: system.version: "1.1.0" here, but the history says "1.0.0" (init {init}); '
@@ -231,6 +253,7 @@ def test_init_never_deletes_the_recorded_changes_of_a_missing_main_file(
         f"Created {M} with 16 packs; it replaces the {count} recorded {recorded} in {H}/\n"
     )
     assert len(entries(v2)) == 1
+    assert tree(v2) == in_place(entries(v2))
     assert at(v2, 9, "validate") == f"{M}: valid (16 packs)\n"
 
 
@@ -249,19 +272,188 @@ def test_a_main_file_restored_from_git_finds_its_history_where_init_left_it(
     assert len(document(ws, "history", "--json")["history"]) == 2
 
 
+# --- where the entry files are: a subfolder per hash's first two digits ------------------------
+
+
+def everything(ws: Workspace) -> dict[str, bytes | None]:
+    """Everything in the history folder by its path in it: a file's bytes, None for a folder."""
+    folder = history_folder(ws)
+    return {
+        p.relative_to(folder).as_posix(): None if p.is_dir() else p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+def flatten(ws: Workspace) -> list[str]:
+    """Move every entry file up into the history folder itself, as earlier versions wrote them
+    (their subfolders removed); returns the entries' names."""
+    folder = history_folder(ws)
+    for name, path in entry_files(folder).items():
+        path.rename(folder / name)
+        if not any(path.parent.iterdir()):
+            path.parent.rmdir()
+    assert [p.parent for p in folder.rglob("*")] == [folder] * len(entries(ws))
+    return entries(ws)
+
+
+def unknown(place: str) -> str:
+    return (
+        f"{H}/{place}: not a history entry file (names look like {EXAMPLE_NAME}); move it out "
+        "of the folder\n"
+    )
+
+
+def test_a_change_writes_its_entry_into_the_subfolder_of_its_hash_and_nothing_else(
+    v2: Workspace,
+) -> None:
+    at(v2, 1, "set-version", "1.1.0", NB)
+    before, names = everything(v2), entries(v2)
+    at(v2, 2, "pack", "set", "K", "--status", "pending", NB, "--by", "bob")
+    after = everything(v2)
+    [name] = set(entries(v2)) - set(names)
+    text = after[entry_place(name)]
+    assert text is not None
+    digest = hashlib.sha256(text).hexdigest()
+    assert name.endswith(f"-{digest[:8]}.yaml")
+    assert entry_place(name) == f"{digest[:2]}/{name}"
+    added = {entry_place(name): text}
+    if digest[:2] not in before:
+        added[digest[:2]] = None
+    assert after == {**before, **added}
+
+
+def test_entries_written_flat_by_earlier_versions_are_still_the_history(v2: Workspace) -> None:
+    at(v2, 1, "set-version", "1.1.0", NB, "--by", "bob")
+    at(v2, 2, "pack", "set", "K", "--status", "pending", "--notes", "why", NB)
+    history = document(v2, "history", "--json")
+    shown = document(v2, "show", "--json")
+    names = flatten(v2)
+    assert len(names) == 3
+    assert at(v2, 2, "validate") == f"{M}: valid (16 packs)\n"
+    assert document(v2, "history", "--json") == history
+    assert document(v2, "show", "--json") == shown
+    assert at(v2, 2, "fmt", "--check") == f"{M}: canonical\n"
+    flat = everything(v2)
+
+    at(v2, 3, "set-notes", "after the move", NB)
+    [new] = set(entries(v2)) - set(names)
+    new_text = (history_folder(v2) / entry_place(new)).read_bytes()
+    assert everything(v2) == {
+        **flat,
+        entry_place(new).split("/")[0]: None,
+        entry_place(new): new_text,
+    }
+    assert at(v2, 3, "validate") == f"{M}: valid (16 packs)\n"
+    assert len(document(v2, "history", "--json")["history"]) == 4
+
+    bobs = history_folder(v2) / names[1]
+    bobs.write_text(bobs.read_text().replace("by: bob", "by: ''"))
+    assert fails(v2, "validate") == f"{H}/{names[1]}:2: by: must not be empty\n"
+
+
+@pytest.mark.parametrize("where", ["another entry's subfolder", "1A", "zz", "1a2", "sub/1a"])
+def test_an_entry_file_outside_its_own_subfolder_is_no_entry_and_is_named(
+    v2: Workspace, where: str
+) -> None:
+    at(v2, 1, "set-version", "1.1.0", NB)
+    name, path = list(entry_files(history_folder(v2)).items())[-1]
+    if where == "another entry's subfolder":
+        where = "00" if entry_place(name).startswith("ff") else "ff"
+    copy = history_folder(v2) / where / name
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_bytes(path.read_bytes())
+    before = snapshot(v2.root)
+    # A two-hex-digit subfolder is looked into; any other folder is a name that does not belong.
+    shown = f"{where}/{name}" if re.fullmatch("[0-9a-f]{2}", where) else where.split("/")[0]
+    assert fails(v2, "validate") == unknown(shown)
+    assert fails(v2, "set-notes", "x", NB) == unknown(shown)
+    assert snapshot(v2.root) == before
+
+
+def test_the_same_entry_flat_and_in_its_subfolder_counts_once_when_the_bytes_agree(
+    v2: Workspace,
+) -> None:
+    at(v2, 1, "set-version", "1.1.0", NB)
+    at(v2, 2, "pack", "set", "K", "--status", "pending", NB)
+    history = document(v2, "history", "--json")
+    for name, path in entry_files(history_folder(v2)).items():
+        (history_folder(v2) / name).write_bytes(path.read_bytes())
+    assert at(v2, 2, "validate") == f"{M}: valid (16 packs)\n"
+    assert document(v2, "history", "--json") == history
+    assert len(history["history"]) == 3
+
+
+def test_the_same_entry_flat_and_in_its_subfolder_with_other_bytes_names_the_flat_file(
+    v2: Workspace,
+) -> None:
+    at(v2, 1, "set-version", "1.1.0", NB, "--by", "bob")
+    for name, path in entry_files(history_folder(v2)).items():
+        flat = history_folder(v2) / name
+        flat.write_text(path.read_text().replace("notes: null", "notes: other"))
+        before = snapshot(v2.root)
+        assert fails(v2, "validate") == unknown(name)
+        assert fails(v2, "set-notes", "x", NB) == unknown(name)
+        assert snapshot(v2.root) == before
+        flat.unlink()
+
+
+def _spying(real: Any, looked: list[str]) -> Any:
+    """``real``, noting in ``looked`` every path it is called with."""
+
+    def spy(*args: object, **kwargs: object) -> object:
+        if args and isinstance(args[0], (str, os.PathLike)):
+            looked.append(os.path.abspath(os.fsdecode(args[0])))  # type: ignore[arg-type]
+        return real(*args, **kwargs)
+
+    return spy
+
+
+def test_a_subfolder_that_is_a_link_is_never_followed(
+    v2: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Elsewhere: an entry of a subfolder no entry of the history has, and a link to it there.
+    used = {place.split("/")[0] for place in map(entry_place, entries(v2))}
+    texts = (PULLED.replace("carol", f"mallory{n}") for n in range(10_000))
+    planted = next(t for t in texts if hashlib.sha256(t.encode()).hexdigest()[:2] not in used)
+    digest = hashlib.sha256(planted.encode()).hexdigest()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / f"20250920T013000Z-000001-{digest[:8]}.yaml").write_text(planted)
+    link = history_folder(v2) / digest[:2]
+    link.symlink_to(elsewhere, target_is_directory=True)
+    kept = snapshot(elsewhere)
+    before = snapshot(v2.root)
+    looked: list[str] = []
+    for call in ("open", "scandir", "listdir", "stat", "lstat"):
+        monkeypatch.setattr(os, call, _spying(getattr(os, call), looked))
+    said = {args[0]: v2.run(*args) for args in (["validate"], ["history"], ["set-notes", "x"])}
+    monkeypatch.undo()
+    assert looked  # the spies saw the tool at work
+    assert [p for p in looked if p.startswith((f"{link}/", f"{elsewhere}"))] == []
+    assert (said["validate"].exit_code, said["validate"].stderr) == (1, unknown(digest[:2]))
+    assert (said["set-notes"].exit_code, said["set-notes"].stderr) == (1, unknown(digest[:2]))
+    assert said["history"].exit_code == 0, said["history"].output
+    assert said["history"].stdout.splitlines()[-1].endswith("  alice  init")
+    assert "mallory" not in said["history"].output
+    assert snapshot(v2.root) == before
+    assert snapshot(elsewhere) == kept and link.is_symlink()
+
+
 # --- located errors ----------------------------------------------------------------------------
 
 
 def test_an_error_in_a_history_file_is_located_in_that_file(v2: Workspace) -> None:
     at(v2, 1, "set-version", "1.1.0", NB, "--by", "bob")
     name = entries(v2)[-1]
-    path = history_folder(v2) / name
+    path = entry_file(v2, name)
+    place = entry_place(name)
+    assert path == history_folder(v2) / place
     path.write_text(path.read_text().replace("by: bob", "by: ''"))
-    assert fails(v2, "validate") == f"{H}/{name}:2: by: must not be empty\n"
+    assert fails(v2, "validate") == f"{H}/{place}:2: by: must not be empty\n"
     path.write_text(path.read_text().replace("action: set-version", "action: set-versoin"))
-    assert f"{H}/{name}:3: action: 'set-versoin' is not one of init" in fails(v2, "validate")
+    assert f"{H}/{place}:3: action: 'set-versoin' is not one of init" in fails(v2, "validate")
     path.write_text(path.read_text().replace("notes: null", "notse: null"))
-    assert f"{H}/{name}:6: notse: unknown field 'notse' (did you mean 'notes'?)" in fails(
+    assert f"{H}/{place}:6: notse: unknown field 'notse' (did you mean 'notes'?)" in fails(
         v2, "validate"
     )
 
@@ -347,7 +539,7 @@ def test_files_a_platform_writes_into_the_history_folder_are_ignored(
         "init",
     ]
     assert path.is_dir() if folder else path.read_bytes().endswith(b"not YAML: [")
-    assert len([n for n in entries(v2) if n.endswith(".yaml") and n[0].isdigit()]) == 2
+    assert len(entries(v2)) == 2
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -376,8 +568,8 @@ def test_a_layout_2_main_file_with_history_or_updated_at_is_refused(v2: Workspac
 
 
 def test_a_layout_2_manifest_without_history_is_refused(v2: Workspace) -> None:
-    for name in entries(v2):
-        (history_folder(v2) / name).unlink()
+    for path in entry_files(history_folder(v2)).values():
+        path.unlink()
     assert fails(v2, "show") == (
         f"{M}: no history entries in {H}/; schema_version 2 takes updated_at from the "
         "newest entry\n"
@@ -389,8 +581,7 @@ def test_a_layout_2_manifest_without_history_is_refused(v2: Workspace) -> None:
 
 def test_fmt_check_checks_every_history_file_and_fmt_fixes_them(v2: Workspace) -> None:
     at(v2, 1, "set-notes", "hello", NB)
-    name = entries(v2)[-1]
-    path = history_folder(v2) / name
+    path = entry_file(v2, entries(v2)[-1])
     path.write_text(path.read_text().replace("by: ", "by:    "))
     error = fails(v2, "fmt", "--check")
     assert error == f"error: {M} is not in canonical form; run `valhalla-status fmt`\n"
@@ -399,6 +590,7 @@ def test_fmt_check_checks_every_history_file_and_fmt_fixes_them(v2: Workspace) -
     assert at(v2, 1, "fmt", "--check") == f"{M}: canonical\n"
     assert document(v2, "history", "--json") == history
     assert len(entries(v2)) == 2
+    assert tree(v2) == in_place(entries(v2))
 
 
 def _by_hand(
@@ -431,18 +623,19 @@ def test_fmt_keeps_every_entry_by_its_name_and_never_makes_one_edited(
 ) -> None:
     at(v2, 1, "set-notes", "hello", NB, "--by", "bob")
     old = entries(v2)[-1]
-    canonical = (history_folder(v2) / old).read_text()
+    canonical = entry_file(v2, old).read_text()
     name, text = _by_hand(canonical, old, HAND_FORMS[form], seq, named_after_text)
-    (history_folder(v2) / old).unlink()
-    (history_folder(v2) / name).write_text(text)
+    entry_file(v2, old).unlink()
+    (history_folder(v2) / entry_place(name)).parent.mkdir(exist_ok=True)
+    (history_folder(v2) / entry_place(name)).write_text(text)
     assert at(v2, 2, "validate") == f"{M}: valid (16 packs)\n"
     history = document(v2, "history", "--json")
-    before = entries(v2)
+    before = tree(v2)
     at(v2, 2, "fmt")
-    assert entries(v2) == before
+    assert tree(v2) == before
     # Rewritten in place when its canonical text fits its name; else left as recorded.
     expected = text if named_after_text else canonical
-    assert (history_folder(v2) / name).read_text() == expected
+    assert (history_folder(v2) / entry_place(name)).read_text() == expected
     assert at(v2, 2, "fmt", "--check") == f"{M}: canonical\n"
     assert at(v2, 2, "validate") == f"{M}: valid (16 packs)\n"
     assert document(v2, "history", "--json") == history
@@ -505,7 +698,7 @@ def test_a_pending_entry_of_the_main_file_on_disk_counts_and_is_rolled_forward(
     assert document(v2, "show", "--json")["updated_at"] == "2025-09-20T05:00:00Z"
     at(v2, 6, "set-version", "1.0.1", NB)
     assert final in entries(v2)
-    assert not [n for n in entries(v2) if n.startswith(".")]
+    assert tree(v2) == in_place(entries(v2))
     assert len(document(v2, "history", "--json")["history"]) == 3
 
 
@@ -515,7 +708,7 @@ def test_a_pending_entry_of_another_main_file_is_ignored_and_removed(v2: Workspa
     assert len(document(v2, "history", "--json")["history"]) == 1
     assert at(v2, 0, "validate") == f"{M}: valid (16 packs)\n"
     at(v2, 6, "set-version", "1.0.1", NB)
-    assert not [n for n in entries(v2) if n.startswith(".")]
+    assert tree(v2) == in_place(entries(v2))
     assert len(document(v2, "history", "--json")["history"]) == 2
 
 
@@ -528,7 +721,10 @@ def _killed(ws: Workspace, hours: int, *change: str, replaced: bool) -> str:
     (final,) = set(entries(ws)) - before
     main = ws.manifest.read_bytes()
     pending = f".pending-{hashlib.sha256(main).hexdigest()}-{final}"
-    (history_folder(ws) / final).rename(history_folder(ws) / pending)
+    path = entry_file(ws, final)
+    path.rename(history_folder(ws) / pending)
+    if not any(path.parent.iterdir()):
+        path.parent.rmdir()  # the writer makes the entry's subfolder just before the rename
     if not replaced:
         ws.manifest.write_bytes(before_main)
     return final
@@ -564,7 +760,8 @@ def _pull_then_change(ws: Workspace, hours: int) -> None:
     """Another's change brought in as a pull brings it (its entry, its line of the main file),
     then a change."""
     name = f"20250920T013000Z-000001-{hashlib.sha256(PULLED.encode()).hexdigest()[:8]}.yaml"
-    (history_folder(ws) / name).write_text(PULLED)
+    (history_folder(ws) / entry_place(name)).parent.mkdir(exist_ok=True)
+    (history_folder(ws) / entry_place(name)).write_text(PULLED)
     ws.manifest.write_text(edit(ws.manifest.read_text(), "version: 1.0.0", "version: 1.1.0"))
     at(ws, hours, "set-notes", "later", NB)
 
@@ -584,7 +781,7 @@ def test_a_pending_entry_of_a_change_the_main_file_shows_survives_a_later_change
 ) -> None:
     final = _killed(v2, 1, "pack", "set", "K", "--status", "pending", replaced=replaced)
     LATER[later](v2, 2)
-    assert not [n for n in entries(v2) if n.startswith(".")]
+    assert tree(v2) == in_place(entries(v2))
     assert (final in entries(v2)) is replaced
     assert at(v2, 3, "validate") == f"{M}: valid (16 packs)\n"
     actions = [e["action"] for e in document(v2, "history", "--json")["history"]]
@@ -819,8 +1016,8 @@ def test_the_published_manifest_schema_describes_both_layouts(v2: Workspace) -> 
     main["system"]["updated_at"] = EPOCH_TEXT
     assert not validator.is_valid(main)
     entry_schema = {"$defs": schema["$defs"], "$ref": "#/$defs/HistoryEntry"}
-    for name in entries(v2):
-        entry = yaml.safe_load((history_folder(v2) / name).read_text())
+    for path in entry_files(history_folder(v2)).values():
+        entry = yaml.safe_load(path.read_text())
         jsonschema.validate(entry, entry_schema, jsonschema.Draft202012Validator)
 
 
@@ -848,6 +1045,7 @@ def test_a_failing_write_leaves_the_manifest_and_its_history_as_they_were(
     monkeypatch.undo()
     assert "No space left on device" in str(caught.value)
     assert snapshot(v2.root) == before
-    assert not [n for n in entries(v2) if n.startswith(".")]
+    assert tree(v2) == in_place(entries(v2))
     service.set_pack(v2.manifest, "K", status="pending", by="t")
     assert len(entries(v2)) == 2
+    assert tree(v2) == in_place(entries(v2))

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import entry_files, other_files, snapshot
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from test_properties import PROPERTY, as_recorded, manifests, multi_line
@@ -56,9 +57,10 @@ def test_any_valid_manifest_round_trips_through_the_layout_2_files(
         assert write_manifest(path, layout_2) is True
         loaded = load_manifest(path)
         assert as_recorded(loaded) == layout_2
-        assert len(list(history_dir(path).iterdir())) == len(history)
-        before = {p.name: p.read_bytes() for p in history_dir(path).iterdir()}
+        assert len(entry_files(history_dir(path))) == len(history)
+        assert other_files(history_dir(path)) == []
+        before = snapshot(history_dir(path))
         assert write_manifest(path, loaded) is False, "a re-write of the same data is a no-op"
-        assert {p.name: p.read_bytes() for p in history_dir(path).iterdir()} == before
+        assert snapshot(history_dir(path)) == before
         main, _ = read_manifest(path)
         assert is_canonical(path, loaded, main)

@@ -9,9 +9,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from conftest import EPOCH_TEXT, Workspace, small_manifest, snapshot
+from conftest import EPOCH_TEXT, Workspace, entry_files, other_files, small_manifest, snapshot
 
 from valhalla_status import service
+from valhalla_status.layout import entry_place
 from valhalla_status.manifest import write_manifest
 from valhalla_status.models import Manifest
 
@@ -109,7 +110,8 @@ def test_migrating_a_long_history_loses_nothing(ws: Workspace) -> None:
         ".gitignore: added the site folder, lock files and scratch files (7 patterns)\n"
     )
     assert ws.read()["schema_version"] == 2
-    assert len(os.listdir(ws.root / H)) == count
+    assert len(entry_files(ws.root / H)) == count
+    assert other_files(ws.root / H) == []
     assert outputs(ws) == before
     assert ws.run("validate").exit_code == 0
     assert ws.run("fmt", "--check").exit_code == 0
@@ -153,7 +155,8 @@ def test_a_migrated_manifest_takes_changes_in_the_new_layout(ws: Workspace) -> N
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     # init, the migrate entry recording what the history did not explain, the change
-    assert len(os.listdir(ws.root / H)) == 3
+    assert len(entry_files(ws.root / H)) == 3
+    assert other_files(ws.root / H) == []
     show = ws.run("show", "--json").stdout
     assert '"updated_at": "2025-09-20T01:00:00Z"' in show
     assert EPOCH_TEXT in ws.run("history", "--json").stdout
@@ -204,8 +207,10 @@ def test_migrate_sets_up_the_gitignore_as_init_does(ws: Workspace) -> None:
     status = git(ws.root, "status", "--porcelain", "--ignored").splitlines()
     assert "!! manifest/.valhalla.yaml.lock" in status
     staged = git(ws.root, "diff", "--cached", "--name-only").splitlines()
-    entries = sorted(f"{H}/{name}" for name in os.listdir(ws.root / H))
+    folder = ws.root / H
+    entries = sorted(f"{H}/{entry_place(name)}" for name in entry_files(folder))
     assert len(entries) == 2  # the init entry, and migrate's record of what it found
+    assert other_files(folder) == []
     assert staged == [".gitignore", *entries, M]
     ignored = (ws.root / ".gitignore").read_bytes()
     again = ws.run("migrate")

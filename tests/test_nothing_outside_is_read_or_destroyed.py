@@ -11,9 +11,18 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import EPOCH, Workspace, clean_env, dump, small_manifest, snapshot, tool_command
+from conftest import (
+    EPOCH,
+    Workspace,
+    clean_env,
+    dump,
+    entry_files,
+    small_manifest,
+    snapshot,
+    tool_command,
+)
 
-from valhalla_status.layout import EXAMPLE_NAME
+from valhalla_status.layout import EXAMPLE_NAME, entry_place
 
 M = "manifest/valhalla.yaml"
 H = "manifest/valhalla.history"
@@ -62,6 +71,15 @@ def outside(tmp_path: Path) -> Path:
 # --- planted links -----------------------------------------------------------------------------
 
 ENTRY = "20250920T030000Z-000002-deadbeef.yaml"
+PLACE = entry_place(ENTRY)  # where the tool keeps ENTRY in the history folder: de/ENTRY
+
+
+def placed(folder: Path, name: str = ENTRY) -> Path:
+    """The file of the entry ``name`` in the history folder ``folder``, where the tool writes
+    it (its subfolder made)."""
+    path = folder / entry_place(name)
+    path.parent.mkdir(exist_ok=True)
+    return path
 
 
 def entry_name(text: str) -> str:
@@ -73,7 +91,7 @@ def entry_name(text: str) -> str:
 def test_a_history_entry_that_is_a_link_is_never_followed(v2: Workspace, outside: Path) -> None:
     folder = v2.root / H
     for target in (outside / "secret.txt", outside / "entry.yaml"):
-        link = folder / ENTRY
+        link = placed(folder)
         link.symlink_to(target)
         before = snapshot(v2.root)
         for args in (
@@ -97,7 +115,8 @@ def test_a_pending_entry_that_is_a_link_is_never_followed(v2: Workspace, outside
     out = v2.run("history").output
     assert "mallory" not in out
     at(v2, 6, "pack", "set", "L", "--status", "pending", NB)
-    assert not (folder / ENTRY).exists() and not (folder / ENTRY).is_symlink()
+    for path in (folder / ENTRY, folder / PLACE):
+        assert not path.exists() and not path.is_symlink()
     assert "mallory" not in v2.run("history").output
     assert (outside / "entry.yaml").read_text().startswith("at:")
 
@@ -108,7 +127,7 @@ def test_a_history_folder_that_is_a_link_is_neither_read_nor_written(
     folder = v2.root / H
     other = outside / "history"
     folder.rename(other)
-    kept = sorted(os.listdir(other))
+    kept = snapshot(other)
     folder.symlink_to(other)
     for args in (
         ["validate"],
@@ -118,7 +137,7 @@ def test_a_history_folder_that_is_a_link_is_neither_read_nor_written(
     ):
         out = fails(v2, *args)
         assert "link" in out
-    assert sorted(os.listdir(other)) == kept
+    assert snapshot(other) == kept
 
 
 # --- special files -----------------------------------------------------------------------------
@@ -128,7 +147,7 @@ def test_a_history_folder_that_is_a_link_is_neither_read_nor_written(
 def test_init_force_never_waits_on_or_removes_a_special_file_in_the_history(
     v2: Workspace, tmp_path: Path, kind: str
 ) -> None:
-    special = v2.root / H / ENTRY
+    special = placed(v2.root / H)
     if kind == "fifo":
         os.mkfifo(special)
     elif kind == "folder":
@@ -182,7 +201,7 @@ def test_a_manifest_linked_to_another_file_never_prints_that_file(
     entry_file.write_text(secret.read_text())
     (ws.root / M).unlink()
     at(ws, 0, "init", NB)
-    (ws.root / H / ENTRY).write_text(secret.read_text())
+    placed(ws.root / H).write_text(secret.read_text())
     assert SECRET not in fails(ws, "history")
 
 
@@ -208,8 +227,10 @@ def test_a_site_is_never_built_inside_the_manifests_history_folder(
     assert "Traceback" not in result.output
     assert result.exit_code == 1, result.output
     assert "history folder" in result.output
-    names = [n for n in os.listdir(v2.root / H) if not n.endswith(".yaml")]
-    assert names == []
+    folder = v2.root / H
+    places = [path.relative_to(folder).as_posix() for path in entry_files(folder).values()]
+    found = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*"))
+    assert found == sorted({*places, *(place.split("/")[0] for place in places)})
     assert v2.run("validate").exit_code == 0
 
 
@@ -236,23 +257,23 @@ def test_migrate_never_removes_or_mixes_in_files_it_did_not_make(
     else:
         folder.mkdir()
         if kind == "entry":
-            (folder / ENTRY).write_text("at: '2020-01-01T00:00:00Z'\nby: me\n")
+            placed(folder).write_text("at: '2020-01-01T00:00:00Z'\nby: me\n")
         elif kind == "other-file":
             (folder / "README.txt").write_text("mine\n")
         else:
-            os.mkfifo(folder / ENTRY)
+            os.mkfifo(placed(folder))
     before = snapshot(ws.root)
     out = fails(ws, "migrate")
     # An entry file is taken as one of a migrated branch merged in, so it must be whole; any
     # other file is no history entry, and the folder itself must be a folder.
     said = {
-        "entry": f"{H}/{ENTRY}:1: action: required field is missing\n"
-        f"{H}/{ENTRY}:1: notes: required field is missing\n",
+        "entry": f"{H}/{PLACE}:1: action: required field is missing\n"
+        f"{H}/{PLACE}:1: notes: required field is missing\n",
         "other-file": f"{H}/README.txt: not a history entry file (names look like "
         f"{EXAMPLE_NAME}); move it out of the folder\n",
         "plain-file": NOT_A_FOLDER,
         "link": NOT_A_FOLDER,
-        "fifo": f"{H}/{ENTRY}: not a history entry file (names look like {EXAMPLE_NAME}); "
+        "fifo": f"{H}/{PLACE}: not a history entry file (names look like {EXAMPLE_NAME}); "
         "move it out of the folder\n",
     }
     assert out == said[kind]
@@ -328,13 +349,13 @@ def test_diff_never_reads_a_history_file_past_its_limit_at_a_revision(
     _git(v2.root, "init", "-q")
     _git(v2.root, "add", "-A")
     _git(v2.root, "commit", "-qm", "base")
-    big = v2.root / H / ENTRY
+    big = placed(v2.root / H)
     with big.open("wb") as handle:
         handle.write(b"at: '" + b"x" * (8 * 1024 * 1024) + b"'\n")
     _git(v2.root, "add", "-A")
     _git(v2.root, "commit", "-qm", "big")
     big.unlink()
-    (v2.root / H / "20250920T040000Z-000003-0badf00d.yaml").symlink_to("/etc/passwd")
+    placed(v2.root / H, "20250920T040000Z-000003-0badf00d.yaml").symlink_to("/etc/passwd")
     _git(v2.root, "add", "-A")
     _git(v2.root, "commit", "-qm", "link")
     read: list[int] = []
@@ -369,12 +390,12 @@ def test_a_history_value_that_json_cannot_hold_is_refused_with_its_place(
     v2: Workspace, changes: str
 ) -> None:
     entry = f"at: '2025-09-20T03:00:00Z'\nby: a\naction: set-notes\nchanges: {changes}\nnotes: x\n"
-    (v2.root / H / ENTRY).write_text(entry)
+    placed(v2.root / H).write_text(entry)
     for args in (["validate"], ["history", "--json"], ["build"], ["show", "--json"]):
         out = fails(v2, *args)
         assert "internal error" not in out
-        assert f"{H}/{ENTRY}:4: changes" in out, out
-    (v2.root / H / ENTRY).unlink()
+        assert f"{H}/{PLACE}:4: changes" in out, out
+    placed(v2.root / H).unlink()
     data = small_manifest()
     data["history"][0]["changes"] = {"notes": [None, float("inf")]}
     v2.write(data)
@@ -397,7 +418,7 @@ def test_no_noncharacter_from_a_history_value_reaches_the_page_or_the_feed(
         "at: '2025-09-20T03:00:00Z'\nby: a\naction: set-notes\n"
         f"changes: {{extra: [[{values}], {{}}], {keys}}}\nnotes: x\n"
     )  # extra ends as the main file holds it, {}: the history explains the manifest
-    (v2.root / H / entry_name(entry)).write_text(entry, encoding="utf-8")
+    placed(v2.root / H, entry_name(entry)).write_text(entry, encoding="utf-8")
     at(v2, 4, "build")
     site = v2.root / "site"
     for name in ("index.html", "history.html", "feed.xml"):
@@ -443,8 +464,17 @@ def test_serve_rebuilds_when_a_history_file_comes_or_goes(v2: Workspace) -> None
             return [e["by"] for e in json.loads(fetch(url + "history.json")[2])["history"]]
 
         assert history() == ["bob", "alice"]
-        text = "at: '2025-09-20T03:00:00Z'\nby: carol\naction: set-notes\nchanges: {}\nnotes: x\n"
-        entry = v2.root / H / entry_name(text)
+        # The entry comes into a subfolder that holds one already (bob's): only that
+        # subfolder changes, not the history folder itself.
+        [_, bobs] = entry_files(v2.root / H).values()
+        carols = (
+            "at: '2025-09-20T03:00:00Z'\nby: carol\naction: set-notes\nchanges: {}\n"
+            f"notes: x{n}\n"
+            for n in range(100_000)
+        )
+        text = next(t for t in carols if entry_place(entry_name(t)).startswith(bobs.parent.name))
+        entry = placed(v2.root / H, entry_name(text))
+        assert entry.parent == bobs.parent
         temp = v2.root / "incoming.yaml"
         temp.write_text(text)
         os.replace(temp, entry)
@@ -495,7 +525,10 @@ def test_migrate_keeps_updated_at_when_the_history_allows_it(
     assert "updated_at was" not in said and "out of time order" not in said
     shown = ws.run("show", "--json")
     assert f'"updated_at": "{updated_at}"' in shown.stdout
-    assert len(os.listdir(ws.root / H)) == entries
+    folder = ws.root / H
+    places = [path.relative_to(folder).as_posix() for path in entry_files(folder).values()]
+    assert len(places) == entries
+    assert sorted(snapshot(folder)) == sorted(places)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EPOCH, Workspace
+from conftest import EPOCH, Workspace, entry_files
 from test_history_under_git import git
 
 from valhalla_status import layout, recent
@@ -91,9 +91,10 @@ def test_an_entry_a_read_needs_that_is_not_valid_is_named(ws: Workspace) -> None
     change(ws, "init", hour=0)
     change(ws, "set-version", "1.1.0", hour=1)
     folder = ws.manifest.with_name("valhalla.history")
-    newest = sorted(folder.iterdir())[-1]
+    [*_, (name, newest)] = entry_files(folder).items()
+    assert newest == folder / layout.entry_place(name)
     newest.write_text(newest.read_text(encoding="utf-8").replace("by: t", "by: ''"), "utf-8")
     result = ws.run("show")
     assert result.exit_code == 1, result.output
-    assert f"manifest/valhalla.history/{newest.name}:2: by:" in result.stderr
+    assert f"manifest/valhalla.history/{layout.entry_place(name)}:2: by:" in result.stderr
     assert "Traceback" not in result.output

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import EPOCH, Workspace, clean_env, dump, small_manifest, snapshot
+from conftest import EPOCH, Workspace, clean_env, dump, entry_files, small_manifest, snapshot
 
 from valhalla_status import layout, manifest, service
 
@@ -213,12 +213,14 @@ def test_a_future_dated_history_entry_that_blocks_a_change_is_named_by_its_file(
     assert ws.run("init", NB, "--by", "a", env={"SOURCE_DATE_EPOCH": str(EPOCH)}).exit_code == 0
     future = {"at": "2031-01-01T00:00:00Z", "by": "x", "action": "set-notes", "changes": {}}
     future["notes"] = None
-    (ws.root / H / f"{name}.yaml").write_text(dump(future))
+    place = layout.entry_place(f"{name}.yaml")
+    (ws.root / H / place).parent.mkdir(exist_ok=True)
+    (ws.root / H / place).write_text(dump(future))
     before = snapshot(ws.root)
     for args in (["set-notes", "n", NB], ["pack", "set", "H", "--status", "pending", NB]):
         result = ws.run(*args, "--by", "b", env={"SOURCE_DATE_EPOCH": str(EPOCH + 3600)})
         assert result.exit_code == 1
-        assert f"{H}/{name}.yaml" in result.stderr, result.stderr
+        assert f"{H}/{place}" in result.stderr, result.stderr
         assert len(result.stderr.splitlines()) == 1
     assert snapshot(ws.root) == before
 
@@ -289,7 +291,8 @@ def test_an_unreadable_history_file_is_named_by_every_reader(
     from valhalla_status import files
 
     assert ws.run("init", NB, "--by", "a", env={"SOURCE_DATE_EPOCH": str(EPOCH)}).exit_code == 0
-    (name,) = os.listdir(ws.root / H)
+    (name,) = entry_files(ws.root / H)
+    place = layout.entry_place(name)
     real_open = os.open
 
     def denied(path: object, *rest: object, **options: object) -> int:
@@ -303,7 +306,7 @@ def test_an_unreadable_history_file_is_named_by_every_reader(
     result = ws.run(*args, env={"SOURCE_DATE_EPOCH": str(EPOCH + 60)})
     monkeypatch.undo()
     assert result.exit_code == 1, result.output
-    assert f"{H}/{name}: Permission denied" in result.stderr, result.stderr
+    assert f"{H}/{place}: Permission denied" in result.stderr, result.stderr
     assert snapshot(ws.root) == before
 
 

@@ -418,9 +418,11 @@ def test_a_file_whose_name_looks_like_a_range_is_read_as_a_file(history_repo: Pa
     # A manifest file's history is the folder beside it, named after it.
     history = M.removesuffix(".yaml") + ".history"
     (history_repo / "v1..v2.history").mkdir()
-    for name in git(history_repo, "ls-tree", "--name-only", "HEAD~2", f"{history}/").split():
+    for name in git(history_repo, "ls-tree", "-r", "--name-only", "HEAD~2", f"{history}/").split():
         text = git(history_repo, "show", f"HEAD~2:{name}")
-        (history_repo / "v1..v2.history" / name.rsplit("/", 1)[1]).write_text(text)
+        copy = history_repo / "v1..v2.history" / name.removeprefix(f"{history}/")
+        copy.parent.mkdir(exist_ok=True)
+        copy.write_text(text)
     document = diff_json("v1..v2.yaml")
     assert (document["old"], document["new"]) == ("v1..v2.yaml", M)
     assert document["changes"]["packs.K.status"] == ["installed", "pending"]
