@@ -220,7 +220,8 @@ def classify(listed: tuple[str, ...], read: Callable[[str], bytes | None], main:
     entries: dict[str, bytes] = {}
     places: dict[str, str] = {}
     unknown: list[str] = []
-    named = [(place, entry_name(place)) for place in listed]
+    # An entry in its subfolder comes before a flat copy of it, wherever the listing puts it.
+    named = sorted(((place, entry_name(place)) for place in listed), key=lambda i: i[0] == i[1])
     placed = {name for _, name in named if name is not None}
     pending_files = any(PENDING_NAME.fullmatch(place) for place, name in named if name is None)
     main_hash = digest(main) if pending_files else ""

@@ -477,6 +477,9 @@ def write_manifest(
             move_into_place(folder, source.name, name)
         for name in remove:
             (folder / places.get(name, name)).unlink(missing_ok=True)
+        for subfolder in {(folder / places.get(name, name)).parent for name in remove} - {folder}:
+            with contextlib.suppress(OSError):
+                subfolder.rmdir()  # emptied by the removals; one that still holds files stays
         fsync_folder(folder)
     except (OSError, ValhallaError) as exc:
         # Keeps the entries if the main file was replaced after all, else removes them.

@@ -446,6 +446,18 @@ def make_server(
         raise ValhallaError(f"cannot listen on {host}:{port}: {os_reason(exc)}") from None
 
 
+def _stat_files(path: Path, found: list[tuple[str, int, int]], depth: int) -> None:
+    """Add (path, mtime_ns, size) of ``path`` and, ``depth`` folders down, of what is in it."""
+    try:
+        info = os.stat(path)
+        inside = list(os.scandir(path)) if depth and stat.S_ISDIR(info.st_mode) else []
+    except OSError:
+        return
+    found.append((os.fspath(path), info.st_mtime_ns, info.st_size))
+    for entry in inside:
+        _stat_files(Path(entry.path), found, depth - 1)
+
+
 class Watcher:
     """Calls ``rebuild`` when any watched file (or folder's files) changes."""
 
@@ -455,19 +467,11 @@ class Watcher:
         self.last = self.snapshot()
 
     def snapshot(self) -> list[tuple[str, int, int]]:
-        """(path, mtime_ns, size) of every watched file; missing ones are simply absent."""
-        found = []
+        """(path, mtime_ns, size) of every watched file, and of the files in a watched folder
+        and in its subfolders (a history's); missing ones are simply absent."""
+        found: list[tuple[str, int, int]] = []
         for path in self.paths:
-            try:
-                entries = list(os.scandir(path)) if path.is_dir() else [path]
-            except OSError:
-                continue
-            for entry in entries:
-                try:
-                    info = os.stat(entry)
-                except OSError:
-                    continue
-                found.append((os.fspath(entry), info.st_mtime_ns, info.st_size))
+            _stat_files(path, found, depth=2)
         return sorted(found)
 
     def poll(self) -> bool:
