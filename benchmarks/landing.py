@@ -10,7 +10,7 @@ The repository is written with ``git fast-import`` (10,000 commits in a second o
 ``init`` entry, then one ``set-version`` change per commit, and the main file that history
 explains. Entry files go where the tool writes them (a subfolder per first two digits of their
 hash), or with ``--flat`` directly in the history folder, as earlier versions wrote them.
-Each run is a cold ``valhalla-status build`` into a fresh folder (and a
+Each run is a cold ``valhalla-status build`` into a fresh folder (and a ``summary`` and a
 ``validate``): in git from nothing (as in a fresh clone: the landings kept in the git folder
 removed first), in git with the landings that run kept, and on a copy of the files outside
 git; the three are interleaved. Standard library plus the project;
@@ -143,7 +143,7 @@ def main() -> None:
         kept = in_git / ".git" / "valhalla-status"
         times: dict[str, list[float]] = {}
         for run in range(options.runs):
-            for command in ("build", "validate"):
+            for command in ("build", "validate", "summary"):
                 for label, folder in CASES:
                     if label.startswith("in git, from nothing"):
                         shutil.rmtree(kept, ignore_errors=True)
