@@ -305,6 +305,11 @@ def move_into_place(folder: Path, source: str, name: str) -> None:
     """Rename the file ``source`` of ``folder`` to the place of entry ``name`` (its subfolder
     made and synced when new; the caller syncs ``folder``)."""
     final = folder / entry_place(name)
+    if final.parent.is_symlink():
+        raise ValhallaError(
+            f"{final.parent}: a subfolder of the history is a symbolic link; it must be a real "
+            "folder (move the link away)"
+        )
     if not final.parent.is_dir():
         final.parent.mkdir()
         fsync_folder(folder)
