@@ -56,7 +56,7 @@ def built(ws: Workspace) -> Workspace:
 @pytest.fixture
 def server(built: Workspace) -> Iterator[SiteServer]:
     served = make_server(str(built.root / "site"), "127.0.0.1", 0, lambda line: None)
-    thread = threading.Thread(target=served.serve_forever, daemon=True)
+    thread = threading.Thread(target=served.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     yield served
     served.shutdown()

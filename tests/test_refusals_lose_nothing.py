@@ -493,7 +493,7 @@ def test_serve_answers_400_to_an_absolute_target_with_a_broken_host(
     assert ws.run("build").exit_code == 0
     log: list[str] = []
     server = make_server(str(ws.root / "site"), "127.0.0.1", 0, log.append)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
 
     def exchange(request: bytes) -> bytes:
         with socket.create_connection(server.server_address[:2], timeout=30) as sock:

@@ -476,7 +476,7 @@ def test_serve_stays_inside_the_site_and_logs_requests_escaped(tmp_path: Path) -
     (tmp_path / "secret.txt").write_text("SECRET")
     log: list[str] = []
     server = make_server(str(tmp_path / "site"), "127.0.0.1", 0, log.append)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
 
     def raw(target: bytes) -> bytes:

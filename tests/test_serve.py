@@ -30,7 +30,7 @@ def served(ws: Workspace) -> Iterator[tuple[SiteServer, list[str]]]:
     assert ws.run("build").exit_code == 0
     log: list[str] = []
     server = make_server(str(ws.root / "site"), "127.0.0.1", 0, log.append)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     yield server, log
     server.shutdown()

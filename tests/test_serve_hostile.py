@@ -34,7 +34,7 @@ def served(
     log: list[str] = []
     site = ws.root / "site"
     server = make_server(str(site), "127.0.0.1", 0, log.append)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     yield server, log, site
     server.shutdown()
@@ -287,7 +287,7 @@ def bounded(ws: Workspace) -> Iterator[Callable[..., tuple[SiteServer, list[str]
     def start(**bounds: float) -> tuple[SiteServer, list[str]]:
         log: list[str] = []
         server = make_server(str(ws.root / "site"), "127.0.0.1", 0, log.append, **bounds)  # type: ignore[arg-type]
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
         servers.append(server)
         return server, log
 

@@ -528,7 +528,7 @@ def serve_site(
     server = make_server(
         site_dir, host, port, log, idle_timeout=idle_timeout, max_connections=max_connections
     )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True)
     thread.start()
     restore = _stop_on_signals()
     try:
