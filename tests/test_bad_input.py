@@ -761,6 +761,7 @@ def test_oversized_file_is_refused_before_parsing(ws: Workspace) -> None:
     assert_rejected(ws, text, expected)
 
 
+@pytest.mark.slow
 def test_file_just_under_the_size_limit_is_parsed(ws: Workspace) -> None:
     """The limit is on size, not on comments: 32 MiB minus a little is read and is valid."""
     text = BASE + "#" + "x" * (32 * 1024 * 1024 - len(BASE) - 3) + "\n"
@@ -1061,6 +1062,7 @@ _FRAGMENTS += [b"|", b">", b"%", b"@", b"#", b"---\n", b"...\n", b"\t", b"~", b"
 _FRAGMENTS += [b"2025-13-45", b"\\u", b"\xf0\x9f\x98\x80", b"\xc3", b"\x00", b"\x1b[2J"]
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None, derandomize=True)
 @given(st.data())
 def test_no_corruption_of_the_file_gives_a_traceback(data: st.DataObject) -> None:

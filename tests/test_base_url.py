@@ -13,7 +13,7 @@ from xml.etree import ElementTree
 
 import pytest
 from conftest import Workspace, dump, edit, small_manifest, snapshot
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -125,6 +125,7 @@ URL_TEXT = st.text(
 
 @settings(max_examples=100, deadline=None)
 @given(host=URL_TEXT.filter(bool), path=URL_TEXT, in_manifest=st.booleans())
+@example(host="0", path=" ", in_manifest=True)  # white space in the path, refused by the model
 def test_any_base_url_is_refused_or_keeps_the_feed_and_pages_well_formed(
     host: str, path: str, in_manifest: bool
 ) -> None:
@@ -133,6 +134,7 @@ def test_any_base_url_is_refused_or_keeps_the_feed_and_pages_well_formed(
         files = _site(url, in_manifest=in_manifest)
     except (ValidationError, ValhallaError) as exc:
         refused_for = FORBIDDEN_CHAR.search(url) or re.search(r"[\s/?#]", host)
+        refused_for = refused_for or re.search(r"\s", path)  # no white space anywhere
         assert refused_for is not None or "https URL" in str(exc), (url, str(exc))
         return
     assert FORBIDDEN_CHAR.search(url) is None

@@ -1376,6 +1376,7 @@ def run_process(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_python_dash_m(small: Workspace) -> None:
     expected = small.run("show").stdout
     done = run_process([sys.executable, "-m", "valhalla_status", "show"], small.root)

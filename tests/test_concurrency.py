@@ -138,6 +138,7 @@ def test_parallel_mutations_without_build_lose_nothing(tmp_path: Path) -> None:
     assert leftovers == []
 
 
+@pytest.mark.slow
 def test_killed_lock_holder_does_not_block_the_next_writer(tmp_path: Path) -> None:
     manifest = tmp_path / "valhalla.yaml"
     write_manifest(manifest, base_manifest(2))
@@ -188,6 +189,7 @@ def test_killed_lock_holder_does_not_block_the_next_writer(tmp_path: Path) -> No
     assert load_manifest(manifest).packs[0].status == "pending"
 
 
+@pytest.mark.slow
 def test_lock_timeout_is_a_clear_error_not_a_hang(tmp_path: Path) -> None:
     manifest = tmp_path / "valhalla.yaml"
     write_manifest(manifest, base_manifest(2))
@@ -268,6 +270,7 @@ def test_parallel_mixed_commands_lose_nothing(tmp_path: Path) -> None:
     assert final.system.updated_at == entries[-1].at
 
 
+@pytest.mark.slow
 def test_a_cli_process_killed_while_holding_the_lock_does_not_block(tmp_path: Path) -> None:
     """The same with a real mutation: caught holding the lock (a non-blocking flock probe from
     this process fails), killed, and the next mutation goes through."""

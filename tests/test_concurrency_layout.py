@@ -74,6 +74,7 @@ def test_parallel_changes_lose_nothing_and_readers_see_each_change_with_its_entr
     assert seqs == list(range(WORKERS + 1)), "each writer saw every earlier entry"
 
 
+@pytest.mark.slow
 def test_a_queue_of_parallel_writers_all_get_through_with_the_default_lock_timeout(
     tmp_path: Path,
 ) -> None:

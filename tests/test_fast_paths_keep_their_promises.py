@@ -244,6 +244,7 @@ def _hostile(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("count", [0, 49, 50, 100, 101])
 @pytest.mark.parametrize("hostile", [False, True], ids=["plain", "hostile"])
 def test_every_published_document_validates_against_the_schema_it_names(
@@ -482,6 +483,7 @@ def test_init_force_and_migrate_still_write_the_whole_history(ws: Workspace) -> 
     assert [e["action"] for e in _history_json(ws)] == ["migrate"] + ["set-notes"] * 5 + ["init"]
 
 
+@pytest.mark.slow
 def test_parallel_changes_each_write_their_own_entry_and_lose_none(ws: Workspace) -> None:
     _v2(ws)
     env = clean_env(SOURCE_DATE_EPOCH=str(EPOCH + 86400))
@@ -561,6 +563,7 @@ def test_init_ignores_exactly_the_site_and_lock_files_whatever_their_names(
     assert "axb" in untracked and "x/b/keep" in untracked and "qq" in untracked
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("newline", ["\r\n", "\n"])
 def test_init_twice_on_a_gitignore_keeps_its_line_ends_and_adds_nothing_twice(
     tmp_path: Path, newline: str
@@ -578,6 +581,7 @@ def test_init_twice_on_a_gitignore_keeps_its_line_ends_and_adds_nothing_twice(
     assert once.count(b"/site/") == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sub", ["sub dir", "é/ünï", "a\nb/c", "deep/er/still"])
 def test_commands_from_a_subfolder_or_through_a_link_find_the_manifest_above(
     tmp_path: Path, sub: str

@@ -95,6 +95,7 @@ def test_check_and_help_never_load_pydantic_yaml_jinja_or_the_manifest_code(
     assert ours(modules) <= allowed, sorted(ours(modules) - allowed)
 
 
+@pytest.mark.slow
 def test_check_over_http_loads_the_http_stack_and_nothing_heavy(site: Path) -> None:
     with serve(site / "site") as running:
         done, modules = imported(site, "check", "--url", running.url + "/")

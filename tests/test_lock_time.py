@@ -114,6 +114,7 @@ TAKEN_AWAY: dict[str, Callable[[Path], None]] = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("take_away", TAKEN_AWAY.values(), ids=TAKEN_AWAY.keys())
 def test_no_second_writer_gets_in_while_the_holders_lock_file_is_gone(
     tmp_path: Path, take_away: Callable[[Path], None]
@@ -153,6 +154,7 @@ def test_no_second_writer_gets_in_while_the_holders_lock_file_is_gone(
     ]
 
 
+@pytest.mark.slow
 def test_a_writer_kept_waiting_says_which_valhalla_status_command_holds_the_lock(
     tmp_path: Path,
 ) -> None:
@@ -178,6 +180,7 @@ def test_a_writer_kept_waiting_says_which_valhalla_status_command_holds_the_lock
     assert lock_path(manifest).read_bytes() == b"", "the last holder emptied the lock file"
 
 
+@pytest.mark.slow
 def test_a_writer_kept_waiting_by_a_lock_held_in_another_program_says_its_process_id(
     tmp_path: Path,
 ) -> None:
@@ -201,6 +204,7 @@ def test_a_writer_kept_waiting_by_a_lock_held_in_another_program_says_its_proces
     assert load_manifest(manifest).pack("H").status == "pending"  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 def test_a_write_is_not_lost_when_the_lock_file_is_deleted_mid_write(tmp_path: Path) -> None:
     """Both writers exit 0 and both changes and history entries are there afterwards."""
     manifest = write_small(tmp_path)
@@ -422,6 +426,7 @@ EARLIEST = datetime(1970, 1, 1)
 LATEST = datetime(9999, 12, 31, 23, 59, 59, 999999)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(
     moment=st.one_of(
@@ -516,6 +521,7 @@ def run_patched(ws: Workspace, script: str, *args: str) -> subprocess.CompletedP
     )
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_the_rebuild_is_reported_with_the_recorded_change(
     ws: Workspace,
 ) -> None:
@@ -640,6 +646,7 @@ def test_noncharacters_given_on_the_command_line_never_reach_the_site(
     assert snapshot(ws.root) == before
 
 
+@pytest.mark.slow
 def test_lone_surrogates_from_undecodable_arguments_are_refused_in_one_line(
     tmp_path: Path,
 ) -> None:

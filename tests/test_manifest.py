@@ -141,6 +141,7 @@ notes = st.text(st.one_of(_name_chars, st.just("\n")), min_size=1, max_size=80).
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name=names, group=names, note=notes, by=names)
 def test_any_valid_text_survives_the_canonical_dump(

@@ -94,6 +94,7 @@ def outputs(ws: Workspace) -> tuple[bytes, bytes, bytes]:
     return tuple(result.stdout_bytes for result in results)  # type: ignore[return-value]
 
 
+@pytest.mark.slow
 def test_migrating_a_long_history_loses_nothing(ws: Workspace) -> None:
     manifest = long_history_manifest(400)
     assert len(manifest.history) > 300

@@ -430,6 +430,7 @@ def test_no_noncharacter_from_a_history_value_reaches_the_page_or_the_feed(
 # --- serve -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_serve_rebuilds_when_a_history_file_comes_or_goes(v2: Workspace) -> None:
     import json
     import queue
@@ -531,6 +532,7 @@ def test_migrate_keeps_updated_at_when_the_history_allows_it(
     assert sorted(snapshot(folder)) == sorted(places)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args",
     [

@@ -143,6 +143,7 @@ PUBLISHED = {
 }
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(text=hostile_text, name=name_text)
 def test_json_output_and_the_published_files_carry_no_raw_control_and_are_the_same_bytes(
@@ -306,6 +307,7 @@ SERVER_TEXT: dict[str, bytes] = {
 QUOTE = 60  # characters of a value a message quotes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", SERVER_TEXT)
 def test_whatever_a_server_sends_is_quoted_short_in_every_message(where: str) -> None:
     # At most 60 characters of a value, each shown as at most 10 (\U000e0041), around a

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from conftest import Workspace, small_manifest
 from hypothesis import HealthCheck, given, settings
@@ -63,6 +64,7 @@ def test_history_prints_no_value_raw(ws: Workspace, text: str) -> None:
     ]
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(name=hostile_text, group=hostile_text, description=hostile_text)
 def test_show_and_pack_commands_print_no_manifest_text_raw(

@@ -345,12 +345,14 @@ def check_loads_or_located(raw: bytes) -> None:
             assert dump_manifest(load_manifest(path)).encode() == path.read_bytes()  # fmt'd
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(raw=byte_mutations())
 def test_byte_mutations_load_or_fail_located(raw: bytes) -> None:
     check_loads_or_located(raw)
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(raw=structural_mutations())
 def test_structural_mutations_load_or_fail_located(raw: bytes) -> None:
@@ -523,6 +525,7 @@ def test_any_sequence_of_commands_keeps_every_change(operations: list[tuple[Any,
 ANY_TEXT = st.text(st.characters(), max_size=120)  # surrogates too: argv bytes that are not UTF-8
 
 
+@pytest.mark.slow
 @settings(PROPERTY, max_examples=max(EXAMPLES // 2, 10))
 @given(
     command=st.sampled_from(["add", "set", "notes", "version", "remove", "show"]),

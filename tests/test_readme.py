@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -33,6 +35,7 @@ def at(clock: str) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_the_readme_walkthrough_prints_what_the_readme_shows(tmp_path: Path) -> None:
     repo = tmp_path / "status"
     said: list[str] = []

@@ -107,6 +107,7 @@ def changed_manifest() -> dict[str, Any]:
     return data
 
 
+@pytest.mark.slow
 def test_a_first_publish_uploads_every_file_the_site_has_in_dependency_order(
     ws: Workspace, endpoint: str, bucket: tuple[Any, str]
 ) -> None:
@@ -127,6 +128,7 @@ def test_a_first_publish_uploads_every_file_the_site_has_in_dependency_order(
         assert client.get_object(Bucket=name, Key=PREFIX + path)["Body"].read() == data
 
 
+@pytest.mark.slow
 def test_each_object_carries_the_type_and_caching_that_headers_gives_its_file(
     ws: Workspace, endpoint: str, bucket: tuple[Any, str]
 ) -> None:
@@ -146,6 +148,7 @@ def test_each_object_carries_the_type_and_caching_that_headers_gives_its_file(
         assert head["CacheControl"] == everywhere["cache-control"], path
 
 
+@pytest.mark.slow
 def test_publishing_an_unchanged_site_again_uploads_nothing(
     ws: Workspace, endpoint: str, bucket: tuple[Any, str]
 ) -> None:
@@ -164,6 +167,7 @@ def test_publishing_an_unchanged_site_again_uploads_nothing(
     assert after == before
 
 
+@pytest.mark.slow
 def test_an_object_changed_behind_its_back_is_uploaded_again(
     ws: Workspace, endpoint: str, bucket: tuple[Any, str]
 ) -> None:
@@ -182,6 +186,7 @@ def test_an_object_changed_behind_its_back_is_uploaded_again(
         assert body == files[path]
 
 
+@pytest.mark.slow
 def test_a_dry_run_lists_what_would_change_and_changes_nothing(
     ws: Workspace, endpoint: str, bucket: tuple[Any, str]
 ) -> None:
@@ -269,6 +274,7 @@ class Reader(threading.Thread):
         self.join()
 
 
+@pytest.mark.slow
 def test_a_reader_polling_during_the_upload_never_sees_a_document_naming_a_missing_object(
     ws: Workspace, endpoint: str, bucket: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -314,6 +320,7 @@ def test_a_reader_polling_during_the_upload_never_sees_a_document_naming_a_missi
     assert set(stored) == {PREFIX + p for p in files} | {PREFIX + RECORD}
 
 
+@pytest.mark.slow
 def test_objects_it_did_not_upload_are_left_alone(
     ws: Workspace, endpoint: str, bucket: tuple[Any, str]
 ) -> None:

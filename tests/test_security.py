@@ -314,6 +314,7 @@ def test_render_refuses_an_unvalidated_path_like_id(tmp_path: Path) -> None:
     assert tree(tmp_path) == {}
 
 
+@pytest.mark.slow
 def test_build_does_not_write_through_symlinks_planted_in_the_site(tmp_path: Path) -> None:
     write_manifest(tmp_path / "m.yaml", Manifest.model_validate(BASE))
     assert run(tmp_path, "build").returncode == 0
@@ -440,6 +441,7 @@ def test_limits_count_characters_not_bytes(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_a_planted_symlink_with_the_right_bytes_does_not_survive_a_build(tmp_path: Path) -> None:
     """A symlink whose target holds exactly the expected bytes must not be kept (or linked):
     its owner could change the published file later, without any build."""
@@ -463,6 +465,7 @@ def test_a_planted_symlink_with_the_right_bytes_does_not_survive_a_build(tmp_pat
 # --- serve -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_serve_stays_inside_the_site_and_logs_requests_escaped(tmp_path: Path) -> None:
     """Raw requests (no client normalising them): no file outside site/ is served, and a
     request line holding terminal escapes is logged escaped."""
@@ -504,6 +507,7 @@ def test_serve_stays_inside_the_site_and_logs_requests_escaped(tmp_path: Path) -
         assert not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in line), repr(line)
 
 
+@pytest.mark.slow
 def test_ids_typed_on_the_command_line_are_echoed_escaped(tmp_path: Path) -> None:
     """An id from a script variable may hold anything: messages stay one line, no escapes."""
     write_manifest(tmp_path / "m.yaml", Manifest.model_validate(BASE))

@@ -221,6 +221,7 @@ def message(stream: IO[str]) -> str:
     return line
 
 
+@pytest.mark.slow
 def test_serve_command_builds_serves_rebuilds_and_stops_on_ctrl_c(ws: Workspace) -> None:
     ws.write(small_manifest())
     process = subprocess.Popen(
@@ -258,6 +259,7 @@ def test_serve_command_builds_serves_rebuilds_and_stops_on_ctrl_c(ws: Workspace)
         process.wait()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_serve_stops_on_a_signal_even_when_started_with_it_ignored(
     ws: Workspace, stop: signal.Signals
@@ -342,6 +344,7 @@ def test_a_failed_rebuild_of_any_kind_is_one_log_line_and_the_watcher_goes_on(
     assert log == [f"rebuild failed, still serving the last site: {said}", "built"]
 
 
+@pytest.mark.slow
 def test_serve_keeps_serving_the_last_site_when_a_template_fails_while_rendering(
     ws: Workspace, tmp_path: Path
 ) -> None:

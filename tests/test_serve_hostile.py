@@ -198,6 +198,7 @@ def test_folders_still_redirect_and_serve_their_index(
     assert get(server, "http://example.org/status.json")[0] == 200
 
 
+@pytest.mark.slow
 def test_the_serve_command_survives_malformed_requests_without_a_traceback(
     ws: Workspace,
 ) -> None:
@@ -347,6 +348,7 @@ def test_connections_over_the_bound_get_503_at_once_and_the_server_recovers(
         assert get(server, "/status.json")[0] == 200
 
 
+@pytest.mark.slow
 def test_more_idle_clients_than_the_bound_never_stop_the_server(
     bounded: Callable[..., tuple[SiteServer, list[str]]],
 ) -> None:
@@ -361,6 +363,7 @@ def test_more_idle_clients_than_the_bound_never_stop_the_server(
     assert get(server, "/status.json")[0] == 200
 
 
+@pytest.mark.slow
 def test_the_serve_command_outlives_more_idle_clients_than_it_has_descriptors(
     ws: Workspace,
 ) -> None:

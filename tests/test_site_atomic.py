@@ -11,6 +11,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import Workspace, clean_env, small_manifest
 
@@ -60,6 +61,7 @@ def builder(ws: Workspace, first: Path, second: Path, rounds: int) -> subprocess
     return subprocess.Popen(args, cwd=ws.root, env=clean_env(), stderr=subprocess.PIPE)
 
 
+@pytest.mark.slow
 def test_a_reader_never_sees_a_partial_file_during_30_rebuilds(ws: Workspace) -> None:
     first, second = two_manifests(ws)
     versions = [rendered(first), rendered(second)]

@@ -208,6 +208,7 @@ def run(ws: Workspace, *args: str) -> tuple[int, str]:
     return result.exit_code, result.stderr
 
 
+@pytest.mark.slow
 def test_a_leftover_the_build_cannot_remove_is_named_by_every_build(
     built: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:

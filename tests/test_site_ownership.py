@@ -53,6 +53,7 @@ def refused(ws: Workspace, *args: str) -> str:
 # --- the folder built into -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_reported_data_loss_cannot_happen_in_a_real_process(ws: Workspace) -> None:
     assert run_tool(ws.root, "init").returncode == 0
     (ws.root / "status.json").write_text("{}\n")

@@ -164,6 +164,7 @@ def test_manifest_and_site_options_and_the_environment_still_override_the_walk(
     assert result.stderr.startswith("out: built")
 
 
+@pytest.mark.slow
 def test_real_processes_started_in_a_subfolder_of_a_git_repository(tmp_path: Path) -> None:
     repo = tmp_path / "status"
     repo.mkdir()
@@ -540,6 +541,7 @@ def manifest_files_only(status: str) -> list[str]:
     return paths
 
 
+@pytest.mark.slow
 def test_git_status_shows_only_the_manifest_after_init_build_and_a_change(tmp_path: Path) -> None:
     repo = tmp_path / "status"
     repo.mkdir()

@@ -328,6 +328,7 @@ def change(cwd: Path, epoch: int, *args: str) -> None:
     commit(cwd, " ".join(args), epoch)
 
 
+@pytest.mark.slow
 def test_the_review_job_in_order_keeps_one_comment_up_to_date(tmp_path: Path) -> None:
     """A pull request (K pending) on a base that moves on (version 1.1.0, then more): every
     step runs; the comment says what the pull request changes and nothing of the base's own
@@ -423,6 +424,7 @@ def test_the_review_job_in_order_keeps_one_comment_up_to_date(tmp_path: Path) ->
     assert comments["comments"][:2] == [human, other_bot]
 
 
+@pytest.mark.slow
 def test_the_publish_job_in_order_builds_publishes_and_reads_back_the_site(
     tmp_path: Path,
 ) -> None:
@@ -478,6 +480,7 @@ def test_the_publish_job_in_order_builds_publishes_and_reads_back_the_site(
     assert kept_landings(cached[0]) == ["landings-KEY.json"]
 
 
+@pytest.mark.slow
 def test_a_failing_step_stops_the_job(tmp_path: Path) -> None:
     """The stand-in runner is not lenient: a manifest that is not canonical fails its step."""
     repo = tmp_path / "status"
