@@ -123,7 +123,8 @@ def test_a_change_leaves_every_earlier_history_file_as_it_is(v2: Workspace) -> N
         "init",
     ]
     assert fails(v2, "fmt", "--check") == (
-        f"error: {M} is not in canonical form; run `valhalla-status fmt`\n"
+        f"error: {H}/{entry_place(second.name)} is not in canonical form; run "
+        "`valhalla-status fmt`\n"
     )
     assert at(v2, 3, "fmt") == f"{M}: reformatted\n"
     assert at(v2, 3, "fmt", "--check") == f"{M}: canonical\n"
@@ -584,7 +585,9 @@ def test_fmt_check_checks_every_history_file_and_fmt_fixes_them(v2: Workspace) -
     path = entry_file(v2, entries(v2)[-1])
     path.write_text(path.read_text().replace("by: ", "by:    "))
     error = fails(v2, "fmt", "--check")
-    assert error == f"error: {M} is not in canonical form; run `valhalla-status fmt`\n"
+    assert error == (
+        f"error: {H}/{entry_place(path.name)} is not in canonical form; run `valhalla-status fmt`\n"
+    )
     history = document(v2, "history", "--json")
     assert at(v2, 1, "fmt") == f"{M}: reformatted\n"
     assert at(v2, 1, "fmt", "--check") == f"{M}: canonical\n"
@@ -1049,3 +1052,25 @@ def test_a_failing_write_leaves_the_manifest_and_its_history_as_they_were(
     service.set_pack(v2.manifest, "K", status="pending", by="t")
     assert len(entries(v2)) == 2
     assert tree(v2) == in_place(entries(v2))
+
+
+def test_fmt_check_names_each_file_not_in_canonical_form_and_fmt_leaves_no_flat_copy(
+    v2: Workspace,
+) -> None:
+    at(v2, 1, "set-notes", "hello", NB)
+    folder = history_folder(v2)
+    flat, placed = entry_files(folder).values()
+    # One entry typed out of form where earlier versions wrote it, the main file out of form.
+    (folder / flat.name).write_text(flat.read_text().replace("by: ", "by:  "))
+    flat.unlink()
+    v2.manifest.write_text(v2.manifest.read_text().replace("system:\n", "system:   \n"))
+    before = document(v2, "history", "--json")
+
+    assert fails(v2, "fmt", "--check") == (
+        f"error: {M} is not in canonical form; run `valhalla-status fmt`\n"
+        f"error: {H}/{flat.name} is not in canonical form; run `valhalla-status fmt`\n"
+    )
+    assert at(v2, 1, "fmt") == f"{M}: reformatted\n"
+    assert tree(v2) == in_place([flat.name, placed.name])
+    assert at(v2, 1, "fmt", "--check") == f"{M}: canonical\n"
+    assert document(v2, "history", "--json") == before

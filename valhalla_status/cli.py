@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .errors import NotFoundError, UnavailableError, ValhallaError
+from .errors import ManifestError, NotFoundError, UnavailableError, ValhallaError
 from .formats import STATUSES, human_time, pack_key, quoted
 from .text import for_terminal, json_text
 
@@ -469,7 +469,12 @@ def fmt(settings: Settings, check: bool) -> None:
         click.echo(for_terminal(warning), err=True)
     shown = for_terminal(settings.manifest)
     if check and changed:
-        raise ValhallaError(f"{shown} is not in canonical form; run `valhalla-status fmt`")
+        raise ManifestError(
+            [
+                f"error: {file} is not in canonical form; run `valhalla-status fmt`"
+                for file in changed
+            ]
+        )
     if check:
         click.echo(f"{shown}: canonical", err=True)
     else:

@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -47,6 +48,7 @@ from .layout import (
     MAX_ENTRY_BYTES,
     History,
     digest,
+    entry_place,
     history_dir,
     history_shown,
     move_into_place,
@@ -472,14 +474,7 @@ def write_manifest(
         pending = [(write_pending(folder, main_hash, name, raw), name) for name, raw in write]
         fsync_folder(folder)
         atomic_write(path, data)
-        places = recorded_places(folder) if remove else {}
-        for source, name in pending:
-            move_into_place(folder, source.name, name)
-        for name in remove:
-            (folder / places.get(name, name)).unlink(missing_ok=True)
-        for subfolder in {(folder / places.get(name, name)).parent for name in remove} - {folder}:
-            with contextlib.suppress(OSError):
-                subfolder.rmdir()  # emptied by the removals; one that still holds files stays
+        _put_in_place(folder, pending, remove, rewrites=not history_on_disk)
         fsync_folder(folder)
     except (OSError, ValhallaError) as exc:
         # Keeps the entries if the main file was replaced after all, else removes them.
@@ -489,6 +484,24 @@ def write_manifest(
             raise
         raise ValhallaError(f"cannot write {history_dir(path)}: {os_reason(exc)}") from None
     return True
+
+
+def _put_in_place(
+    folder: Path, pending: list[tuple[Path, str]], remove: list[str], *, rewrites: bool
+) -> None:
+    """Rename the pending files to their places and remove the entry files ``remove`` names;
+    with ``rewrites`` (entries rewritten, not only added), an entry rewritten from a flat file
+    leaves no copy there."""
+    places = recorded_places(folder) if rewrites else {}
+    for source, name in pending:
+        move_into_place(folder, source.name, name)
+        if places.get(name) == name:
+            (folder / name).unlink(missing_ok=True)
+    for name in remove:
+        (folder / places.get(name, name)).unlink(missing_ok=True)
+    for subfolder in {(folder / places.get(name, name)).parent for name in remove} - {folder}:
+        with contextlib.suppress(OSError):
+            subfolder.rmdir()  # emptied by the removals; one that still holds files stays
 
 
 def tidy_history(path: str | os.PathLike[str]) -> None:
@@ -528,46 +541,62 @@ def shows_change(path: str | os.PathLike[str], main: bytes, name: str, raw: byte
     return not differences(manifest.model_copy(update={"history": entries}))
 
 
-def is_canonical(
+def non_canonical_files(
     path: str | os.PathLike[str], manifest: Manifest, main: bytes, *, signed: bool = True
-) -> bool:
-    """Whether the files are exactly what :func:`write_manifest` writes for ``manifest``.
+) -> list[str]:
+    """The files (as shown) that are not exactly what :func:`write_manifest` writes for
+    ``manifest``: the main file, history files to rewrite, and history files it removes.
 
     The header comment is the writer's signature rather than part of the form: unless
     ``signed``, a file typed by hand in canonical form without it is canonical too.
     """
+    shown = os.fspath(path)
     text = dump_manifest(manifest).encode()
+    found = []
     if main != text and (signed or main != text.removeprefix(HEADER.encode())):
-        return False
+        found.append(shown)
     if manifest.schema_version == 1:
-        return True
+        return found
+    folder = history_dir(path)
     try:
-        existing = existing_entries(history_dir(path))
+        places = recorded_places(folder)
+        existing = existing_entries(folder)
     except OSError:
-        return False
+        return [shown]
     write, remove = plan_history(manifest, existing)
-    return not write and not remove
+    names = [name for name, _ in write] + remove
+    return found + [
+        f"{history_shown(shown)}/{places.get(name) or entry_place(name)}" for name in names
+    ]
 
 
-def format_manifest_file(path: str | os.PathLike[str], *, check: bool = False) -> bool:
-    """Rewrite the files in canonical form; True when they were not canonical.
+def is_canonical(
+    path: str | os.PathLike[str], manifest: Manifest, main: bytes, *, signed: bool = True
+) -> bool:
+    """Whether the files are exactly what :func:`write_manifest` writes for ``manifest``."""
+    return not non_canonical_files(path, manifest, main, signed=signed)
+
+
+def format_manifest_file(path: str | os.PathLike[str], *, check: bool = False) -> list[str]:
+    """Rewrite the files in canonical form; returns those that were not (as shown).
 
     With ``check`` nothing is written. Compared as bytes: the text read has lost a byte-order
     mark, which is not canonical.
     """
     if check:
         main, history = read_manifest(path)
-        return not is_canonical(path, parse_state(path, main, history), main, signed=False)
+        manifest = parse_state(path, main, history)
+        return non_canonical_files(path, manifest, main, signed=False)
     if not os.path.lexists(path):
         read_manifest_text(path)  # raises the "run `valhalla-status init`" error
     with manifest_lock(path):
         tidy_history(path)
         main, history = read_manifest(path)
         manifest = parse_state(path, main, history)
-        if is_canonical(path, manifest, main):
-            return False
-        write_manifest(path, manifest)
-        return True
+        found = non_canonical_files(path, manifest, main)
+        if found:
+            write_manifest(path, manifest)
+        return found
 
 
 def hand_comments(path: str | os.PathLike[str]) -> list[str]:
