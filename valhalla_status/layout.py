@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,17 +191,20 @@ def _listing(folder: Path) -> tuple[str, ...] | None:
     """The files of a history folder, by their place: the names in it, each subfolder named
     like the entries' (``1a``) replaced by ``1a/<name>`` for the names in it; None: no folder."""
     try:
-        with os.scandir(folder) as found:
-            places: list[str] = []
-            for item in found:
-                if SUBFOLDER.fullmatch(item.name) and item.is_dir(follow_symlinks=False):
-                    with os.scandir(item.path) as inside:
-                        places.extend(f"{item.name}/{name.name}" for name in inside)
-                else:
-                    places.append(item.name)
-            return tuple(sorted(places))
+        names = os.listdir(folder)
     except (FileNotFoundError, NotADirectoryError):
         return None
+    places = []
+    for name in names:
+        if SUBFOLDER.fullmatch(name):
+            try:
+                if stat.S_ISDIR(os.lstat(folder / name).st_mode):
+                    places += [f"{name}/{inside}" for inside in os.listdir(folder / name)]
+                    continue
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # gone while listed: the reader lists again and sees it changed
+        places.append(name)
+    return tuple(sorted(places))
 
 
 def read_entry_file(path: Path) -> bytes | None:
