@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .errors import ManifestError, NotFoundError, UnavailableError, ValhallaError
-from .formats import STATUSES, human_time, pack_key, quoted
+from .formats import SIGNING_ROLES, STATUSES, human_time, pack_key, quoted
 from .text import for_terminal, json_text
 
 if TYPE_CHECKING:
@@ -958,15 +958,20 @@ def keys() -> None:
     timestamp)."""
 
 
+def keys_folder_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--keys DIR`` (or ``VALHALLA_STATUS_KEYS``): the folder of the private keys."""
+    return click.option(
+        "--keys",
+        "keys_dir",
+        metavar="DIR",
+        envvar="VALHALLA_STATUS_KEYS",
+        required=True,
+        help=help_text,
+    )
+
+
 @keys.command("init")
-@click.option(
-    "--keys",
-    "keys_dir",
-    metavar="DIR",
-    envvar="VALHALLA_STATUS_KEYS",
-    required=True,
-    help="Where to write the private keys: a folder outside the repository.",
-)
+@keys_folder_option("Where to write the private keys: a folder outside the repository.")
 @pass_settings
 def keys_init(settings: Settings, keys_dir: str) -> None:
     """Create a key per role; write the root beside the manifest, the private keys to DIR."""
@@ -980,15 +985,8 @@ def keys_init(settings: Settings, keys_dir: str) -> None:
 
 
 @keys.command("rotate")
-@click.argument("role", type=click.Choice(["root", "targets", "snapshot", "timestamp"]))
-@click.option(
-    "--keys",
-    "keys_dir",
-    metavar="DIR",
-    envvar="VALHALLA_STATUS_KEYS",
-    required=True,
-    help="The folder of the private keys (the root key signs the new root).",
-)
+@click.argument("role", type=click.Choice(SIGNING_ROLES))
+@keys_folder_option("The folder of the private keys (the root key signs the new root).")
 @pass_settings
 def keys_rotate(settings: Settings, role: str, keys_dir: str) -> None:
     """Replace ROLE's key: a new root version, signed by the old root key."""

@@ -16,6 +16,8 @@ PackStatus = Literal["installed", "pending", "deprecated", "experimental"]
 STATUSES: tuple[str, ...] = get_args(PackStatus)
 SUMMARY_KEYS: tuple[str, ...] = ("total_packs", *(f"{status}_packs" for status in STATUSES))
 """The keys of a published summary: the total, then the count of each status."""
+SIGNING_ROLES = ("root", "targets", "snapshot", "timestamp")
+"""The roles whose keys sign a published site (TUF's top-level roles)."""
 
 # --- pack ids ------------------------------------------------------------------------------
 

@@ -30,9 +30,9 @@ from typing import Any
 
 from .errors import RefusedError, ValhallaError
 from .files import os_reason
-from .formats import human_time
+from .formats import SIGNING_ROLES, human_time
 
-ROLES = ("root", "targets", "snapshot", "timestamp")
+ROLES = SIGNING_ROLES
 ONLINE_ROLES = ("targets", "snapshot", "timestamp")
 KEYS_VARIABLE = "VALHALLA_STATUS_KEYS"
 KEY_VARIABLES = {role: f"VALHALLA_STATUS_{role.upper()}_KEY" for role in ROLES}
