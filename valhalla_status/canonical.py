@@ -149,9 +149,11 @@ def dump_manifest(manifest: Manifest) -> str:
     return HEADER + _yaml(_main_file_data(manifest))
 
 
-def existing_entries(folder: Path) -> dict[str, bytes]:
-    """The entry files in ``folder``: name -> bytes."""
-    found = {n: read_entry_file(folder / place) for n, place in recorded_places(folder).items()}
+def existing_entries(folder: Path, places: dict[str, str] | None = None) -> dict[str, bytes]:
+    """The entry files in ``folder`` (at ``places``, as :func:`recorded_places` gives them):
+    name -> bytes."""
+    where = recorded_places(folder) if places is None else places
+    found = {n: read_entry_file(folder / place) for n, place in where.items()}
     return {n: raw for n, raw in found.items() if raw is not None}
 
 

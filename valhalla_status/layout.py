@@ -134,8 +134,7 @@ def entry_name(place: str) -> str | None:
 def recorded_names(path: str | os.PathLike[str]) -> list[str]:
     """The recorded entries (files with an entry's name, in their place) in the history
     folder of ``path``."""
-    places = _listing(history_dir(path)) or ()
-    return [name for name in map(entry_name, places) if name is not None]
+    return list(recorded_places(history_dir(path)))
 
 
 def recorded_places(folder: Path) -> dict[str, str]:

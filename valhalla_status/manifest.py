@@ -560,7 +560,7 @@ def non_canonical_files(
     folder = history_dir(path)
     try:
         places = recorded_places(folder)
-        existing = existing_entries(folder)
+        existing = existing_entries(folder, places)
     except OSError:
         return [shown]
     write, remove = plan_history(manifest, existing)
