@@ -195,6 +195,16 @@ CASES = (
         "l._additions(cwd, folder, commit)",
     ),
     Case(
+        "recent",
+        "what the read commands need of the history kept in the git folder (`snapshot.py`)",
+        "`summary` in a git repository, one commit per history entry",
+        (1_000, 10_000),
+        "history entries",
+        history_in_git,
+        lambda i: tool(["summary"]),
+        "import valhalla_status.snapshot as s; s.Kept.recall = s.Kept.keep = lambda *a: None",
+    ),
+    Case(
         "light-start",
         "each command imports the library modules it needs inside its own function",
         "`check --file site/status.json`",
@@ -228,7 +238,7 @@ def measure(case: Case, root: Path, size: int, runs: int) -> tuple[float, float]
     codes = {"with": launch.format(switch=""), "without": launch.format(switch=case.without)}
     script = case.script is not None
     times: dict[str, list[float]] = {"with": [], "without": []}
-    if case.name == "landings":  # from the second run on, "with" finds the landings kept
+    if case.name in ("landings", "recent"):  # from the second run on, "with" finds them kept
         timed(codes["with"], case.argv(0), root, case.ok, script)
     i = 0
     for run in range(runs):

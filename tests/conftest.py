@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import fcntl
+import json
 import os
 import subprocess
 import sys
@@ -216,3 +217,107 @@ def holding_lock(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+# --- a team on real git repositories: a bare remote and two clones ---------------------------
+
+HOUR = 3600
+
+
+def stamp(hour: float) -> str:
+    return f"@{EPOCH + int(hour * HOUR)} +0000"
+
+
+def iso(hour: float) -> str:
+    from datetime import datetime, timezone
+
+    moment = datetime.fromtimestamp(EPOCH + int(hour * HOUR), timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def human(hour: float) -> str:
+    return iso(hour).replace("T", " ")[:16] + " UTC"
+
+
+def git(cwd: Path, *args: str, hour: float = 0, check: bool = True) -> str:
+    env = {
+        **os.environ,
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+        "GIT_AUTHOR_DATE": stamp(hour),
+        "GIT_COMMITTER_DATE": stamp(hour),
+    }
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)}: {done.stdout}{done.stderr}")
+    return done.stdout
+
+
+@dataclass
+class Clone:
+    root: Path
+
+    def run(self, *args: str, hour: float = 0) -> Result:
+        """The CLI as the clone's owner runs it: from the top of the clone."""
+        env = {"SOURCE_DATE_EPOCH": str(EPOCH + int(hour * HOUR))}
+        here = os.getcwd()
+        os.chdir(self.root)
+        try:
+            return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+        finally:
+            os.chdir(here)
+
+    def change(self, *args: str, hour: float) -> None:
+        result = self.run(*args, "--no-build", "--by", self.root.name, hour=hour)
+        assert result.exit_code == 0, result.output
+
+    def commit(self, message: str, hour: float) -> None:
+        git(self.root, "add", "-A", hour=hour)
+        git(self.root, "commit", "-qm", message, hour=hour)
+
+    def git(self, *args: str, hour: float = 0, check: bool = True) -> str:
+        return git(self.root, *args, hour=hour, check=check)
+
+    def json(self, *args: str) -> Any:
+        result = self.run(*args)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    def history(self) -> list[dict[str, Any]]:
+        """The whole history, newest first, as history.json publishes it."""
+        return list(self.json("history", "--json", "--limit", "1000")["history"])
+
+    def fails(self, *args: str) -> str:
+        result = self.run(*args)
+        assert result.exit_code == 1, result.output
+        return result.stderr
+
+
+@dataclass
+class Team:
+    remote: Path
+    alice: Clone
+    bob: Clone
+
+
+@pytest.fixture
+def team(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Team:
+    """A bare remote holding a freshly initialised status repository (hour 0), cloned twice."""
+    for var in ("VALHALLA_MANIFEST", "VALHALLA_SITE", "SOURCE_DATE_EPOCH"):
+        monkeypatch.delenv(var, raising=False)
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    git(tmp_path, "clone", "-q", str(remote), "alice")
+    alice = Clone(tmp_path / "alice")
+    alice.git("checkout", "-q", "-b", "main")
+    alice.change("init", hour=0)
+    alice.commit("init", hour=0)
+    alice.git("push", "-q", "origin", "main")
+    git(tmp_path, "clone", "-q", str(remote), "bob")
+    return Team(remote, alice, Clone(tmp_path / "bob"))

@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EPOCH, Workspace, entry_files
-from test_history_under_git import git
+from conftest import EPOCH, Workspace, entry_files, git
 
 from valhalla_status import layout, recent
 from valhalla_status.documents import history_document, pack_since, status_document, to_json

@@ -86,6 +86,12 @@ def _work_tree(cwd: Path, revision: str = "HEAD") -> tuple[str, str, Path | None
     return kind, said[3].decode(), cwd / os.fsdecode(said[2])
 
 
+def git_state(folder: Path) -> tuple[str, str, Path | None]:
+    """The git work tree the history ``folder`` (which need not exist) is in: ``full``,
+    ``shallow`` or ``none``, the commit checked out, and the repository's git folder."""
+    return _work_tree(_existing(folder.parent))
+
+
 def landing_note(folder: Path) -> str | None:
     """Why changes in the history ``folder`` cannot be shown at the time they landed (a
     shallow clone), or None."""
@@ -102,7 +108,7 @@ def landings(folder: Path, revision: str | None = None) -> Landings:
     relative = os.path.relpath(folder, cwd)
     if revision is not None or git_dir is None:
         return Landings(_additions(cwd, relative, commit))
-    store = _store(git_dir, folder)
+    store = store_path(git_dir, folder, "landings")
     return Landings(_remembered_additions(cwd, relative, commit, store), kept_in=store)
 
 
@@ -140,12 +146,13 @@ def _additions(cwd: Path, folder: str, commits: str, first: int = 0) -> dict[str
 # first-parent history; otherwise it reads everything again and replaces the file).
 
 
-def _store(git_dir: Path, folder: Path) -> Path:
-    """The file keeping the landings of ``folder``, named after its place in the repository
-    (the same in every clone, so a CI cache restored into another checkout still fits)."""
+def store_path(git_dir: Path, folder: Path, kind: str) -> Path:
+    """The file keeping what was read of ``folder`` (its ``kind``: ``landings``…), named after
+    the folder's place in the repository (the same in every clone, so a CI cache restored into
+    another checkout still fits)."""
     where = os.path.relpath(os.path.abspath(folder), os.path.abspath(git_dir.parent))
     key = hashlib.sha256(os.fsencode(where)).hexdigest()[:16]
-    return git_dir / "valhalla-status" / f"landings-{key}.json"
+    return git_dir / "valhalla-status" / f"{kind}-{key}.json"
 
 
 def _remembered_additions(

@@ -28,7 +28,15 @@ from .errors import ManifestError, ValhallaError
 from .files import os_reason
 from .formats import parse_timestamp
 from .landing import Landings, from_micros, keep_json, landing_order, landings, micros
-from .layout import History, history_dir, history_shown, read_entry_file, read_state
+from .layout import (
+    History,
+    history_dir,
+    history_shown,
+    read_entry_file,
+    read_state,
+    refuse_linked_folder,
+    refuse_shared_folder,
+)
 from .manifest import (
     decode_manifest_bytes,
     parse_history,
@@ -37,6 +45,7 @@ from .manifest import (
     read_manifest_file,
 )
 from .models import Manifest, format_timestamp
+from .snapshot import NEWEST_KEPT, Kept, Snapshot
 
 # What the read commands need of an entry: its action, the packs whose since it sets, and when
 # it was made (microseconds since the epoch, see landing.micros).
@@ -59,6 +68,10 @@ def read_recent(path: str | os.PathLike[str], newest: int = 1) -> Recent:
     newest one: it gives ``updated_at``)."""
     shown = os.fspath(path)
     folder = history_dir(path)
+    kept = Kept(folder)
+    recalled = _recalled(path, kept, newest)
+    if recalled is not None:
+        return recalled
     # Each entry's bytes stand for the name of its file (a pending one, maybe); none is read.
     main, files = read_state(path, lambda: read_manifest_file(path), read=str.encode)
     text = decode_manifest_bytes(main, shown)
@@ -79,7 +92,44 @@ def read_recent(path: str | os.PathLike[str], newest: int = 1) -> Recent:
     newest_order = [(name, when) for name, when, _ in order[-max(newest, 1) :]]
     manifest = parse_recent(text, path, _read_entries(folder, files.entries, newest_order, shown))
     since = _since(order, [pack.id for pack in manifest.packs])
+    places = {name: files.entries[name].decode() for name in files.entries}
+    kept.keep(_snapshot(order, places), places.values())
     return Recent(manifest, len(order), since)
+
+
+def _recalled(path: str | os.PathLike[str], kept: Kept, newest: int) -> Recent | None:
+    """The manifest read with what was kept of its history (see :mod:`.snapshot`); None:
+    nothing kept holds, read it all."""
+    snapshot = kept.recall(max(newest, 1))
+    if snapshot is None:
+        return None
+    shown = os.fspath(path)
+    refuse_linked_folder(kept.folder)
+    refuse_shared_folder(path)
+    text = decode_manifest_bytes(read_manifest_file(path), shown)
+    if not kept.still_holds():
+        return None  # a writer moved on while the main file was read
+    tail = snapshot.newest[-max(newest, 1) :]
+    places = {name: place.encode() for name, place, _ in tail}
+    order = [(name, landed) for name, _, landed in tail]
+    manifest = parse_recent(text, path, _read_entries(kept.folder, places, order, shown))
+    since = {}
+    for pack in manifest.packs:
+        landed = snapshot.since_of(pack.id)
+        if landed is not None:
+            since[pack.id] = format_timestamp(from_micros(landed))
+    return Recent(manifest, snapshot.total, since)
+
+
+def _snapshot(order: list[Landed], places: dict[str, str]) -> Snapshot:
+    """What the read commands need of the history in landing ``order`` (from its ``init``),
+    its entries at ``places``."""
+    since: dict[str, int] = {}
+    for _, landed, (_, setting, _) in order:
+        since.update(dict.fromkeys(setting, landed))
+    start = order[0][1] if order and order[0][2][0] == "init" else None
+    newest = [(name, places[name], landed) for name, landed, _ in order[-NEWEST_KEPT:]]
+    return Snapshot(len(order), newest, since, start)
 
 
 Landed = tuple[str, int, Effect]  # an entry's name, when it landed and what it does
