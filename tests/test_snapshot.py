@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import Result
 from conftest import Clone, Team
 
 from valhalla_status import snapshot
@@ -202,3 +203,83 @@ def test_nothing_is_kept_outside_git(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert reads(clone) == reads(clone)
     assert reads(clone)[0][0] == 0
     assert sorted(os.listdir(tmp_path)) == before == [".gitignore", "manifest"]
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(root)): path.read_bytes()
+        for path in sorted((root / "manifest").rglob("*"))
+        if path.is_file() and not path.name.startswith(".valhalla")
+    }
+
+
+@pytest.mark.slow
+def ch(clone: Clone, *args: str, hour: float) -> Result:
+    """A change as a user makes it without building the site."""
+    return clone.run(*args, "--no-build", "--by", "someone", hour=hour)
+
+
+def test_changes_made_with_what_was_kept_write_what_a_full_read_writes(
+    team: Team, clock: str
+) -> None:
+    """Alice's changes use what was kept; Bob, on the same commit, reads everything before
+    each. Every change, refusal and file written is the same, and Alice's history validates."""
+    alice, bob = team.alice, team.bob
+    main = "manifest/valhalla.yaml"
+
+    def hand_edit(clone: Clone) -> None:
+        path = clone.root / main
+        path.write_text(path.read_text().replace("Analyst Essentials", "Analyst Basics"))
+
+    removed: dict[Path, tuple[Path, bytes]] = {}
+
+    def remove(clone: Clone) -> None:
+        file = entry_file(clone)
+        removed[clone.root] = (file, file.read_bytes())
+        file.unlink()
+
+    def put_back(clone: Clone) -> None:
+        file, data = removed[clone.root]
+        file.write_bytes(data)
+
+    def undo_hand_edit(clone: Clone) -> None:
+        path = clone.root / main
+        path.write_text(path.read_text().replace("Analyst Basics", "Analyst Essentials"))
+
+    steps: list[tuple[str, Callable[[Clone], Any]]] = [
+        ("pack set", lambda c: ch(c, "pack", "set", "K", "--status", "pending", hour=1)),
+        ("set-version", lambda c: ch(c, "set-version", "1.1.0", hour=2)),
+        ("refused: pending", lambda c: ch(c, "backend", "complete", hour=3)),
+        ("pack add", lambda c: ch(c, "pack", "add", "X", "--name", "Extra", hour=3)),
+        ("stamped before the newest", lambda c: ch(c, "set-version", "1.2.0", hour=2.5)),
+        ("committed", lambda c: c.commit("work", hour=4)),
+        ("pack remove", lambda c: ch(c, "pack", "remove", "X", hour=5)),
+        ("hand edit", hand_edit),
+        (
+            "refused: not explained",
+            lambda c: ch(c, "pack", "set", "L", "--status", "pending", hour=6),
+        ),
+        ("hand edit undone", undo_hand_edit),
+        ("pack set again", lambda c: ch(c, "pack", "set", "L", "--status", "pending", hour=7)),
+        ("an entry removed by hand", remove),
+        (
+            "refused: an entry missing",
+            lambda c: ch(c, "pack", "set", "M", "--status", "pending", hour=8),
+        ),
+        ("restored", put_back),
+        (
+            "backend incomplete note",
+            lambda c: ch(c, "backend", "incomplete", "--notes", "n", hour=9),
+        ),
+    ]
+    alice.run("summary")
+    for label, step in steps:
+        for path in kept_files(bob):
+            path.unlink()
+        said = [step(clone) for clone in (alice, bob)]
+        if said[0] is not None and hasattr(said[0], "exit_code"):
+            outcome = [(r.exit_code, r.stdout, r.stderr) for r in said]
+            assert outcome[0] == outcome[1], label
+        assert tree(alice.root) == tree(bob.root), label
+    assert alice.run("validate").exit_code == 0, alice.run("validate").stderr
+    assert reads(alice) == reads(bob)

@@ -318,7 +318,7 @@ def landings_cache(cwd: Path, seen: list[Path]) -> Any:
 
 
 def kept_landings(folder: Path) -> list[str]:
-    """What a cache of ``folder`` would keep: the tool's landings file."""
+    """What a cache of ``folder`` would keep: the files the tool keeps in the git folder."""
     return [re.sub(r"-[0-9a-f]{16}\.", "-KEY.", p.name) for p in sorted(folder.iterdir())]
 
 
@@ -399,7 +399,7 @@ def test_the_review_job_in_order_keeps_one_comment_up_to_date(tmp_path: Path) ->
     status = json.loads((uploaded[0] / "status.json").read_text(encoding="utf-8"))
     assert [p["status"] for p in status["packs"] if p["id"] == "K"] == ["pending"]
     assert sh(clone, "git", "status", "--porcelain", "-uall") == "", "nothing new to commit"
-    assert kept_landings(cached[0]) == ["landings-KEY.json"]
+    assert kept_landings(cached[0]) == ["landings-KEY.json", "recent-KEY.json"]
 
     # A second push to the pull request: the same comment, edited.
     sh(clone, "git", "checkout", "-q", "pr")
@@ -477,7 +477,7 @@ def test_the_publish_job_in_order_builds_publishes_and_reads_back_the_site(
     status = json.loads((tmp_path / "pages" / "status.json").read_text(encoding="utf-8"))
     assert status["version"] == "1.2.0"
     assert sh(repo, "git", "status", "--porcelain", "-uall") == ""
-    assert kept_landings(cached[0]) == ["landings-KEY.json"]
+    assert kept_landings(cached[0]) == ["landings-KEY.json", "recent-KEY.json"]
 
 
 @pytest.mark.slow

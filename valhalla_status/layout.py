@@ -361,8 +361,9 @@ def settle(
     folder = history_dir(path)
     refuse_linked_folder(folder)
     refuse_shared_folder(path)
-    names = _listing(folder)
-    if not names:
+    try:  # writers leave pending and temporary files only directly in the folder
+        names = sorted(os.listdir(folder))
+    except (FileNotFoundError, NotADirectoryError):
         return
     main: bytes | None = None
     touched = False

@@ -31,6 +31,7 @@ from .canonical import (
     plan_history,
     with_ids,
 )
+from .changes import sets_since
 from .errors import ManifestError, ValhallaError
 from .files import (
     MAX_MANIFEST_BYTES,
@@ -41,7 +42,7 @@ from .files import (
     read_regular_file,
 )
 from .history import differences, landed_entry
-from .landing import Landings, land, landings
+from .landing import Landings, land, landings, micros
 from .layout import EMPTY as EMPTY_HISTORY
 from .layout import (
     EXAMPLE_NAME,
@@ -67,6 +68,7 @@ from .models import (
     describe,
     pending_while_complete,
 )
+from .snapshot import Kept, Row, Snapshot
 from .text import for_terminal
 from .validation import clean_loc, validation_problems
 from .validation import error_message as error_message
@@ -398,14 +400,31 @@ def parse_state(
     )
 
 
-def load_manifest(path: str | os.PathLike[str], *, explained: bool = True) -> Manifest:
+def load_manifest(
+    path: str | os.PathLike[str], *, explained: bool = True, kept: Kept | None = None
+) -> Manifest:
     """Read, parse and validate the manifest at ``path`` (and its history folder).
 
     ``explained``: also check that the history explains every field (``record`` reads a
-    manifest that it does not, to record what it does not explain).
+    manifest that it does not, to record what it does not explain); when it does, what a read
+    command or a change needs of the history is kept (``kept``, see :mod:`.snapshot`).
     """
+    kept = kept or Kept(history_dir(path))
     main, history = read_manifest(path)
-    return parse_state(path, main, history, explained=explained)
+    manifest = parse_state(path, main, history, explained=explained)
+    landed = [entry for entry in manifest.history if isinstance(entry, LandedEntry)]
+    if explained and landed and len(landed) == len(manifest.history):
+        order: list[Row] = [
+            (
+                f"{entry.id}.yaml",
+                micros(entry.landed_at),
+                (entry.action, sets_since(entry.action, entry.changes), micros(entry.at)),
+            )
+            for entry in landed
+        ]
+        places = {name: history.place(name) for name, _, _ in order}
+        kept.keep(Snapshot.of(order, places, digest(main)), places.values())
+    return manifest
 
 
 # --- writing -------------------------------------------------------------------------------

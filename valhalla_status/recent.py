@@ -30,6 +30,7 @@ from .formats import parse_timestamp
 from .landing import Landings, from_micros, keep_json, landing_order, landings, micros
 from .layout import (
     History,
+    digest,
     history_dir,
     history_shown,
     read_entry_file,
@@ -45,7 +46,7 @@ from .manifest import (
     read_manifest_file,
 )
 from .models import Manifest, format_timestamp
-from .snapshot import NEWEST_KEPT, Kept, Snapshot
+from .snapshot import Kept, Row, Snapshot
 
 # What the read commands need of an entry: its action, the packs whose since it sets, and when
 # it was made (microseconds since the epoch, see landing.micros).
@@ -93,11 +94,20 @@ def read_recent(path: str | os.PathLike[str], newest: int = 1) -> Recent:
     manifest = parse_recent(text, path, _read_entries(folder, files.entries, newest_order, shown))
     since = _since(order, [pack.id for pack in manifest.packs])
     places = {name: files.entries[name].decode() for name in files.entries}
-    kept.keep(_snapshot(order, places), places.values())
+    kept.keep(Snapshot.of(order, places, None), places.values())
     return Recent(manifest, len(order), since)
 
 
-def _recalled(path: str | os.PathLike[str], kept: Kept, newest: int) -> Recent | None:
+def read_explained(path: str | os.PathLike[str], kept: Kept) -> Recent | None:
+    """For a change, under the lock: the manifest at ``path`` with its newest history entry,
+    when what was kept says that the whole history was checked to explain exactly this main
+    file and nothing changed since; None: read and check it all."""
+    return _recalled(path, kept, 1, explained=True)
+
+
+def _recalled(
+    path: str | os.PathLike[str], kept: Kept, newest: int, *, explained: bool = False
+) -> Recent | None:
     """The manifest read with what was kept of its history (see :mod:`.snapshot`); None:
     nothing kept holds, read it all."""
     snapshot = kept.recall(max(newest, 1))
@@ -106,9 +116,12 @@ def _recalled(path: str | os.PathLike[str], kept: Kept, newest: int) -> Recent |
     shown = os.fspath(path)
     refuse_linked_folder(kept.folder)
     refuse_shared_folder(path)
-    text = decode_manifest_bytes(read_manifest_file(path), shown)
+    main = read_manifest_file(path)
     if not kept.still_holds():
         return None  # a writer moved on while the main file was read
+    if explained and digest(main) != snapshot.explained:
+        return None
+    text = decode_manifest_bytes(main, shown)
     tail = snapshot.newest[-max(newest, 1) :]
     places = {name: place.encode() for name, place, _ in tail}
     order = [(name, landed) for name, _, landed in tail]
@@ -121,18 +134,7 @@ def _recalled(path: str | os.PathLike[str], kept: Kept, newest: int) -> Recent |
     return Recent(manifest, snapshot.total, since)
 
 
-def _snapshot(order: list[Landed], places: dict[str, str]) -> Snapshot:
-    """What the read commands need of the history in landing ``order`` (from its ``init``),
-    its entries at ``places``."""
-    since: dict[str, int] = {}
-    for _, landed, (_, setting, _) in order:
-        since.update(dict.fromkeys(setting, landed))
-    start = order[0][1] if order and order[0][2][0] == "init" else None
-    newest = [(name, places[name], landed) for name, landed, _ in order[-NEWEST_KEPT:]]
-    return Snapshot(len(order), newest, since, start)
-
-
-Landed = tuple[str, int, Effect]  # an entry's name, when it landed and what it does
+Landed = Row  # an entry's name, when it landed and what it does
 
 
 def _newest_init(order: list[Landed]) -> int:

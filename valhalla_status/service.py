@@ -44,12 +44,10 @@ from .formats import (
 )
 from .history import differences, entry_id, entry_label
 from .layout import (
-    entry_place,
     history_dir,
     history_shown,
     move_flat_entries,
     recorded_names,
-    recorded_places,
     refuse_shared_folder,
     same_stem_manifest,
 )
@@ -72,7 +70,7 @@ from .models import (
     SystemMetadata,
 )
 from .recent import Recent, read_recent
-from .transaction import SiteOptions, Transaction, bring_site, transaction
+from .transaction import Past, SiteOptions, Transaction, bring_site, transaction
 from .validation import error_message
 from .yamlstrict import format_loc
 
@@ -300,13 +298,13 @@ def _mutate(
     clock = now if isinstance(now, _Clock) else _Clock(now)
     result: dict[str, Any] = {}
 
-    def change(old: Manifest) -> Manifest | None:
+    def change(old: Manifest, past: Past) -> Manifest | None:
         moment = clock()  # stamped under the lock, so history and updated_at never go back
         new = edit(old)
         changes = changes_of(old, new)
         if not changes:
             return None
-        clock.refuse_before(moment, _newest_time(old), lambda: _newest_place(source, old))
+        clock.refuse_before(moment, past.newest, past.where)
         entry = recorded(
             _build(
                 HistoryEntry,
@@ -317,7 +315,7 @@ def _mutate(
                 changes=changes,
                 notes=notes() if callable(notes) else notes,
             ),
-            len(old.history),
+            past.length,
         )
         system = new.system.model_copy(update={"updated_at": max(moment, old.system.updated_at)})
         if system.completed_at is not None and system.completed_at > moment:
@@ -330,41 +328,18 @@ def _mutate(
         return new.model_copy(update={"system": system, "history": [*old.history, entry]})
 
     if isinstance(source, Manifest):
-        changed = change(source)
+        changed = change(source, Past.of(source))
         if changed is not None:
             validate_manifest(changed)  # the copy keeps its entries' ids
         if changed is None:
             return Outcome(source, None, unchanged)
         return Outcome(changed, result["entry"], result["message"])
-    with transaction(source, explained=explained) as txn:
+    with transaction(source, explained=explained, whole=site is not None) as txn:
         changed = txn.apply(change)
         build, error = bring_site(txn, site)
     if changed is None:
         return Outcome(txn.read, None, unchanged, build, error)
     return Outcome(changed, result["entry"], result["message"], build, error)
-
-
-def _newest_time(manifest: Manifest) -> datetime:
-    """The time the newest recorded change was made (not when it landed: a change is stamped
-    by the clock of the one who makes it)."""
-    newest = max((entry.at for entry in manifest.history), default=None)
-    if manifest.schema_version == 1 or newest is None:
-        return max(newest or manifest.system.updated_at, manifest.system.updated_at)
-    return newest
-
-
-def _newest_place(source: Manifest | str | os.PathLike[str], manifest: Manifest) -> str:
-    """`` (file)``: where the newest recorded change is written; '' for a manifest in memory."""
-    if isinstance(source, Manifest):
-        return ""
-    path = os.fspath(source)
-    if manifest.schema_version == 2 and manifest.history:
-        ident = entry_id(max(manifest.history, key=lambda entry: entry.at))
-        if ident:
-            name = f"{ident}.yaml"
-            place = recorded_places(history_dir(path)).get(name) or entry_place(name)
-            return f" ({history_shown(path)}/{place})"
-    return f" ({path})"
 
 
 def _with_system(manifest: Manifest, **update: Any) -> Manifest:

@@ -31,27 +31,63 @@ from typing import Any
 from .landing import git_state, keep_json, store_path
 from .layout import SUBFOLDER
 
-FORMAT = 1
+FORMAT = 2
 NEWEST_KEPT = 100  # entries kept in full order: more than `history`'s default page of 20
 RACY_NS = 2_000_000_000  # the coarsest timestamps a file system keeps (FAT's two seconds)
 
 Stat = tuple[int, int, int]  # inode, modification and change time (ns)
+# An entry in landing order: its file name, when it landed, and what it does: its action, the
+# packs whose since it sets, and when it was made (times in microseconds, see landing.micros).
+Row = tuple[str, int, tuple[str, list[str], int]]
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The history as the read commands need it: the number of entries since the newest
-    ``init``; the newest of them (oldest first) as (name, place, landing time in
-    microseconds); when each pack's status was last set; and when the history started (the
-    ``init``'s landing; None: no ``init``), the since of every pack not set after it."""
+    """The history as the read commands and a change need it: the number of entries since the
+    newest ``init``; the newest of them (oldest first) as (name, place, landing time in
+    microseconds); when each pack's status was last set; when the history started (the
+    ``init``'s landing; None: no ``init``), the since of every pack not set after it; the
+    newest time an entry was made, and the place of that entry; and the SHA-256 of the main
+    file the whole history was checked to explain (None: not checked)."""
 
     total: int
     newest: list[tuple[str, str, int]]
     since: dict[str, int]
     start: int | None
+    made: tuple[int, str] | None = None
+    explained: str | None = None
 
     def since_of(self, pack: str) -> int | None:
         return self.since.get(pack, self.start)
+
+    @classmethod
+    def of(cls, order: list[Row], places: dict[str, str], explained: str | None) -> Snapshot:
+        """The snapshot of the history in landing ``order`` (from its ``init``), its entries at
+        ``places``."""
+        since: dict[str, int] = {}
+        made: tuple[int, str] | None = None
+        for name, landed, (_, setting, at) in order:
+            since.update(dict.fromkeys(setting, landed))
+            if made is None or at >= made[0]:
+                made = (at, places[name])
+        start = order[0][1] if order and order[0][2][0] == "init" else None
+        newest = [(name, places[name], landed) for name, landed, _ in order[-NEWEST_KEPT:]]
+        return cls(len(order), newest, since, start, made, explained)
+
+    def then(self, row: Row, place: str, explained: str) -> Snapshot:
+        """The snapshot after the entry ``row`` (at ``place``) was added, not committed (it
+        lands last, at its own time or the last landing), with the main file ``explained``."""
+        name, _, (action, setting, at) = row
+        landed = max([at, *(when for _, _, when in self.newest[-1:])])
+        made = (at, place) if self.made is None or at >= self.made[0] else self.made
+        return Snapshot(
+            self.total + 1,
+            [*self.newest, (name, place, landed)][-NEWEST_KEPT:],
+            {**self.since, **dict.fromkeys(setting, landed)},
+            self.start if self.total or action != "init" else landed,
+            made,
+            explained,
+        )
 
 
 def _stat(path: Path) -> Stat | None:
@@ -77,7 +113,8 @@ def _listed(path: Path) -> list[str] | None:
 
 
 class Kept:
-    """The snapshot of the history folder ``folder``: :meth:`recall` it, or :meth:`keep` one.
+    """The snapshot of the history folder ``folder``: :meth:`recall` it, :meth:`keep` one, or
+    :meth:`advance` it past a change.
 
     Made before the history is read: the commit and the clock are taken then, so that what
     is kept never claims more than what was read."""
@@ -90,6 +127,7 @@ class Kept:
         self.store = store_path(git_dir, folder, "recent") if full and git_dir else None
         self._written = 0
         self._folders: dict[str, list[Any]] = {}
+        self.snapshot: Snapshot | None = None  # what was recalled or kept, while it holds
 
     def recall(self, newest: int) -> Snapshot | None:
         """What was kept, if it still holds and has the ``newest`` entries asked for."""
@@ -98,6 +136,7 @@ class Kept:
             return None
         if newest > len(kept.newest) and kept.total > len(kept.newest):
             return None
+        self.snapshot = kept
         return kept
 
     def still_holds(self) -> bool:
@@ -116,19 +155,22 @@ class Kept:
                 str(name): [int(inode), int(modified), int(changed), str(names)]
                 for name, (inode, modified, changed, names) in data["folders"].items()
             }
+            if "" not in self._folders:
+                raise KeyError("the history folder itself")
+            made = data["made"]
             return Snapshot(
                 int(data["total"]),
                 [(str(n), str(p), int(t)) for n, p, t in data["newest"]],
                 {str(k): int(v) for k, v in data["since"].items()},
                 None if data["start"] is None else int(data["start"]),
+                None if made is None else (int(made[0]), str(made[1])),
+                None if data["explained"] is None else str(data["explained"]),
             )
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             self._folders = {}
             return None  # none yet, or unreadable: read the history again
 
     def _unchanged(self, folders: dict[str, list[Any]]) -> bool:
-        if "" not in folders:
-            return False
         for name, (inode, modified, changed, names) in folders.items():
             path = self.folder / name if name else self.folder
             if _stat(path) != (inode, modified, changed):
@@ -145,8 +187,40 @@ class Kept:
         if self.store is None:
             return
         folders = self._folders_holding(set(places))
-        if folders is None:
+        if folders is not None:
+            self._write(snapshot, folders)
+
+    def advance(self, row: Row, place: str, explained: str) -> None:
+        """Keep the snapshot recalled or kept, past the entry ``row`` this process just wrote
+        at ``place`` (``1a/<name>``, under the lock), when the folders it touched hold that
+        entry more and nothing else changed."""
+        subfolder, _, name = place.partition("/")
+        untouched = {k: v for k, v in self._folders.items() if k not in ("", subfolder)}
+        if self.snapshot is None or not self._folders or not self._unchanged(untouched):
             return
+        top = self._relisted("", subfolder, new=False)
+        inside = self._relisted(subfolder, name, new=True)
+        if top is not None and inside is not None:
+            folders = {**self._folders, "": top, subfolder: inside}
+            self._write(self.snapshot.then(row, place, explained), folders)
+
+    def _relisted(self, folder: str, added: str, *, new: bool) -> list[Any] | None:
+        """The record of ``folder`` now, when it holds what it held and ``added`` (which may
+        have been there already unless ``new``); None otherwise."""
+        path = self.folder / folder if folder else self.folder
+        before = _stat(path)
+        listed = _listed(path)
+        if before is None or listed is None or _stat(path) != before or added not in listed:
+            return None
+        held = self._folders[folder][3] if folder in self._folders else _digest([])
+        now = _digest(listed)
+        if held != _digest([other for other in listed if other != added]) and (new or held != now):
+            return None  # something else changed there too
+        return [*before, now]
+
+    def _write(self, snapshot: Snapshot, folders: dict[str, list[Any]]) -> None:
+        assert self.store is not None
+        self.snapshot, self._folders = snapshot, folders
         keep_json(
             self.store,
             {
@@ -158,6 +232,8 @@ class Kept:
                 "newest": snapshot.newest[-NEWEST_KEPT:],
                 "since": snapshot.since,
                 "start": snapshot.start,
+                "made": snapshot.made,
+                "explained": snapshot.explained,
             },
         )
 
