@@ -1,16 +1,21 @@
 """What one change does to the files: `pack set K --status pending` with its rebuild, traced.
 
     python benchmarks/trace_change.py
+    python benchmarks/trace_change.py --no-build          # the change alone, in a git repository
     PYTHONPATH=../old python benchmarks/trace_change.py   # another checkout's code
 
 Counts, from Python's audit events (``open``, ``os.listdir``/``os.scandir``, ``fcntl.flock``)
 and by wrapping ``Manifest.model_validate`` and ``hashlib.sha256``: how often the main file is
 opened, the history folder listed, an exclusive lock taken, a lock file opened, a SHA-256
-started and a whole manifest validated. The change runs in process, on a fresh ``init``.
+started and a whole manifest validated. The change runs in process, on a fresh ``init``; with
+``--no-build``, in a git repository where the ``init`` is committed and ``validate`` ran over two
+seconds before (so that what the tool keeps of the history says it was checked, and no folder
+is recent enough to be listed again; see ``valhalla_status/snapshot.py``).
 """
 
 from __future__ import annotations
 
+import argparse
 import collections
 import contextlib
 import fcntl
@@ -19,6 +24,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from typing import Any
 
 COUNTS: collections.Counter[str] = collections.Counter()
@@ -71,16 +77,28 @@ def audit(main: str, history: str) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--no-build", action="store_true", help="trace the change alone")
+    options = parser.parse_args()
     os.chdir(tempfile.mkdtemp())
     made = {**os.environ, "SOURCE_DATE_EPOCH": "1758326400"}
-    subprocess.run([sys.executable, "-m", "valhalla_status", "init"], env=made, check=True)
+    tool = [sys.executable, "-m", "valhalla_status"]
+    subprocess.run([*tool, "init"], env=made, check=True, stdout=subprocess.DEVNULL)
+    extra = []
+    if options.no_build:
+        extra = ["--no-build"]
+        git = ["git", "-c", "user.name=trace", "-c", "user.email=t@example.org"]
+        for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "init"]):
+            subprocess.run([*git, *args], env=made, check=True)
+        subprocess.run([*tool, "validate"], env=made, check=True, stdout=subprocess.DEVNULL)
+        time.sleep(2.1)  # folders changed in the last two seconds are listed again (racy rule)
     os.environ["SOURCE_DATE_EPOCH"] = "1758330000"
     count_calls()
     audit(os.path.realpath("manifest/valhalla.yaml"), os.path.realpath("manifest/valhalla.history"))
     from valhalla_status.cli import main as cli
 
     with contextlib.suppress(SystemExit):
-        cli(["pack", "set", "K", "--status", "pending", "--by", "trace"])
+        cli(["pack", "set", "K", "--status", "pending", "--by", "trace", *extra])
     for key in SHOWN:
         print(f"{key}: {COUNTS[key]}")
 

@@ -458,8 +458,9 @@ def _holds(path: str | os.PathLike[str], data: bytes) -> bool:
 
 def write_manifest(
     path: str | os.PathLike[str], manifest: Manifest, *, history_on_disk: int = 0
-) -> bool:
-    """Validate and write ``manifest`` in canonical form; False when nothing changed.
+) -> str | None:
+    """Validate and write ``manifest`` in canonical form; the SHA-256 of the main file written,
+    None when nothing changed.
 
     The caller holds the lock (see :func:`manifest_lock`). schema_version 2: each new history
     entry is first written as a pending file named after the hash of the new main file, then
@@ -473,12 +474,13 @@ def write_manifest(
     unchanged = _holds(path, data)
     if checked.schema_version == 1:
         if unchanged:
-            return False
+            return None
         atomic_write(path, data)
-        return True
+        return digest(data)
     folder = history_dir(path)
     try:
-        settle_history(path)
+        if not history_on_disk:  # else the caller read the files under this lock, settled
+            settle_history(path)
         existing = existing_entries(folder) if not history_on_disk else {}
         # Validation made new entries; the ones read from files keep their names (their ids).
         named = checked.model_copy(update={"history": manifest.history})
@@ -486,7 +488,7 @@ def write_manifest(
     except OSError as exc:
         raise ValhallaError(f"cannot write {history_dir(path)}: {os_reason(exc)}") from None
     if unchanged and not write and not remove:
-        return False
+        return None
     try:
         folder.mkdir(exist_ok=True)
         main_hash = digest(data)
@@ -502,7 +504,7 @@ def write_manifest(
         if isinstance(exc, ValhallaError):
             raise
         raise ValhallaError(f"cannot write {history_dir(path)}: {os_reason(exc)}") from None
-    return True
+    return main_hash
 
 
 def _put_in_place(

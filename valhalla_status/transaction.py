@@ -16,15 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .changes import sets_since
-from .errors import ValhallaError
 from .history import entry_id
 from .landing import from_micros, micros
-from .layout import digest, entry_place, history_dir, history_shown, recorded_places
+from .layout import entry_place, history_dir, history_shown, recorded_places
 from .locking import manifest_lock
 from .manifest import (
     InconsistentManifestError,
     load_manifest,
-    read_manifest_file,
     read_manifest_text,
     tidy_history,
     write_manifest,
@@ -132,24 +130,23 @@ class Transaction:
         if new is None:
             return None
         appended = new.history[: len(self.read.history)] == self.read.history
-        write_manifest(self.path, new, history_on_disk=len(self.read.history) if appended else 0)
+        on_disk = len(self.read.history) if appended else 0
+        main = write_manifest(self.path, new, history_on_disk=on_disk)
         self._written = new
-        if appended and len(new.history) == len(self.read.history) + 1:
-            self._keep_past(new.history[-1])
+        entry = new.history[-1] if new.history else None
+        if main and appended and len(new.history) == on_disk + 1:
+            self._keep_past(entry, main)
         return new
 
-    def _keep_past(self, entry: HistoryEntry) -> None:
-        """Keep what was kept of the history, past the entry just written."""
+    def _keep_past(self, entry: HistoryEntry | None, main: str) -> None:
+        """Keep what was kept of the history past the entry just written, with the main file
+        written (its SHA-256 ``main``)."""
         if self._kept is None or not isinstance(entry, LandedEntry):
             return
         name = f"{entry.id}.yaml"
-        try:
-            main = read_manifest_file(self.path)
-        except (OSError, ValhallaError):
-            return
         made = micros(entry.at)
         row = (name, made, (entry.action, sets_since(entry.action, entry.changes), made))
-        self._kept.advance(row, entry_place(name), digest(main))
+        self._kept.advance(row, entry_place(name), main)
 
     def build(self, site: SiteOptions) -> BuildResult:
         """Build the site of the manifest as it stands now."""
