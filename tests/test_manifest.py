@@ -71,7 +71,7 @@ def test_round_trip(tmp_path: Path, kind: str) -> None:
     second = load_manifest(path)
     assert second == first
     assert dump_manifest(second) == text
-    assert write_manifest(path, second) is False  # already canonical: nothing written
+    assert write_manifest(path, second) is None  # already canonical: nothing written
     assert path.read_text(encoding="utf-8") == text
     expected = ["valhalla.history", "valhalla.yaml"] if kind == "default" else ["valhalla.yaml"]
     assert sorted(os.listdir(tmp_path)) == expected

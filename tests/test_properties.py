@@ -170,7 +170,7 @@ def test_valid_manifests_round_trip_unchanged(manifest: Manifest) -> None:
         loaded = load_manifest(path)
         assert as_recorded(loaded) == manifest
         first = path.read_bytes()
-        assert write_manifest(path, loaded) is False, "a re-write of the same data is a no-op"
+        assert write_manifest(path, loaded) is None, "a re-write of the same data is a no-op"
         assert path.read_bytes() == first
         assert dump_manifest(load_manifest(path)).encode() == first
 
