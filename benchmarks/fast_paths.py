@@ -154,7 +154,7 @@ CASES = (
         "packs",
         packs_only,
         lambda i: tool(["build"]),
-        "import pydantic_core, valhalla_status.documents as d\n"
+        "import pydantic_core, valhalla_status.publishing.documents as d\n"
         "def refuse(*args, **kwargs): raise pydantic_core.PydanticSerializationError('off')\n"
         "d._encode = refuse",
         before=no_site,
@@ -178,7 +178,7 @@ CASES = (
         "history entries",
         history_files,
         version,
-        "import valhalla_status.transaction as t\n"
+        "import valhalla_status.storage.transaction as t\n"
         "w = t.write_manifest\n"
         "t.write_manifest = lambda path, new, history_on_disk=0: w(path, new)",
     ),
@@ -190,7 +190,7 @@ CASES = (
         "history entries",
         history_in_git,
         lambda i: tool(["validate"]),
-        "import valhalla_status.landing as l\n"
+        "import valhalla_status.storage.landing as l\n"
         "l._remembered_additions = lambda cwd, folder, commit, store: "
         "l._additions(cwd, folder, commit)",
     ),
@@ -202,7 +202,8 @@ CASES = (
         "history entries",
         history_in_git,
         lambda i: tool(["summary"]),
-        "import valhalla_status.snapshot as s; s.Kept.recall = s.Kept.keep = lambda *a: None",
+        "import valhalla_status.storage.snapshot as s\n"
+        "s.Kept.recall = s.Kept.keep = lambda *a: None",
     ),
     Case(
         "light-start",
@@ -212,8 +213,8 @@ CASES = (
         "packs",
         status_check,
         lambda i: tool(["check", "--file", "site/status.json"]),
-        "import valhalla_status.service, valhalla_status.site, valhalla_status.diff, "
-        "valhalla_status.workspace, valhalla_status.signing",
+        "import valhalla_status.service, valhalla_status.site, valhalla_status.readers.diff, "
+        "valhalla_status.workspace, valhalla_status.publishing.signing",
         ok=(0, 1),  # 1: not ready (the backend is in development)
     ),
 )

@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from landing import entry, main_file, version
 
-from valhalla_status.layout import entry_place
+from valhalla_status.storage.layout import entry_place
 
 COMMANDS = (
     ("summary", ["summary"]),

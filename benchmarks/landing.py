@@ -30,8 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from valhalla_status.defaults import DEFAULT_PACKS
-from valhalla_status.layout import entry_place
+from valhalla_status.rules.defaults import DEFAULT_PACKS
+from valhalla_status.storage.layout import entry_place
 
 EPOCH = 1758326400
 HEADER = (

@@ -10,7 +10,7 @@ opened, the history folder listed, an exclusive lock taken, a lock file opened, 
 started and a whole manifest validated. The change runs in process, on a fresh ``init``; with
 ``--no-build``, in a git repository where the ``init`` is committed and ``validate`` ran over two
 seconds before (so that what the tool keeps of the history says it was checked, and no folder
-is recent enough to be listed again; see ``valhalla_status/snapshot.py``).
+is recent enough to be listed again; see ``valhalla_status/storage/snapshot.py``).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from valhalla_status.cli import main
-from valhalla_status.layout import recorded_places
+from valhalla_status.storage.layout import recorded_places
 
 # 2025-09-20T00:00:00Z, the date of the examples in the docs.
 EPOCH = 1758326400

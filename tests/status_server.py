@@ -18,8 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from valhalla_status.documents import status_document, to_json
 from valhalla_status.models import Manifest
+from valhalla_status.publishing.documents import status_document, to_json
 from valhalla_status.service import default_manifest, set_backend_complete, set_pack
 
 DAY1 = datetime(2025, 9, 20, tzinfo=timezone.utc)

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from conftest import Workspace, small_manifest
 
-from valhalla_status import changes
-from valhalla_status.changes import (
+from valhalla_status.rules import changes
+from valhalla_status.rules.changes import (
     BackendChange,
     CompletedAtChange,
     ExtraChange,

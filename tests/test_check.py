@@ -15,7 +15,7 @@ from status_server import Reply, Server, closed_port_url, manifest, serve, timed
 
 from valhalla_status.cli import main
 from valhalla_status.client import StatusClient
-from valhalla_status.documents import status_document, to_json
+from valhalla_status.publishing.documents import status_document, to_json
 
 READY = "ready: Valhalla 1.0.0: backend complete since 2025-09-20 00:00 UTC\n"
 
@@ -350,7 +350,7 @@ def test_check_does_not_import_pydantic_yaml_jinja_or_the_site_builder(here: Pat
     )
     assert done.returncode == 0
     modules = re.findall(r"^import time:.*\|\s*(\S+)$", done.stderr, re.MULTILINE)
-    assert "valhalla_status.check" in modules and "valhalla_status.client" in modules
+    assert "valhalla_status.readers.check" in modules and "valhalla_status.client" in modules
     heavy = ("pydantic", "yaml", "jinja2", "valhalla_status.site", "valhalla_status.models")
     assert [m for m in modules if m.startswith(heavy)] == []
     assert done.stderr.splitlines()[-1] == READY.rstrip("\n")

@@ -35,8 +35,9 @@ from conftest import (
     snapshot,
 )
 
-from valhalla_status.canonical import entry_file_name
-from valhalla_status.documents import (
+from valhalla_status.manifest import HEADER, dump_manifest, load_manifest
+from valhalla_status.models import HistoryEntry
+from valhalla_status.publishing.documents import (
     history_document,
     pack_documents,
     pack_file_document,
@@ -44,9 +45,8 @@ from valhalla_status.documents import (
     status_document,
     summary_document,
 )
-from valhalla_status.layout import entry_place
-from valhalla_status.manifest import HEADER, dump_manifest, load_manifest
-from valhalla_status.models import HistoryEntry
+from valhalla_status.storage.canonical import entry_file_name
+from valhalla_status.storage.layout import entry_place
 
 M = MANIFEST_REL
 NB = "--no-build"

@@ -34,7 +34,7 @@ from valhalla_status.client import (
     fetch_status,
     semver_key,
 )
-from valhalla_status.documents import status_document
+from valhalla_status.publishing.documents import status_document
 
 
 @pytest.fixture

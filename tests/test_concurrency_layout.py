@@ -12,10 +12,10 @@ import pytest
 from conftest import clean_env, entry_files, other_files, tool_command
 from test_concurrency import base_manifest, environment
 
-from valhalla_status.changes import pack_record
-from valhalla_status.layout import history_dir
 from valhalla_status.manifest import load_manifest, write_manifest
 from valhalla_status.models import Manifest
+from valhalla_status.rules.changes import pack_record
+from valhalla_status.storage.layout import history_dir
 
 WORKERS = 16
 

@@ -21,11 +21,11 @@ import pytest
 from conftest import EPOCH2_TEXT, EPOCH_TEXT, Workspace, small_manifest
 from status_server import serve
 
-from valhalla_status.canonical import entry_file_name
 from valhalla_status.models import HistoryEntry
+from valhalla_status.publishing.statuspage import group_id
+from valhalla_status.publishing.textwidth import text_width
 from valhalla_status.site import list_files
-from valhalla_status.statuspage import group_id
-from valhalla_status.textwidth import text_width
+from valhalla_status.storage.canonical import entry_file_name
 
 BASE = "https://status.example.com/valhalla/"
 RTL_NAME = "שלום עולם"  # "hello world", right to left
@@ -278,7 +278,7 @@ def test_a_document_with_an_added_field_still_validates(ws: Workspace, kind: str
 
 
 def path_schema(path: str) -> str:
-    from valhalla_status.schemas import schema_for
+    from valhalla_status.publishing.schemas import schema_for
 
     return schema_for(path)
 

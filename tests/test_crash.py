@@ -23,7 +23,7 @@ from valhalla_status import service
 from valhalla_status.errors import ValhallaError
 from valhalla_status.manifest import load_manifest, write_manifest
 from valhalla_status.models import Manifest
-from valhalla_status.sitefolder import SITE_MARK, SITE_MARK_BYTES
+from valhalla_status.publishing.sitefolder import SITE_MARK, SITE_MARK_BYTES
 
 TRIALS = int(os.environ.get("VALHALLA_CRASH_TRIALS", "50"))
 MUTATION_PACKS = 5_000  # ~370 KB of YAML: parsing, dumping and writing take most of the run

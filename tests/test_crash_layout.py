@@ -20,9 +20,9 @@ import pytest
 from conftest import entry_files, tool_command
 from test_crash import environment, kill_at, kill_moments
 
-from valhalla_status.layout import entry_place, history_dir, read_state
 from valhalla_status.manifest import load_manifest, write_manifest
 from valhalla_status.models import HistoryEntry, Manifest
+from valhalla_status.storage.layout import entry_place, history_dir, read_state
 
 TRIALS = int(os.environ.get("VALHALLA_CRASH_TRIALS", "24"))
 PACKS = 2_000

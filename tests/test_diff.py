@@ -440,7 +440,7 @@ def test_real_process_writes_a_job_summary(repo: Repo) -> None:
 
 
 def test_oversized_manifest_at_a_revision_is_not_read(repo: Repo) -> None:
-    repo.monkeypatch.setattr("valhalla_status.diff.MAX_MANIFEST_BYTES", 100)
+    repo.monkeypatch.setattr("valhalla_status.readers.diff.MAX_MANIFEST_BYTES", 100)
     assert one_error_line(repo.run("diff", "HEAD", "HEAD")) == (
         f"error: HEAD:{MANIFEST}: file is over the 32 MiB limit (not parsed)"
     )

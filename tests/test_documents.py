@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from valhalla_status.documents import to_json
-from valhalla_status.text import for_terminal
+from valhalla_status.publishing.documents import to_json
+from valhalla_status.rules.text import for_terminal
 
 
 def test_to_json_keeps_key_order_and_escapes_strings() -> None:
@@ -80,7 +80,8 @@ def test_to_json_writes_the_text_of_every_script_and_emoji_as_it_is(text: str) -
 
 def test_light_modules_agree_with_the_models_on_the_statuses() -> None:
     """documents.py and client.py keep their own copy so they need not import pydantic."""
-    from valhalla_status import client, documents, models
+    from valhalla_status import client, models
+    from valhalla_status.publishing import documents
 
     assert documents.STATUSES == client.STATUSES == models.STATUSES
 

@@ -34,12 +34,13 @@ from conftest import (
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from valhalla_status import canonical, site
+from valhalla_status import site
 from valhalla_status.cli import main as main_command
-from valhalla_status.history import differences
-from valhalla_status.layout import digest, entry_place
 from valhalla_status.manifest import load_manifest
 from valhalla_status.models import ACTIONS, HistoryEntry
+from valhalla_status.rules.history import differences
+from valhalla_status.storage import canonical
+from valhalla_status.storage.layout import digest, entry_place
 
 M = "manifest/valhalla.yaml"
 H = "manifest/valhalla.history"

@@ -23,7 +23,7 @@ from conftest import (
     snapshot,
 )
 
-from valhalla_status.layout import entry_place
+from valhalla_status.storage.layout import entry_place
 
 MANIFEST = "manifest/valhalla.yaml"
 HISTORY = "manifest/valhalla.history"

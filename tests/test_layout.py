@@ -22,7 +22,7 @@ from conftest import EPOCH, EPOCH_TEXT, Workspace, edit, entry_files, small_mani
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from valhalla_status.layout import EXAMPLE_NAME, classify, entry_place
+from valhalla_status.storage.layout import EXAMPLE_NAME, classify, entry_place
 
 M = "manifest/valhalla.yaml"
 H = "manifest/valhalla.history"

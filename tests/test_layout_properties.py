@@ -12,10 +12,10 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from test_properties import PROPERTY, as_recorded, manifests, multi_line
 
-from valhalla_status.history import differences
-from valhalla_status.layout import history_dir
 from valhalla_status.manifest import is_canonical, load_manifest, read_manifest, write_manifest
 from valhalla_status.models import HistoryEntry, Manifest
+from valhalla_status.rules.history import differences
+from valhalla_status.storage.layout import history_dir
 
 
 @pytest.mark.slow

@@ -12,9 +12,9 @@ import pytest
 from conftest import EPOCH_TEXT, Workspace, entry_files, other_files, small_manifest, snapshot
 
 from valhalla_status import service
-from valhalla_status.layout import entry_place
 from valhalla_status.manifest import write_manifest
 from valhalla_status.models import Manifest
+from valhalla_status.storage.layout import entry_place
 
 M = "manifest/valhalla.yaml"
 H = "manifest/valhalla.history"

@@ -22,7 +22,7 @@ from conftest import (
     tool_command,
 )
 
-from valhalla_status.layout import EXAMPLE_NAME, entry_place
+from valhalla_status.storage.layout import EXAMPLE_NAME, entry_place
 
 M = "manifest/valhalla.yaml"
 H = "manifest/valhalla.history"

@@ -37,8 +37,8 @@ from valhalla_status.client import (
     fetch_status,
     semver_key,
 )
-from valhalla_status.documents import status_document, to_json
-from valhalla_status.text import for_terminal
+from valhalla_status.publishing.documents import status_document, to_json
+from valhalla_status.rules.text import for_terminal
 
 # A guard against a hang, never a measure: each of these commands takes well under a second.
 HANG_GUARD = 120

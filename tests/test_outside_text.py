@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 from status_server import manifest
 
 from valhalla_status.cli import main
-from valhalla_status.documents import status_document, to_json
-from valhalla_status.text import for_json
+from valhalla_status.publishing.documents import status_document, to_json
+from valhalla_status.rules.text import for_json
 
 ESCAPED_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
 JOINERS = "\u200c\u200d"

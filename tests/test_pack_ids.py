@@ -15,7 +15,7 @@ import pytest
 from conftest import Workspace
 
 from valhalla_status.client import StatusClient
-from valhalla_status.serve import SiteServer, make_server
+from valhalla_status.readers.serve import SiteServer, make_server
 
 NO_PACK = "1–32 characters of A-Z, 0-9, _ and -, starting with a letter"
 

@@ -414,7 +414,7 @@ def test_any_valid_manifest_builds_a_valid_site(manifest: Manifest) -> None:
 
     import jsonschema
 
-    from valhalla_status.schemas import schema_for
+    from valhalla_status.publishing.schemas import schema_for
     from valhalla_status.site import render_site
 
     manifest = parse_manifest(dump_manifest(manifest))  # as a build reads it: with entry ids

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from conftest import Workspace, small_manifest
 
-from valhalla_status import transaction as transaction_module
 from valhalla_status.manifest import load_manifest
+from valhalla_status.publishing.sitefolder import SITE_MARK
 from valhalla_status.service import set_notes, set_pack
 from valhalla_status.site import render_site
-from valhalla_status.sitefolder import SITE_MARK
-from valhalla_status.transaction import SiteOptions
+from valhalla_status.storage import transaction as transaction_module
+from valhalla_status.storage.transaction import SiteOptions
 
 CHANGES = [
     ("pack", "set", "I", "--status", "installed"),

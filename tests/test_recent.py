@@ -9,9 +9,14 @@ from typing import Any
 import pytest
 from conftest import EPOCH, Workspace, entry_files, git
 
-from valhalla_status import layout, recent
-from valhalla_status.documents import history_document, pack_since, status_document, to_json
 from valhalla_status.manifest import load_manifest
+from valhalla_status.publishing.documents import (
+    history_document,
+    status_document,
+    to_json,
+)
+from valhalla_status.rules.history import pack_since
+from valhalla_status.storage import layout, recent
 
 
 def change(ws: Workspace, *args: str, hour: int) -> None:

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from conftest import EPOCH, Workspace, clean_env, dump, entry_files, small_manifest, snapshot
 
-from valhalla_status import layout, manifest, service
+from valhalla_status import manifest, service
+from valhalla_status.storage import layout
 
 M = "manifest/valhalla.yaml"
 H = "manifest/valhalla.history"
@@ -241,7 +242,7 @@ def test_a_schema_1_manifest_ahead_of_the_clock_is_named(ws: Workspace) -> None:
 
 def _status_text() -> str:
     """A valid status.json (the backend in development, every pack installed)."""
-    from valhalla_status.documents import status_document, to_json
+    from valhalla_status.publishing.documents import status_document, to_json
     from valhalla_status.service import default_manifest
 
     return to_json(status_document(default_manifest(by="a")))
@@ -288,7 +289,7 @@ def test_a_status_document_with_a_key_twice_is_unusable_never_read_either_way(
 def test_an_unreadable_history_file_is_named_by_every_reader(
     ws: Workspace, monkeypatch: pytest.MonkeyPatch, args: list[str]
 ) -> None:
-    from valhalla_status import files
+    from valhalla_status.storage import files
 
     assert ws.run("init", NB, "--by", "a", env={"SOURCE_DATE_EPOCH": str(EPOCH)}).exit_code == 0
     (name,) = entry_files(ws.root / H)
@@ -487,7 +488,7 @@ def test_serve_answers_400_to_an_absolute_target_with_a_broken_host(
     import socket
     import threading
 
-    from valhalla_status.serve import make_server
+    from valhalla_status.readers.serve import make_server
 
     ws.write(small_manifest())
     assert ws.run("build").exit_code == 0

@@ -22,7 +22,7 @@ from conftest import EPOCH2_TEXT, Workspace, clean_env, small_manifest
 from moto.server import ThreadedMotoServer
 from test_consumers import header_rules
 
-from valhalla_status.s3 import MARK, RECORD
+from valhalla_status.publishing.s3 import MARK, RECORD
 
 # The type each kind of file is served with where ``_headers`` does not name it: what hosts
 # guess from the extension.
@@ -419,7 +419,7 @@ def test_without_boto3_publish_says_how_to_install_it(ws: Workspace) -> None:
 
 
 def test_a_signed_site_s_metadata_goes_up_after_what_it_signs_and_the_timestamp_last() -> None:
-    from valhalla_status.s3 import upload_rank
+    from valhalla_status.publishing.s3 import upload_rank
 
     files = [
         "tuf/timestamp.json",

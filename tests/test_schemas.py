@@ -6,15 +6,18 @@ from pathlib import Path
 
 from conftest import Workspace, small_manifest
 
-from valhalla_status import client, schemas
-from valhalla_status.documents import SCHEMA_FOLDER, summary_counts
-from valhalla_status.formats import STATUSES
-from valhalla_status.schemas import SCHEMA_MODELS, schema_files, write_schema_files
+from valhalla_status import client
+from valhalla_status.publishing import schemas
+from valhalla_status.publishing.documents import SCHEMA_FOLDER, summary_counts
+from valhalla_status.publishing.schemas import SCHEMA_MODELS, schema_files, write_schema_files
+from valhalla_status.rules.formats import STATUSES
 
 
 def test_the_shipped_schemas_are_the_ones_the_models_generate() -> None:
     shipped = {path.name: path.read_text(encoding="utf-8") for path in SCHEMA_FOLDER.iterdir()}
-    assert shipped == schema_files(), "regenerate them: python -m valhalla_status.schemas"
+    assert shipped == schema_files(), (
+        "regenerate them: python -m valhalla_status.publishing.schemas"
+    )
     assert sorted(shipped) == sorted(SCHEMA_MODELS)
 
 

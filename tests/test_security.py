@@ -472,7 +472,7 @@ def test_serve_stays_inside_the_site_and_logs_requests_escaped(tmp_path: Path) -
     import socket
     import threading
 
-    from valhalla_status.serve import make_server
+    from valhalla_status.readers.serve import make_server
 
     write_manifest(tmp_path / "m.yaml", Manifest.model_validate(BASE))
     assert run(tmp_path, "build").returncode == 0

@@ -20,7 +20,7 @@ import pytest
 from conftest import Workspace, clean_env, dump, small_manifest
 
 from valhalla_status.errors import ValhallaError
-from valhalla_status.serve import SiteServer, Watcher, guarded, make_server
+from valhalla_status.readers.serve import SiteServer, Watcher, guarded, make_server
 
 
 @pytest.fixture

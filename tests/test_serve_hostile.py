@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from conftest import Workspace, clean_env, small_manifest
 
-from valhalla_status import serve
-from valhalla_status.serve import SiteServer, make_server
-from valhalla_status.text import for_terminal
+from valhalla_status.readers import serve
+from valhalla_status.readers.serve import SiteServer, make_server
+from valhalla_status.rules.text import for_terminal
 
 
 @pytest.fixture
@@ -415,6 +415,6 @@ def test_the_serve_command_outlives_more_idle_clients_than_it_has_descriptors(
 
 
 def test_the_bounds_default_to_a_size_a_descriptor_limit_can_hold() -> None:
-    from valhalla_status import serve
+    from valhalla_status.readers import serve
 
     assert (serve.IDLE_TIMEOUT, serve.MAX_CONNECTIONS) == (20.0, 64)

@@ -11,8 +11,6 @@ import pytest
 from conftest import EPOCH2_TEXT, EPOCH_TEXT, dump, small_manifest
 
 import valhalla_status
-from valhalla_status.canonical import entry_file_name
-from valhalla_status.documents import status_document, summary_document
 from valhalla_status.errors import (
     ManifestError,
     NotFoundError,
@@ -22,6 +20,7 @@ from valhalla_status.errors import (
 )
 from valhalla_status.manifest import dump_manifest, load_manifest
 from valhalla_status.models import HistoryEntry, Manifest, Pack
+from valhalla_status.publishing.documents import status_document, summary_document
 from valhalla_status.service import (
     add_pack,
     count_packs_by_status,
@@ -37,6 +36,7 @@ from valhalla_status.service import (
     set_pack,
     update_version,
 )
+from valhalla_status.storage.canonical import entry_file_name
 
 LATER = datetime(2025, 9, 21, tzinfo=timezone.utc)
 SERVICE_NAMES = [

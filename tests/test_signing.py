@@ -17,8 +17,8 @@ from conftest import Workspace, clean_env, snapshot
 from status_server import Server, serve
 from tuf.api.metadata import Metadata, Timestamp
 
-from valhalla_status.publish import publish_site
-from valhalla_status.signing import key_source, sign_site, signing
+from valhalla_status.publishing.publish import publish_site
+from valhalla_status.publishing.signing import key_source, sign_site, signing
 
 PAST = datetime(2025, 9, 20, tzinfo=timezone.utc)
 

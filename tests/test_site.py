@@ -17,7 +17,7 @@ from conftest import EPOCH_TEXT, Workspace, clean_env, small_manifest, snapshot
 from valhalla_status.errors import ValhallaError
 from valhalla_status.manifest import parse_manifest
 from valhalla_status.models import Manifest, Pack
-from valhalla_status.schemas import schema_for
+from valhalla_status.publishing.schemas import schema_for
 from valhalla_status.site import build_site, list_files, render_site
 
 SCHEMAS = [

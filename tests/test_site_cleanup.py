@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from conftest import Workspace, run_tool, small_manifest
 
-from valhalla_status import sitefolder
+from valhalla_status.publishing import sitefolder
 
 ROOT = os.geteuid() == 0
 OTHER = 12345

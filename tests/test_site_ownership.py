@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import Workspace, run_tool, small_manifest
 
+from valhalla_status.publishing.sitefolder import SITE_MARK
 from valhalla_status.site import list_files
-from valhalla_status.sitefolder import SITE_MARK
 
 Entry = bytes | str
 

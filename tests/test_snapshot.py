@@ -21,7 +21,7 @@ import pytest
 from click.testing import Result
 from conftest import Clone, Team
 
-from valhalla_status import snapshot
+from valhalla_status.storage import snapshot
 
 HISTORY = "manifest/valhalla.history"
 READS = (

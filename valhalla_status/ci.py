@@ -18,8 +18,8 @@ import re
 from typing import NamedTuple
 
 from .errors import RefusedError, ValhallaError
-from .files import os_reason
-from .formats import quoted
+from .rules.formats import quoted
+from .storage.files import os_reason
 from .workspace import Location, repository_top, shown
 
 PROVIDERS = ("github", "gitlab")
@@ -104,7 +104,7 @@ def workflow_top(location: Location) -> str:
 def bucket_location(text: str) -> str:
     """``s3://BUCKET/PREFIX`` as a workflow names it (no trailing ``/``); refused when it is no
     S3 location or holds a character a workflow would have to quote."""
-    from .s3 import parse_target
+    from .publishing.s3 import parse_target
 
     try:
         location = parse_target(text).url.rstrip("/")
@@ -147,7 +147,7 @@ def _template(provider: str, bucket: str | None) -> str:
 
 def write_workflow(workflow: Workflow) -> None:
     """Write the workflow's file (atomically), creating its folder."""
-    from .atomic import atomic_write
+    from .storage.atomic import atomic_write
 
     folder = os.path.dirname(workflow.path) or os.curdir
     try:

@@ -2,9 +2,9 @@
 
 Each command parses its options, calls one library function and prints: data on stdout,
 messages on stderr. Text from outside (names, notes, history values, file names, what a server
-sent) is printed for people through :func:`valhalla_status.text.for_terminal`; ``--json``
+sent) is printed for people through :func:`valhalla_status.rules.text.for_terminal`; ``--json``
 output is exact JSON, with the same characters escaped as JSON escapes
-(:func:`valhalla_status.text.for_json`).
+(:func:`valhalla_status.rules.text.for_json`).
 
 Start-up is kept light: at the top this module imports only click and what every command needs
 (the error family, the terminal escaping, the pack statuses). Each command imports the library
@@ -24,16 +24,16 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .errors import ManifestError, NotFoundError, UnavailableError, ValhallaError
-from .formats import SIGNING_ROLES, STATUSES, human_time, pack_key, quoted
-from .text import for_terminal, json_text
+from .rules.formats import SIGNING_ROLES, STATUSES, human_time, pack_key, quoted
+from .rules.text import for_terminal, json_text
 
 if TYPE_CHECKING:
     from .ci import Workflow
     from .models import Manifest, SystemMetadata
-    from .recent import Recent
     from .service import Outcome
     from .site import BuildResult
-    from .transaction import SiteOptions
+    from .storage.recent import Recent
+    from .storage.transaction import SiteOptions
     from .workspace import Location
 
 STATUS_CHOICE = click.Choice(STATUSES, case_sensitive=False)
@@ -56,7 +56,7 @@ class Settings:
 
     def site_options(self, no_build: bool) -> SiteOptions | None:
         """Where a change rebuilds the site (None: ``--no-build``)."""
-        from .transaction import SiteOptions
+        from .storage.transaction import SiteOptions
 
         return None if no_build else SiteOptions(self.site)
 
@@ -85,7 +85,7 @@ class Settings:
         context = click.get_current_context(silent=True)
         if self._telling_waits or context is None:
             return
-        from .locking import tell_lock_waits
+        from .storage.locking import tell_lock_waits
 
         self._telling_waits = True
         arguments = [
@@ -108,8 +108,8 @@ class Settings:
         return load_manifest(self.manifest)
 
     def recent(self) -> Recent:
-        """The manifest as the read commands show it (see :mod:`valhalla_status.recent`)."""
-        from .recent import read_recent
+        """The manifest as the read commands show it (see :mod:`valhalla_status.storage.recent`)."""
+        from .storage.recent import read_recent
 
         return read_recent(self.manifest)
 
@@ -171,7 +171,7 @@ class ValhallaGroup(click.Group):
         except OSError as exc:
             if os.environ.get("VALHALLA_DEBUG"):
                 raise
-            from .files import os_reason
+            from .storage.files import os_reason
             from .workspace import current_folder_gone
 
             gone = current_folder_gone()
@@ -258,7 +258,7 @@ def _build_failure(exc: Exception) -> str:
     if isinstance(exc, ValhallaError):
         return "; ".join(exc.message.splitlines())
     if isinstance(exc, OSError):
-        from .files import os_reason
+        from .storage.files import os_reason
 
         return os_reason(exc, naming_file=True)
     if os.environ.get("VALHALLA_DEBUG"):
@@ -275,14 +275,14 @@ def _said_leftovers(result: BuildResult) -> BuildResult:
 
 def rebuild_site(settings: Settings, **options: Any) -> BuildResult:
     """Build the site from the manifest as it is now (see :func:`publish.publish_site`)."""
-    from .publish import publish_site
+    from .publishing.publish import publish_site
 
     return _said_leftovers(publish_site(settings.manifest, settings.site, **options))
 
 
 def emit_json(document: Any) -> None:
     """A published document, as the site publishes it."""
-    from .documents import to_json
+    from .publishing.documents import to_json
 
     click.echo(to_json(document), nl=False)
 
@@ -441,8 +441,8 @@ def migrate(settings: Settings, by: str | None) -> None:
 @pass_settings
 def validate(settings: Settings, base: str | None) -> None:
     """Check the manifest; exit 1 with located errors."""
-    from .diff import append_only_problems
     from .manifest import hand_comments
+    from .readers.diff import append_only_problems
 
     for warning in hand_comments(settings.manifest):
         click.echo(for_terminal(warning), err=True)
@@ -534,7 +534,7 @@ def pack() -> None:
 @pass_settings
 def pack_list(settings: Settings, status: str | None, group: str | None, as_json: bool) -> None:
     """List packs, with counts."""
-    from .documents import pack_document, packs_document
+    from .publishing.documents import pack_document, packs_document
     from .service import get_packs
 
     recent = settings.recent()
@@ -559,7 +559,7 @@ def pack_list(settings: Settings, status: str | None, group: str | None, as_json
 @pass_settings
 def pack_show(settings: Settings, pack_id: str, as_json: bool) -> None:
     """Show one pack (ID in any case)."""
-    from .documents import pack_document, pack_file_document
+    from .publishing.documents import pack_document, pack_file_document
     from .service import get_pack_by_id
 
     recent = settings.recent()
@@ -827,7 +827,7 @@ def record(settings: Settings, notes: str, by: str | None, no_build: bool) -> No
 @pass_settings
 def history(settings: Settings, limit: int, as_json: bool) -> None:
     """Show recent changes, newest first."""
-    from .changes import items, sentence
+    from .rules.changes import items, sentence
     from .service import get_history
 
     document = get_history(settings.manifest, limit)
@@ -883,7 +883,7 @@ def signing_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def _signing(settings: Settings, keys_dir: str | None, expires: str, required: bool) -> Any:
     """What signing needs, from the options and the environment (None: no keys, unsigned)."""
-    from .signing import key_source, parse_duration, signing
+    from .publishing.signing import key_source, parse_duration, signing
 
     source = key_source(keys_dir, os.environ)
     if not source.given:
@@ -913,7 +913,7 @@ def build(
     if made is not None:
         import functools
 
-        from .signing import sign_site
+        from .publishing.signing import sign_site
 
         options["sign"] = functools.partial(sign_site, made)
     if check:
@@ -930,8 +930,8 @@ def build(
         click.echo(f"{shown}: up to date", err=True)
         return
     result = rebuild_site(settings, **options)
-    from .landing import landing_note
-    from .layout import history_dir
+    from .storage.landing import landing_note
+    from .storage.layout import history_dir
 
     note = landing_note(history_dir(settings.manifest))
     if note:
@@ -946,7 +946,7 @@ def build(
 @pass_settings
 def refresh(settings: Settings, keys_dir: str | None, expires: str) -> None:
     """Re-sign the timestamp (and the snapshot when due) of the signed site, not rebuilding it."""
-    from .signing import refresh_site
+    from .publishing.signing import refresh_site
 
     made = _signing(settings, keys_dir, expires, required=True)
     click.echo(for_terminal(refresh_site(made, settings.site).message), err=True)
@@ -975,7 +975,7 @@ def keys_folder_option(help_text: str) -> Callable[[Callable[..., Any]], Callabl
 @pass_settings
 def keys_init(settings: Settings, keys_dir: str) -> None:
     """Create a key per role; write the root beside the manifest, the private keys to DIR."""
-    from .signing import init_keys
+    from .publishing.signing import init_keys
 
     result = init_keys(settings.manifest, keys_dir)
     for path in result.root_files:
@@ -990,7 +990,7 @@ def keys_init(settings: Settings, keys_dir: str) -> None:
 @pass_settings
 def keys_rotate(settings: Settings, role: str, keys_dir: str) -> None:
     """Replace ROLE's key: a new root version, signed by the old root key."""
-    from .signing import rotate_key
+    from .publishing.signing import rotate_key
 
     result = rotate_key(settings.manifest, keys_dir, role)
     for path in result.root_files:
@@ -1009,7 +1009,7 @@ def serve(
     settings: Settings, host: str, port: int, templates_dir: str | None, base_url: str | None
 ) -> None:
     """Build and serve the site read-only; rebuild when the manifest or templates change."""
-    from .serve import serve_site
+    from .readers.serve import serve_site
 
     serve_site(
         settings.manifest,
@@ -1029,7 +1029,7 @@ def serve(
 @pass_settings
 def publish(settings: Settings, location: str, endpoint_url: str | None, dry_run: bool) -> None:
     """Upload the built site to an S3-compatible bucket, in an order readers never see half-done."""
-    from .s3 import publish_site
+    from .publishing.s3 import publish_site
 
     site = settings.site_option if settings.site_option is not None else settings.site
     result = publish_site(site, location, endpoint_url=endpoint_url, dry_run=dry_run)
@@ -1097,7 +1097,7 @@ def diff_command(
     Revisions read the manifest's path (--manifest) at that commit. git's ranges work too:
     A..B (A against B), A...B (from where B left A), REV^! (what the commit REV changed).
     """
-    from .diff import diff
+    from .readers.diff import diff
 
     result = diff(old, new, settings.manifest)
     text = result.render(output_format)
@@ -1112,7 +1112,7 @@ def _check_source(settings: Settings, url: str | None, path: str | None, as_json
     try:
         return url if url is not None else path or os.path.join(settings.site, "status.json")
     except OSError as exc:  # the site's place is relative to a current folder that is gone
-        from .files import os_reason
+        from .storage.files import os_reason
         from .workspace import current_folder_gone
 
         reason = current_folder_gone() or f"cannot find the site: {os_reason(exc)}"
@@ -1187,7 +1187,7 @@ def check(
     complete; with requirements, exactly those. IDs after the options are more ids for
     --require-installed (`--require-installed K L`).
     """
-    from .check import Requirements, pack_ids, run_check, shown
+    from .readers.check import Requirements, pack_ids, run_check, shown
 
     _check_usage(url, path, installed, all_installed, more_ids)
     if trusted_root is not None and url is None:

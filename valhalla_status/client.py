@@ -30,8 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .files import MAX_MANIFEST_BYTES, NotRegularFileError, mib, os_reason, read_regular_file
-from .formats import (
+from .rules.formats import (
     MAX_NUMBER_DIGITS,
     MAX_VERSION_LENGTH,
     STATUSES,
@@ -41,6 +40,13 @@ from .formats import (
     pack_key,
     quoted,
     semver_key,
+)
+from .storage.files import (
+    MAX_MANIFEST_BYTES,
+    NotRegularFileError,
+    mib,
+    os_reason,
+    read_regular_file,
 )
 
 SCHEMA_VERSIONS = (1,)
@@ -328,7 +334,7 @@ class StatusClient:
 
     def _fetch_verified(self) -> Status:
         """Through python-tuf's ngclient, from the trusted root (see :mod:`.verify`)."""
-        from .verify import fetch_verified, site_base
+        from .readers.verify import fetch_verified, site_base
 
         assert self.trusted_root is not None
         try:

@@ -3,7 +3,7 @@
 Each subclass is a ``click.ClickException``, so the CLI shows it as plain lines on stderr with
 its exit code and never as a traceback. The library raises these; it never prints or exits.
 Messages quote outside text (names, values, file names); when shown, every line of a message
-goes through :func:`valhalla_status.text.for_terminal`, so none of it can drive the terminal.
+goes through :func:`valhalla_status.rules.text.for_terminal`, so none of it can drive the terminal.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import IO, Any
 
 import click
 
-from .text import for_terminal
+from .rules.text import for_terminal
 
 
 class ValhallaError(click.ClickException):

@@ -1,10 +1,11 @@
 """The manifest's files: read, parsed and validated in; canonical, atomic and locked out.
 
 A manifest is its main file and, from schema_version 2, its history folder (see
-:mod:`valhalla_status.layout`). Reading checks the bytes (size, UTF-8, conflict markers), reads
-the YAML strictly (:mod:`valhalla_status.yamlstrict`) and validates it, reporting every
-problem at once, located. Writing validates, writes the canonical text
-(:mod:`valhalla_status.canonical`) atomically (:mod:`valhalla_status.atomic`), under the lock.
+:mod:`valhalla_status.storage.layout`). Reading checks the bytes (size, UTF-8, conflict
+markers), reads the YAML strictly (:mod:`valhalla_status.storage.yamlstrict`) and validates it,
+reporting every problem at once, located. Writing validates, writes the canonical text
+(:mod:`valhalla_status.storage.canonical`) atomically (:mod:`valhalla_status.storage.atomic`),
+under the lock.
 """
 
 from __future__ import annotations
@@ -20,10 +21,22 @@ from typing import Any
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from .atomic import atomic_write as atomic_write
-from .atomic import fsync_folder, remove_stale_temp_files
-from .canonical import HEADER as HEADER
-from .canonical import (
+from .errors import ManifestError, ValhallaError
+from .models import (
+    HistoryEntry,
+    LandedEntry,
+    Manifest,
+    cross_field_problems,
+    describe,
+    pending_while_complete,
+)
+from .rules.changes import sets_since
+from .rules.history import differences, landed_entry
+from .rules.text import for_terminal
+from .storage.atomic import atomic_write as atomic_write
+from .storage.atomic import fsync_folder, remove_stale_temp_files
+from .storage.canonical import HEADER as HEADER
+from .storage.canonical import (
     dump_entry,
     dump_manifest,
     existing_entries,
@@ -31,9 +44,7 @@ from .canonical import (
     plan_history,
     with_ids,
 )
-from .changes import sets_since
-from .errors import ManifestError, ValhallaError
-from .files import (
+from .storage.files import (
     MAX_MANIFEST_BYTES,
     NotRegularFileError,
     mib,
@@ -41,10 +52,9 @@ from .files import (
     os_reason,
     read_regular_file,
 )
-from .history import differences, landed_entry
-from .landing import Landings, land, landings, micros
-from .layout import EMPTY as EMPTY_HISTORY
-from .layout import (
+from .storage.landing import Landings, land, landings, micros
+from .storage.layout import EMPTY as EMPTY_HISTORY
+from .storage.layout import (
     EXAMPLE_NAME,
     MAX_ENTRY_BYTES,
     History,
@@ -58,23 +68,14 @@ from .layout import (
     settle,
     write_pending,
 )
-from .locking import lock_path as lock_path
-from .locking import manifest_lock as manifest_lock
-from .models import (
-    HistoryEntry,
-    LandedEntry,
-    Manifest,
-    cross_field_problems,
-    describe,
-    pending_while_complete,
-)
-from .snapshot import Kept, Row, Snapshot
-from .text import for_terminal
-from .validation import clean_loc, validation_problems
-from .validation import error_message as error_message
-from .yamlstrict import LineMap, Loc, construct, problem
-from .yamlstrict import Loader as _Loader
-from .yamlstrict import format_loc as format_loc
+from .storage.locking import lock_path as lock_path
+from .storage.locking import manifest_lock as manifest_lock
+from .storage.snapshot import Kept, Row, Snapshot
+from .storage.validation import clean_loc, validation_problems
+from .storage.validation import error_message as error_message
+from .storage.yamlstrict import LineMap, Loc, construct, problem
+from .storage.yamlstrict import Loader as _Loader
+from .storage.yamlstrict import format_loc as format_loc
 
 MAX_FILE_SIZE = mib(MAX_MANIFEST_BYTES)
 _CONFLICT_MARKER = re.compile(r"^(<{7}|={7}|>{7})(?: |$)", re.MULTILINE)
@@ -161,7 +162,7 @@ def parse_manifest(
     A schema_version 2 manifest takes its history (and updated_at) from ``history``, the
     files of its history folder (none given: no files), in the landing order ``landed`` gives
     (None: the entries' own order); ``explained``: also check that the history explains every
-    field (see :mod:`valhalla_status.history`).
+    field (see :mod:`valhalla_status.rules.history`).
     """
     shown = os.fspath(path)
     data, lines = _main_data(text, shown)
@@ -390,7 +391,7 @@ def parse_state(
     path: str | os.PathLike[str], main: bytes, history: History, *, explained: bool = True
 ) -> Manifest:
     """The manifest from a state read with :func:`read_manifest`, its history in landing
-    order (see :mod:`valhalla_status.landing`)."""
+    order (see :mod:`valhalla_status.storage.landing`)."""
     return parse_manifest(
         decode_manifest_bytes(main, os.fspath(path)),
         path,

@@ -3,7 +3,7 @@
 Constraints are declared on the fields (patterns, lengths, literals) so pydantic-core checks
 them fast and the published JSON Schemas carry them; the few rules that span fields are checked
 by :func:`cross_field_problems`. Each model's ``messages`` says, in the user's words, what a
-broken rule of one of its fields means; :mod:`valhalla_status.validation` falls back to
+broken rule of one of its fields means; :mod:`valhalla_status.storage.validation` falls back to
 generic wording for the rest.
 """
 
@@ -27,7 +27,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .formats import (
+from .rules.formats import (
     MAX_NUMBER_DIGITS,
     MAX_VERSION_LENGTH,
     PACK_ID_RULE,
@@ -35,13 +35,13 @@ from .formats import (
     pack_key,
     quoted,
 )
-from .formats import PACK_ID_PATTERN as PACK_ID_PATTERN
-from .formats import SEMVER_PATTERN as SEMVER_PATTERN
-from .formats import STATUSES as STATUSES
-from .formats import PackStatus as PackStatus
-from .formats import format_timestamp as format_timestamp
-from .formats import parse_timestamp as parse_timestamp
-from .text import NONCHARACTERS, is_noncharacter
+from .rules.formats import PACK_ID_PATTERN as PACK_ID_PATTERN
+from .rules.formats import SEMVER_PATTERN as SEMVER_PATTERN
+from .rules.formats import STATUSES as STATUSES
+from .rules.formats import PackStatus as PackStatus
+from .rules.formats import format_timestamp as format_timestamp
+from .rules.formats import parse_timestamp as parse_timestamp
+from .rules.text import NONCHARACTERS, is_noncharacter
 
 SCHEMA_VERSION = 2
 MAX_PACKS = 100_000
@@ -296,7 +296,7 @@ class LandedEntry(HistoryEntry):
     """A history entry as read: with its id and the time it reached the branch.
 
     Neither is stored in the entry's file: the id is the file's name, which never changes, and
-    the landing time comes from git (see :mod:`valhalla_status.landing`).
+    the landing time comes from git (see :mod:`valhalla_status.storage.landing`).
     """
 
     id: str = Field(description="The entry's id: its file name without .yaml; it never changes.")

@@ -20,37 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from .canonical import recorded
-from .changes import compute_changes, items, message, pack_record
-from .defaults import DEFAULT_PACKS
-from .documents import (
-    history_document,
-    pack_since,
-    status_document,
-    summary_counts,
-    summary_document,
-)
 from .errors import ManifestError, NotFoundError, RefusedError, ValhallaError
-from .files import os_reason
-from .formats import (
-    PACK_ID_RULE,
-    STATUSES,
-    format_timestamp,
-    is_pack_id,
-    is_semver,
-    pack_key,
-    semver_key,
-    split_pack_change_key,
-)
-from .history import differences, entry_id, entry_label
-from .layout import (
-    history_dir,
-    history_shown,
-    move_flat_entries,
-    recorded_names,
-    refuse_shared_folder,
-    same_stem_manifest,
-)
 from .manifest import (
     decode_manifest_bytes,
     load_manifest,
@@ -69,10 +39,39 @@ from .models import (
     Pack,
     SystemMetadata,
 )
-from .recent import Recent, read_recent
-from .transaction import Past, SiteOptions, Transaction, bring_site, transaction
-from .validation import error_message
-from .yamlstrict import format_loc
+from .publishing.documents import (
+    history_document,
+    status_document,
+    summary_counts,
+    summary_document,
+)
+from .rules.changes import compute_changes, items, message, pack_record
+from .rules.defaults import DEFAULT_PACKS
+from .rules.formats import (
+    PACK_ID_RULE,
+    STATUSES,
+    format_timestamp,
+    is_pack_id,
+    is_semver,
+    pack_key,
+    semver_key,
+    split_pack_change_key,
+)
+from .rules.history import differences, entry_id, entry_label, pack_since
+from .storage.canonical import recorded
+from .storage.files import os_reason
+from .storage.layout import (
+    history_dir,
+    history_shown,
+    move_flat_entries,
+    recorded_names,
+    refuse_shared_folder,
+    same_stem_manifest,
+)
+from .storage.recent import Recent, read_recent
+from .storage.transaction import Past, SiteOptions, Transaction, bring_site, transaction
+from .storage.validation import error_message
+from .storage.yamlstrict import format_loc
 
 if TYPE_CHECKING:
     from .site import BuildResult

@@ -39,18 +39,16 @@ from jinja2.loaders import split_template_path
 from markupsafe import Markup, escape
 from pydantic import ValidationError
 
-from . import changes
-from .atomic import fsync_folder
-from .canonical import with_ids
-from .changes import items
-from .documents import (
+from .errors import ValhallaError
+from .models import STATUSES, HistoryEntry, Manifest, SystemMetadata
+from .models import format_timestamp as iso
+from .publishing.documents import (
     HISTORY_PAGE_SIZE,
     SCHEMA_FOLDER,
     history_layout,
     history_pages,
     pack_documents,
     pack_file_document,
-    pack_since,
     packs_document,
     relative_root,
     schema_file_for,
@@ -59,16 +57,9 @@ from .documents import (
     summary_document,
     to_json,
 )
-from .errors import ValhallaError
-from .files import MAX_TEMPLATE_BYTES, NotRegularFileError, mib, os_reason, read_regular_file
-from .formats import human_time, is_pack_id
-from .headers import headers_file
-from .history import entry_id
-from .locking import manifest_lock
-from .metrics import metrics_text
-from .models import STATUSES, HistoryEntry, Manifest, SystemMetadata
-from .models import format_timestamp as iso
-from .sitefolder import (
+from .publishing.headers import headers_file
+from .publishing.metrics import metrics_text
+from .publishing.sitefolder import (
     SITE_MARK,
     SITE_MARK_BYTES,
     has_mark,
@@ -77,9 +68,23 @@ from .sitefolder import (
     scratch_path,
     site_folder,
 )
-from .statuspage import statuspage_documents
-from .text import NONCHARACTERS
-from .textwidth import text_width
+from .publishing.statuspage import statuspage_documents
+from .publishing.textwidth import text_width
+from .rules import changes
+from .rules.changes import items
+from .rules.formats import human_time, is_pack_id
+from .rules.history import entry_id, pack_since
+from .rules.text import NONCHARACTERS
+from .storage.atomic import fsync_folder
+from .storage.canonical import with_ids
+from .storage.files import (
+    MAX_TEMPLATE_BYTES,
+    NotRegularFileError,
+    mib,
+    os_reason,
+    read_regular_file,
+)
+from .storage.locking import manifest_lock
 
 
 @dataclass(frozen=True)
@@ -256,7 +261,7 @@ def _base_url(manifest: Manifest, override: str | None) -> str:
         try:
             SystemMetadata.model_validate({**dict(manifest.system), "base_url": override})
         except ValidationError as exc:  # the manifest's rule for base_url, in its words
-            from .validation import error_message
+            from .storage.validation import error_message
 
             problem = error_message(exc.errors()[0], ("base_url",), SystemMetadata)
             raise ValhallaError(f"--base-url: {problem}") from None
@@ -381,7 +386,8 @@ def _check_schemas(files: dict[str, Any]) -> None:
 
 def _schema_files() -> dict[str, bytes]:
     """``schema/*.schema.json``: generated from the models and shipped in the package (see
-    :mod:`valhalla_status.schemas`); the document schemas first, the Statuspage ones last."""
+    :mod:`valhalla_status.publishing.schemas`); the document schemas first, the Statuspage
+    ones last."""
     try:
         names = sorted(
             (name for name in os.listdir(SCHEMA_FOLDER) if name.endswith(".schema.json")),

@@ -20,7 +20,7 @@ import os
 from typing import NamedTuple
 
 from .errors import ValhallaError
-from .files import NotRegularFileError, mib, os_reason, read_regular_file
+from .storage.files import NotRegularFileError, mib, os_reason, read_regular_file
 
 DEFAULT_MANIFEST = os.path.join("manifest", "valhalla.yaml")
 DEFAULT_SITE = "site"

@@ -15,25 +15,25 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .changes import sets_since
-from .history import entry_id
-from .landing import from_micros, micros
-from .layout import entry_place, history_dir, history_shown, recorded_places
-from .locking import manifest_lock
-from .manifest import (
+from ..manifest import (
     InconsistentManifestError,
     load_manifest,
     read_manifest_text,
     tidy_history,
     write_manifest,
 )
-from .models import LandedEntry, pending_while_complete
+from ..models import LandedEntry, pending_while_complete
+from ..rules.changes import sets_since
+from ..rules.history import entry_id
+from .landing import from_micros, micros
+from .layout import entry_place, history_dir, history_shown, recorded_places
+from .locking import manifest_lock
 from .recent import read_explained
 from .snapshot import Kept
 
 if TYPE_CHECKING:
-    from .models import HistoryEntry, Manifest
-    from .site import BuildResult
+    from ..models import HistoryEntry, Manifest
+    from ..site import BuildResult
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ class Transaction:
 
     def build(self, site: SiteOptions) -> BuildResult:
         """Build the site of the manifest as it stands now."""
-        from .site import build_site
+        from ..site import build_site
 
         return build_site(
             self.manifest,

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from .documents import pack_since
-from .formats import STATUSES, parse_timestamp
-from .models import Manifest
+from ..models import Manifest
+from ..rules.formats import STATUSES, parse_timestamp
+from ..rules.history import pack_since
 
 Sample = tuple[dict[str, str], float | int]
 

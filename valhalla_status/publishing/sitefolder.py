@@ -20,9 +20,9 @@ import shutil
 import stat
 from pathlib import Path
 
-from .errors import RefusedError
-from .files import os_reason
-from .layout import history_dir
+from ..errors import RefusedError
+from ..storage.files import os_reason
+from ..storage.layout import history_dir
 
 SITE_MARK = ".valhalla-site"
 """The file every build writes at the top of the site: the folder is the tool's to replace."""

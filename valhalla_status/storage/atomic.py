@@ -11,7 +11,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from .errors import ValhallaError
+from ..errors import ValhallaError
 from .files import os_reason
 from .locking import real_file
 

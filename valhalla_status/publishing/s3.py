@@ -2,7 +2,8 @@
 half-done.
 
 Each object carries the ``Content-Type`` and ``Cache-Control`` the site's ``_headers`` gives the
-file (:mod:`valhalla_status.headers`). Objects go up in dependency order: the schemas, the pack
+file (:mod:`valhalla_status.publishing.headers`). Objects go up in dependency order: the
+schemas, the pack
 files and the older history pages first, then the documents that name them, ``status.json``
 and ``index.html``; a signed site's metadata after the documents it signs, ``timestamp.json``
 last; so a reader polling during the upload never gets a document naming an object that is not
@@ -26,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import ValhallaError
-from .files import NotRegularFileError, os_reason, read_regular_file
+from ..errors import ValhallaError
+from ..storage.files import NotRegularFileError, os_reason, read_regular_file
 from .headers import HOST_FILES, object_headers
 
 RECORD = ".valhalla-publish.json"
@@ -117,8 +118,8 @@ def upload_rank(path: str) -> tuple[int, int, str]:
 def read_site(site_dir: str | os.PathLike[str]) -> dict[str, bytes]:
     """Every file of the built site to publish (not the host's configuration), read under the
     site's lock so that no build swaps it half-way."""
-    from .locking import manifest_lock
-    from .site import list_files
+    from ..site import list_files
+    from ..storage.locking import manifest_lock
     from .sitefolder import has_mark
 
     shown = os.fspath(site_dir)

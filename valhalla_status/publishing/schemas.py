@@ -2,10 +2,11 @@
 
 The schemas are generated from these models into ``valhalla_status/schema/`` and shipped with
 the package, so a build copies files instead of generating them each time. After changing a
-model, regenerate them with ``python -m valhalla_status.schemas``; a test fails until then.
+model, regenerate them with ``python -m valhalla_status.publishing.schemas``; a test fails
+until then.
 
-The documents themselves are built by :mod:`valhalla_status.documents` and
-:mod:`valhalla_status.statuspage`; these models only describe them, so the schemas in
+The documents themselves are built by :mod:`valhalla_status.publishing.documents` and
+:mod:`valhalla_status.publishing.statuspage`; these models only describe them, so the schemas in
 ``site/schema/`` say exactly what a client may rely on (tests validate every file against them).
 
 Compatibility: a document may gain fields within a ``schema_version``, so the document schemas
@@ -23,8 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, JsonValue, RootModel, create_model
 
-from .documents import SCHEMA_FOLDER, schema_file_for
-from .models import (
+from ..models import (
     MAX_PACKS,
     LandedEntry,
     Manifest,
@@ -33,6 +33,7 @@ from .models import (
     SystemMetadata,
     Timestamp,
 )
+from .documents import SCHEMA_FOLDER, schema_file_for
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 

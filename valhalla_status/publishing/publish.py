@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from .sitefolder import site_folder
 
 if TYPE_CHECKING:
-    from .site import BuildResult
+    from ..site import BuildResult
 
 
 def publish_site(
@@ -24,7 +24,7 @@ def publish_site(
     """Build the site of the manifest at ``path``, read under the manifest's lock: no change
     can land between the read and the build, so the last build is of the last write
     (``sign``: see :func:`site.build_site`)."""
-    from .transaction import SiteOptions, transaction
+    from ..storage.transaction import SiteOptions, transaction
 
     site_folder(site_dir, manifest_path=path, templates_dir=templates_dir)  # before any lock file
     with transaction(path) as txn:

@@ -12,10 +12,10 @@ from typing import Any
 
 import yaml
 
-from .errors import ManifestError
-from .formats import quoted
-from .models import MAX_PACKS
-from .text import for_terminal
+from ..errors import ManifestError
+from ..models import MAX_PACKS
+from ..rules.formats import quoted
+from ..rules.text import for_terminal
 
 Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _RESOLVER: Any = yaml.resolver.Resolver()

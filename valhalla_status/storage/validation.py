@@ -12,8 +12,8 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from .formats import clip
-from .models import Manifest, Messages, describe, text_problem
+from ..models import Manifest, Messages, describe, text_problem
+from ..rules.formats import clip
 from .yamlstrict import LineMap, Loc, problem
 
 

@@ -14,20 +14,21 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from pydantic_core import PydanticSerializationError
 from pydantic_core import to_json as _encode
 
-from .formats import STATUSES, SUMMARY_KEYS
-from .text import for_json, json_text
+from ..rules.formats import STATUSES, SUMMARY_KEYS
+from ..rules.history import pack_since
+from ..rules.text import for_json, json_text
 
 if TYPE_CHECKING:
-    from .models import Manifest, Pack
+    from ..models import Manifest, Pack
 
 HISTORY_FEED_LENGTH = 50
 HISTORY_PAGE_SIZE = HISTORY_FEED_LENGTH
 # The version of every published document's shape; additions keep it, removals and changes of
 # meaning raise it.
 SCHEMA_VERSION = 1
-# The documents' JSON Schemas, generated from the models (``python -m valhalla_status.schemas``)
-# and shipped in the package.
-SCHEMA_FOLDER = Path(__file__).parent / "schema"
+# The documents' JSON Schemas, generated from the models
+# (``python -m valhalla_status.publishing.schemas``) and shipped in the package.
+SCHEMA_FOLDER = Path(__file__).parent.parent / "schema"
 
 
 def to_json(document: Any) -> str:
@@ -38,13 +39,13 @@ def to_json(document: Any) -> str:
     have always held its text. Documents never hold NaN or infinities: the models refuse them.
 
     Both encoders escape only C0 controls; DEL, C1 controls, bidi and other format characters
-    are then written as ``\\uXXXX`` escapes too (:func:`valhalla_status.text.for_json`, the
+    are then written as ``\\uXXXX`` escapes too (:func:`valhalla_status.rules.text.for_json`, the
     rule the terminal output follows), so no published file and no ``--json`` output carries
     one raw. The text decodes to the same document.
 
     pydantic-core stops at a nesting depth of 255, and ``extra`` and history values the models
     accept may sit deeper in a document: those documents are written by
-    :func:`valhalla_status.text.json_text`, the standard library's form of the same text.
+    :func:`valhalla_status.rules.text.json_text`, the standard library's form of the same text.
     """
     try:
         data = _encode(document, indent=2)
@@ -93,30 +94,6 @@ def pack_document(pack: Pack, since: str | None = None) -> dict[str, Any]:
     }
 
 
-def pack_since(manifest: Manifest) -> dict[str, str]:
-    """Pack id -> the time the newest history entry that set its status landed.
-
-    That is a ``packs.<ID>.status`` change, the pack's addition, or (for packs it does not
-    name) the newest ``init`` entry; a pack none of these covers is absent (unknown). A
-    ``migrate`` entry records the values it found, not a change: it sets no ``since``.
-    """
-    from .changes import sets_since
-    from .models import format_timestamp
-
-    since: dict[str, str] = {}
-    init: str | None = None
-    for entry in manifest.history:
-        landed = format_timestamp(getattr(entry, "landed_at", entry.at))
-        if entry.action == "init":
-            since.clear()
-            init = landed
-        since.update(dict.fromkeys(sets_since(entry.action, entry.changes), landed))
-    if init is not None:
-        for pack in manifest.packs:
-            since.setdefault(pack.id, init)
-    return since
-
-
 def pack_documents(manifest: Manifest, since: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Every pack's document, in display order (``since``: each pack's, when known already)."""
     since = pack_since(manifest) if since is None else since
@@ -152,7 +129,7 @@ def summary_document(manifest: Manifest) -> dict[str, Any]:
 
 
 def status_document(manifest: Manifest, since: dict[str, str] | None = None) -> dict[str, Any]:
-    from .models import format_timestamp
+    from ..models import format_timestamp
 
     system = manifest.system
     packs = pack_documents(manifest, since)
@@ -232,7 +209,7 @@ def _history_page(
 
 def history_entries(manifest: Manifest) -> list[dict[str, Any]]:
     """Every history entry as published (with its id and landing time), newest first."""
-    from .canonical import with_ids
+    from ..storage.canonical import with_ids
 
     return [entry.model_dump(mode="json") for entry in with_ids(manifest).history[::-1]]
 

@@ -11,10 +11,10 @@ import os
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from .client import PackStatus, Status, StatusClient, StatusUnavailable
-from .errors import UnavailableError, ValhallaError
-from .formats import clip, format_timestamp, human_time, pack_key, semver_key
-from .text import for_terminal
+from ..client import PackStatus, Status, StatusClient, StatusUnavailable
+from ..errors import UnavailableError, ValhallaError
+from ..rules.formats import clip, format_timestamp, human_time, pack_key, semver_key
+from ..rules.text import for_terminal
 
 
 class Requirements(NamedTuple):

@@ -12,9 +12,9 @@ from typing import Any
 
 import yaml
 
-from .history import landed_entry
+from ..models import HistoryEntry, LandedEntry, Manifest
+from ..rules.history import landed_entry
 from .layout import ENTRY_NAME, digest, read_entry_file, recorded_places
-from .models import HistoryEntry, LandedEntry, Manifest
 from .yamlstrict import TAG
 
 HEADER = (

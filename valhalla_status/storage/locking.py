@@ -32,7 +32,7 @@ from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from pathlib import Path
 
-from .errors import LockTimeoutError, ValhallaError
+from ..errors import LockTimeoutError, ValhallaError
 from .files import NotRegularFileError, os_reason, read_regular_file
 
 LOCK_TIMEOUT_SECONDS = 60.0  # enough for a queue of parallel writers, each with its rebuild

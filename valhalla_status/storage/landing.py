@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from .history import entry_id
+from ..models import HistoryEntry, LandedEntry
+from ..rules.history import entry_id
 from .layout import ENTRY_NAME
-from .models import HistoryEntry, LandedEntry
 
 _GIT_TIMEOUT = 120
 MICROS = 1_000_000

@@ -28,9 +28,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import RefusedError, ValhallaError
-from .files import os_reason
-from .formats import SIGNING_ROLES, human_time
+from ..errors import RefusedError, ValhallaError
+from ..rules.formats import SIGNING_ROLES, human_time
+from ..storage.files import os_reason
 
 ROLES = SIGNING_ROLES
 ONLINE_ROLES = ("targets", "snapshot", "timestamp")
@@ -101,7 +101,7 @@ def read_roots(manifest: str | os.PathLike[str]) -> list[bytes]:
 def _refuse_inside_repository(keys_dir: Path, manifest: str | os.PathLike[str]) -> None:
     """Private keys never go where they could be committed: the git work tree holding the
     manifest, or the folder holding the manifest's folder."""
-    from .workspace import repository_top
+    from ..workspace import repository_top
 
     manifest_path = os.path.realpath(manifest)
     folders = [os.path.dirname(os.path.dirname(manifest_path))]
@@ -182,7 +182,7 @@ def _signers(source: KeySource, roles: tuple[str, ...], root: Any) -> dict[str, 
 
 
 def _write_key(folder: Path, role: str, signer: Any, suffix: str = "") -> Path:
-    from .atomic import write_synced
+    from ..storage.atomic import write_synced
 
     path = folder / f"{role}.pem{suffix}"
     temp = folder / f".{role}.pem.tmp-{os.getpid()}"
@@ -234,7 +234,7 @@ def init_keys(
 
 
 def _write_root(roots: Path, metadata: Any) -> tuple[str, ...]:
-    from .atomic import atomic_write
+    from ..storage.atomic import atomic_write
 
     roots.mkdir(parents=True, exist_ok=True)
     data = _json(metadata)
@@ -459,8 +459,8 @@ def refresh_site(made: Signing, site_dir: str | os.PathLike[str]) -> RefreshResu
     site's lock: each new file replaces the old one atomically, the timestamp last."""
     from tuf.api.metadata import Metadata
 
-    from .atomic import atomic_write
-    from .locking import manifest_lock
+    from ..storage.atomic import atomic_write
+    from ..storage.locking import manifest_lock
 
     site = Path(site_dir)
     if not site.is_dir():

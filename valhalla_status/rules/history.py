@@ -2,7 +2,7 @@
 
 Every recorded change maps fields to ``[old, new]``. Replayed in landing order, the newest
 change of each field says what the field holds now; an ``init`` entry with no changes stands
-for the default manifest (:mod:`valhalla_status.defaults`), from which every field is known.
+for the default manifest (:mod:`valhalla_status.rules.defaults`), from which every field is known.
 A manifest whose files say otherwise was edited by hand, or a merge conflict was resolved
 against the history: :func:`differences` finds each such field, for ``validate`` to report and
 for ``record`` to record as a change.
@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .changes import PACK_FIELDS, clipped, pack_record
+from ..models import HistoryEntry, LandedEntry, Manifest, Pack, format_timestamp
+from .changes import PACK_FIELDS, clipped, pack_record, sets_since
 from .defaults import DEFAULT_SYSTEM, default_packs
 from .formats import pack_change_key, split_pack_change_key
-from .models import HistoryEntry, LandedEntry, Manifest, Pack
 
 RECORD_ADVICE = "record the edit with `valhalla-status record --notes WHY`, or put the value back"
 
@@ -199,3 +199,24 @@ def compare_histories(
         if entry_id(entry) in before and _content(before[entry_id(entry)]) != _content(entry)
     ]
     return added, removed, edited
+
+
+def pack_since(manifest: Manifest) -> dict[str, str]:
+    """Pack id -> the time the newest history entry that set its status landed.
+
+    That is a ``packs.<ID>.status`` change, the pack's addition, or (for packs it does not
+    name) the newest ``init`` entry; a pack none of these covers is absent (unknown). A
+    ``migrate`` entry records the values it found, not a change: it sets no ``since``.
+    """
+    since: dict[str, str] = {}
+    init: str | None = None
+    for entry in manifest.history:
+        landed = format_timestamp(getattr(entry, "landed_at", entry.at))
+        if entry.action == "init":
+            since.clear()
+            init = landed
+        since.update(dict.fromkeys(sets_since(entry.action, entry.changes), landed))
+    if init is not None:
+        for pack in manifest.packs:
+            since.setdefault(pack.id, init)
+    return since

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..models import Manifest, Pack
 from .formats import (
     human_time,
     is_semver,
@@ -26,7 +27,6 @@ from .formats import (
     semver_key,
     split_pack_change_key,
 )
-from .models import Manifest, Pack
 
 SYSTEM_FIELDS = (
     "version",

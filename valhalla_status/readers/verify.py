@@ -20,8 +20,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .client import StatusUnavailable
-from .formats import clip, human_time
+from ..client import StatusUnavailable
+from ..rules.formats import clip, human_time
 
 METADATA_FOLDER = "tuf"
 INSTALL_HINT = "python -m pip install 'valhalla-status[tuf]'"

@@ -23,10 +23,18 @@ from typing import Any
 
 import yaml
 
-from .changes import sets_since
-from .errors import ManifestError, ValhallaError
+from ..errors import ManifestError, ValhallaError
+from ..manifest import (
+    decode_manifest_bytes,
+    parse_history,
+    parse_manifest,
+    parse_recent,
+    read_manifest_file,
+)
+from ..models import Manifest, format_timestamp
+from ..rules.changes import sets_since
+from ..rules.formats import parse_timestamp
 from .files import os_reason
-from .formats import parse_timestamp
 from .landing import Landings, from_micros, keep_json, landing_order, landings, micros
 from .layout import (
     History,
@@ -38,14 +46,6 @@ from .layout import (
     refuse_linked_folder,
     refuse_shared_folder,
 )
-from .manifest import (
-    decode_manifest_bytes,
-    parse_history,
-    parse_manifest,
-    parse_recent,
-    read_manifest_file,
-)
-from .models import Manifest, format_timestamp
 from .snapshot import Kept, Row, Snapshot
 
 # What the read commands need of an entry: its action, the packs whose since it sets, and when
@@ -198,7 +198,7 @@ def _read_file(path: Path) -> bytes | None:
 
 
 def _since_of(manifest: Manifest) -> dict[str, str]:
-    from .documents import pack_since
+    from ..rules.history import pack_since
 
     return pack_since(manifest)
 

@@ -32,11 +32,11 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from .errors import ValhallaError
-from .files import os_reason
-from .formats import is_pack_id, pack_key
-from .headers import COMMON_HEADERS, HOST_FILES, content_type
-from .text import for_terminal
+from ..errors import ValhallaError
+from ..publishing.headers import COMMON_HEADERS, HOST_FILES, content_type
+from ..rules.formats import is_pack_id, pack_key
+from ..rules.text import for_terminal
+from ..storage.files import os_reason
 
 Log = Callable[[str], None]
 
@@ -502,9 +502,9 @@ def serve_site(
     Connections idle for ``idle_timeout`` seconds are closed, and at most ``max_connections``
     are served at once (see :class:`SiteServer`).
     """
-    from .layout import history_dir
-    from .manifest import load_manifest
-    from .site import build_site, builtin_templates
+    from ..manifest import load_manifest
+    from ..site import build_site, builtin_templates
+    from ..storage.layout import history_dir
 
     def build() -> None:
         manifest = load_manifest(manifest_path)

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import ValhallaError
 from .atomic import fsync_folder, write_synced
-from .errors import ValhallaError
 from .files import MAX_MANIFEST_BYTES, NotRegularFileError, os_reason, read_regular_file
 from .locking import real_file
 

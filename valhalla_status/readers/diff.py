@@ -2,7 +2,7 @@
 
 Each side is a file or a git revision (the manifest at that revision, read with ``git
 cat-file``). Field changes come from :func:`changes.compute_changes`, the same differ that
-writes the history, and are told in the words of :mod:`valhalla_status.changes`, so ``diff``
+writes the history, and are told in the words of :mod:`valhalla_status.rules.changes`, so ``diff``
 and the history never disagree about what changed or how it is said.
 """
 
@@ -14,14 +14,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .changes import PackItem, Words, compute_changes, items, quoted, when
-from .errors import ManifestError, ValhallaError
-from .files import MAX_MANIFEST_BYTES
-from .formats import format_timestamp
-from .history import compare_histories, entry_id
-from .landing import landings, removed_names
-from .layout import EMPTY as EMPTY_HISTORY
-from .layout import (
+from ..errors import ManifestError, ValhallaError
+from ..manifest import (
+    MAX_FILE_SIZE,
+    decode_manifest_bytes,
+    load_manifest,
+    parse_manifest,
+    read_manifest_text,
+)
+from ..models import HistoryEntry, Manifest
+from ..rules.changes import PackItem, Words, compute_changes, items, quoted, when
+from ..rules.formats import format_timestamp
+from ..rules.history import compare_histories, entry_id
+from ..rules.text import json_text
+from ..storage.files import MAX_MANIFEST_BYTES
+from ..storage.landing import landings, removed_names
+from ..storage.layout import EMPTY as EMPTY_HISTORY
+from ..storage.layout import (
     MAX_ENTRY_BYTES,
     History,
     classify,
@@ -30,15 +39,6 @@ from .layout import (
     history_shown,
     recorded_places,
 )
-from .manifest import (
-    MAX_FILE_SIZE,
-    decode_manifest_bytes,
-    load_manifest,
-    parse_manifest,
-    read_manifest_text,
-)
-from .models import HistoryEntry, Manifest
-from .text import json_text
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ import re
 from datetime import datetime
 from typing import Any
 
+from ..models import Manifest, format_timestamp
+from ..rules.formats import STATUSES, split_pack_change_key
 from .documents import described, relative_root
-from .formats import STATUSES, split_pack_change_key
-from .models import Manifest, format_timestamp
 
 COMPONENT_STATUS = {
     status: "under_maintenance" if status == "pending" else "operational" for status in STATUSES
