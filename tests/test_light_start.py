@@ -29,9 +29,9 @@ HEAVY = (
     "urllib3",
 )
 # What every command may load of the package: the click layer and what it needs at the top.
-BASE = {"valhalla_status", "cli", "errors", "text", "formats"}
+BASE = {"valhalla_status", "cli", "errors", "rules", "rules.text", "rules.formats"}
 # What reading a status.json adds (the client is standard library only).
-CHECK = BASE | {"client", "check", "files"}
+CHECK = BASE | {"client", "readers", "readers.check", "storage", "storage.files"}
 
 
 def imported(cwd: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:

@@ -296,7 +296,7 @@ class LandedEntry(HistoryEntry):
     """A history entry as read: with its id and the time it reached the branch.
 
     Neither is stored in the entry's file: the id is the file's name, which never changes, and
-    the landing time comes from git (see :mod:`valhalla_status.storage.landing`).
+    the landing time comes from git: the first-parent commit that brought the change in.
     """
 
     id: str = Field(description="The entry's id: its file name without .yaml; it never changes.")
