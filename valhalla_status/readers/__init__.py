@@ -1,0 +1,1 @@
+"""What reads a published site or two manifests: `check`, verified reads, `serve`, `diff`."""
