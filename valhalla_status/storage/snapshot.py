@@ -1,9 +1,12 @@
-"""What the read commands need of a long history, kept between runs.
+"""What the read commands and a change need of a long history, kept between runs.
 
 Of the history, ``show``, ``summary``, ``pack list|show`` and ``history --limit N`` need only
 how many entries there are since the newest ``init``, each pack's ``since`` and the newest few
-entries (:mod:`.recent`). Working these out lists every file name of the history folder and
-orders them: seconds at 100,000 entries. So they are kept in the repository's git folder
+entries (:mod:`.recent`); a change needs how many entries there are and when the newest was
+made, and whether the whole history explains the main file (:mod:`.transaction`). Working
+these out lists every file name of the history folder and orders them (seconds at 100,000
+entries), and checking the history reads every entry. So they are kept in the repository's git
+folder
 (``recent-<key>.json``, beside the landings), with what they were worked out from: the commit
 checked out, and the history folder and each of its subfolders as the file system describes
 them (inode, modification and change times) with a digest of the names in each. A read that
@@ -29,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .landing import git_state, keep_json, store_path
-from .layout import SUBFOLDER
+from .layout import ENTRY_NAME, SUBFOLDER, entry_place
 
 FORMAT = 2
 NEWEST_KEPT = 100  # entries kept in full order: more than `history`'s default page of 20
@@ -105,6 +108,14 @@ def _digest(names: Iterable[str]) -> str:
     return hashlib.sha256("\0".join(sorted(names)).encode("utf-8", "surrogateescape")).hexdigest()
 
 
+def _entry_place(name: str, place: str) -> str:
+    """``place`` when it is where the entry ``name`` is written; ValueError otherwise (what is
+    kept never names a file outside the history folder)."""
+    if not ENTRY_NAME.fullmatch(name) or place != entry_place(name):
+        raise ValueError(f"not an entry's place: {place!r}")
+    return place
+
+
 def _listed(path: Path) -> list[str] | None:
     try:
         return os.listdir(path)
@@ -158,9 +169,12 @@ class Kept:
             if "" not in self._folders:
                 raise KeyError("the history folder itself")
             made = data["made"]
+            newest = [(str(n), str(p), int(t)) for n, p, t in data["newest"]]
+            if made is not None:
+                _entry_place(made[1].rpartition("/")[2], made[1])
             return Snapshot(
                 int(data["total"]),
-                [(str(n), str(p), int(t)) for n, p, t in data["newest"]],
+                [(name, _entry_place(name, place), when) for name, place, when in newest],
                 {str(k): int(v) for k, v in data["since"].items()},
                 None if data["start"] is None else int(data["start"]),
                 None if made is None else (int(made[0]), str(made[1])),
