@@ -52,7 +52,7 @@ from .storage.files import (
     os_reason,
     read_regular_file,
 )
-from .storage.landing import Landings, land, landings, micros
+from .storage.landing import GitState, Landings, land, landings, micros
 from .storage.layout import EMPTY as EMPTY_HISTORY
 from .storage.layout import (
     EXAMPLE_NAME,
@@ -388,15 +388,21 @@ def read_manifest(path: str | os.PathLike[str]) -> tuple[bytes, History]:
 
 
 def parse_state(
-    path: str | os.PathLike[str], main: bytes, history: History, *, explained: bool = True
+    path: str | os.PathLike[str],
+    main: bytes,
+    history: History,
+    *,
+    explained: bool = True,
+    state: GitState | None = None,
 ) -> Manifest:
     """The manifest from a state read with :func:`read_manifest`, its history in landing
-    order (see :mod:`valhalla_status.storage.landing`)."""
+    order (see :mod:`valhalla_status.storage.landing`; ``state``: the git work tree, when
+    asked already)."""
     return parse_manifest(
         decode_manifest_bytes(main, os.fspath(path)),
         path,
         history,
-        landed=lambda: landings(history_dir(path)),
+        landed=lambda: landings(history_dir(path), state=state),
         explained=explained,
     )
 
@@ -412,7 +418,7 @@ def load_manifest(
     """
     kept = kept or Kept(history_dir(path))
     main, history = read_manifest(path)
-    manifest = parse_state(path, main, history, explained=explained)
+    manifest = parse_state(path, main, history, explained=explained, state=kept.state)
     landed = [entry for entry in manifest.history if isinstance(entry, LandedEntry)]
     if explained and landed and len(landed) == len(manifest.history):
         order: list[Row] = [

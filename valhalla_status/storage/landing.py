@@ -86,7 +86,10 @@ def _work_tree(cwd: Path, revision: str = "HEAD") -> tuple[str, str, Path | None
     return kind, said[3].decode(), cwd / os.fsdecode(said[2])
 
 
-def git_state(folder: Path) -> tuple[str, str, Path | None]:
+GitState = tuple[str, str, "Path | None"]
+
+
+def git_state(folder: Path) -> GitState:
     """The git work tree the history ``folder`` (which need not exist) is in: ``full``,
     ``shallow`` or ``none``, the commit checked out, and the repository's git folder."""
     return _work_tree(_existing(folder.parent))
@@ -98,11 +101,14 @@ def landing_note(folder: Path) -> str | None:
     return SHALLOW_NOTE if _work_tree(_existing(folder.parent))[0] == "shallow" else None
 
 
-def landings(folder: Path, revision: str | None = None) -> Landings:
+def landings(
+    folder: Path, revision: str | None = None, *, state: GitState | None = None
+) -> Landings:
     """The landings of the entry files in the history ``folder`` (which need not exist) on the
-    current branch, or at the commit ``revision`` (its first-parent history)."""
+    current branch, or at the commit ``revision`` (its first-parent history); ``state``: what
+    :func:`git_state` said of the current branch, when the caller asked already."""
     cwd = _existing(folder.parent)
-    kind, commit, git_dir = _work_tree(cwd, revision or "HEAD")
+    kind, commit, git_dir = state if state and not revision else _work_tree(cwd, revision or "HEAD")
     if kind != "full":
         return Landings(note=SHALLOW_NOTE if kind == "shallow" else None)
     relative = os.path.relpath(folder, cwd)

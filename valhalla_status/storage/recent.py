@@ -81,7 +81,7 @@ def read_recent(path: str | os.PathLike[str], newest: int = 1) -> Recent:
         return Recent(manifest, len(manifest.history), _since_of(manifest))
     if files.unknown:
         parse_history(History({}, files.unknown), history_shown(shown))  # raises them
-    found = landings(folder)
+    found = landings(folder, state=kept.state)
     effects = _Effects(folder, files.entries, found, history_shown(shown))
     known = {name: effects.of(name) for name in files.entries}
     effects.keep()

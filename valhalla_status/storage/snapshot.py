@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .landing import git_state, keep_json, store_path
+from .landing import GitState, git_state, keep_json, store_path
 from .layout import ENTRY_NAME, SUBFOLDER, entry_place
 
 FORMAT = 2
@@ -133,7 +133,9 @@ class Kept:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.since = time.time_ns()
-        kind, self.commit, git_dir = git_state(folder)
+        # No history folder, nothing to keep: git is not asked (a schema_version 1 manifest).
+        self.state: GitState | None = git_state(folder) if folder.is_dir() else None
+        kind, self.commit, git_dir = self.state or ("none", "", None)
         full = kind == "full" and git_dir is not None
         self.store = store_path(git_dir, folder, "recent") if full and git_dir else None
         self._written = 0
