@@ -86,7 +86,10 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 class Outcome:
     """What a mutation did: the manifest after it, and the history entry (None: no change).
 
-    Given site options, a mutation also brings the site up to date under the same lock:
+    A mutation that builds no site may have read only the newest history entries (see
+    :mod:`.storage.snapshot`): its ``manifest`` then holds those and the new one, not the whole
+    history (``load_manifest`` reads all of it). Given site options, a mutation also brings the
+    site up to date under the same lock:
     ``build`` is that build (None: the site already showed the manifest, or none was asked
     for), ``site_error`` why it failed (the change stands all the same).
     """
