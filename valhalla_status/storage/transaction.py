@@ -60,11 +60,11 @@ class Past:
     @classmethod
     def of(cls, manifest: Manifest, path: str | os.PathLike[str] | None = None) -> Past:
         """The past of a manifest read whole (or built in memory: ``path`` None)."""
-        newest = newest_time(manifest)
-        return cls(len(manifest.history), newest, lambda: newest_place(path, manifest))
+        newest = _newest_time(manifest)
+        return cls(len(manifest.history), newest, lambda: _newest_place(path, manifest))
 
 
-def newest_time(manifest: Manifest) -> datetime:
+def _newest_time(manifest: Manifest) -> datetime:
     """The time the newest recorded change was made (not when it landed: a change is stamped
     by the clock of the one who makes it)."""
     newest = max((entry.at for entry in manifest.history), default=None)
@@ -73,7 +73,7 @@ def newest_time(manifest: Manifest) -> datetime:
     return newest
 
 
-def newest_place(path: str | os.PathLike[str] | None, manifest: Manifest) -> str:
+def _newest_place(path: str | os.PathLike[str] | None, manifest: Manifest) -> str:
     """`` (file)``: where the newest recorded change is written; '' for a manifest in memory."""
     if path is None:
         return ""
