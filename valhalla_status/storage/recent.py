@@ -8,9 +8,11 @@ the landing order from git (:mod:`.landing`), and in full only the newest entrie
 Which packs' ``since`` each entry sets is kept beside the landings, in the repository's git
 folder (``effects-<key>.json``, one file per history folder, an entry per file name: a recorded
 entry never changes, and its name carries a hash of its text), so an entry is read for it once.
-Outside git nothing is kept and the entries are read as far back as the answer needs.
-Whether the history explains the main file, and every entry's own rules, are what
-``validate`` (and ``build``) check, reading everything.
+Outside git nothing is kept and the entries are read as far back as the answer needs. What
+all this comes to is kept whole as well (:mod:`.snapshot`): a read that finds it still holds
+reads only the main file and the newest entries it shows. Whether the history explains the
+main file, and every entry's own rules, are what ``validate`` (and ``build``) check, reading
+everything.
 """
 
 from __future__ import annotations
@@ -46,11 +48,7 @@ from .layout import (
     refuse_linked_folder,
     refuse_shared_folder,
 )
-from .snapshot import Kept, Row, Snapshot
-
-# What the read commands need of an entry: its action, the packs whose since it sets, and when
-# it was made (microseconds since the epoch, see landing.micros).
-Effect = tuple[str, list[str], int]
+from .snapshot import Effect, Kept, Row, Snapshot
 
 
 @dataclass(frozen=True)
@@ -92,10 +90,10 @@ def read_recent(path: str | os.PathLike[str], newest: int = 1) -> Recent:
     order = order[_newest_init(order) :]
     newest_order = [(name, when) for name, when, _ in order[-max(newest, 1) :]]
     manifest = parse_recent(text, path, _read_entries(folder, files.entries, newest_order, shown))
-    since = _since(order, [pack.id for pack in manifest.packs])
     places = {name: files.entries[name].decode() for name in files.entries}
-    kept.keep(Snapshot.of(order, places, None), places.values())
-    return Recent(manifest, len(order), since)
+    snapshot = Snapshot.of(order, places, None)
+    kept.keep(snapshot, places.values())
+    return Recent(manifest, len(order), _since(snapshot, manifest))
 
 
 def read_explained(path: str | os.PathLike[str], kept: Kept) -> Recent | None:
@@ -126,18 +124,10 @@ def _recalled(
     places = {name: place.encode() for name, place, _ in tail}
     order = [(name, landed) for name, _, landed in tail]
     manifest = parse_recent(text, path, _read_entries(kept.folder, places, order, shown))
-    since = {}
-    for pack in manifest.packs:
-        landed = snapshot.since_of(pack.id)
-        if landed is not None:
-            since[pack.id] = format_timestamp(from_micros(landed))
-    return Recent(manifest, snapshot.total, since)
+    return Recent(manifest, snapshot.total, _since(snapshot, manifest))
 
 
-Landed = Row  # an entry's name, when it landed and what it does
-
-
-def _newest_init(order: list[Landed]) -> int:
+def _newest_init(order: list[Row]) -> int:
     """Where the history starts: at its newest ``init``."""
     for index in range(len(order) - 1, -1, -1):
         if order[index][2][0] == "init":
@@ -145,20 +135,14 @@ def _newest_init(order: list[Landed]) -> int:
     return 0
 
 
-def _since(order: list[Landed], packs: list[str]) -> dict[str, str]:
+def _since(snapshot: Snapshot, manifest: Manifest) -> dict[str, str]:
     """Each pack's since: when the newest change that set its status (or added it) landed,
-    else when the history started (its ``init``)."""
-    wanted = set(packs)
-    since: dict[str, str] = {}
-    for _, landed, (action, setting, _) in reversed(order):
-        if not wanted:
-            break
-        for pack in wanted.intersection(setting):
-            since[pack] = format_timestamp(from_micros(landed))
-        wanted.difference_update(setting)
-        if action == "init":
-            since.update(dict.fromkeys(wanted, format_timestamp(from_micros(landed))))
-            break
+    else when the history started (its ``init``); a pack neither covers has none."""
+    since = {}
+    for pack in manifest.packs:
+        landed = snapshot.since_of(pack.id)
+        if landed is not None:
+            since[pack.id] = format_timestamp(from_micros(landed))
     return since
 
 

@@ -39,9 +39,11 @@ NEWEST_KEPT = 100  # entries kept in full order: more than `history`'s default p
 RACY_NS = 2_000_000_000  # the coarsest timestamps a file system keeps (FAT's two seconds)
 
 Stat = tuple[int, int, int]  # inode, modification and change time (ns)
-# An entry in landing order: its file name, when it landed, and what it does: its action, the
-# packs whose since it sets, and when it was made (times in microseconds, see landing.micros).
-Row = tuple[str, int, tuple[str, list[str], int]]
+# What an entry does: its action, the packs whose since it sets, and when it was made.
+Effect = tuple[str, list[str], int]
+# An entry in landing order: its file name, when it landed, and what it does (times in
+# microseconds since the epoch, see landing.micros).
+Row = tuple[str, int, Effect]
 
 
 @dataclass(frozen=True)
