@@ -333,7 +333,7 @@ class StatusClient:
                 time.sleep(wait)
 
     def _fetch_verified(self) -> Status:
-        """Through python-tuf's ngclient, from the trusted root (see :mod:`.verify`)."""
+        """Through python-tuf's ngclient, from the trusted root (see :mod:`.readers.verify`)."""
         from .readers.verify import fetch_verified, site_base
 
         assert self.trusted_root is not None

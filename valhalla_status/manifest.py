@@ -414,7 +414,7 @@ def load_manifest(
 
     ``explained``: also check that the history explains every field (``record`` reads a
     manifest that it does not, to record what it does not explain); when it does, what a read
-    command or a change needs of the history is kept (``kept``, see :mod:`.snapshot`).
+    command or a change needs of the history is kept (``kept``, see :mod:`.storage.snapshot`).
     """
     kept = kept or Kept(history_dir(path))
     main, history = read_manifest(path)
@@ -471,7 +471,7 @@ def write_manifest(
 
     The caller holds the lock (see :func:`manifest_lock`). schema_version 2: each new history
     entry is first written as a pending file named after the hash of the new main file, then
-    the main file is replaced, then the pending file is renamed (see :mod:`.layout`). The
+    the main file is replaced, then the pending file is renamed (see :mod:`.storage.layout`). The
     first ``history_on_disk`` entries are the files as read under this lock (a change appends
     to them); they are left as they are.
     """
@@ -543,7 +543,7 @@ def tidy_history(path: str | os.PathLike[str]) -> None:
 def settle_history(path: str | os.PathLike[str]) -> None:
     """Finish or undo what a killed writer left (call with the lock): a pending entry is kept
     while the main file shows its change, even after the main file changed another way (see
-    :func:`.layout.settle`)."""
+    :func:`.storage.layout.settle`)."""
 
     def shows(main: bytes, name: str, raw: bytes) -> bool:
         return shows_change(path, main, name, raw)

@@ -184,7 +184,7 @@ def _load(source: Source) -> Manifest:
 
 def _read(source: Source | Recent, newest: int = 1) -> Recent:
     """What the read functions show: given a path, the main file and only the ``newest``
-    history entries (see :mod:`.recent`)."""
+    history entries (see :mod:`.storage.recent`)."""
     if isinstance(source, Recent):
         return source
     if isinstance(source, Manifest):
