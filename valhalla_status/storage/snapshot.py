@@ -134,7 +134,7 @@ class Kept:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.since = time.time_ns()
+        self.started = time.time_ns()
         # No history folder, nothing to keep: git is not asked (a schema_version 1 manifest).
         self.state: GitState | None = git_state(folder) if folder.is_dir() else None
         kind, self.commit, git_dir = self.state or ("none", "", None)
@@ -244,7 +244,7 @@ class Kept:
             {
                 "format": FORMAT,
                 "commit": self.commit,
-                "written": self.since,
+                "written": self.started,
                 "folders": folders,
                 "total": snapshot.total,
                 "newest": snapshot.newest[-NEWEST_KEPT:],
