@@ -83,7 +83,7 @@ class Snapshot:
         """The snapshot after the entry ``row`` (at ``place``) was added, not committed (it
         lands last, at its own time or the last landing), with the main file ``explained``."""
         name, _, (action, setting, at) = row
-        landed = max([at, *(when for _, _, when in self.newest[-1:])])
+        landed = max(at, self.newest[-1][2]) if self.newest else at
         made = (at, place) if self.made is None or at >= self.made[0] else self.made
         return Snapshot(
             self.total + 1,
@@ -138,8 +138,9 @@ class Kept:
         # No history folder, nothing to keep: git is not asked (a schema_version 1 manifest).
         self.state: GitState | None = git_state(folder) if folder.is_dir() else None
         kind, self.commit, git_dir = self.state or ("none", "", None)
-        full = kind == "full" and git_dir is not None
-        self.store = store_path(git_dir, folder, "recent") if full and git_dir else None
+        self.store: Path | None = None
+        if kind == "full" and git_dir is not None:
+            self.store = store_path(git_dir, folder, "recent")
         self._written = 0
         self._folders: dict[str, list[Any]] = {}
         self.snapshot: Snapshot | None = None  # what was recalled or kept, while it holds
