@@ -195,6 +195,16 @@ CASES = (
         "l._additions(cwd, folder, commit)",
     ),
     Case(
+        "entries",
+        "what each entry file was read as, kept in the git folder (`storage/entrycache.py`)",
+        "`validate` in a git repository, one commit per history entry",
+        (1_000, 10_000),
+        "history entries",
+        history_in_git,
+        lambda i: tool(["validate"]),
+        "import valhalla_status.storage.entrycache as e; e.EntryCache.get = lambda *a: None",
+    ),
+    Case(
         "recent",
         "what the read commands need of the history kept in the git folder (`snapshot.py`)",
         "`summary` in a git repository, one commit per history entry",
@@ -251,7 +261,7 @@ def measure(case: Case, root: Path, size: int, runs: int) -> tuple[float, float]
     codes = {"with": launch.format(switch=""), "without": launch.format(switch=case.without)}
     script = case.script is not None
     times: dict[str, list[float]] = {"with": [], "without": []}
-    if case.name.startswith(("landings", "recent")):  # from the second run on, "with" finds it
+    if case.name.startswith(("landings", "recent", "entries")):  # from the second run on, "with" finds it
         timed(codes["with"], case.argv(0), root, case.ok, script)
     i = 0
     for run in range(runs):

@@ -31,7 +31,7 @@ from .models import (
     pending_while_complete,
 )
 from .rules.changes import sets_since
-from .rules.history import differences, landed_entry
+from .rules.history import differences
 from .rules.text import for_terminal
 from .storage.atomic import atomic_write as atomic_write
 from .storage.atomic import fsync_folder, remove_stale_temp_files
@@ -44,15 +44,23 @@ from .storage.canonical import (
     plan_history,
     with_ids,
 )
+from .storage.entrycache import EntryCache, Fields
 from .storage.files import (
     MAX_MANIFEST_BYTES,
     NotRegularFileError,
     mib,
-    open_regular,
     os_reason,
     read_regular_file,
 )
-from .storage.landing import GitState, Landings, land, landings, micros
+from .storage.landing import (
+    GitState,
+    Landings,
+    from_micros,
+    git_state,
+    landing_order,
+    landings,
+    micros,
+)
 from .storage.layout import EMPTY as EMPTY_HISTORY
 from .storage.layout import (
     EXAMPLE_NAME,
@@ -97,16 +105,13 @@ def read_manifest_file(path: str | os.PathLike[str]) -> bytes:
     """
     shown = for_terminal(os.fspath(path))
     try:
-        fd = open_regular(path)
-        with os.fdopen(fd, "rb") as handle:
-            raw = handle.read(MAX_MANIFEST_BYTES + 1)
-            if len(raw) > MAX_MANIFEST_BYTES:
-                size = os.fstat(handle.fileno()).st_size
-                if size > MAX_MANIFEST_BYTES:
-                    megabytes = f"{size / 2**20:.1f} MiB"
-                    raise ManifestError(
-                        [f"{shown}: file is {megabytes}; the limit is {MAX_FILE_SIZE} (not parsed)"]
-                    )
+        raw = read_regular_file(path, MAX_MANIFEST_BYTES)
+        if len(raw) > MAX_MANIFEST_BYTES:
+            size = max(os.stat(path).st_size, len(raw))
+            megabytes = f"{size / 2**20:.1f} MiB"
+            raise ManifestError(
+                [f"{shown}: file is {megabytes}; the limit is {MAX_FILE_SIZE} (not parsed)"]
+            )
     except NotRegularFileError as exc:
         raise ManifestError([f"{shown}: is {exc.kind}, not a manifest file"]) from None
     except FileNotFoundError:
@@ -156,20 +161,22 @@ def parse_manifest(
     landed: Callable[[], Landings] | None = None,
     explained: bool = True,
     require_history: bool = True,
+    known: EntryCache | None = None,
 ) -> Manifest:
     """Validate manifest text; raise ManifestError with every located problem.
 
     A schema_version 2 manifest takes its history (and updated_at) from ``history``, the
     files of its history folder (none given: no files), in the landing order ``landed`` gives
-    (None: the entries' own order); ``explained``: also check that the history explains every
-    field (see :mod:`valhalla_status.rules.history`).
+    (None: the entries' own order), entries read before taken from ``known`` (see
+    :func:`parse_history`); ``explained``: also check that the history explains every field
+    (see :mod:`valhalla_status.rules.history`).
     """
     shown = os.fspath(path)
     data, lines = _main_data(text, shown)
     if _is_layout_2(data):
-        entries, problems = parse_history(history or EMPTY_HISTORY, history_shown(shown))
-        if entries and landed is not None:
-            entries = land(entries, landed())
+        entries, problems = parse_history(
+            history or EMPTY_HISTORY, history_shown(shown), landed=landed, known=known
+        )
         entries = _since_newest_init(entries)
         manifest = _parse_layout_2(data, lines, shown, entries, problems, require_history)
         if explained:
@@ -248,37 +255,71 @@ def _refuse_cross_field(manifest: Manifest, shown: str, lines: LineMap, data: An
     raise ManifestError(located)
 
 
-def parse_history(history: History, folder_shown: str) -> tuple[list[LandedEntry], list[str]]:
-    """The entries of a history folder in their own order (time, then the order they were
-    made in), each with its id, and every located problem."""
+def parse_history(
+    history: History,
+    folder_shown: str,
+    *,
+    landed: Callable[[], Landings] | None = None,
+    known: EntryCache | None = None,
+) -> tuple[list[LandedEntry], list[str]]:
+    """The entries of a history folder, each with its id, and every located problem.
+
+    In landing order, each at the time it landed, when ``landed`` gives the landings (see
+    :func:`.storage.landing.landing_order`); else in their own order (time, then the order they
+    were made in), each landed at its own time. An entry whose bytes ``known`` holds is not
+    parsed again; each one read is added to it (see :mod:`.storage.entrycache`).
+    """
     problems = [
         f"{folder_shown}/{name}: not a history entry file (names look like {EXAMPLE_NAME}); "
         "move it out of the folder"
         for name in history.unknown
     ]
-    loaded: list[tuple[str, LineMap, Any]] = []
+    keys = {name: digest(raw) for name, raw in history.entries.items()}
+    read: dict[str, Fields] = {}
+    loaded: list[tuple[str, LineMap, Any]] = []  # the entries not read before
     for name in sorted(history.entries):
+        fields = known.get(keys[name]) if known is not None else None
+        if fields is not None:
+            read[name] = fields
+            continue
         found = _read_entry(history.entries[name], f"{folder_shown}/{history.place(name)}")
         if isinstance(found, list):
             problems += found
         else:
             loaded.append((name, *found))
     try:
-        entries = TypeAdapter(list[HistoryEntry]).validate_python([data for _, _, data in loaded])
+        checked = TypeAdapter(list[HistoryEntry]).validate_python([data for _, _, data in loaded])
     except ValidationError as exc:
         return [], problems + _entry_problems(exc, loaded, f"{folder_shown}/", history)
+    for (name, _, _), entry in zip(loaded, checked, strict=True):
+        read[name] = (micros(entry.at), entry.by, entry.action, entry.changes, entry.notes)
+        if known is not None:
+            known.put(keys[name], read[name])
     problems += [
         f"{folder_shown}/{history.place(name)}: edited after it was recorded (its text no "
         "longer matches its name); a recorded change is never edited: put back its recorded "
         "text (e.g. `git checkout HEAD -- FILE`) and make the change you meant as a new one"
-        for (name, _, _), entry in zip(loaded, entries, strict=True)
-        if _edited(name, history.entries[name], entry)
+        for name in sorted(read)
+        if _edited(name, keys[name], read[name])
     ]
-    order = sorted(
-        range(len(loaded)),
-        key=lambda i: (entries[i].at, int(loaded[i][0].split("-")[1]), loaded[i][0]),
+    own = sorted(read, key=lambda name: (read[name][0], int(name.split("-")[1]), name))
+    made = [(name, read[name][0]) for name in own]
+    order = landing_order(made, landed() if landed is not None and own else Landings())
+    return [_landed_entry(own[index], read[own[index]], at) for index, at in order], problems
+
+
+def _landed_entry(name: str, fields: Fields, landed: int) -> LandedEntry:
+    """The entry file ``name`` read as ``fields``, landed at ``landed`` (microseconds)."""
+    at, by, action, changes, notes = fields
+    return LandedEntry.model_construct(
+        at=from_micros(at),
+        by=by,
+        action=action,
+        changes=changes,
+        notes=notes,
+        id=name.removesuffix(".yaml"),
+        landed_at=from_micros(landed),
     )
-    return [landed_entry(entries[i], loaded[i][0].removesuffix(".yaml")) for i in order], problems
 
 
 def _read_entry(raw: bytes, shown: str) -> tuple[LineMap, dict[str, Any]] | list[str]:
@@ -314,11 +355,15 @@ def _entry_problems(
     return problems
 
 
-def _edited(name: str, raw: bytes, entry: HistoryEntry) -> bool:
-    """Whether an entry's file no longer holds the change its name was made from (its name
-    carries the hash of its canonical text: a file rewritten in another form is not edited)."""
+def _edited(name: str, key: str, fields: Fields) -> bool:
+    """Whether an entry's file (its bytes' SHA-256: ``key``, read as ``fields``) no longer holds
+    the change its name was made from (its name carries the hash of its canonical text: a file
+    rewritten in another form is not edited)."""
     named = name.split("-")[2].removesuffix(".yaml")
-    return digest(raw)[:8] != named and digest(dump_entry(entry).encode())[:8] != named
+    if key[:8] == named:
+        return False
+    entry = _landed_entry(name, fields, fields[0])
+    return digest(dump_entry(entry).encode())[:8] != named
 
 
 def _since_newest_init(entries: list[LandedEntry]) -> list[LandedEntry]:
@@ -398,13 +443,22 @@ def parse_state(
     """The manifest from a state read with :func:`read_manifest`, its history in landing
     order (see :mod:`valhalla_status.storage.landing`; ``state``: the git work tree, when
     asked already)."""
-    return parse_manifest(
-        decode_manifest_bytes(main, os.fspath(path)),
-        path,
-        history,
-        landed=lambda: landings(history_dir(path), state=state),
-        explained=explained,
-    )
+    folder = history_dir(path)
+    if history.entries and state is None:
+        state = git_state(folder)
+    known = EntryCache(folder, state) if history.entries else None
+    try:
+        return parse_manifest(
+            decode_manifest_bytes(main, os.fspath(path)),
+            path,
+            history,
+            landed=lambda: landings(folder, state=state),
+            explained=explained,
+            known=known,
+        )
+    finally:
+        if known is not None:
+            known.keep()
 
 
 def load_manifest(

@@ -62,6 +62,19 @@ def open_regular(
     Raises NotRegularFileError for anything else (with ``follow_symlinks=False``, for a
     symbolic link too), or the OSError of ``open``.
     """
+    fd, _ = _open_regular(path, dir_fd, follow_symlinks)
+    try:
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _open_regular(
+    path: str | os.PathLike[str], dir_fd: int | None, follow_symlinks: bool
+) -> tuple[int, int]:
+    """A descriptor open without blocking on the regular file at ``path``, and its size."""
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
     if not follow_symlinks:
         flags |= os.O_NOFOLLOW
@@ -72,14 +85,13 @@ def open_regular(
             raise NotRegularFileError(path, "a symbolic link") from None
         raise
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotRegularFileError(path, kind_of(mode))
-        os.set_blocking(fd, True)
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise NotRegularFileError(path, kind_of(status.st_mode))
     except BaseException:
         os.close(fd)
         raise
-    return fd
+    return fd, status.st_size
 
 
 def read_regular_file(
@@ -90,6 +102,22 @@ def read_regular_file(
 
     Raises NotRegularFileError for a folder, FIFO, device or socket, or the OSError of reading.
     """
-    fd = open_regular(path, follow_symlinks=follow_symlinks)
-    with os.fdopen(fd, "rb") as handle:
-        return handle.read(limit + 1)
+    # A regular file never blocks, so it is read as opened.
+    fd, size = _open_regular(path, None, follow_symlinks)
+    try:
+        # One read of the size and a byte more finds the end of a file that did not grow (a
+        # read asked for more than a file holds stops at its end); a buffer as large as the
+        # limit would cost more than reading a small file.
+        chunks: list[bytes] = []
+        total = 0
+        wanted = min(size, limit) + 1
+        while wanted > 0:
+            chunk = os.read(fd, wanted)
+            chunks.append(chunk)
+            total += len(chunk)
+            if not chunk or (len(chunk) < wanted and total >= size):
+                break
+            wanted = min(limit + 1 - total, 1 << 16)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from ..models import HistoryEntry, LandedEntry
+from ..models import HistoryEntry
 from ..rules.history import entry_id
 from .layout import ENTRY_NAME
 
@@ -203,12 +203,18 @@ def _write_store(store: Path, commit: str, found: dict[str, tuple[int, int]]) ->
 
 
 def keep_json(store: Path, data: object) -> None:
-    """Replace ``store`` (a file in the git folder) with ``data`` as JSON; a git folder that
-    cannot be written keeps nothing, and the next read works it out again."""
+    """Replace ``store`` (a file in the git folder) with ``data`` as JSON (see
+    :func:`keep_bytes`)."""
+    keep_bytes(store, json.dumps(data).encode())
+
+
+def keep_bytes(store: Path, data: bytes) -> None:
+    """Replace ``store`` (a file in the git folder) with ``data``; a git folder that cannot be
+    written keeps nothing, and the next read works it out again."""
     with contextlib.suppress(OSError):
         store.parent.mkdir(exist_ok=True)
         temp = store.with_name(f".{store.name}.{os.getpid()}.tmp")
-        temp.write_bytes(json.dumps(data).encode())
+        temp.write_bytes(data)
         os.replace(temp, store)
 
 
@@ -263,18 +269,6 @@ def landing_order(made: list[tuple[str, int]], found: Landings) -> list[tuple[in
         latest = max(when, made[index][1], latest)
         order.append((index, latest))
     return order
-
-
-def land(entries: list[LandedEntry], found: Landings) -> list[LandedEntry]:
-    """``entries`` (in their own order) in landing order, each with the time it landed (see
-    :func:`landing_order`)."""
-    if not found.commits:
-        return entries
-    made = [(f"{entry.id}.yaml", micros(entry.at)) for entry in entries]
-    return [
-        entries[index].model_copy(update={"landed_at": from_micros(landed)})
-        for index, landed in landing_order(made, found)
-    ]
 
 
 def removed_names(found: Landings, entries: Sequence[HistoryEntry]) -> list[str]:

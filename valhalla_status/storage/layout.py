@@ -206,13 +206,19 @@ def _listing(folder: Path) -> tuple[str, ...] | None:
     return tuple(sorted(places))
 
 
-def read_entry_file(path: Path) -> bytes | None:
+def read_entry_file(path: str | os.PathLike[str]) -> bytes | None:
     """An entry file's bytes (at most the limit and one), or None when it is not a regular
     file (a symbolic link is never followed)."""
     try:
         return read_regular_file(path, MAX_ENTRY_BYTES, follow_symlinks=False)
     except NotRegularFileError:
         return None
+
+
+def _reader(folder: Path) -> Callable[[str], bytes | None]:
+    """:func:`read_entry_file` by a file's place in ``folder``."""
+    prefix = os.path.join(folder, "")
+    return lambda place: read_entry_file(prefix + place)
 
 
 def classify(listed: tuple[str, ...], read: Callable[[str], bytes | None], main: bytes) -> History:
@@ -285,7 +291,7 @@ def read_state(
                 return main, EMPTY
             continue
         try:
-            history = classify(before, read or (lambda name: read_entry_file(folder / name)), main)
+            history = classify(before, read or _reader(folder), main)
         except FileNotFoundError:
             continue
         except OSError as exc:  # the file that cannot be read is named, not only its folder
