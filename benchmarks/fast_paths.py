@@ -261,7 +261,8 @@ def measure(case: Case, root: Path, size: int, runs: int) -> tuple[float, float]
     codes = {"with": launch.format(switch=""), "without": launch.format(switch=case.without)}
     script = case.script is not None
     times: dict[str, list[float]] = {"with": [], "without": []}
-    if case.name.startswith(("landings", "recent", "entries")):  # from the second run on, "with" finds it
+    # From the second run on, "with" finds what the first kept.
+    if case.name.startswith(("landings", "recent", "entries")):
         timed(codes["with"], case.argv(0), root, case.ok, script)
     i = 0
     for run in range(runs):

@@ -166,13 +166,8 @@ def format_timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with ``Z``; microseconds only when present."""
     with contextlib.suppress(OverflowError):  # beyond 9999 in UTC: as given (never valid)
         moment = moment.astimezone(timezone.utc)
-    text = (
-        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
-        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
-    )
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}"
-    return text + "Z"
+    # A four-digit year, and the microseconds only when there are some.
+    return moment.replace(tzinfo=None).isoformat() + "Z"
 
 
 def human_time(moment: datetime | str) -> str:
