@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,6 @@ FORMAT = 1
 Fields = tuple[int, str, Action, dict[str, Any], "str | None"]
 
 
-@cache
 def code_digest() -> str:
     """The SHA-256 of this tool's code (every module of the package, by its place)."""
     package = Path(__file__).resolve().parent.parent
@@ -47,6 +45,7 @@ class EntryCache:
     def __init__(self, folder: Path, state: GitState | None) -> None:
         kind, _, git_dir = state or ("none", "", None)
         self.store = store_path(git_dir, folder, "entries") if kind != "none" and git_dir else None
+        self._code = ""
         self._known: dict[str, list[Any]] | None = None
         self._used: dict[str, Fields] = {}
 
@@ -71,18 +70,19 @@ class EntryCache:
         if self.store is None or self._known is None or self._known.keys() == self._used.keys():
             return
         body = json.dumps({key: list(self._used[key]) for key in sorted(self._used)}).encode()
-        head = {"format": FORMAT, "code": code_digest(), "sha256": hashlib.sha256(body).hexdigest()}
+        head = {"format": FORMAT, "code": self._code, "sha256": hashlib.sha256(body).hexdigest()}
         keep_bytes(self.store, json.dumps(head).encode() + b"\n" + body)
 
     def _read(self) -> dict[str, list[Any]]:
         if self.store is None:
             return {}
+        self._code = code_digest()
         try:
             head, _, body = self.store.read_bytes().partition(b"\n")
             said = json.loads(head)
             if (
                 said["format"] != FORMAT
-                or said["code"] != code_digest()
+                or said["code"] != self._code
                 or said["sha256"] != hashlib.sha256(body).hexdigest()
             ):
                 return {}
