@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
-from conftest import Clone, Team, snapshot
+from conftest import Clone, Team, run_tool, snapshot
 
 from valhalla_status.storage import entrycache
 
@@ -145,3 +146,20 @@ def test_nothing_is_kept_outside_git(tmp_path: Path, monkeypatch: pytest.MonkeyP
     clone.change("pack", "set", "K", "--status", "pending", hour=1)
     assert clone.run("validate").exit_code == 0
     assert not [path for path in tmp_path.rglob("entries-*.json")]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes on this platform")
+def test_a_named_pipe_in_place_of_what_is_kept_is_never_waited_on(alice: Clone) -> None:
+    alice.run("validate")
+    alice.run("summary")
+    folder = alice.root / ".git" / "valhalla-status"
+    [landings] = folder.glob("landings-*.json")
+    key = landings.name.removeprefix("landings-")
+    expected = [run_tool(alice.root, *args).stdout for args in (("summary",), ("validate",))]
+    for kind in ("effects", "entries", "landings", "recent"):
+        path = folder / f"{kind}-{key}"
+        path.unlink(missing_ok=True)
+        os.mkfifo(path)
+    done = [run_tool(alice.root, *args, timeout=30) for args in (("summary",), ("validate",))]
+    assert [(r.returncode, r.stdout) for r in done] == [(0, expected[0]), (0, expected[1])]

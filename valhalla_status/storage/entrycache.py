@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..models import Action
-from .landing import GitState, keep_bytes, store_path
+from .landing import GitState, keep_bytes, read_kept, store_path
 
 FORMAT = 1
 # An entry's fields: when it was made (microseconds since the epoch), by whom, its action,
@@ -78,7 +78,7 @@ class EntryCache:
             return {}
         self._code = code_digest()
         try:
-            head, _, body = self.store.read_bytes().partition(b"\n")
+            head, _, body = read_kept(self.store).partition(b"\n")
             said = json.loads(head)
             if (
                 said["format"] != FORMAT

@@ -26,9 +26,11 @@ from pathlib import Path
 
 from ..models import HistoryEntry
 from ..rules.history import entry_id
+from .files import read_regular_file
 from .layout import ENTRY_NAME
 
 _GIT_TIMEOUT = 120
+MAX_KEPT_BYTES = 2**31  # what is kept for a history far beyond the manifest's limits
 MICROS = 1_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
@@ -187,7 +189,7 @@ def _on_first_parent_history(cwd: Path, ancestor: str, commit: str) -> bool:
 
 def _read_store(store: Path) -> tuple[str | None, dict[str, tuple[int, int]]]:
     try:
-        data = json.loads(store.read_bytes())
+        data = json.loads(read_kept(store))
         known = {
             str(name): (int(position), int(moment) * MICROS)
             for name, (position, moment) in data["additions"].items()
@@ -200,6 +202,12 @@ def _read_store(store: Path) -> tuple[str | None, dict[str, tuple[int, int]]]:
 def _write_store(store: Path, commit: str, found: dict[str, tuple[int, int]]) -> None:
     additions = {name: [position, when // MICROS] for name, (position, when) in found.items()}
     keep_json(store, {"commit": commit, "additions": additions})
+
+
+def read_kept(store: Path) -> bytes:
+    """The bytes of a file kept in the git folder; only a regular file is read (a FIFO or a
+    device put there is never waited on: OSError, as for a file that is not there)."""
+    return read_regular_file(store, MAX_KEPT_BYTES)
 
 
 def keep_json(store: Path, data: object) -> None:

@@ -37,7 +37,15 @@ from ..models import Manifest, format_timestamp
 from ..rules.changes import sets_since
 from ..rules.formats import parse_timestamp
 from .files import os_reason
-from .landing import Landings, from_micros, keep_json, landing_order, landings, micros
+from .landing import (
+    Landings,
+    from_micros,
+    keep_json,
+    landing_order,
+    landings,
+    micros,
+    read_kept,
+)
 from .layout import (
     History,
     digest,
@@ -218,7 +226,7 @@ class _Effects:
         if self.store is None:
             return {}
         try:
-            data = json.loads(self.store.read_bytes())
+            data = json.loads(read_kept(self.store))
         except (OSError, ValueError):
             return {}  # none yet, or unreadable: read the entries again
         return data if isinstance(data, dict) else {}

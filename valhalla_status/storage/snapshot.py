@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .landing import GitState, git_state, keep_json, store_path
+from .landing import GitState, git_state, keep_json, read_kept, store_path
 from .layout import ENTRY_NAME, SUBFOLDER, entry_place
 
 FORMAT = 2
@@ -163,7 +163,7 @@ class Kept:
         if self.store is None:
             return None
         try:
-            data = json.loads(self.store.read_bytes())
+            data = json.loads(read_kept(self.store))
             if data["format"] != FORMAT or data["commit"] != self.commit:
                 return None
             self._written = int(data["written"])
