@@ -442,16 +442,14 @@ def migrate(settings: Settings, by: str | None) -> None:
 def validate(settings: Settings, base: str | None) -> None:
     """Check the manifest; exit 1 with located errors."""
     from .manifest import hand_comments
-    from .readers.diff import append_only_problems
+    from .readers.diff import load_validated
 
     for warning in hand_comments(settings.manifest):
         click.echo(for_terminal(warning), err=True)
-    manifest = settings.load()
+    manifest, problems = load_validated(settings.manifest, base)
+    if problems:
+        raise ValhallaError("\n".join(for_terminal(problem) for problem in problems))
     count = len(manifest.packs)
-    if manifest.schema_version == 2:
-        problems = append_only_problems(base, settings.manifest, manifest)
-        if problems:
-            raise ValhallaError("\n".join(for_terminal(problem) for problem in problems))
     shown = for_terminal(settings.manifest)
     click.echo(f"{shown}: valid ({count} pack{'' if count == 1 else 's'})", err=True)
 

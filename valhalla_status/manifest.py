@@ -53,12 +53,9 @@ from .storage.files import (
     read_regular_file,
 )
 from .storage.landing import (
-    GitState,
     Landings,
     from_micros,
-    git_state,
     landing_order,
-    landings,
     micros,
 )
 from .storage.layout import EMPTY as EMPTY_HISTORY
@@ -438,21 +435,20 @@ def parse_state(
     history: History,
     *,
     explained: bool = True,
-    state: GitState | None = None,
+    kept: Kept | None = None,
 ) -> Manifest:
     """The manifest from a state read with :func:`read_manifest`, its history in landing
-    order (see :mod:`valhalla_status.storage.landing`; ``state``: the git work tree, when
-    asked already)."""
+    order (see :mod:`valhalla_status.storage.landing`; ``kept``: the snapshot of the history
+    made before it was read, which knows the git work tree and reads the landings once)."""
     folder = history_dir(path)
-    if history.entries and state is None:
-        state = git_state(folder)
-    known = EntryCache(folder, state) if history.entries else None
+    kept = kept or Kept(folder)
+    known = EntryCache(folder, kept.state) if history.entries else None
     try:
         return parse_manifest(
             decode_manifest_bytes(main, os.fspath(path)),
             path,
             history,
-            landed=lambda: landings(folder, state=state),
+            landed=kept.landings,
             explained=explained,
             known=known,
         )
@@ -472,7 +468,7 @@ def load_manifest(
     """
     kept = kept or Kept(history_dir(path))
     main, history = read_manifest(path)
-    manifest = parse_state(path, main, history, explained=explained, state=kept.state)
+    manifest = parse_state(path, main, history, explained=explained, kept=kept)
     landed = [entry for entry in manifest.history if isinstance(entry, LandedEntry)]
     if explained and landed and len(landed) == len(manifest.history):
         order: list[Row] = [

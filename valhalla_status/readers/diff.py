@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from ..rules.formats import format_timestamp
 from ..rules.history import compare_histories, entry_id
 from ..rules.text import json_text
 from ..storage.files import MAX_MANIFEST_BYTES
-from ..storage.landing import landings, removed_names
+from ..storage.landing import Landings, landings, removed_names
 from ..storage.layout import EMPTY as EMPTY_HISTORY
 from ..storage.layout import (
     MAX_ENTRY_BYTES,
@@ -39,6 +40,7 @@ from ..storage.layout import (
     history_shown,
     recorded_places,
 )
+from ..storage.snapshot import Kept
 
 
 @dataclass(frozen=True)
@@ -450,24 +452,39 @@ def _md(text: str) -> str:
     return _one(text).translate(_MD_ESCAPES)
 
 
-def append_only_problems(base: str | None, manifest_path: str, new: Manifest) -> list[str]:
+def load_validated(manifest_path: str, base: str | None) -> tuple[Manifest, list[str]]:
+    """The manifest read and checked in full, and for schema_version 2 its
+    :func:`append_only_problems`: what ``validate`` checks."""
+    kept = Kept(history_dir(manifest_path))
+    manifest = load_manifest(manifest_path, kept=kept)
+    if manifest.schema_version != 2:
+        return manifest, []
+    return manifest, append_only_problems(base, manifest_path, manifest, kept.landings)
+
+
+def append_only_problems(
+    base: str | None,
+    manifest_path: str,
+    new: Manifest,
+    landed: Callable[[], Landings] | None = None,
+) -> list[str]:
     """One line per recorded change that the working manifest no longer holds as it was: a
     recorded change is never removed or edited.
 
     Compared with the manifest where the current branch left git revision ``base`` (their
     merge base); with None, with every change that landed on the current branch (its
-    first-parent history) since its ``init``. ``new`` is the manifest as read from
-    ``manifest_path``.
+    first-parent history) since its ``init`` (``landed``: its landings, when read already).
+    ``new`` is the manifest as read from ``manifest_path``.
     """
     folder = history_shown(manifest_path)
     if base is None:
-        landed = landings(history_dir(manifest_path))
+        found = landed() if landed is not None else landings(history_dir(manifest_path))
         return [
             f"{folder}/{entry_place(name)}: a recorded change was removed (it landed on this "
             "branch, and the file is gone); put the file back from git (`git log "
             f"--diff-filter=D -- {folder}/{entry_place(name)}` shows the commit that removed "
             f"it), then undo the change with `valhalla-status revert {name.removesuffix('.yaml')}`"
-            for name in removed_names(landed, new.history)
+            for name in removed_names(found, new.history)
         ]
     # Where this branch left ``base``: entries ``base`` got since are not this branch's to keep.
     where = parse_sides(f"{base}...HEAD", None, manifest_path).old if ".." not in base else base

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .landing import GitState, git_state, keep_json, read_kept, store_path
+from .landing import GitState, Landings, git_state, keep_json, landings, read_kept, store_path
 from .layout import ENTRY_NAME, SUBFOLDER, entry_place
 
 FORMAT = 2
@@ -143,7 +143,15 @@ class Kept:
             self.store = store_path(git_dir, folder, "recent")
         self._written = 0
         self._folders: dict[str, list[Any]] = {}
+        self._landings: Landings | None = None
         self.snapshot: Snapshot | None = None  # what was recalled or kept, while it holds
+
+    def landings(self) -> Landings:
+        """The landings of the history on the commit checked out when this was made, read
+        once (see :func:`.landing.landings`)."""
+        if self._landings is None:
+            self._landings = landings(self.folder, state=self.state)
+        return self._landings
 
     def recall(self, newest: int) -> Snapshot | None:
         """What was kept, if it still holds and has the ``newest`` entries asked for."""
