@@ -903,7 +903,7 @@ def test_a_repository_that_holds_only_a_manifest_reviews_and_publishes_with_init
     # The merge landed K's change: its time is the merge's, not the branch commit's.
     assert status["updated_at"] == "2025-09-20T00:03:00Z"
     assert sh(clone, "git", "status", "--porcelain", "-uall") == ""
-    assert kept_landings(cached[-1]) == ["landings-KEY.json", "recent-KEY.json"]
+    assert kept_landings(cached[-1]) == ["entries-KEY.json", "landings-KEY.json", "recent-KEY.json"]
 
 
 @pytest.mark.slow
@@ -966,7 +966,7 @@ def test_a_repository_that_holds_only_a_manifest_publishes_to_a_bucket_with_init
         assert page["ContentType"] == "text/html; charset=utf-8"
     finally:
         server.stop()
-    assert kept_landings(cached[0]) == ["landings-KEY.json", "recent-KEY.json"]
+    assert kept_landings(cached[0]) == ["entries-KEY.json", "landings-KEY.json", "recent-KEY.json"]
 
 
 @pytest.mark.slow

@@ -399,7 +399,7 @@ def test_the_review_job_in_order_keeps_one_comment_up_to_date(tmp_path: Path) ->
     status = json.loads((uploaded[0] / "status.json").read_text(encoding="utf-8"))
     assert [p["status"] for p in status["packs"] if p["id"] == "K"] == ["pending"]
     assert sh(clone, "git", "status", "--porcelain", "-uall") == "", "nothing new to commit"
-    assert kept_landings(cached[0]) == ["landings-KEY.json", "recent-KEY.json"]
+    assert kept_landings(cached[0]) == ["entries-KEY.json", "landings-KEY.json", "recent-KEY.json"]
 
     # A second push to the pull request: the same comment, edited.
     sh(clone, "git", "checkout", "-q", "pr")
@@ -477,7 +477,7 @@ def test_the_publish_job_in_order_builds_publishes_and_reads_back_the_site(
     status = json.loads((tmp_path / "pages" / "status.json").read_text(encoding="utf-8"))
     assert status["version"] == "1.2.0"
     assert sh(repo, "git", "status", "--porcelain", "-uall") == ""
-    assert kept_landings(cached[0]) == ["landings-KEY.json", "recent-KEY.json"]
+    assert kept_landings(cached[0]) == ["entries-KEY.json", "landings-KEY.json", "recent-KEY.json"]
 
 
 @pytest.mark.slow
