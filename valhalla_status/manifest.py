@@ -52,12 +52,7 @@ from .storage.files import (
     os_reason,
     read_regular_file,
 )
-from .storage.landing import (
-    Landings,
-    from_micros,
-    landing_order,
-    micros,
-)
+from .storage.landing import Landings, from_micros, landing_order, micros
 from .storage.layout import EMPTY as EMPTY_HISTORY
 from .storage.layout import (
     EXAMPLE_NAME,

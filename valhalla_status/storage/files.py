@@ -107,7 +107,8 @@ def read_regular_file(
     try:
         # One read of the size and a byte more finds the end of a file that did not grow (a
         # read asked for more than a file holds stops at its end); a buffer as large as the
-        # limit would cost more than reading a small file.
+        # limit would cost more than reading a small file. A size of 0 may be unknown (a
+        # kernel's file): read until a read is empty.
         chunks: list[bytes] = []
         total = 0
         wanted = min(size, limit) + 1
@@ -115,7 +116,7 @@ def read_regular_file(
             chunk = os.read(fd, wanted)
             chunks.append(chunk)
             total += len(chunk)
-            if not chunk or (len(chunk) < wanted and total >= size):
+            if not chunk or (len(chunk) < wanted and 0 < size <= total):
                 break
             wanted = min(limit + 1 - total, 1 << 16)
         return b"".join(chunks)
