@@ -7,7 +7,6 @@ the client and ``check``, which must start without pydantic.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from datetime import datetime, timezone
 from typing import Any, Literal, get_args
@@ -164,10 +163,12 @@ def _parse_rfc3339(value: str) -> datetime:
 
 def format_timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with ``Z``; microseconds only when present."""
-    with contextlib.suppress(OverflowError):  # beyond 9999 in UTC: as given (never valid)
-        moment = moment.astimezone(timezone.utc)
-    # A four-digit year, and the microseconds only when there are some.
-    return moment.replace(tzinfo=None).isoformat() + "Z"
+    try:
+        utc = moment.astimezone(timezone.utc)
+    except OverflowError:  # beyond 9999 in UTC: as given (never valid)
+        return moment.replace(tzinfo=None).isoformat() + "Z"
+    # A four-digit year, the microseconds only when there are some, and "+00:00" as "Z".
+    return utc.isoformat()[:-6] + "Z"
 
 
 def human_time(moment: datetime | str) -> str:
