@@ -205,6 +205,16 @@ CASES = (
         "import valhalla_status.storage.entrycache as e; e.EntryCache.get = lambda *a: None",
     ),
     Case(
+        "gc-threshold",
+        "the CLI collects reference cycles less often (`gc.set_threshold` in `cli.main`)",
+        "`validate` in a git repository, one commit per history entry",
+        (1_000, 10_000),
+        "history entries",
+        history_in_git,
+        lambda i: tool(["validate"]),
+        "import gc; gc.set_threshold = lambda *args: None",
+    ),
+    Case(
         "recent",
         "what the read commands need of the history kept in the git folder (`snapshot.py`)",
         "`summary` in a git repository, one commit per history entry",
@@ -262,7 +272,7 @@ def measure(case: Case, root: Path, size: int, runs: int) -> tuple[float, float]
     script = case.script is not None
     times: dict[str, list[float]] = {"with": [], "without": []}
     # From the second run on, "with" finds what the first kept.
-    if case.name.startswith(("landings", "recent", "entries")):
+    if case.name.startswith(("landings", "recent", "entries", "gc-threshold")):
         timed(codes["with"], case.argv(0), root, case.ok, script)
     i = 0
     for run in range(runs):

@@ -15,8 +15,10 @@ workspace's code.
 
 from __future__ import annotations
 
+import gc
 import math
 import os
+import platform
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -205,6 +207,11 @@ def main(ctx: click.Context, manifest: str | None, site: str | None) -> None:
     stamp, record who and why, write it atomically and rebuild the static site.
     """
     ctx.obj = Settings(manifest, site)
+    # A full read keeps every history entry alive, and CPython's default thresholds scan them
+    # all again about ten times while 100,000 entries load: a third of `validate`. Collect
+    # reference cycles less often, as mypy does for the same reason.
+    if platform.python_implementation() == "CPython":
+        gc.set_threshold(200_000, 30, 30)
 
 
 cli = main
