@@ -1377,6 +1377,25 @@ def run_process(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
+def test_only_the_command_line_tunes_the_cycle_collector(small: Workspace) -> None:
+    """A program that imports the library keeps its own collector settings; the CLI collects
+    reference cycles less often (a full read keeps every history entry alive)."""
+    code = (
+        "import gc\n"
+        "gc.set_threshold(700, 10, 10)\n"
+        "from valhalla_status.manifest import load_manifest\n"
+        "from valhalla_status.site import build_site\n"
+        "build_site(load_manifest('manifest/valhalla.yaml'), 'out')\n"
+        "print(gc.get_threshold())\n"
+        "from valhalla_status.cli import main\n"
+        "main(['validate'], standalone_mode=False)\n"
+        "print(gc.get_threshold())\n"
+    )
+    done = run_process([sys.executable, "-c", code], small.root)
+    assert (done.returncode, done.stdout) == (0, "(700, 10, 10)\n(200000, 30, 30)\n"), done.stderr
+
+
+@pytest.mark.slow
 def test_python_dash_m(small: Workspace) -> None:
     expected = small.run("show").stdout
     done = run_process([sys.executable, "-m", "valhalla_status", "show"], small.root)
