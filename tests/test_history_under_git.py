@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from conftest import (
     Clone,
     Team,
@@ -23,6 +24,7 @@ from conftest import (
     snapshot,
 )
 
+from valhalla_status.cli import main
 from valhalla_status.storage.layout import entry_place
 
 MANIFEST = "manifest/valhalla.yaml"
@@ -199,6 +201,37 @@ def test_git_revert_of_a_merged_change_fails_validate_and_points_to_revert(team:
     built = alice.run("build")
     assert built.exit_code == 0, built.output
     assert "Change reverted" in (alice.root / "site" / "history.html").read_text()
+
+
+def test_a_repository_named_by_git_dir_is_read_as_git_reads_it_from_the_current_folder(
+    team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hook of ``git --git-dir=.git commit`` runs with a relative GIT_DIR; one run from a
+    linked worktree, or a user, may set an absolute one without GIT_WORK_TREE."""
+    alice = team.alice
+    alice.change("set-notes", "to be dropped", hour=1)
+    alice.commit("notes", hour=1)
+    alice.change("set-notes", "kept", hour=2)
+    alice.commit("more notes", hour=2)
+    dropped = alice.history()[1]["id"]
+    file = f"{HISTORY}/{entry_place(f'{dropped}.yaml')}"
+    alice.git("rm", "-q", file, hour=3)
+    alice.commit("drop a recorded change", hour=3)
+    commands = [["validate"], ["diff", "HEAD~1..HEAD"], ["history", "--json"], ["show", "--json"]]
+    plain = [alice.run(*command) for command in commands]
+    assert plain[0].exit_code == 1
+    assert "a recorded change was removed" in plain[0].stderr
+    assert f"{dropped}" in plain[1].stdout
+
+    monkeypatch.chdir(alice.root)
+    for git_dir in (".git", str(alice.root / ".git")):
+        for command, expected in zip(commands, plain, strict=True):
+            said = CliRunner().invoke(main, command, env={"GIT_DIR": git_dir})
+            assert (said.exit_code, said.stdout, said.stderr) == (
+                expected.exit_code,
+                expected.stdout,
+                expected.stderr,
+            ), (git_dir, command)
 
 
 def test_revert_refuses_when_a_later_change_set_the_field_to_something_else(team: Team) -> None:

@@ -29,7 +29,7 @@ from ..rules.formats import format_timestamp
 from ..rules.history import compare_histories, entry_id
 from ..rules.text import json_text
 from ..storage.files import MAX_MANIFEST_BYTES
-from ..storage.landing import Landings, landings, removed_names
+from ..storage.landing import Landings, git_environment, landings, removed_names
 from ..storage.layout import EMPTY as EMPTY_HISTORY
 from ..storage.layout import (
     MAX_ENTRY_BYTES,
@@ -60,7 +60,9 @@ def _one_line(error: ManifestError) -> ValhallaError:
 
 def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[bytes]:
     try:
-        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=60)
+        return subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, timeout=60, env=git_environment()
+        )
     except FileNotFoundError:
         raise ValhallaError("git is not installed; give two manifest files to compare") from None
     except subprocess.TimeoutExpired:
@@ -163,6 +165,7 @@ def _history_at_revision(top: Path, commit: str, relative: str, main: bytes) -> 
                 input="".join(f"{oid}\n" for oid in blobs).encode(),
                 capture_output=True,
                 timeout=60,
+                env=git_environment(),
             )
         except subprocess.TimeoutExpired:
             raise ValhallaError("git cat-file took over 60 s") from None

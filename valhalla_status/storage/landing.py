@@ -47,9 +47,51 @@ class Landings:
     kept_in: Path | None = None  # the file keeping them, in the git folder (None: none kept)
 
 
+# Paths git takes from the environment, relative to the folder git was started in.
+_GIT_PATHS = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_COMMON_DIR",
+)
+
+
+def git_environment() -> dict[str, str]:
+    """The environment git runs in: this process's, with a repository named by ``GIT_DIR``
+    kept as git sees it from the current folder.
+
+    git runs in the manifest's folder, where a relative ``GIT_DIR`` (a hook run by ``git
+    --git-dir=.git commit`` has one) names another folder, and where git takes the current
+    folder for the top of the work tree when ``GIT_DIR`` is set without ``GIT_WORK_TREE``.
+    """
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+    if not env.get("GIT_DIR"):
+        return env
+    try:
+        for name in _GIT_PATHS:
+            if env.get(name):
+                env[name] = os.path.abspath(env[name])
+    except OSError:  # the current folder is gone: git cannot resolve them either
+        return env
+    if not env.get("GIT_WORK_TREE"):
+        try:
+            top = subprocess.run(
+                ["git", "rev-parse", "--show-toplevel"],
+                capture_output=True,
+                timeout=_GIT_TIMEOUT,
+                env=env,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return env
+        if top.returncode == 0 and top.stdout.strip():
+            env["GIT_WORK_TREE"] = os.fsdecode(top.stdout.rstrip(b"\n"))
+    return env
+
+
 def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[bytes] | None:
     command = ["git", "-c", "core.quotepath=off", "-c", "log.showSignature=false", *args]
-    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+    env = git_environment()
     try:
         return subprocess.run(command, cwd=cwd, capture_output=True, timeout=_GIT_TIMEOUT, env=env)
     except (OSError, subprocess.SubprocessError):
