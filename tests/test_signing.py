@@ -278,6 +278,37 @@ def test_private_keys_are_refused_inside_the_repository(ws: Workspace, tmp_path:
     assert not (ws.root / "secrets").exists()
 
 
+def test_private_keys_are_refused_inside_the_site_folder_every_build_replaces(
+    ws: Workspace, signed: Path, tmp_path: Path
+) -> None:
+    pub = tmp_path / "pub"
+    assert ws.run("build", "--site", str(pub), "--keys", str(signed)).exit_code == 0
+    inside = pub / "keys"
+    refused = (
+        f"error: refusing to keep private keys in {inside}: it is inside the site folder "
+        f"({pub}), which every build replaces; give a folder outside it\n"
+    )
+    before = snapshot(tmp_path)
+    for command in (
+        ["keys", "init", "--keys", str(inside)],
+        ["keys", "rotate", "timestamp", "--keys", str(inside)],
+    ):
+        result = ws.run("--site", str(pub), *command)
+        assert (result.exit_code, result.stderr) == (1, refused), command
+        assert snapshot(tmp_path) == before
+
+    # Keys put there by hand: a signed build, and a refresh, refuse them and leave them.
+    shutil.copytree(signed, inside)
+    before = snapshot(tmp_path)
+    for command in (["build"], ["refresh"]):
+        result = ws.run(*command, "--site", str(pub), "--keys", str(inside))
+        assert (result.exit_code, result.stderr) == (1, refused), command
+        assert snapshot(tmp_path) == before
+    assert sorted(path.name for path in inside.iterdir()) == sorted(
+        path.name for path in signed.iterdir()
+    )
+
+
 def test_keys_init_writes_the_root_beside_the_manifest_once(ws: Workspace, signed: Path) -> None:
     assert sorted(p.name for p in signed.iterdir()) == [
         "root.pem",

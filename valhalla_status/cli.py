@@ -895,7 +895,7 @@ def _signing(settings: Settings, keys_dir: str | None, expires: str, required: b
         if required:
             raise ValhallaError(f"no keys: give --keys DIR or set the key variables ({KEYS_HELP})")
         return None
-    return signing(settings.manifest, source, parse_duration(expires))
+    return signing(settings.manifest, source, parse_duration(expires), site_dir=settings.site)
 
 
 @main.command()
@@ -982,7 +982,7 @@ def keys_init(settings: Settings, keys_dir: str) -> None:
     """Create a key per role; write the root beside the manifest, the private keys to DIR."""
     from .publishing.signing import init_keys
 
-    result = init_keys(settings.manifest, keys_dir)
+    result = init_keys(settings.manifest, keys_dir, settings.site)
     for path in result.root_files:
         click.echo(for_terminal(f"wrote {path} (commit it)"), err=True)
     for path in result.key_files:
@@ -997,7 +997,7 @@ def keys_rotate(settings: Settings, role: str, keys_dir: str) -> None:
     """Replace ROLE's key: a new root version, signed by the old root key."""
     from .publishing.signing import rotate_key
 
-    result = rotate_key(settings.manifest, keys_dir, role)
+    result = rotate_key(settings.manifest, keys_dir, role, settings.site)
     for path in result.root_files:
         click.echo(
             for_terminal(f"wrote {path} (root version {result.version}: commit it)"), err=True

@@ -98,6 +98,21 @@ def read_roots(manifest: str | os.PathLike[str]) -> list[bytes]:
     return [(folder / f"{v}.root.json").read_bytes() for v in versions]
 
 
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _refuse_inside_site(keys_dir: str | os.PathLike[str], site_dir: str | os.PathLike[str]) -> None:
+    """Private keys never go inside the site folder: every build replaces it whole."""
+    site = os.path.realpath(site_dir)
+    if _within(os.path.realpath(keys_dir), site):
+        raise RefusedError(
+            f"refusing to keep private keys in {os.fspath(keys_dir)}: it is inside the site "
+            f"folder ({os.fspath(site_dir)}), which every build replaces; give a folder "
+            "outside it"
+        )
+
+
 def _refuse_inside_repository(keys_dir: Path, manifest: str | os.PathLike[str]) -> None:
     """Private keys never go where they could be committed: the git work tree holding the
     manifest, or the folder holding the manifest's folder."""
@@ -110,7 +125,7 @@ def _refuse_inside_repository(keys_dir: Path, manifest: str | os.PathLike[str]) 
         folders.append(os.path.realpath(top))
     wanted = os.path.realpath(keys_dir)
     for folder in folders:
-        if wanted == folder or wanted.startswith(folder.rstrip(os.sep) + os.sep):
+        if _within(wanted, folder):
             raise RefusedError(
                 f"refusing to write private keys into {keys_dir}: it is inside the status "
                 f"repository ({folder}); give a folder outside it"
@@ -205,16 +220,22 @@ class KeysResult:
 
 
 def init_keys(
-    manifest: str | os.PathLike[str], keys_dir: str, *, now: datetime | None = None
+    manifest: str | os.PathLike[str],
+    keys_dir: str,
+    site_dir: str | os.PathLike[str],
+    *,
+    now: datetime | None = None,
 ) -> KeysResult:
     """Generate a key per role, write ``1.root.json`` and ``root.json`` beside the manifest and
-    the private keys into ``keys_dir`` (outside the repository; nothing written if refused)."""
+    the private keys into ``keys_dir`` (outside the repository and the site folder; nothing
+    written if refused)."""
     require_tuf()
     from securesystemslib.signer import CryptoSigner
     from tuf.api.metadata import Metadata, Root
 
     folder = Path(keys_dir)
     _refuse_inside_repository(folder, manifest)
+    _refuse_inside_site(folder, site_dir)
     roots = roots_folder(manifest)
     if roots.exists() and any(roots.iterdir()):
         raise RefusedError(f"{roots} already holds roots: use `valhalla-status keys rotate ROLE`")
@@ -246,7 +267,12 @@ def _write_root(roots: Path, metadata: Any) -> tuple[str, ...]:
 
 
 def rotate_key(
-    manifest: str | os.PathLike[str], keys_dir: str, role: str, *, now: datetime | None = None
+    manifest: str | os.PathLike[str],
+    keys_dir: str,
+    role: str,
+    site_dir: str | os.PathLike[str],
+    *,
+    now: datetime | None = None,
 ) -> KeysResult:
     """Replace ``role``'s key: a new root version signed by the old root key (and, for the
     root itself, the new one too), as a reader following the root chain requires."""
@@ -256,6 +282,7 @@ def rotate_key(
 
     folder = Path(keys_dir)
     _refuse_inside_repository(folder, manifest)
+    _refuse_inside_site(folder, site_dir)
     current = Metadata[Root].from_bytes(read_roots(manifest)[-1])
     old_root = _signers(KeySource(str(folder)), ("root",), current.signed)["root"]
     new = CryptoSigner.generate_ed25519()
@@ -329,9 +356,14 @@ def signing(
     keys: KeySource,
     timestamp_lifetime: timedelta = TIMESTAMP_LIFETIME,
     now: Callable[[], datetime] = now_utc,
+    *,
+    site_dir: str | os.PathLike[str] | None = None,
 ) -> Signing:
-    """Everything a signed build needs, checked before anything is built."""
+    """Everything a signed build of the site in ``site_dir`` needs, checked before anything is
+    built (a key folder inside the site folder is refused: the build would replace it)."""
     require_tuf()
+    if keys.folder is not None and site_dir is not None:
+        _refuse_inside_site(keys.folder, site_dir)
     made = Signing(keys, tuple(read_roots(manifest)), timestamp_lifetime, now)
     made.signers(ONLINE_ROLES)  # every key given and named by the newest root
     return made
