@@ -16,7 +16,7 @@ import pytest
 from conftest import EPOCH, Workspace, clean_env, dump, entry_files, small_manifest, snapshot
 
 from valhalla_status import manifest, service
-from valhalla_status.storage import layout
+from valhalla_status.storage import atomic, layout
 
 M = "manifest/valhalla.yaml"
 H = "manifest/valhalla.history"
@@ -121,6 +121,37 @@ def test_a_migrate_killed_after_the_main_file_is_complete_and_a_rerun_changes_no
     assert ws.run("set-notes", "after", NB, "--by", "d").exit_code == 0
     history = snapshot(ws.root / H)
     assert {k: v for k, v in history.items() if k in expected} == expected
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        # The main file already holds what init writes: only the history entry is new.
+        ["init", "--force"],
+        ["set-notes", "never written"],
+        ["pack", "set", "K", "--status", "pending"],
+    ],
+)
+def test_a_main_file_that_cannot_be_written_leaves_no_history_entry(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    assert ws.run("init", NB, env={"SOURCE_DATE_EPOCH": str(EPOCH)}).exit_code == 0
+    before = snapshot(ws.root)
+    real = atomic.write_synced
+
+    def denied(temp: Path, final: Path, data: bytes, mode: int = 0o644) -> None:
+        # What a read-only manifest folder does to anyone but root.
+        if final.name == "valhalla.yaml":
+            raise PermissionError(13, "Permission denied", str(temp))
+        real(temp, final, data, mode)
+
+    monkeypatch.setattr(atomic, "write_synced", denied)
+    result = ws.run(*command, NB, env={"SOURCE_DATE_EPOCH": str(EPOCH + 60)})
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"error: cannot write {M}: Permission denied\n",
+    )
+    assert snapshot(ws.root) == before
 
 
 def test_migrate_still_refuses_a_history_folder_holding_someone_elses_files(

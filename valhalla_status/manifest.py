@@ -541,22 +541,52 @@ def write_manifest(
         raise ValhallaError(f"cannot write {history_dir(path)}: {os_reason(exc)}") from None
     if unchanged and not write and not remove:
         return None
+    return _write_files(path, data, write, remove, rewrites=not history_on_disk)
+
+
+def _write_files(
+    path: str | os.PathLike[str],
+    data: bytes,
+    write: list[tuple[str, bytes]],
+    remove: list[str],
+    *,
+    rewrites: bool,
+) -> str:
+    """Write the entry files ``write`` as pending, replace the main file with ``data``, then
+    put the entries in place and remove those ``remove`` names; the SHA-256 of ``data``. On
+    failure, the entries stay only if the main file was replaced."""
+    folder = history_dir(path)
+    main_file = _identity(path)
+    pending: list[tuple[Path, str]] = []
     try:
         folder.mkdir(exist_ok=True)
         main_hash = digest(data)
-        pending = [(write_pending(folder, main_hash, name, raw), name) for name, raw in write]
+        for name, raw in write:
+            pending.append((write_pending(folder, main_hash, name, raw), name))
         fsync_folder(folder)
         atomic_write(path, data)
-        _put_in_place(folder, pending, remove, rewrites=not history_on_disk)
+        _put_in_place(folder, pending, remove, rewrites=rewrites)
         fsync_folder(folder)
     except (OSError, ValhallaError) as exc:
-        # Keeps the entries if the main file was replaced after all, else removes them.
         with contextlib.suppress(OSError):
+            if _identity(path) == main_file:  # not replaced: the change was not made
+                for source, _ in pending:
+                    source.unlink(missing_ok=True)
+            # What a killed writer leaves is settled the same way (see settle_history).
             settle_history(path)
         if isinstance(exc, ValhallaError):
             raise
         raise ValhallaError(f"cannot write {history_dir(path)}: {os_reason(exc)}") from None
     return main_hash
+
+
+def _identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """The file at ``path`` (device and inode): a replaced file is another one."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def _put_in_place(
