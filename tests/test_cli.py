@@ -1362,6 +1362,28 @@ def test_usage_errors_exit_2(small: Workspace, args: tuple[str, ...], named: lis
     assert snapshot(small.root) == before
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["pack", "show", "{value}"],
+        ["pack", "set", "{value}", "--status", "pending", "--by", "p"],
+        ["pack", "remove", "{value}", "--by", "p"],
+        ["set-version", "{value}", "--by", "p"],
+        ["revert", "{value}", "--by", "p"],
+    ],
+)
+def test_a_long_argument_is_quoted_short_in_its_error_line(
+    small: Workspace, command: list[str]
+) -> None:
+    value = "x" * 100_000
+    before = snapshot(small.root)
+    result = small.run(*(value if arg == "{value}" else arg for arg in command))
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and len(result.stderr) < 300, result.stderr[:300]
+    assert "(100,000 characters)" in result.stderr
+    assert snapshot(small.root) == before
+
+
 # --- real processes --------------------------------------------------------------------------
 
 

@@ -565,15 +565,12 @@ def pack_list(settings: Settings, status: str | None, group: str | None, as_json
 def pack_show(settings: Settings, pack_id: str, as_json: bool) -> None:
     """Show one pack (ID in any case)."""
     from .publishing.documents import pack_document, pack_file_document
-    from .service import get_pack_by_id
+    from .service import get_pack_by_id, no_pack
 
     recent = settings.recent()
     pack = get_pack_by_id(recent, pack_id)
     if pack is None:
-        wanted = pack_key(pack_id)
-        raise NotFoundError(
-            f"no pack {for_terminal(wanted)}; `valhalla-status pack list` shows the packs"
-        )
+        raise NotFoundError(for_terminal(no_pack(pack_key(pack_id))))
     found = pack_document(pack, recent.since.get(pack.id))
     if as_json:
         emit_json(pack_file_document(found))

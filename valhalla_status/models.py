@@ -32,6 +32,8 @@ from .rules.formats import (
     MAX_VERSION_LENGTH,
     PACK_ID_RULE,
     is_pack_id,
+    not_pack_id,
+    not_semver,
     pack_key,
     quoted,
 )
@@ -148,7 +150,7 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
 def _pack_id_problem(value: Any) -> str:
     if isinstance(value, str) and value.isascii() and is_pack_id(value.upper()):
         return f"{value!r} must be upper-case in the manifest ('{value.upper()}')"
-    return f"{quoted(value)} is not a valid pack id: {PACK_ID_RULE}"
+    return not_pack_id(value)
 
 
 Timestamp = Annotated[
@@ -203,9 +205,7 @@ class SystemMetadata(StrictModel):
     """The system-wide status: name, version, readiness and notes."""
 
     messages: ClassVar[Messages] = {
-        ("version", "string_pattern_mismatch"): lambda value: (
-            f"{quoted(value)} is not a SemVer 2.0.0 version (like 1.2.3)"
-        ),
+        ("version", "string_pattern_mismatch"): not_semver,
         ("base_url", "string_pattern_mismatch"): lambda value: base_url_problem(value),
     }
 

@@ -48,12 +48,15 @@ from .publishing.documents import (
 from .rules.changes import compute_changes, items, message, pack_record
 from .rules.defaults import DEFAULT_PACKS
 from .rules.formats import (
-    PACK_ID_RULE,
     STATUSES,
+    clip,
     format_timestamp,
     is_pack_id,
     is_semver,
+    not_pack_id,
+    not_semver,
     pack_key,
+    quoted,
     semver_key,
     split_pack_change_key,
 )
@@ -155,14 +158,14 @@ def normalise_pack_id(pack_id: str) -> str:
     refuse one that is not a valid id."""
     wanted = pack_key(pack_id)
     if not is_pack_id(wanted):
-        raise ValhallaError(f"{pack_id!r} is not a valid pack id: {PACK_ID_RULE}")
+        raise ValhallaError(not_pack_id(pack_id))
     return wanted
 
 
 def check_version(version: str) -> str:
     """``version`` itself if it is SemVer 2.0.0; ValhallaError otherwise."""
     if not is_semver(version):
-        raise ValhallaError(f"{version!r} is not a SemVer 2.0.0 version (like 1.2.3)")
+        raise ValhallaError(not_semver(version))
     return version
 
 
@@ -563,7 +566,7 @@ def set_pack(
                     )
                 packs[index] = _changed_pack(pack, update, keep_notes)
                 return manifest.model_copy(update={"packs": packs})
-        raise NotFoundError(_no_pack(wanted))
+        raise NotFoundError(no_pack(wanted))
 
     return _mutate(
         source,
@@ -602,7 +605,7 @@ def remove_pack(
     def edit(manifest: Manifest) -> Manifest:
         packs = [p for p in manifest.packs if p.id != wanted]
         if len(packs) == len(manifest.packs):
-            raise NotFoundError(_no_pack(wanted))
+            raise NotFoundError(no_pack(wanted))
         return manifest.model_copy(update={"packs": packs})
 
     return _mutate(
@@ -661,7 +664,7 @@ def find_entry(manifest: Manifest, ref: str) -> HistoryEntry:
         return matches[0]
     if not matches:
         raise NotFoundError(
-            f"no history entry {ref!r}; `valhalla-status history` shows each entry's id"
+            f"no history entry {quoted(ref)}; `valhalla-status history` shows each entry's id"
         )
     listed = ", ".join(entry_id(e) for e in matches[:5])
     raise ValhallaError(f"{ref!r} names {len(matches)} history entries ({listed}); give more of it")
@@ -794,8 +797,9 @@ def _refuse_pending(manifest: Manifest, refused: str, otherwise: str) -> None:
         )
 
 
-def _no_pack(pack_id: str) -> str:
-    return f"no pack {pack_id}; `valhalla-status pack list` shows the packs"
+def no_pack(pack_id: str) -> str:
+    """What a command says of a pack id the manifest does not hold."""
+    return f"no pack {clip(pack_id)}; `valhalla-status pack list` shows the packs"
 
 
 def default_manifest(*, by: str | None = None, now: datetime | None = None) -> Manifest:

@@ -84,7 +84,7 @@ def semver_key(version: str) -> tuple[Any, ...]:
     """A sort key giving SemVer 2.0.0 precedence; ValueError if ``version`` is not SemVer."""
     match = _SEMVER.fullmatch(version)
     if not match:
-        raise ValueError(f"{quoted(version)} is not a SemVer 2.0.0 version (like 1.2.3)")
+        raise ValueError(not_semver(version))
     major, minor, patch, pre = match.group(1, 2, 3, 4)
     core = (_number(major), _number(minor), _number(patch))
     if pre is None:
@@ -137,6 +137,16 @@ def clip(text: str, size: int | None = None) -> str:
     if len(text) <= QUOTE_LIMIT:
         return text
     return f"{text[: QUOTE_LIMIT - 20]}… ({size or len(text):,} characters)"
+
+
+def not_semver(value: Any) -> str:
+    """Why ``value`` is refused as a version."""
+    return f"{quoted(value)} is not a SemVer 2.0.0 version (like 1.2.3)"
+
+
+def not_pack_id(value: Any) -> str:
+    """Why ``value`` is refused as a pack id."""
+    return f"{quoted(value)} is not a valid pack id: {PACK_ID_RULE}"
 
 
 def quoted(value: Any) -> str:
