@@ -254,6 +254,20 @@ def test_a_trusted_root_needs_a_url(ws: Workspace, signed: Path) -> None:
     assert "--trusted-root verifies a site read with --url" in result.stderr
 
 
+@pytest.mark.parametrize("expires", ["1x", "-1d", "", "1.5d", "0d"])
+def test_a_bad_expires_is_refused_with_or_without_keys(
+    ws: Workspace, signed: Path, expires: str
+) -> None:
+    before = snapshot(ws.root)
+    said = (
+        f"error: --expires: {expires!r} is not a duration such as 12h, 1d or 90m (s, m, h or d)\n"
+    )
+    for keys in ([], ["--keys", str(signed)]):
+        result = ws.run("build", "--expires", expires, *keys)
+        assert (result.exit_code, result.stderr) == (1, said), keys
+        assert snapshot(ws.root) == before
+
+
 # --- keys ------------------------------------------------------------------------------------
 
 

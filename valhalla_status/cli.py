@@ -887,12 +887,13 @@ def _signing(settings: Settings, keys_dir: str | None, expires: str, required: b
     """What signing needs, from the options and the environment (None: no keys, unsigned)."""
     from .publishing.signing import key_source, parse_duration, signing
 
+    lifetime = parse_duration(expires)  # refused even when there is nothing to sign
     source = key_source(keys_dir, os.environ)
     if not source.given:
         if required:
             raise ValhallaError(f"no keys: give --keys DIR or set the key variables ({KEYS_HELP})")
         return None
-    return signing(settings.manifest, source, parse_duration(expires), site_dir=settings.site)
+    return signing(settings.manifest, source, lifetime, site_dir=settings.site)
 
 
 @main.command()
