@@ -434,6 +434,23 @@ def test_validate_base_judges_a_branch_by_where_it_left_the_base(team: Team) -> 
     assert (result.exit_code, result.stderr) == (0, f"{MANIFEST}: valid (16 packs)\n")
 
 
+@pytest.mark.parametrize("base", ["", " "])
+def test_validate_refuses_a_base_that_names_no_revision(team: Team, base: str) -> None:
+    """Compared with HEAD itself, a removal already committed would pass unseen."""
+    alice = team.alice
+    alice.change("set-notes", "to be dropped", hour=1)
+    alice.commit("notes", hour=1)
+    alice.change("set-notes", "kept", hour=2)
+    alice.commit("more notes", hour=2)
+    dropped = alice.history()[1]["id"]
+    alice.git("rm", "-q", f"{HISTORY}/{entry_place(f'{dropped}.yaml')}", hour=3)
+    alice.commit("drop a recorded change", hour=3)
+    assert "a recorded change was removed" in alice.fails("validate")
+    assert alice.fails("validate", "--base", base) == (
+        f"error: --base: {base!r} names no revision; give a branch, tag or commit\n"
+    )
+
+
 def test_landings_kept_in_the_git_folder_give_what_a_fresh_read_gives(team: Team) -> None:
     """What was read up to a commit is kept in .git/valhalla-status/ and only the commits since
     are read next time: the history is the same as read from nothing, across new commits, a

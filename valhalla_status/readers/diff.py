@@ -489,6 +489,8 @@ def append_only_problems(
             f"it), then undo the change with `valhalla-status revert {name.removesuffix('.yaml')}`"
             for name in removed_names(found, new.history)
         ]
+    if not base.strip():  # "...HEAD" would compare with HEAD itself and find nothing
+        raise ValhallaError(f"--base: {base!r} names no revision; give a branch, tag or commit")
     # Where this branch left ``base``: entries ``base`` got since are not this branch's to keep.
     where = parse_sides(f"{base}...HEAD", None, manifest_path).old if ".." not in base else base
     old = load_side(where, manifest_path).manifest
