@@ -247,6 +247,32 @@ CASES: list[tuple[str, Callable[[], str | bytes], list[str]]] = [
         [f"{M}:5: system.base_url: '/status' is not an absolute https URL (https://host/path)"],
     ),
     (
+        "base-url-port-out-of-range",
+        lambda: e(BASE, "  version: 1.0.0\n", "  base_url: https://a:99999/\n  version: 1.0.0\n"),
+        [
+            f"{M}:5: system.base_url: 'https://a:99999/' is not an absolute https URL (https://host/path)"
+        ],
+    ),
+    (
+        "base-url-unclosed-ipv6",
+        lambda: e(BASE, "  version: 1.0.0\n", "  base_url: https://[::1\n  version: 1.0.0\n"),
+        [
+            f"{M}:5: system.base_url: 'https://[::1' is not an absolute https URL (https://host/path)"
+        ],
+    ),
+    (
+        "base-url-with-credentials",
+        lambda: e(
+            BASE,
+            "  version: 1.0.0\n",
+            "  base_url: https://u:p@status.example/\n  version: 1.0.0\n",
+        ),
+        [
+            f"{M}:5: system.base_url: 'https://u:p@status.example/' holds a user name or "
+            "password, which every page would publish"
+        ],
+    ),
+    (
         "unknown-key",
         lambda: e(BASE, "  extra: {}\n", "  extra: {}\n  colour: red\n"),
         [f"{M}:11: system.colour: unknown field 'colour'"],

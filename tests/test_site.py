@@ -379,6 +379,31 @@ def test_a_bad_base_url_is_refused(ws: Workspace) -> None:
     assert not (ws.root / "site").exists()
 
 
+@pytest.mark.parametrize(
+    ("url", "accepted"),
+    [
+        ("https://[::1]/status/", True),
+        ("https://status.example:65535/", True),
+        ("https://[::1", False),
+        ("https://status.example:65536/", False),
+        ("https://status.example:/", False),
+        ("https://user:secret@status.example/", False),
+    ],
+)
+def test_the_base_url_is_a_url_a_browser_opens_and_publishes_no_password(
+    ws: Workspace, url: str, accepted: bool
+) -> None:
+    ws.write(small_manifest())
+    result = ws.run("build", "--base-url", url)
+    assert result.exit_code == (0 if accepted else 1), result.stderr
+    if accepted:
+        assert f'href="{url}history.html"' in (ws.root / "site" / "index.html").read_text()
+    else:
+        assert result.stderr.startswith(f"error: --base-url: {url!r} ")
+        assert result.stderr.count("\n") == 1
+        assert not (ws.root / "site").exists()
+
+
 def test_a_pack_id_never_becomes_a_path_outside_the_site(tmp_path: Path) -> None:
     manifest = parse_manifest(yaml.safe_dump(small_manifest(), sort_keys=False))
     evil = Pack.model_construct(id="../../evil", name="Evil", group="G", status="installed")
