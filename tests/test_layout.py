@@ -715,6 +715,39 @@ def test_a_pending_entry_of_another_main_file_is_ignored_and_removed(v2: Workspa
     assert len(document(v2, "history", "--json")["history"]) == 2
 
 
+def test_a_pending_entry_of_the_main_file_on_disk_that_reads_as_no_entry_is_never_put_in_place(
+    v2: Workspace,
+) -> None:
+    """Its writer would have written a valid entry: what is there is no writer's."""
+    final = _pending(v2, v2.manifest.read_bytes(), "at: [\n")
+    pending = next(history_folder(v2).glob(".pending-*"))
+    assert fails(v2, "validate").startswith(f"{H}/{pending.name}:2: YAML syntax error")
+    at(v2, 6, "set-version", "1.0.1", NB)
+    assert final not in entries(v2)
+    assert tree(v2) == in_place(entries(v2))
+
+
+@pytest.mark.parametrize("name", [".tmp-123", "pending"])
+def test_a_folder_with_a_scratch_name_is_named_by_validate_and_every_change(
+    v2: Workspace, name: str
+) -> None:
+    if name == "pending":
+        name = f".pending-{hashlib.sha256(v2.manifest.read_bytes()).hexdigest()}-"
+        name += "20250920T050000Z-000001-c8ff166f.yaml"
+    (history_folder(v2) / name).mkdir()
+    before = snapshot(v2.root)
+    assert fails(v2, "validate") == (
+        f"{H}/{name}: not a history entry file (names look like "
+        "20261130T120000Z-000012-1a2b3c4d.yaml); move it out of the folder\n"
+    )
+    assert fails(v2, "set-version", "1.0.1", NB) == (
+        f"error: {H}/{name}: a folder with the name of the tool's scratch files; move it out "
+        "of the history folder\n"
+    )
+    assert snapshot(v2.root) == before
+    assert (history_folder(v2) / name).is_dir()
+
+
 def _killed(ws: Workspace, hours: int, *change: str, replaced: bool) -> str:
     """Make ``change``, then leave the files as a writer killed just before renaming its entry
     into place (``replaced``: after replacing the main file; else before); returns the entry's

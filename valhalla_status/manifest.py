@@ -623,7 +623,11 @@ def settle_history(path: str | os.PathLike[str]) -> None:
     def shows(main: bytes, name: str, raw: bytes) -> bool:
         return shows_change(path, main, name, raw)
 
-    settle(path, shows)
+    def reads(name: str, raw: bytes) -> bool:
+        entries, problems = parse_history(History({name: raw}, ()), history_shown(os.fspath(path)))
+        return bool(entries) and not problems
+
+    settle(path, shows, reads)
 
 
 def shows_change(path: str | os.PathLike[str], main: bytes, name: str, raw: bytes) -> bool:

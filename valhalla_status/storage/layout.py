@@ -241,7 +241,12 @@ def classify(listed: tuple[str, ...], read: Callable[[str], bytes | None], main:
             pending = False
         raw = None if name is None else read(place)
         if name is None or raw is None:
-            if not pending and (name is not None or not _scratch(place)):
+            # A folder or a link with the name of a writer's temporary or pending file is no
+            # writer's: settling refuses it too.
+            ignored = name is None and _scratch(place)
+            if ignored and place.rpartition("/")[2].startswith(TEMP_PREFIX):
+                ignored = read(place) is not None
+            if not ignored and (not pending or name is not None):
                 unknown.append(place)
         elif name not in entries:
             entries[name] = raw
@@ -354,15 +359,18 @@ def _remove(path: Path) -> None:
 
 
 def settle(
-    path: str | os.PathLike[str], shows: Callable[[bytes, str, bytes], bool] | None = None
+    path: str | os.PathLike[str],
+    shows: Callable[[bytes, str, bytes], bool] | None = None,
+    reads: Callable[[str, bytes], bool] | None = None,
 ) -> None:
     """Finish or undo what a killed writer left in the history folder (call with the lock).
 
     A pending file of a change the main file shows is renamed to its final name: the main file
-    has the hash in its name (its writer was killed before the rename), or it changed since (a
-    merge, a pull, a hand edit) and ``shows(main, final name, entry)`` says it still holds every
-    value the entry set. Any other pending file (the change did not happen, or its entry is in
-    place already), and every temporary file, is removed.
+    has the hash in its name (its writer was killed before the rename) and ``reads(final name,
+    entry)`` says it reads as an entry (a writer writes no other), or the main file changed
+    since (a merge, a pull, a hand edit) and ``shows(main, final name, entry)`` says it still
+    holds every value the entry set. Any other pending file (the change did not happen, or its
+    entry is in place already), and every temporary file, is removed.
     """
     folder = history_dir(path)
     refuse_linked_folder(folder)
@@ -381,7 +389,7 @@ def settle(
                     main = read_regular_file(real_file(path), MAX_MANIFEST_BYTES)
                 except OSError:
                     return  # no main file to judge by (missing, a FIFO…): its reader says so
-            if _happened(folder, pending, main, shows):
+            if _happened(folder, pending, main, shows, reads):
                 move_into_place(folder, name, pending.group(2))
             else:
                 _remove(folder / name)
@@ -398,6 +406,7 @@ def _happened(
     pending: re.Match[str],
     main: bytes,
     shows: Callable[[bytes, str, bytes], bool] | None,
+    reads: Callable[[str, bytes], bool] | None,
 ) -> bool:
     """Whether the pending file ``pending`` names holds a change the main file shows, and
     its final name is free."""
@@ -405,7 +414,9 @@ def _happened(
     source = folder / pending.group(0)
     if not ENTRY_NAME.fullmatch(final) or final in recorded_places(folder) or source.is_symlink():
         return False
+    raw = read_entry_file(source)
+    if raw is None:
+        return False
     if pending.group(1) == digest(main):
-        return True
-    raw = read_entry_file(source) if shows is not None else None
-    return shows is not None and raw is not None and shows(main, final, raw)
+        return reads is None or reads(final, raw)
+    return shows is not None and shows(main, final, raw)
