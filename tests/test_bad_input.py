@@ -1145,3 +1145,21 @@ def test_a_failing_command_leaves_no_lock_file_behind(ws: Workspace, command: li
     assert result.exit_code == 1
     assert sorted(p.name for p in ws.manifest.parent.iterdir()) == before == ["valhalla.yaml"]
     assert sorted(p.name for p in ws.root.iterdir()) == ["manifest"]
+
+
+@pytest.mark.parametrize("brk", ["\x85", "\u2028", "\u2029", "\r"], ids=["nel", "ls", "ps", "cr"])
+def test_lines_are_counted_as_editors_count_them_whatever_yaml_calls_a_break(
+    ws: Workspace, brk: str
+) -> None:
+    """YAML also ends a line at NEL, LS, PS and a lone CR; messages count LF only."""
+    dup = e(BASE, "  notes: null\n  updated_at", "  notes: null\n  notes: x\n  updated_at")
+    broken = e(BASE, "  extra: {}", "  extra: {a: 1")
+    syntax = "did not find expected ',' or '}'" if LIBYAML else "expected ',' or '}', but got ':'"
+    for text, last in (
+        (dup, f"{M}:9: system.notes: duplicate key 'notes' (first at line 8)"),
+        (broken, f"{M}:12: YAML syntax error: while parsing a flow mapping {syntax}"),
+    ):
+        ws.write(f"# status{brk}# manifest\n" + text)
+        result = ws.run("validate")
+        assert result.exit_code == 1
+        assert result.stderr.splitlines()[-1] == last

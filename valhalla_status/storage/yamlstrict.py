@@ -8,6 +8,8 @@ validation error found later is located without parsing the file again.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -18,6 +20,23 @@ from ..rules.formats import quoted
 from ..rules.text import for_terminal
 
 Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# YAML also ends a line at NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR and a lone CR; editors, git
+# and grep count lines by LF only, and so do the messages.
+_YAML_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+_OTHER_BREAK = re.compile("[\x85\u2028\u2029]|\r(?!\n)")
+
+
+def _shown_lines(text: str) -> Callable[[int], int]:
+    """YAML's line number of a place in ``text`` (from 0) -> its line as an editor shows it
+    (from 1)."""
+    if not _OTHER_BREAK.search(text):
+        return lambda line: line + 1
+    shown = [1]
+    for match in _YAML_BREAK.finditer(text):
+        shown.append(shown[-1] + ("\n" in match.group()))
+    return lambda line: shown[min(line, len(shown) - 1)]
+
+
 _RESOLVER: Any = yaml.resolver.Resolver()
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 TAG = "tag:yaml.org,2002:"
@@ -146,9 +165,10 @@ class _Builder:
     stops.
     """
 
-    def __init__(self, shown: str, lines: LineMap | None) -> None:
+    def __init__(self, shown: str, lines: LineMap | None, line_of: Callable[[int], int]) -> None:
         self.shown = shown
         self.lines = lines
+        self.line_of = line_of
         self.items = lines.items if lines is not None else {}
         self.values = lines.values if lines is not None else {}
         self.problems: list[str] = []
@@ -170,16 +190,17 @@ class _Builder:
                 if self.lines is not None:
                     self.lines.close(frame[0], frame[4], frame[3])
             elif kind is yaml.AliasEvent:
-                line = event.start_mark.line + 1
+                line = self.line_of(event.start_mark.line)
                 self.refuse(line, self.child_loc(), f"YAML alias '*{event.anchor}' is not allowed")
                 self.place(None, line)
             elif kind is yaml.DocumentStartEvent:
                 self.documents += 1
                 if self.documents > 1:
-                    self.refuse(event.start_mark.line + 1, (), "a manifest is one YAML document")
+                    line = self.line_of(event.start_mark.line)
+                    self.refuse(line, (), "a manifest is one YAML document")
 
     def start(self, event: Any, kind: type) -> None:
-        line = event.start_mark.line + 1
+        line = self.line_of(event.start_mark.line)
         if event.anchor is not None:
             self.refuse(line, self.child_loc(), f"YAML anchor '&{event.anchor}' is not allowed")
         if event.tag is not None:
@@ -241,10 +262,12 @@ class _Builder:
         frame[2] = value
 
 
-def _syntax_problem(exc: yaml.YAMLError, text: str, shown: str) -> str:
+def _syntax_problem(
+    exc: yaml.YAMLError, text: str, shown: str, line_of: Callable[[int], int]
+) -> str:
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
-        line = min(mark.line + 1, text.count("\n") + 1) if mark else None  # EOF: last line
+        line = min(line_of(mark.line), text.count("\n") + 1) if mark else None  # EOF: last line
         what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
         return problem(shown, line, (), f"YAML syntax error: {what}")
     if isinstance(exc, yaml.reader.ReaderError):  # a character YAML forbids; libyaml counts bytes
@@ -261,11 +284,12 @@ def construct(text: str, shown: str, lines: LineMap | None = None) -> Any:
 
     ``lines``, when given, collects where everything was (see :class:`LineMap`).
     """
-    builder = _Builder(shown, lines)
+    line_of = _shown_lines(text)
+    builder = _Builder(shown, lines, line_of)
     try:
         builder.feed(text)
     except yaml.YAMLError as exc:
-        builder.problems.append(_syntax_problem(exc, text, shown))
+        builder.problems.append(_syntax_problem(exc, text, shown, line_of))
     if builder.problems:
         raise ManifestError(builder.problems)
     return builder.root
