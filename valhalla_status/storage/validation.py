@@ -55,6 +55,7 @@ def _type_message(kind: str, value: Any) -> str | None:
 
 _GENERIC: dict[str, Callable[[Any, dict[str, Any]], str]] = {
     "missing": lambda value, ctx: "required field is missing",
+    "recursion_depth_exceeded": lambda value, ctx: "nested too deeply to be read",
     "string_pattern_mismatch": lambda value, ctx: text_problem(value),
     "string_too_short": lambda value, ctx: "must not be empty",
     "string_too_long": lambda value, ctx: (

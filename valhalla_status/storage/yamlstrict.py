@@ -46,10 +46,18 @@ _ENDS = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 Loc = tuple[str | int, ...]
 
 
+_LOC_SHOWN = 8  # parts of a deeper location shown: its first six and its last two
+
+
 def format_loc(loc: Loc) -> str:
-    """``('packs', 2, 'status')`` -> ``packs[2].status``."""
+    """``('packs', 2, 'status')`` -> ``packs[2].status``; a deeper location than
+    :data:`_LOC_SHOWN` parts with the middle left out (``…``)."""
     text = ""
-    for part in loc:
+    for index, part in enumerate(loc):
+        if len(loc) > _LOC_SHOWN and index == _LOC_SHOWN - 2:
+            text += f"…({len(loc) - _LOC_SHOWN} more)"
+        if len(loc) > _LOC_SHOWN and _LOC_SHOWN - 2 <= index < len(loc) - 2:
+            continue
         if isinstance(part, int):
             text += f"[{part}]"
         else:
