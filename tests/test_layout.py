@@ -1107,3 +1107,29 @@ def test_fmt_check_names_each_file_not_in_canonical_form_and_fmt_leaves_no_flat_
     assert tree(v2) == in_place([flat.name, placed.name])
     assert at(v2, 1, "fmt", "--check") == f"{M}: canonical\n"
     assert document(v2, "history", "--json") == before
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("3", "3 (a YAML integer)"),
+        ("'2'", "'2'"),
+        ("2.0", "2.0 (a YAML float)"),
+        ("true", "true (a YAML boolean)"),
+    ],
+)
+def test_a_schema_version_of_no_layout_beside_a_history_folder_is_all_every_command_says(
+    v2: Workspace, value: str, shown: str
+) -> None:
+    """Neither "run migrate" (which refuses it too) nor the fields of another layout."""
+    text = v2.manifest.read_text()
+    v2.manifest.write_text(edit(text, "schema_version: 2\n", f"schema_version: {value}\n"))
+    line = text.splitlines().index("schema_version: 2") + 1
+    said = (
+        f"{M}:{line}: schema_version: unsupported schema_version {shown}; this tool reads 1 and 2"
+    )
+    before = snapshot(v2.root)
+    for command in (["validate"], ["show"], ["pack", "list"], ["history"], ["migrate"]):
+        lines = fails(v2, *command).splitlines()
+        assert lines in ([said], [f"error: invalid manifest: {said}"]), command
+    assert snapshot(v2.root) == before

@@ -174,6 +174,8 @@ def parse_manifest(
         if explained:
             _check_explained(manifest, data, lines, shown)
         return manifest
+    if not _is_layout_1(data):
+        _refuse_schema_version(data, shown, lines)
     if history is not None and history.entries:
         folder = history_shown(shown)
         raise ManifestError(
@@ -205,6 +207,21 @@ def _main_data(text: str, shown: str) -> tuple[dict[str, Any], LineMap]:
 
 def _is_layout_2(data: dict[str, Any]) -> bool:
     return data.get("schema_version") == 2 and type(data["schema_version"]) is int
+
+
+def _is_layout_1(data: dict[str, Any]) -> bool:
+    return data.get("schema_version") == 1 and type(data["schema_version"]) is int
+
+
+def _refuse_schema_version(data: dict[str, Any], shown: str, lines: LineMap) -> None:
+    """A main file of no layout this tool reads: only that is said (what else is wrong
+    depends on the layout)."""
+    try:
+        Manifest.model_validate(data)
+    except ValidationError as exc:
+        problems = validation_problems(exc, data, shown, lines, only="schema_version")
+        if problems:
+            raise ManifestError(problems) from None
 
 
 def parse_recent(text: str, path: str | os.PathLike[str], entries: list[LandedEntry]) -> Manifest:

@@ -118,13 +118,17 @@ def validation_problems(
     shown: str,
     lines: LineMap | None = None,
     located: Any = None,
+    only: str | None = None,
 ) -> list[str]:
-    """Every error of ``exc`` (raised validating ``data``) as a located problem.
+    """Every error of ``exc`` (raised validating ``data``) as a located problem; with
+    ``only``, those of that top-level field.
 
     Lines are looked up in ``located`` (default: ``data``), the data as read from the file.
     """
     problems = []
     for error in exc.errors():
+        if only is not None and error["loc"][:1] != (only,):
+            continue
         loc = clean_loc(error["loc"], data)
         line = (
             lines.line_of(data if located is None else located, loc) if lines is not None else None
