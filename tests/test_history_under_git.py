@@ -203,20 +203,26 @@ def test_git_revert_of_a_merged_change_fails_validate_and_points_to_revert(team:
     assert "Change reverted" in (alice.root / "site" / "history.html").read_text()
 
 
+def drop_a_recorded_change(clone: Clone) -> str:
+    """Two notes changes committed, then the first one's file removed in a commit (the main
+    file still holds what the history says); the removed entry's id."""
+    clone.change("set-notes", "to be dropped", hour=1)
+    clone.commit("notes", hour=1)
+    clone.change("set-notes", "kept", hour=2)
+    clone.commit("more notes", hour=2)
+    dropped = str(clone.history()[1]["id"])
+    clone.git("rm", "-q", f"{HISTORY}/{entry_place(f'{dropped}.yaml')}", hour=3)
+    clone.commit("drop a recorded change", hour=3)
+    return dropped
+
+
 def test_a_repository_named_by_git_dir_is_read_as_git_reads_it_from_the_current_folder(
     team: Team, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A hook of ``git --git-dir=.git commit`` runs with a relative GIT_DIR; one run from a
     linked worktree, or a user, may set an absolute one without GIT_WORK_TREE."""
     alice = team.alice
-    alice.change("set-notes", "to be dropped", hour=1)
-    alice.commit("notes", hour=1)
-    alice.change("set-notes", "kept", hour=2)
-    alice.commit("more notes", hour=2)
-    dropped = alice.history()[1]["id"]
-    file = f"{HISTORY}/{entry_place(f'{dropped}.yaml')}"
-    alice.git("rm", "-q", file, hour=3)
-    alice.commit("drop a recorded change", hour=3)
+    dropped = drop_a_recorded_change(alice)
     commands = [["validate"], ["diff", "HEAD~1..HEAD"], ["history", "--json"], ["show", "--json"]]
     plain = [alice.run(*command) for command in commands]
     assert plain[0].exit_code == 1
@@ -438,13 +444,7 @@ def test_validate_base_judges_a_branch_by_where_it_left_the_base(team: Team) -> 
 def test_validate_refuses_a_base_that_names_no_revision(team: Team, base: str) -> None:
     """Compared with HEAD itself, a removal already committed would pass unseen."""
     alice = team.alice
-    alice.change("set-notes", "to be dropped", hour=1)
-    alice.commit("notes", hour=1)
-    alice.change("set-notes", "kept", hour=2)
-    alice.commit("more notes", hour=2)
-    dropped = alice.history()[1]["id"]
-    alice.git("rm", "-q", f"{HISTORY}/{entry_place(f'{dropped}.yaml')}", hour=3)
-    alice.commit("drop a recorded change", hour=3)
+    drop_a_recorded_change(alice)
     assert "a recorded change was removed" in alice.fails("validate")
     assert alice.fails("validate", "--base", base) == (
         f"error: --base: {base!r} names no revision; give a branch, tag or commit\n"
