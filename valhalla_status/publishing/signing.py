@@ -31,6 +31,7 @@ from typing import Any
 from ..errors import RefusedError, ValhallaError
 from ..rules.formats import SIGNING_ROLES, human_time
 from ..storage.files import os_reason
+from .sitefolder import within
 
 ROLES = SIGNING_ROLES
 ONLINE_ROLES = ("targets", "snapshot", "timestamp")
@@ -98,14 +99,9 @@ def read_roots(manifest: str | os.PathLike[str]) -> list[bytes]:
     return [(folder / f"{v}.root.json").read_bytes() for v in versions]
 
 
-def _within(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
 def _refuse_inside_site(keys_dir: str | os.PathLike[str], site_dir: str | os.PathLike[str]) -> None:
     """Private keys never go inside the site folder: every build replaces it whole."""
-    site = os.path.realpath(site_dir)
-    if _within(os.path.realpath(keys_dir), site):
+    if within(Path(os.path.realpath(keys_dir)), Path(os.path.realpath(site_dir))):
         raise RefusedError(
             f"refusing to keep private keys in {os.fspath(keys_dir)}: it is inside the site "
             f"folder ({os.fspath(site_dir)}), which every build replaces; give a folder "
@@ -125,7 +121,7 @@ def _refuse_inside_repository(keys_dir: Path, manifest: str | os.PathLike[str]) 
         folders.append(os.path.realpath(top))
     wanted = os.path.realpath(keys_dir)
     for folder in folders:
-        if _within(wanted, folder):
+        if within(Path(wanted), Path(folder)):
             raise RefusedError(
                 f"refusing to write private keys into {keys_dir}: it is inside the status "
                 f"repository ({folder}); give a folder outside it"

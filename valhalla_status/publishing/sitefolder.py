@@ -54,7 +54,8 @@ def has_mark(folder: str | os.PathLike[str]) -> bool:
     return _mark_text(folder) == _MARK_PREFIX
 
 
-def _within(inner: Path, outer: Path) -> bool:
+def within(inner: Path, outer: Path) -> bool:
+    """Whether ``inner`` is ``outer`` or inside it (paths as given, none resolved)."""
     return inner == outer or outer in inner.parents
 
 
@@ -91,7 +92,7 @@ def _misplaced(
         here: Path | None = Path(os.path.realpath(os.getcwd()))
     except OSError:
         here = None
-    if here is not None and _within(here, target):
+    if here is not None and within(here, target):
         return (
             "it is the current folder" if here == target else "it holds the current folder"
         ) + own
@@ -99,11 +100,11 @@ def _misplaced(
         if path is None:
             continue
         places = {Path(os.path.realpath(path)), Path(os.path.abspath(path))}
-        if any(_within(place, target) for place in places):
+        if any(within(place, target) for place in places):
             return f"it holds {what} {os.fspath(path)}"
     if manifest_path is not None:
         history = Path(os.path.realpath(history_dir(manifest_path)))
-        if _within(target, history):
+        if within(target, history):
             return "it is inside the manifest's history folder" + own
     return None
 
