@@ -4,6 +4,7 @@ deterministic, atomic, current (``--check``), and never outside the site folder.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -475,3 +476,17 @@ def test_only_plain_pack_ids_become_file_names(tmp_path: Path, pack_id: str) -> 
     odd = Pack.model_construct(id=pack_id, name="Odd", group="G", status="installed")
     with pytest.raises(ValhallaError, match="cannot be a file name"):
         render_site(Manifest.model_construct(**{**dict(manifest), "packs": [odd]}))
+
+
+def test_words_keep_exactly_the_characters_xml_and_html_both_allow() -> None:
+    from valhalla_status.rules.text import NONCHARACTERS
+    from valhalla_status.site import _NOT_XML
+
+    every = "".join(map(chr, range(0x110000)))
+    replaced = set(_NOT_XML.findall(every))
+    # Not XML 1.0 Char: C0 but tab, LF and CR; the surrogates; U+FFFE and U+FFFF. DEL and C1
+    # are an HTML parse error, as Unicode's noncharacters are.
+    banned = [*range(0x9), 0xB, 0xC, *range(0xE, 0x20), *range(0x7F, 0xA0), *range(0xD800, 0xE000)]
+    expected = {chr(code) for code in banned} | set(re.findall(f"[{NONCHARACTERS}]", every))
+    assert len(expected) == 62 + 2048 + 66
+    assert replaced == expected

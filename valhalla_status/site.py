@@ -74,7 +74,6 @@ from .rules import changes
 from .rules.changes import items
 from .rules.formats import human_time, is_pack_id
 from .rules.history import entry_id, pack_since
-from .rules.text import NONCHARACTERS
 from .storage.atomic import fsync_folder
 from .storage.canonical import with_ids
 from .storage.files import (
@@ -112,9 +111,13 @@ SHIELDS_CACHE_SECONDS = 300
 # shields.io badge of shields.json look alike, and white text on either contrasts at least
 # 4.5:1 (shields.io's own "brightgreen" and "orange" do not reach 3:1).
 BADGE_COLOURS = {True: "1a7f37", False: "9a6700"}
-# Noncharacters are legal XML but an HTML parse error.
+# Everything but XML 1.0's characters less Unicode's noncharacters (legal XML but an HTML parse
+# error): one character class, each plane's ranges stopping short of its noncharacters (one
+# class is ten times faster to match than a class and an alternative).
 _NOT_XML = re.compile(
-    f"[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[{NONCHARACTERS}]"
+    "[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufdcf\ufdf0-\ufffd"
+    + "".join(f"{chr(plane << 16)}-{chr(plane << 16 | 0xFFFD)}" for plane in range(1, 17))
+    + "]"
 )
 _NO_FOLLOW = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 _SAFE_PATH = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*")
@@ -125,8 +128,12 @@ _SAFE_PATH = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9.
 
 def time_element(moment: datetime | str) -> Markup:
     """A ``<time>`` element of a moment (or of its RFC 3339 text, as documents hold it)."""
-    text = moment if isinstance(moment, str) else iso(moment)
-    return Markup(f'<time datetime="{escape(text)}">{escape(human_time(text))}</time>')
+    if isinstance(moment, str):
+        text, shown = escape(moment), escape(human_time(moment))
+    else:  # RFC 3339 text is digits and "-:.TZ": nothing in it to escape
+        text = iso(moment)
+        shown = human_time(text)
+    return Markup(f'<time datetime="{text}">{shown}</time>')
 
 
 def isolate(text: str) -> str:

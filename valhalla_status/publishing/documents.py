@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from pydantic import BaseModel
 from pydantic_core import PydanticSerializationError
 from pydantic_core import to_json as _encode
 
@@ -51,10 +52,17 @@ def to_json(document: Any) -> str:
         data = _encode(document, indent=2)
     except PydanticSerializationError as exc:
         try:
-            return json_text(document)
+            return json_text(document, default=_model_data)
         except (TypeError, ValueError, RecursionError):
             raise exc from None
     return for_json(data.decode()) + "\n"
+
+
+def _model_data(value: Any) -> Any:
+    """A model in a document, as the standard library's encoder writes it."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def schema_file_for(path: str) -> str:
@@ -186,7 +194,7 @@ def history_layout(total: int) -> list[HistoryPage]:
 
 
 def _history_page(
-    entries: list[dict[str, Any]], pages: list[HistoryPage], index: int, total: int
+    entries: list[Any], pages: list[HistoryPage], index: int, total: int
 ) -> dict[str, Any]:
     """Page ``pages[index]`` of ``entries`` (the history, newest first, as far as that page),
     linked to its neighbours relative to itself: ``prev`` the newer page, ``next`` the older
@@ -215,8 +223,13 @@ def history_entries(manifest: Manifest) -> list[dict[str, Any]]:
 
 
 def history_pages(manifest: Manifest) -> dict[str, dict[str, Any]]:
-    """``history.json`` and ``history/<N>.json``: all of the history, each entry on one page."""
-    entries = history_entries(manifest)
+    """``history.json`` and ``history/<N>.json``: all of the history, each entry on one page.
+
+    The pages hold the entries' models, which :func:`to_json` writes as they are published
+    (the text of :func:`history_entries`' data, without building that data first)."""
+    from ..storage.canonical import with_ids
+
+    entries: list[Any] = with_ids(manifest).history[::-1]
     pages = history_layout(len(entries))
     return {
         page.path: _history_page(entries, pages, index, len(entries))

@@ -11,6 +11,7 @@ for ``record`` to record as a change.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from ..models import HistoryEntry, LandedEntry, Manifest, Pack, format_timestamp
@@ -208,10 +209,10 @@ def pack_since(manifest: Manifest) -> dict[str, str]:
     name) the newest ``init`` entry; a pack none of these covers is absent (unknown). A
     ``migrate`` entry records the values it found, not a change: it sets no ``since``.
     """
-    since: dict[str, str] = {}
-    init: str | None = None
+    since: dict[str, datetime] = {}
+    init: datetime | None = None
     for entry in manifest.history:
-        landed = format_timestamp(getattr(entry, "landed_at", entry.at))
+        landed = getattr(entry, "landed_at", entry.at)
         if entry.action == "init":
             since.clear()
             init = landed
@@ -219,4 +220,4 @@ def pack_since(manifest: Manifest) -> dict[str, str]:
     if init is not None:
         for pack in manifest.packs:
             since.setdefault(pack.id, init)
-    return since
+    return {pack: format_timestamp(landed) for pack, landed in since.items()}

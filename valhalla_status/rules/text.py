@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 # Zero-width (non-)joiners shape scripts and emoji sequences; they cannot reorder or hide text.
@@ -100,14 +101,16 @@ def for_json(text: str) -> str:
     return _CANDIDATE.sub(_json_escape, text)
 
 
-def json_text(document: Any) -> str:
+def json_text(document: Any, default: Callable[[Any], Any] | None = None) -> str:
     """The one JSON text form: UTF-8, 2-space indent, keys in the order built, a final newline,
     and the terminal's escaping rule in JSON's form (:func:`for_json`). ``documents.to_json``
     writes the same text with a faster encoder; results that are no published document
     (``check --json``, ``diff --format json``) are written here, without loading it.
 
+    ``default``: what an object of another type is written as (``json.dumps``' hook).
     ValueError for NaN or an infinity (no document holds one)."""
-    return for_json(json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)) + "\n"
+    text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False, default=default)
+    return for_json(text) + "\n"
 
 
 __all__ = ["for_json", "for_terminal", "json_text"]
