@@ -128,6 +128,8 @@ _SAFE_PATH = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9.
 
 def time_element(moment: datetime | str) -> Markup:
     """A ``<time>`` element of a moment (or of its RFC 3339 text, as documents hold it)."""
+    text: str
+    shown: str
     if isinstance(moment, str):
         text, shown = escape(moment), escape(human_time(moment))
     else:  # RFC 3339 text is digits and "-:.TZ": nothing in it to escape
