@@ -336,7 +336,7 @@ def test_objects_it_did_not_upload_are_left_alone(
     assert f"delete s3://{name}/{PREFIX}packs/H.json" in out.splitlines()
     assert "delete" not in out.replace(f"delete s3://{name}/{PREFIX}packs/H.json", "")
     assert err.startswith(
-        f"note: left 1 other object(s) under s3://{name}/{PREFIX} alone (not uploaded by "
+        f"note: left 1 other object(s) under s3://{name}/{PREFIX} alone (not published there by "
         "valhalla-status)\n"
     )
     stored = objects(client, name)
@@ -438,3 +438,41 @@ def test_a_signed_site_s_metadata_goes_up_after_what_it_signs_and_the_timestamp_
         for metadata in ("tuf/targets.json", "tuf/snapshot.json"):
             assert order.index(signed) < order.index(metadata), (signed, metadata)
     assert order.index("tuf/1.root.json") < order.index("tuf/targets.json")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("outer", ["", PREFIX])
+def test_a_site_published_under_a_deeper_prefix_is_never_deleted_by_one_above_it(
+    ws: Workspace, endpoint: str, bucket: tuple[Any, str], outer: str
+) -> None:
+    client, name = bucket
+    files = built(ws)
+    inner = f"{outer}preview/"
+    assert ws.run("publish", f"s3://{name}/{inner}", "--endpoint-url", endpoint).exit_code == 0
+    preview = {k: v for k, v in objects(client, name).items() if k.startswith(inner)}
+
+    result = ws.run("publish", f"s3://{name}/{outer}", "--endpoint-url", endpoint)
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("delete") == 0
+    assert result.stderr == f"s3://{name}/{outer}: {len(files)} uploaded, 0 deleted, 0 unchanged\n"
+    after = objects(client, name)
+    assert {k: v for k, v in after.items() if k.startswith(inner)} == preview
+
+
+@pytest.mark.slow
+def test_only_what_the_last_publish_there_recorded_is_deleted(
+    ws: Workspace, endpoint: str, bucket: tuple[Any, str]
+) -> None:
+    client, name = bucket
+    built(ws)
+    assert publish(ws, endpoint, name)[0] == 0
+    client.delete_object(Bucket=name, Key=PREFIX + RECORD)  # the record lost
+    built(ws, changed_manifest())
+
+    code, out, err = publish(ws, endpoint, name)
+
+    assert code == 0
+    assert "delete" not in out
+    assert PREFIX + "packs/H.json" in objects(client, name)
+    assert err.startswith(f"note: left 1 other object(s) under s3://{name}/{PREFIX} alone")

@@ -1041,7 +1041,7 @@ def publish(settings: Settings, location: str, endpoint_url: str | None, dry_run
     if result.kept:
         click.echo(
             f"note: left {len(result.kept)} other object(s) under {for_terminal(result.target)} "
-            "alone (not uploaded by valhalla-status)",
+            "alone (not published there by valhalla-status)",
             err=True,
         )
     uploads = sum(step.action == "upload" for step in result.steps)

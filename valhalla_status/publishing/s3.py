@@ -8,10 +8,11 @@ files and the older history pages first, then the documents that name them, ``st
 and ``index.html``; a signed site's metadata after the documents it signs, ``timestamp.json``
 last; so a reader polling during the upload never gets a document naming an object that is not
 there yet, nor signed metadata naming a document not yet replaced. Objects the site no longer
-has are removed only after, and only those this tool uploaded (each carries the SHA-256 of its
-bytes in its metadata); anything else under the prefix is left alone. A record at
-``<prefix>.valhalla-publish.json`` lists what was uploaded (its ETag, checksum and headers), so
-an unchanged file is not uploaded again.
+has are removed only after, and only those this publish uploaded there (its record lists them,
+and each carries the SHA-256 of its bytes in its metadata); anything else under the prefix is
+left alone, and so is every object under a deeper prefix holding another publish's record. A
+record at ``<prefix>.valhalla-publish.json`` lists what was uploaded (its ETag, checksum and
+headers), so an unchanged file is not uploaded again.
 
 boto3 is an optional dependency (``valhalla-status[s3]``), imported only here, only when used.
 """
@@ -327,11 +328,12 @@ def publish_site(
     record = bucket.record()
     uploads = list(_changed(local, listing, record, target))
     result = PublishResult(target.url, dry_run=dry_run, unchanged=len(local) - len(uploads))
+    others = _other_sites(listing, target)
     stale = [k for k in listing if k.removeprefix(target.prefix) not in local]
-    stale = [k for k in stale if k != target.key(RECORD)]
+    stale = [k for k in stale if k != target.key(RECORD) and not k.startswith(others)]
     result.steps = [Step("upload", target.key(path), target.bucket) for path in uploads]
     for key in stale:
-        if bucket.ours(key):
+        if key.removeprefix(target.prefix) in (record or {}) and bucket.ours(key):
             result.steps.append(Step("delete", key, target.bucket))
         else:
             result.kept.append(key)
@@ -347,6 +349,16 @@ def publish_site(
         published.pop(step.key.removeprefix(target.prefix), None)
     _write_record(bucket, target, published)
     return result
+
+
+def _other_sites(listing: dict[str, str], target: Target) -> tuple[str, ...]:
+    """The prefixes under ``target``'s that hold another publish's record: what lies there is
+    another site's, never this one's to remove."""
+    return tuple(
+        key.removesuffix(RECORD)
+        for key in listing
+        if key.rpartition("/")[2] == RECORD and key != target.key(RECORD)
+    )
 
 
 def _write_record(bucket: _Bucket, target: Target, published: dict[str, dict[str, str]]) -> None:
