@@ -389,6 +389,11 @@ def test_a_bad_base_url_is_refused(ws: Workspace) -> None:
         ("https://status.example:65536/", False),
         ("https://status.example:/", False),
         ("https://user:secret@status.example/", False),
+        ("https://status.example:0/", False),
+        ("https://status.example:00443/", True),
+        ("https://status.example/status?v=1", False),
+        ("https://status.example/status#top", False),
+        ("https://status.example?v=1", False),
     ],
 )
 def test_the_base_url_is_a_url_a_browser_opens_and_publishes_no_password(

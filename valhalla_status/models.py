@@ -127,10 +127,11 @@ def _character_kind(char: str) -> str:
 
 # An absolute https URL, written into every page and the feed as it is: no white space, and none
 # of the characters no text field may hold (the feed must stay well-formed XML). Its authority
-# is a host name or a bracketed IPv6 address, with a port up to 65535 and no user or password.
-_PORT = "[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]"
+# is a host name or a bracketed IPv6 address, with a port from 1 to 65535 and no user or
+# password; no query or fragment, since every link is the URL with a path added.
+_PORT = "0*(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
 _HOST = rf"[^\s/?#@:\[\]{_FORBIDDEN}]+|\[[0-9A-Fa-f:.]+\]"
-BASE_URL_PATTERN = rf"^https://(?:{_HOST})(?::(?:{_PORT}))?(/[^\s{_FORBIDDEN}]*)?$"
+BASE_URL_PATTERN = rf"^https://(?:{_HOST})(?::(?:{_PORT}))?(/[^\s?#{_FORBIDDEN}]*)?$"
 
 
 def base_url_problem(value: str) -> str:
@@ -143,9 +144,20 @@ def base_url_problem(value: str) -> str:
             f"{quoted(value)} contains {_character_kind(char)} U+{ord(char):04X}, which is "
             "not allowed in a URL"
         )
-    authority = value.removeprefix("https://").partition("/")[0]
-    if value.startswith("https://") and "@" in authority:
+    if not value.startswith("https://"):
+        return f"{quoted(value)} is not an absolute https URL (https://host/path)"
+    rest = value.removeprefix("https://")
+    authority = re.split("[/?#]", rest, maxsplit=1)[0]
+    if "@" in authority:
         return f"{quoted(value)} holds a user name or password, which every page would publish"
+    if "?" in rest or "#" in rest:
+        return (
+            f"{quoted(value)} has a query or a fragment ('?' or '#'), which would end up in "
+            "the middle of every link made from it"
+        )
+    port = authority.rpartition("]")[2].partition(":")[2]
+    if port.isascii() and port.isdigit() and not 0 < int(port) < 65536:
+        return f"{quoted(value)} has port {int(port)}; a port is 1 to 65535"
     return f"{quoted(value)} is not an absolute https URL (https://host/path)"
 
 
