@@ -316,7 +316,11 @@ def test_a_failed_build_leaves_the_old_site_untouched(ws: Workspace) -> None:
     (custom / "_summary.html").write_text("{{ no_such_variable }}\n")
     result = ws.run("build", "--templates", "custom")
     assert result.exit_code == 1
-    assert result.stderr == "error: cannot render index.html: 'no_such_variable' is undefined\n"
+    where = custom / "_summary.html"
+    assert (
+        result.stderr
+        == f"error: {where}:1: cannot render index.html: 'no_such_variable' is undefined\n"
+    )
     assert snapshot(site) == before
     assert beside(ws.root) == ["custom", "manifest", "site"]
 
@@ -332,6 +336,37 @@ def test_a_template_syntax_error_is_located(ws: Workspace) -> None:
         result.stderr
         == f"error: {custom / '404.html'}:2: Expected an expression, got 'end of statement block'\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("template", "line", "reason"),
+    [
+        ("{{ 1 / 0 }}", 2, "ZeroDivisionError: division by zero"),
+        ('{{ "%d" % "x" }}', 2, "TypeError: %d format: a real number is required, not str"),
+        ('{{ "%d"|format("x") }}', 2, "TypeError: %d format: a real number is required, not str"),
+        ('{{ "a".encode("nope") }}', 2, "LookupError: unknown encoding: nope"),
+        ("{{ [1][5] }}", 2, "list object has no element 5"),
+        ("{{ nothing.here }}", 2, "'nothing' is undefined"),
+        ("{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}", 2, "RecursionError: maximum"),
+        ('{% include "_footer.html" %}', 2, "RecursionError: maximum"),
+    ],
+)
+def test_a_template_that_fails_while_rendering_is_located_and_nothing_is_written(
+    ws: Workspace, template: str, line: int, reason: str
+) -> None:
+    ws.write(small_manifest())
+    custom = ws.root / "custom"
+    custom.mkdir()
+    (custom / "_footer.html").write_text(f"<footer>\n{template}\n</footer>\n")
+
+    result = ws.run("build", "--templates", "custom")
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        f"error: {custom / '_footer.html'}:{line}: cannot render index.html: {reason}"
+    ), result.stderr
+    assert result.stderr.count("\n") == 1 and "internal error" not in result.stderr
+    assert not (ws.root / "site").exists()
 
 
 def test_custom_templates_replace_the_built_in_ones(ws: Workspace) -> None:

@@ -19,6 +19,7 @@ import re
 import secrets
 import stat
 import sys
+import traceback
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterable
@@ -72,7 +73,7 @@ from .publishing.statuspage import statuspage_documents
 from .publishing.textwidth import text_width
 from .rules import changes
 from .rules.changes import items
-from .rules.formats import human_time, is_pack_id
+from .rules.formats import clip, human_time, is_pack_id
 from .rules.history import entry_id, pack_since
 from .storage.atomic import fsync_folder
 from .storage.canonical import with_ids
@@ -119,6 +120,7 @@ _NOT_XML = re.compile(
     + "".join(f"{chr(plane << 16)}-{chr(plane << 16 | 0xFFFD)}" for plane in range(1, 17))
     + "]"
 )
+_PACKAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "")
 _NO_FOLLOW = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 _SAFE_PATH = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*")
 
@@ -219,7 +221,29 @@ def _render(env: Environment, name: str, context: dict[str, Any]) -> str:
     except TemplateSyntaxError as exc:
         raise ValhallaError(f"{exc.filename}:{exc.lineno}: {exc.message}") from None
     except TemplateError as exc:
-        raise ValhallaError(f"cannot render {name}: {exc.message}") from None
+        where = _template_fault(exc)
+        located = f"{where}: " if where else ""
+        raise ValhallaError(f"{located}cannot render {name}: {exc.message}") from None
+    except (ArithmeticError, LookupError, RecursionError, TypeError, ValueError) as exc:
+        where = _template_fault(exc)
+        if where is None:
+            raise
+        reason = f"{type(exc).__name__}: {exc}"
+        raise ValhallaError(f"{where}: cannot render {name}: {clip(reason)}") from None
+
+
+def _template_fault(exc: BaseException) -> str | None:
+    """``file:line`` of the template expression that raised ``exc`` (a ``%d`` given text, a
+    division by zero, a macro calling itself), or None when this package's code raised it."""
+    frames = list(traceback.walk_tb(exc.__traceback__))
+    if not frames or frames[-1][0].f_code.co_filename.startswith(_PACKAGE):
+        return None
+    where = [
+        f"{frame.f_code.co_filename}:{line}"
+        for frame, line in frames
+        if "__jinja_exception__" in frame.f_globals  # Jinja2's frame of a template line
+    ]
+    return where[-1] if where else None
 
 
 # --- the documents --------------------------------------------------------------------------
