@@ -216,14 +216,28 @@ CASES: list[tuple[str, Callable[[], str | bytes], list[str]]] = [
         ],
     ),
     (
-        # A change keeps the change's wording whatever field it names: a change of 'packs'
-        # is no list of packs, a change of 'status' no pack status.
+        # A change keeps the change's wording whatever field it names: a change of 'extra'
+        # is no mapping, a change of a pack's status no pack status.
         "change-named-like-a-field-not-a-pair",
-        lambda: e(BASE, "changes: {}", "changes: {packs: [a, b, c], status: [done], id: []}"),
+        lambda: e(
+            BASE, "changes: {}", "changes: {extra: [a, b, c], packs.H.status: [done], packs.H: []}"
+        ),
         [
-            f"{M}:28: history[0].changes.packs: must be [old, new], not a list of 3",
-            f"{M}:28: history[0].changes.status: must be [old, new], not a list of 1",
-            f"{M}:28: history[0].changes.id: must be [old, new], not a list of 0",
+            f"{M}:28: history[0].changes.extra: must be [old, new], not a list of 3",
+            f"{M}:28: history[0].changes.packs.H.status: must be [old, new], not a list of 1",
+            f"{M}:28: history[0].changes.packs.H: must be [old, new], not a list of 0",
+        ],
+    ),
+    (
+        # Each key names a field a change records: a system field, a pack, or a pack's field.
+        "change-of-no-field",
+        lambda: e(BASE, "changes: {}", "changes:\n    packs.H.id: [H, Q]\n    status: [a, b]"),
+        [
+            f"{M}:29: history[0].changes.packs.H.id: 'packs.H.id' is no field of a pack a "
+            "change records (name, group, status, notes)",
+            f"{M}:30: history[0].changes.status: 'status' is no field a change records (version, "
+            "backend_complete, completed_at, notes, name, description, base_url, extra, "
+            "packs.<ID>[.<field>])",
         ],
     ),
     (
@@ -249,9 +263,7 @@ CASES: list[tuple[str, Callable[[], str | bytes], list[str]]] = [
     (
         "base-url-port-out-of-range",
         lambda: e(BASE, "  version: 1.0.0\n", "  base_url: https://a:99999/\n  version: 1.0.0\n"),
-        [
-            f"{M}:5: system.base_url: 'https://a:99999/' is not an absolute https URL (https://host/path)"
-        ],
+        [f"{M}:5: system.base_url: 'https://a:99999/' has port 99999; a port is 1 to 65535"],
     ),
     (
         "base-url-unclosed-ipv6",

@@ -130,13 +130,13 @@ def test_deeply_nested_history_values_are_published_as_written(ws: Workspace, de
         "at": "2025-09-21T00:00:00Z",
         "by": "hand",
         "action": "set-notes",
-        "changes": {"x": [None, _nested(depth)]},
+        "changes": {"extra": [_nested(depth), {}]},
         "notes": None,
     }
     folder = _v2(ws)
     text = (
         "at: '2025-09-21T00:00:00Z'\nby: hand\naction: set-notes\nchanges:\n"
-        f"  x: [null, {_nested_flow(depth)}]\nnotes: null\n"
+        f"  extra: [{_nested_flow(depth)}, {{}}]\nnotes: null\n"
     )
     _write(folder, _entry_name(text), text)
     assert ws.run("validate").exit_code == 0
@@ -164,7 +164,7 @@ def test_numbers_text_and_control_characters_in_extra_and_history_read_back_the_
         "extra: {}", f"extra: {{n: {values}, t: {text_value}, {text_value}: 1}}"
     )
     manifest_text = manifest_text.replace(
-        "changes: {}", f"changes: {{n: [{values}, -0.0], t: [{text_value}, null]}}"
+        "changes: {}", f"changes: {{extra: [{values}, -0.0], notes: [{text_value}, null]}}"
     )
     ws.write(manifest_text)
     expected = yaml.safe_load(manifest_text)
@@ -183,9 +183,9 @@ def test_numbers_text_and_control_characters_in_extra_and_history_read_back_the_
 
 _NOT_XML_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _ODD_CHANGES = (
-    'changes:\n  "packs.K\\x01\\uFFFE.status": ["a\\x02\\uFFFF", "b\\x0b"]\n'
-    '  version: ["1\\x01", {"\\x04k": "\\x05"}]\n  "extra.\\x03": [["\\x1f"], null]\n'
-    '  "packs.Z\\x06": [null, {id: "Z\\x07", name: "n\\x08", group: g, status: pending}]\n'
+    'changes:\n  "packs.K.status": ["a\\x02\\uFFFF", "b\\x0b"]\n'
+    '  version: ["1\\x01", {"\\x04k": "\\x05"}]\n  "extra": [["\\x1f"], null]\n'
+    '  "packs.Z": [null, {id: "Z\\x07", name: "n\\x08", group: g, status: pending}]\n'
 )
 
 
@@ -222,7 +222,7 @@ def _with_history(data: dict[str, Any], count: int) -> dict[str, Any]:
             "action": "set-notes",
             "changes": {
                 "notes": [None if n % 2 else "x\ny", "é\x01\u2028"],
-                "extra.deep": [_nested(40), [1.0e-7, -0.0, 10**99]],
+                "extra": [_nested(40), [1.0e-7, -0.0, 10**99]],
             },
             "notes": "line one\nline two" if n % 3 else None,
         }

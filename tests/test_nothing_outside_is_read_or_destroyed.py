@@ -413,11 +413,10 @@ def test_no_noncharacter_from_a_history_value_reaches_the_page_or_the_feed(
     v2: Workspace,
 ) -> None:
     values = ", ".join(f'"v{c}"' for c in NONCHARACTERS)
-    keys = ", ".join(f'"k{c}": [1, 2]' for c in NONCHARACTERS)
     entry = (
         "at: '2025-09-20T03:00:00Z'\nby: a\naction: set-notes\n"
-        f"changes: {{extra: [[{values}], {{}}], {keys}}}\nnotes: x\n"
-    )  # extra ends as the main file holds it, {}: the history explains the manifest
+        f"changes: {{extra: [[{values}], {{}}], version: [{{{values}: 1}}, 1.0.0]}}\nnotes: x\n"
+    )  # extra and the version end as the main file holds them: the history explains it
     placed(v2.root / H, entry_name(entry)).write_text(entry, encoding="utf-8")
     at(v2, 4, "build")
     site = v2.root / "site"

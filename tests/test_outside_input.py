@@ -293,6 +293,9 @@ def test_undecodable_and_hostile_file_names_are_shown_escaped(
     assert b"\\udcff" in result.stderr
 
 
+H_NAME = small_manifest()["packs"][0]["name"]
+
+
 def hostile_history(ws: Workspace, text: str) -> None:
     data = small_manifest()
     data["history"].append(
@@ -300,7 +303,7 @@ def hostile_history(ws: Workspace, text: str) -> None:
             "at": "2025-09-21T00:00:00Z",
             "by": "bob",
             "action": "set-notes",
-            "changes": {"notes": [text, None], "x" + text: [1, {"name": text}]},
+            "changes": {"notes": [text, None], "packs.H.name": [{"name": text}, H_NAME]},
             "notes": None,
         }
     )
@@ -314,7 +317,8 @@ def test_history_values_are_escaped(ws: Workspace) -> None:
     result = ws.run("history")
     assert result.exit_code == 0, result.stderr
     assert raw_hostile(result.stdout + result.stderr) == []
-    assert "notes cleared; x\\x1b]0;PWNED\\x07\\u202e\\x9b: 1 → {" in result.stdout
+    shown = 'Pack H: name {"name": "\\u001b]0;PWNED\\u0007\\u202e\\x9b"} → Analyst Essentials'
+    assert f"notes cleared; {shown}\n" in result.stdout
     assert json.loads(ws.run("history", "--json").stdout)["history"][0]["changes"]["notes"] == [
         TITLE + "\u202e\x9b",
         None,

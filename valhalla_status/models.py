@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -31,6 +32,7 @@ from .rules.formats import (
     MAX_NUMBER_DIGITS,
     MAX_VERSION_LENGTH,
     PACK_ID_RULE,
+    change_key_problem,
     is_pack_id,
     not_pack_id,
     not_semver,
@@ -282,6 +284,18 @@ def _has_long_integer(value: Any) -> bool:
     return isinstance(value, list) and any(map(_has_long_integer, value))
 
 
+def _recorded_key(key: str) -> str:
+    problem = change_key_problem(key)
+    if problem is not None:
+        raise PydanticCustomError("change_key", problem)
+    return key
+
+
+ChangeKey = Annotated[str, AfterValidator(_recorded_key)]
+"""The key of a field in a history change: a system field, ``packs.<ID>`` or
+``packs.<ID>.<field>``."""
+
+
 class HistoryEntry(StrictModel):
     """One recorded change. Entries are appended in order and never rewritten."""
 
@@ -294,7 +308,7 @@ class HistoryEntry(StrictModel):
     at: Timestamp = Field(description="When the change was made (UTC).")
     by: str = _text(100, "Who made the change, one line.")
     action: Action = Field(description="The command that made the change.")
-    changes: dict[str, Annotated[list[JsonValue], Field(min_length=2, max_length=2)]] = Field(
+    changes: dict[ChangeKey, Annotated[list[JsonValue], Field(min_length=2, max_length=2)]] = Field(
         default_factory=dict,
         description="Each changed field mapped to [old, new]; pack fields as packs.<ID>.<field>.",
     )

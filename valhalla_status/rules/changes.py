@@ -20,6 +20,8 @@ from typing import Any
 
 from ..models import Manifest, Pack
 from .formats import (
+    PACK_FIELDS,
+    SYSTEM_FIELDS,
     human_time,
     is_semver,
     pack_change_key,
@@ -27,21 +29,6 @@ from .formats import (
     semver_key,
     split_pack_change_key,
 )
-
-SYSTEM_FIELDS = (
-    "version",
-    "backend_complete",
-    "completed_at",
-    "notes",
-    "name",
-    "description",
-    "base_url",
-    "extra",
-)
-"""The system's fields a change records, in the order it records and tells them."""
-
-PACK_FIELDS = ("name", "group", "status", "notes")
-"""A pack's fields a change records, in the order it records them (told status first)."""
 
 _PACK_LABELS = {"status": "", "notes": "note"}
 """How a pack's field is named in its line (otherwise by its own name)."""

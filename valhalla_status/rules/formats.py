@@ -46,6 +46,25 @@ def is_pack_id(text: str) -> bool:
 # --- the keys of a history entry's changes ---------------------------------------------------
 
 
+SYSTEM_FIELDS = (
+    "version",
+    "backend_complete",
+    "completed_at",
+    "notes",
+    "name",
+    "description",
+    "base_url",
+    "extra",
+)
+"""The system's fields a change records, in the order it records and tells them."""
+
+PACK_FIELDS = ("name", "group", "status", "notes")
+"""A pack's fields a change records, in the order it records them (told status first)."""
+
+# ``updated_at`` was recorded by schema_version 1 files.
+_SYSTEM_KEYS = frozenset((*SYSTEM_FIELDS, "updated_at"))
+
+
 def pack_change_key(pack_id: str, field: str = "") -> str:
     """The key a history entry's changes name a pack's field by (``packs.K.status``), or the
     whole pack without a field (``packs.K``: added or removed)."""
@@ -59,6 +78,24 @@ def split_pack_change_key(key: str) -> tuple[str, str] | None:
         return None
     pack_id, _, field = key[len("packs.") :].partition(".")
     return pack_id, field
+
+
+def change_key_problem(key: str) -> str | None:
+    """Why ``key`` names nothing a history change records (None: it names a system field, a
+    pack, or one of a pack's fields)."""
+    about = split_pack_change_key(key)
+    if about is None:
+        if key in _SYSTEM_KEYS:
+            return None
+        fields = ", ".join(SYSTEM_FIELDS)
+        return f"{quoted(key)} is no field a change records ({fields}, packs.<ID>[.<field>])"
+    pack_id, field = about
+    if not is_pack_id(pack_id):
+        return f"{quoted(key)} names no pack: {not_pack_id(pack_id)}"
+    if field and field not in PACK_FIELDS:
+        fields = ", ".join(PACK_FIELDS)
+        return f"{quoted(key)} is no field of a pack a change records ({fields})"
+    return None
 
 
 # --- SemVer 2.0.0 ----------------------------------------------------------------------------

@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from ..models import HistoryEntry, LandedEntry, Manifest, Pack, format_timestamp
-from .changes import PACK_FIELDS, clipped, pack_record, sets_since
+from .changes import clipped, pack_record, sets_since
 from .defaults import DEFAULT_SYSTEM, default_packs
-from .formats import pack_change_key, split_pack_change_key
+from .formats import PACK_FIELDS, pack_change_key, split_pack_change_key
 
 RECORD_ADVICE = "record the edit with `valhalla-status record --notes WHY`, or put the value back"
 
