@@ -412,7 +412,9 @@ def test_migrate_reports_a_manifest_path_with_control_characters_escaped(
 # --- init's .gitignore: only a regular file is read and replaced ------------------------------
 
 
-@pytest.mark.parametrize("kind", ["fifo", "link", "dangling link", "folder", "device link"])
+@pytest.mark.parametrize(
+    "kind", ["fifo", "link", "dangling link", "folder", "device link", "not utf-8"]
+)
 def test_init_never_waits_on_reads_through_or_replaces_a_gitignore_that_is_no_regular_file(
     tmp_path: Path, kind: str
 ) -> None:
@@ -430,6 +432,8 @@ def test_init_never_waits_on_reads_through_or_replaces_a_gitignore_that_is_no_re
         ignore.symlink_to(tmp_path / "made-outside")
     elif kind == "folder":
         ignore.mkdir()
+    elif kind == "not utf-8":
+        ignore.write_bytes(b"site\xff/\n")
     else:
         ignore.symlink_to("/dev/zero")
     result = subprocess.run(
@@ -441,14 +445,51 @@ def test_init_never_waits_on_reads_through_or_replaces_a_gitignore_that_is_no_re
         timeout=60,  # a guard against hanging the suite, not a timed assertion
     )
     assert result.returncode == 1, result.stderr
-    assert result.stderr.splitlines()[-1].startswith("error: .gitignore is ")
-    assert "add the site to it by hand" in result.stderr
-    assert "Created manifest/valhalla.yaml" in result.stderr  # what was done is said too
+    assert result.stderr.startswith("error: .gitignore")
+    assert result.stderr.endswith("; add the site to it by hand\n")
+    assert result.stderr.count("\n") == 1
+    assert sorted(os.listdir(work)) == [".git", ".gitignore"]  # refused before any write
     assert secret.read_text() == "TOP-SECRET\n"
     assert not (tmp_path / "made-outside").exists()
     assert os.path.islink(ignore) == ("link" in kind)
     if not ignore.is_symlink() and ignore.is_file():
-        assert "TOP-SECRET" not in ignore.read_text()
+        assert b"TOP-SECRET" not in ignore.read_bytes()
+
+
+@pytest.mark.parametrize("command", [["init", "--by", "a"], ["migrate", "--by", "a"]])
+def test_a_manifest_path_a_gitignore_cannot_hold_is_refused_before_any_write(
+    tmp_path: Path, command: list[str]
+) -> None:
+    work = tmp_path / "work"
+    folder = work / os.fsdecode(b"status\xff")
+    folder.mkdir(parents=True)
+    (work / ".git").mkdir()
+    if command[0] == "migrate":
+        (folder / "valhalla.yaml").write_text(dump(small_manifest()))
+    before = snapshot(work)
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "valhalla_status",
+            "--manifest",
+            b"status\xff/valhalla.yaml",
+            *command,
+        ],
+        cwd=work,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,  # a guard against hanging the suite, not a timed assertion
+    )
+
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == (
+        "error: .gitignore: a path of the manifest or the site is not UTF-8 text, which a "
+        ".gitignore holds; use a path that is\n"
+    )
+    assert snapshot(work) == before
 
 
 # --- what the tool publishes, its own check reads back ----------------------------------------

@@ -372,6 +372,7 @@ def init(
     --force.
     """
     from .service import ensure_system_metadata
+    from .workspace import plan_ignore
 
     if os.path.basename(settings.manifest) in ("", ".", ".."):  # as every other command reads it
         raise ValhallaError(
@@ -381,6 +382,7 @@ def init(
     if bucket is not None and not ci:
         raise click.UsageError("--publish needs --ci (where the written workflow publishes)")
     workflow = plan_ci(settings, ci, force, bucket) if ci else None
+    plan_ignore(settings.location)  # a .gitignore it cannot change refuses before any write
     site = settings.site_options(no_build)
     report(
         settings,
@@ -433,7 +435,9 @@ def migrate(settings: Settings, by: str | None) -> None:
     the site folder, the lock files and the scratch files to the .gitignore, once.
     """
     from .service import migrate_manifest
+    from .workspace import plan_ignore
 
+    plan_ignore(settings.location)  # a .gitignore it cannot change refuses before any write
     _, message = migrate_manifest(settings.manifest, by=by)
     click.echo(for_terminal(message), err=True)
     ignore_outputs(settings)

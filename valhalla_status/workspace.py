@@ -224,9 +224,30 @@ class IgnoreResult(NamedTuple):
     added: list[str]
 
 
+class IgnorePlan(NamedTuple):
+    target: str
+    """The ``.gitignore`` file."""
+    data: bytes | None
+    """Its new bytes; None: it has every pattern already."""
+    added: list[str]
+
+
 def ignore_outputs(location: Location) -> IgnoreResult:
     """Add the tool's files to the ``.gitignore`` at the top of the repository, each pattern
-    once. Outside git: the folder the manifest was found in, else the current folder.
+    once (see :func:`plan_ignore`)."""
+    plan = plan_ignore(location)
+    if plan.data is not None:
+        from .manifest import atomic_write
+
+        atomic_write(plan.target, plan.data)
+    return IgnoreResult(shown(plan.target), plan.added)
+
+
+def plan_ignore(location: Location) -> IgnorePlan:
+    """What :func:`ignore_outputs` writes, or its refusal (a ``.gitignore`` that is no
+    readable UTF-8 file, a path it cannot hold): a command asks before it writes anything.
+    The ``.gitignore`` is the one at the top of the repository; outside git, the one in the
+    folder the manifest was found in, else in the current folder.
 
     Lines already there are kept as they are, and a pattern is not added again when the file
     has it in any spelling, or negated (``!/site/``: the user commits the site on purpose).
@@ -255,7 +276,7 @@ def ignore_outputs(location: Location) -> IgnoreResult:
     have = {_same(line.lstrip("!")) for line in text.splitlines()}
     missing = [p for p in ignore_patterns(manifest, site, top) if _same(p) not in have]
     if not missing:
-        return IgnoreResult(shown(target), [])
+        return IgnorePlan(target, None, [])
     newline = "\r\n" if "\r\n" in text else "\n"
     block = ([IGNORE_HEADER] if IGNORE_HEADER not in text.splitlines() else []) + missing
     if text and not text.endswith("\n"):
@@ -263,7 +284,10 @@ def ignore_outputs(location: Location) -> IgnoreResult:
     if text.strip():
         text += newline  # a blank line between the user's lines and ours
     text += newline.join(block) + newline
-    from .manifest import atomic_write
-
-    atomic_write(target, text.encode("utf-8"))
-    return IgnoreResult(shown(target), missing)
+    try:
+        return IgnorePlan(target, text.encode("utf-8"), missing)
+    except UnicodeEncodeError:
+        raise ValhallaError(
+            f"{shown(target)}: a path of the manifest or the site is not UTF-8 text, which "
+            "a .gitignore holds; use a path that is"
+        ) from None
