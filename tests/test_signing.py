@@ -268,6 +268,19 @@ def test_a_bad_expires_is_refused_with_or_without_keys(
         assert snapshot(ws.root) == before
 
 
+@pytest.mark.parametrize("expires", ["366d", "3000000d", "9999999d", "8761h"])
+def test_an_expires_longer_than_the_root_s_lifetime_is_refused_without_a_write(
+    ws: Workspace, signed: Path, expires: str
+) -> None:
+    before = snapshot(ws.root)
+    said = f"error: --expires: {expires!r} is longer than the root's lifetime, 365 days\n"
+    for command in (["build", "--keys", str(signed)], ["refresh", "--keys", str(signed)]):
+        result = ws.run(*command, "--expires", expires)
+        assert (result.exit_code, result.stderr) == (1, said), command
+        assert snapshot(ws.root) == before
+    assert ws.run("build", "--keys", str(signed), "--expires", "365d").exit_code == 0
+
+
 # --- keys ------------------------------------------------------------------------------------
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RefusedError, ValhallaError
-from ..rules.formats import SIGNING_ROLES, human_time
+from ..rules.formats import SIGNING_ROLES, human_time, quoted
 from ..storage.files import os_reason
 from .sitefolder import within
 
@@ -66,9 +66,15 @@ def parse_duration(text: str) -> timedelta:
     found = _DURATION.fullmatch(text.strip())
     if found is None:
         raise ValhallaError(
-            f"--expires: {text!r} is not a duration such as 12h, 1d or 90m (s, m, h or d)"
+            f"--expires: {quoted(text)} is not a duration such as 12h, 1d or 90m (s, m, h or d)"
         )
-    return timedelta(seconds=int(found[1]) * _UNITS[found[2]])
+    lifetime = timedelta(seconds=int(found[1]) * _UNITS[found[2]])
+    if lifetime > ROOT_LIFETIME:  # signed metadata never outlives the root that trusts it
+        raise ValhallaError(
+            f"--expires: {quoted(text)} is longer than the root's lifetime, "
+            f"{ROOT_LIFETIME.days} days"
+        )
+    return lifetime
 
 
 def now_utc() -> datetime:
