@@ -35,6 +35,7 @@ from valhalla_status.client import (
     semver_key,
 )
 from valhalla_status.publishing.documents import status_document
+from valhalla_status.rules.formats import summary_of
 
 
 @pytest.fixture
@@ -177,6 +178,25 @@ def test_not_a_status_document(server: Server, document: object, message: str) -
         (("version",), "1.0", "version: '1.0' is not a SemVer version"),
         (("updated_at",), "yesterday", "updated_at: 'yesterday' is not an RFC 3339 timestamp"),
         (("backend_complete",), "yes", "backend_complete: expected a boolean, got a string"),
+        # The rules the answers rest on: which pack an id names, since when it is complete.
+        (("packs", 1, "id"), "H", "packs[1].id: duplicate id 'H' (also packs[0])"),
+        (
+            ("packs", 1, "id"),
+            "i",
+            "packs[1].id: 'i' is not a valid pack id: 1–32 characters "
+            "of A-Z, 0-9, _ and -, starting with a letter",
+        ),
+        (
+            ("packs", 2, "id"),
+            "../../x",
+            "packs[2].id: '../../x' is not a valid pack id: 1–32 "
+            "characters of A-Z, 0-9, _ and -, starting with a letter",
+        ),
+        (("completed_at",), None, "completed_at: must be set when backend_complete is true"),
+        (("completed_at",), "2999-01-01T00:00:00Z", "completed_at: is after updated_at"),
+        (("backend_complete",), False, "completed_at: must be null when backend_complete is false"),
+        (("summary", "installed_packs"), 3, "summary.installed_packs: 3, but packs holds 15"),
+        (("summary", "total_packs"), 17, "summary.total_packs: 17, but packs holds 16"),
     ],
 )
 def test_invalid_fields_are_named(
@@ -214,6 +234,7 @@ def test_a_complete_backend_with_pending_packs_is_an_invalid_document(
         StatusClient(server.url + "/").fetch()
     assert str(fetched.value) == f"{server.url}/status.json: {inconsistent}"
     document["backend_complete"], document["completed_at"] = False, None
+    document["summary"] = summary_of(pack["status"] for pack in document["packs"])
     pack = Status.from_document(document).pack("K")  # in development: pending is fine
     assert pack is not None and pack.status == "pending"
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from test_outside_input import HOSTILE, hostile_history, raw_hostile, status_text
 
 from valhalla_status.cli import main
+from valhalla_status.rules.formats import summary_of
 
 # Mostly hostile characters, among ordinary ones of several scripts.
 ORDINARY = list("aZ9 -é日עم")
@@ -43,6 +44,7 @@ def test_check_prints_no_status_field_raw(
     document = json.loads(status_text(name=name, description=name, notes=notes))
     # not pending: a complete backend with a pending pack is refused before anything is shown
     document["packs"][0].update(name=pack_name, group=group, status="deprecated")
+    document["summary"] = summary_of(pack["status"] for pack in document["packs"])
     path: Path = ws.root / "status.json"
     path.write_text(json.dumps(document), encoding="utf-8")
     for options in (["--all-installed"], ["--require-installed", "H", "--min-version", "9.0.0"]):

@@ -36,10 +36,13 @@ from .rules.formats import (
     STATUSES,
     SUMMARY_KEYS,
     clip,
+    is_pack_id,
     is_semver,
+    not_pack_id,
     pack_key,
     quoted,
     semver_key,
+    summary_of,
 )
 from .storage.files import (
     MAX_MANIFEST_BYTES,
@@ -186,10 +189,36 @@ class Status:
                 summary=summary,
                 extra=_field(document, "extra", dict),
             )
+            status._check_consistent()
+            status._check_rules()
         except ValueError as exc:
             raise InvalidStatus(f"not a valid status document: {exc}") from None
-        status._check_consistent()
         return status
+
+    def _check_rules(self) -> None:
+        """Raise ValueError at the first rule of the manifest the document breaks, of those its
+        answers rest on: which pack an id names, whether and since when the backend is
+        complete, and the counts."""
+        first: dict[str, int] = {}
+        for index, pack in enumerate(self.packs):
+            if not is_pack_id(pack.id):
+                raise ValueError(f"packs[{index}].id: {not_pack_id(pack.id)}")
+            if pack.id in first:
+                raise ValueError(
+                    f"packs[{index}].id: duplicate id '{pack.id}' (also packs[{first[pack.id]}])"
+                )
+            first[pack.id] = index
+        if self.backend_complete and self.completed_at is None:
+            raise ValueError("completed_at: must be set when backend_complete is true")
+        if not self.backend_complete and self.completed_at is not None:
+            raise ValueError("completed_at: must be null when backend_complete is false")
+        if self.completed_at is not None and self.completed_at > self.updated_at:
+            raise ValueError("completed_at: is after updated_at")
+        counted = summary_of(pack.status for pack in self.packs)
+        for key in SUMMARY_KEYS:
+            said = getattr(self.summary, key)
+            if said != counted[key]:
+                raise ValueError(f"summary.{key}: {said}, but packs holds {counted[key]}")
 
     def _check_consistent(self) -> None:
         """Raise InconsistentStatus if the backend is complete while a pack is pending."""

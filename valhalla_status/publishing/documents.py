@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticSerializationError
 from pydantic_core import to_json as _encode
 
-from ..rules.formats import STATUSES, SUMMARY_KEYS
+from ..rules.formats import summary_of
 from ..rules.history import pack_since
 from ..rules.text import for_json, json_text
 
@@ -115,12 +115,7 @@ def pack_file_document(pack: dict[str, Any]) -> dict[str, Any]:
 
 def summary_counts(packs: Iterable[Pack | dict[str, Any]]) -> dict[str, int]:
     """Counts per status of packs (models or pack documents)."""
-    counts = dict.fromkeys(STATUSES, 0)
-    total = 0
-    for pack in packs:
-        counts[pack["status"] if isinstance(pack, dict) else pack.status] += 1
-        total += 1
-    return dict(zip(SUMMARY_KEYS, (total, *counts.values()), strict=True))
+    return summary_of(pack["status"] if isinstance(pack, dict) else pack.status for pack in packs)
 
 
 def packs_document(packs: Iterable[Pack | dict[str, Any]]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ the client and ``check``, which must start without pydantic.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any, Literal, get_args
 
@@ -17,6 +18,15 @@ SUMMARY_KEYS: tuple[str, ...] = ("total_packs", *(f"{status}_packs" for status i
 """The keys of a published summary: the total, then the count of each status."""
 SIGNING_ROLES = ("root", "targets", "snapshot", "timestamp")
 """The roles whose keys sign a published site (TUF's top-level roles)."""
+
+
+def summary_of(statuses: Iterable[str]) -> dict[str, int]:
+    """The summary's counts of packs with these statuses: the total, then one per status."""
+    counts = dict.fromkeys(STATUSES, 0)
+    for status in statuses:
+        counts[status] += 1
+    return dict(zip(SUMMARY_KEYS, (sum(counts.values()), *counts.values()), strict=True))
+
 
 # --- pack ids ------------------------------------------------------------------------------
 
