@@ -36,6 +36,7 @@ from valhalla_status.models import (
     HistoryEntry,
     Manifest,
 )
+from valhalla_status.rules.formats import PACK_FIELDS, SYSTEM_FIELDS, pack_change_key
 
 PROFILES = {"ci": 100, "long": 2_000}  # examples per property
 PROFILE = os.environ.get("VALHALLA_HYPOTHESIS_PROFILE", "ci")
@@ -96,6 +97,12 @@ VERSIONS = st.builds(
 PACK_IDS = st.from_regex(PACK_ID_PATTERN, fullmatch=True)
 
 
+# The keys a change records: a system field, a pack, or one of a pack's fields.
+CHANGE_KEYS = st.sampled_from([*SYSTEM_FIELDS, "updated_at"]) | st.builds(
+    pack_change_key, PACK_IDS, st.sampled_from(["", *PACK_FIELDS])
+)
+
+
 @st.composite
 def manifests(draw: Any) -> Manifest:
     updated = draw(MOMENTS)
@@ -125,7 +132,7 @@ def manifests(draw: Any) -> Manifest:
             "at": draw(MOMENTS),
             "by": draw(one_line(100)),
             "action": draw(st.sampled_from(ACTIONS)),
-            "changes": draw(st.dictionaries(one_line(30), st.tuples(JSON, JSON).map(list))),
+            "changes": draw(st.dictionaries(CHANGE_KEYS, st.tuples(JSON, JSON).map(list))),
             "notes": draw(st.none() | multi_line(200)),
         }
         for _ in range(draw(st.integers(0, 4)))
