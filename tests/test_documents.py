@@ -78,14 +78,6 @@ def test_to_json_writes_the_text_of_every_script_and_emoji_as_it_is(text: str) -
     assert to_json({"t": text}) == f'{{\n  "t": "{text}"\n}}\n'
 
 
-def test_light_modules_agree_with_the_models_on_the_statuses() -> None:
-    """documents.py and client.py keep their own copy so they need not import pydantic."""
-    from valhalla_status import client, models
-    from valhalla_status.publishing import documents
-
-    assert documents.STATUSES == client.STATUSES == models.STATUSES
-
-
 _JSON_VALUES = st.recursive(
     st.none()
     | st.booleans()

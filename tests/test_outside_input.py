@@ -38,6 +38,7 @@ from valhalla_status.client import (
     semver_key,
 )
 from valhalla_status.publishing.documents import status_document, to_json
+from valhalla_status.rules.formats import summary_of
 from valhalla_status.rules.text import for_terminal
 
 # A guard against a hang, never a measure: each of these commands takes well under a second.
@@ -230,6 +231,7 @@ def test_check_escapes_the_status_fields_it_prints(tmp_path: Path) -> None:
     document = json.loads(status_text(name=TITLE + "\u202eValhalla", version="1.0.0"))
     document["packs"][0]["name"] = "Evil\x9b2J\u2066name"
     document["packs"][0]["status"] = "deprecated"
+    document["summary"] = summary_of(pack["status"] for pack in document["packs"])
     path = tmp_path / "status.json"
     path.write_text(json.dumps(document), encoding="utf-8")
     result = check("--file", str(path), "--all-installed")

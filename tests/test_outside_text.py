@@ -30,6 +30,7 @@ from status_server import manifest
 
 from valhalla_status.cli import main
 from valhalla_status.publishing.documents import status_document, to_json
+from valhalla_status.rules.formats import summary_of
 from valhalla_status.rules.text import for_json
 
 ESCAPED_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
@@ -191,6 +192,7 @@ def test_check_json_carries_no_raw_control_from_the_document(
     document = status_document(manifest(complete=True))
     document["name"] = name
     document["packs"][0].update(name=pack_name, status="experimental")
+    document["summary"] = summary_of(pack["status"] for pack in document["packs"])
     path = tmp_path_factory.mktemp("check") / "status.json"
     path.write_text(json.dumps(document), encoding="utf-8")
     for options in ([], ["--all-installed"]):
@@ -270,6 +272,7 @@ def pending_pack(name: str = "P", pack_id: str = "H") -> bytes:
     """A status.json with one pack not installed (experimental: the backend is complete)."""
     document = status_document(manifest(complete=True))
     document["packs"][0].update(id=pack_id, name=name, status="experimental")
+    document["summary"] = summary_of(pack["status"] for pack in document["packs"])
     return to_json(document).encode()
 
 
@@ -301,7 +304,8 @@ SERVER_TEXT: dict[str, bytes] = {
     "a pack's name": response(b"HTTP/1.1 200 OK", body=pending_pack(name="N\u202e" * LONG)),
     "a pack's id": response(b"HTTP/1.1 200 OK", body=pending_pack(pack_id="I" * LONG)),
     "the system's name": response(
-        b"HTTP/1.1 200 OK", body=status_body(name="\x9b" * LONG, backend_complete=False)
+        b"HTTP/1.1 200 OK",
+        body=status_body(name="\x9b" * LONG, backend_complete=False, completed_at=None),
     ),
 }
 QUOTE = 60  # characters of a value a message quotes

@@ -368,8 +368,8 @@ def test_serve_keeps_serving_the_last_site_when_a_template_fails_while_rendering
 
         footer.write_text("<footer>{{ 1 // 0 }}</footer>\n", encoding="utf-8")
         assert message(process.stderr) == (
-            "rebuild failed, still serving the last site: "
-            "internal error: ZeroDivisionError: integer division or modulo by zero\n"
+            f"rebuild failed, still serving the last site: {footer}:1: cannot render "
+            "index.html: ZeroDivisionError: integer division or modulo by zero\n"
         )
         assert fetch(url)[0] == 200 and b"<footer>first</footer>" in fetch(url)[2]
 
