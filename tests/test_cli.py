@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from conftest import (
     clean_env,
     dump,
     entry_files,
+    git,
     holding_lock,
     other_files,
     small_manifest,
@@ -1370,17 +1372,25 @@ def test_usage_errors_exit_2(small: Workspace, args: tuple[str, ...], named: lis
         ["pack", "remove", "{value}", "--by", "p"],
         ["set-version", "{value}", "--by", "p"],
         ["revert", "{value}", "--by", "p"],
+        ["set-version", "0.0.1-{value}", "--by", "p"],
+        ["pack", "list", "--group", "{value}"],
+        ["diff", "{value}"],
+        ["diff", "{value}..HEAD"],
     ],
 )
 def test_a_long_argument_is_quoted_short_in_its_error_line(
     small: Workspace, command: list[str]
 ) -> None:
+    if command[0] == "diff":
+        git(small.root, "init", "-q")
+        git(small.root, "add", "-A")
+        git(small.root, "commit", "-qm", "manifest")
     value = "x" * 100_000
     before = snapshot(small.root)
-    result = small.run(*(value if arg == "{value}" else arg for arg in command))
+    result = small.run(*(arg.format(value=value) for arg in command))
     assert result.exit_code == 1
-    assert result.stderr.count("\n") == 1 and len(result.stderr) < 300, result.stderr[:300]
-    assert "(100,000 characters)" in result.stderr
+    assert result.stderr.count("\n") == 1 and len(result.stderr) < 400, result.stderr[:400]
+    assert re.search(r"\(100,0\d\d characters\)", result.stderr), result.stderr
     assert snapshot(small.root) == before
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .errors import ManifestError, NotFoundError, UnavailableError, ValhallaError
-from .rules.formats import SIGNING_ROLES, STATUSES, human_time, pack_key, quoted
+from .rules.formats import SIGNING_ROLES, STATUSES, clip, human_time, pack_key, quoted
 from .rules.text import for_terminal, json_text
 
 if TYPE_CHECKING:
@@ -551,7 +551,7 @@ def pack_list(settings: Settings, status: str | None, group: str | None, as_json
         groups = list(dict.fromkeys(p.group for p in get_packs(recent)))
         if not any(g.casefold() == group.casefold() for g in groups):
             known = ", ".join(map(for_terminal, groups)) if groups else "none (there are no packs)"
-            raise NotFoundError(f'no group "{for_terminal(group)}"; the groups are: {known}')
+            raise NotFoundError(f'no group "{for_terminal(clip(group))}"; the groups are: {known}')
     packs = [pack_document(p, recent.since.get(p.id)) for p in get_packs(recent, status, group)]
     document = packs_document(packs)
     if as_json:

@@ -48,6 +48,7 @@ from .publishing.documents import (
 from .rules.changes import compute_changes, items, message, pack_record
 from .rules.defaults import DEFAULT_PACKS
 from .rules.formats import (
+    MAX_VERSION_LENGTH,
     STATUSES,
     clip,
     format_timestamp,
@@ -163,9 +164,15 @@ def normalise_pack_id(pack_id: str) -> str:
 
 
 def check_version(version: str) -> str:
-    """``version`` itself if it is SemVer 2.0.0; ValhallaError otherwise."""
+    """``version`` itself if it is SemVer 2.0.0 no longer than a status document carries;
+    ValhallaError otherwise."""
     if not is_semver(version):
         raise ValhallaError(not_semver(version))
+    if len(version) > MAX_VERSION_LENGTH:
+        raise ValhallaError(
+            f"{quoted(version)} is over {MAX_VERSION_LENGTH} characters, the longest version "
+            "a status document carries"
+        )
     return version
 
 

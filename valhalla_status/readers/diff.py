@@ -26,6 +26,7 @@ from ..manifest import (
 from ..models import HistoryEntry, Manifest
 from ..rules.changes import PackItem, Words, compute_changes, items, quoted, when
 from ..rules.formats import format_timestamp
+from ..rules.formats import quoted as quoted_argument
 from ..rules.history import compare_histories, entry_id
 from ..rules.text import json_text
 from ..storage.files import MAX_MANIFEST_BYTES
@@ -95,7 +96,7 @@ def manifest_at_revision(revision: str, manifest_path: str | os.PathLike[str]) -
     """The manifest at ``manifest_path`` as it was at a git revision."""
     top, relative = repository_path(manifest_path)
     unknown = ValhallaError(
-        f"unknown revision {revision!r} (not a commit in {top}, and not a file)"
+        f"unknown revision {quoted_argument(revision)} (not a commit in {top}, and not a file)"
     )
     if revision.startswith("-"):
         raise unknown
@@ -224,8 +225,8 @@ def _commit(revision: str, whole: str, top: Path) -> str:
         found = _git(["rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"], top)
     if found is None or found.returncode != 0:
         raise ValhallaError(
-            f"unknown revision {revision!r} in {whole!r} (not a commit in {top}, "
-            f"and {whole!r} is not a file)"
+            f"unknown revision {quoted_argument(revision)} in {quoted_argument(whole)} (not a "
+            f"commit in {top}, and {quoted_argument(whole)} is not a file)"
         )
     return found.stdout.decode().strip()
 
