@@ -312,6 +312,23 @@ history:
 )
 
 
+def test_the_tool_s_own_header_is_no_comment_to_warn_about_whatever_the_line_ends(
+    ws: Workspace,
+) -> None:
+    ws.write(small_manifest())
+    assert ws.run("fmt").exit_code == 0
+    text = ws.manifest.read_text(encoding="utf-8")
+    assert text.startswith(HEADER)
+    ws.manifest.write_bytes(text.replace("\n", "\r\n").encode())  # git's core.autocrlf
+
+    ok(ws.run("validate"), f"{M}: valid (3 packs)\n")
+    ws.manifest.write_bytes(
+        text.replace("\n", "\r\n", 3).replace("- id: I", "# mine\n- id: I").encode()
+    )
+    result = ws.run("validate")
+    assert "warning" in result.stderr and f"{M}:1:" not in result.stderr
+
+
 def test_fmt_check_and_fmt_on_a_hand_edited_file(ws: Workspace) -> None:
     ws.write(HAND_EDITED)
     dropped = "".join(

@@ -726,7 +726,7 @@ def format_manifest_file(path: str | os.PathLike[str], *, check: bool = False) -
 def hand_comments(path: str | os.PathLike[str]) -> list[str]:
     """One warning per comment typed into the main file: the next write drops it."""
     try:
-        text = read_manifest_text(path)
+        text = read_manifest_text(path).replace("\r\n", "\n")  # a checkout's line ends
     except ManifestError:
         return []
     body = text.removeprefix(HEADER)
