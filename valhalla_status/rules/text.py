@@ -98,6 +98,8 @@ def for_json(text: str) -> str:
     Such characters can only stand inside JSON strings, where ``\\uXXXX`` means the same
     character: the text decodes to the same value. Text without any is returned as it is.
     """
+    if text.isascii() and "\x7f" not in text:  # all the others are beyond ASCII
+        return text
     return _CANDIDATE.sub(_json_escape, text)
 
 
