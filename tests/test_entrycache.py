@@ -130,6 +130,29 @@ def test_an_entry_edited_in_place_is_read_again(alice: Clone) -> None:
     assert f"{place}: edited after it was recorded" in alice.fails("validate")
 
 
+def test_an_entry_renamed_to_another_time_is_refused_whether_read_before_or_not(
+    alice: Clone,
+) -> None:
+    assert alice.run("validate").exit_code == 0  # every entry read, and kept
+    [file] = [f for f in (alice.root / HISTORY).glob("*/*.yaml") if b"2.0.0" in f.read_bytes()]
+    made, rest = file.name[:16], file.name[16:]
+    renamed = file.with_name("20201208T010000Z" + rest)
+    file.rename(renamed)
+    place = renamed.relative_to(alice.root).as_posix()
+    said = (
+        f"{place}: named for 20201208T010000Z but made at "
+        f"{made[:4]}-{made[4:6]}-{made[6:11]}:{made[11:13]}:{made[13:]} (its `at`); a recorded "
+        f"change keeps the name it was recorded with: put that back, or name the file "
+        f"{file.name}"
+    )
+    assert said in alice.fails("validate")
+    for store in stores(alice):
+        store.unlink()
+    assert said in alice.fails("validate")
+    renamed.rename(file)
+    assert alice.run("validate").exit_code == 0
+
+
 def test_what_is_kept_never_outgrows_the_history(alice: Clone) -> None:
     alice.run("validate")
     assert kept(alice).keys() == digests(alice)

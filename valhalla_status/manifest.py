@@ -28,6 +28,7 @@ from .models import (
     Manifest,
     cross_field_problems,
     describe,
+    format_timestamp,
     pending_while_complete,
 )
 from .rules.changes import sets_since
@@ -41,6 +42,7 @@ from .storage.canonical import (
     dump_manifest,
     existing_entries,
     manifest_data,
+    name_time,
     plan_history,
     with_ids,
 )
@@ -304,17 +306,26 @@ def parse_history(
         read[name] = (micros(entry.at), entry.by, entry.action, entry.changes, entry.notes)
         if known is not None:
             known.put(keys[name], read[name])
+    edited = {name for name in read if _edited(name, keys[name], read[name])}
     problems += [
         f"{folder_shown}/{history.place(name)}: edited after it was recorded (its text no "
         "longer matches its name); a recorded change is never edited: put back its recorded "
         "text (e.g. `git checkout HEAD -- FILE`) and make the change you meant as a new one"
-        for name in sorted(read)
-        if _edited(name, keys[name], read[name])
+        for name in sorted(edited)
     ]
     own = sorted(read, key=lambda name: (read[name][0], int(name.split("-")[1]), name))
     made = [(name, read[name][0]) for name in own]
     order = landing_order(made, landed() if landed is not None and own else Landings())
-    return [_landed_entry(own[index], read[own[index]], at) for index, at in order], problems
+    entries = [_landed_entry(own[index], read[own[index]], at) for index, at in order]
+    problems += [
+        f"{folder_shown}/{history.place(entry.id + '.yaml')}: named for {entry.id[:16]} but "
+        f"made at {format_timestamp(entry.at)} (its `at`); a recorded change keeps the name it "
+        f"was recorded with: put that back, or name the file {name_time(entry.at)}"
+        f"{entry.id[16:]}.yaml"
+        for entry in entries
+        if not entry.id.startswith(name_time(entry.at)) and f"{entry.id}.yaml" not in edited
+    ]
+    return entries, problems
 
 
 def _landed_entry(name: str, fields: Fields, landed: int) -> LandedEntry:

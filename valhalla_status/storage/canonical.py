@@ -6,7 +6,7 @@ Always PyYAML's own emitter: the canonical text must not depend on whether libya
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -108,11 +108,15 @@ def dump_entry(entry: HistoryEntry) -> str:
     return _yaml(data)
 
 
+def name_time(at: datetime) -> str:
+    """The time an entry file's name starts with: when its change was made, to the second."""
+    return at.astimezone(timezone.utc).strftime(_ENTRY_TIME)
+
+
 def entry_file_name(entry: HistoryEntry, seq: int, text: str | None = None) -> str:
     """``<at>-<seq>-<hash>.yaml``: identical entries at the same place get the same name."""
     text = dump_entry(entry) if text is None else text
-    at = entry.at.astimezone(timezone.utc).strftime(_ENTRY_TIME)
-    return f"{at}-{seq:06d}-{digest(text.encode())[:8]}.yaml"
+    return f"{name_time(entry.at)}-{seq:06d}-{digest(text.encode())[:8]}.yaml"
 
 
 def recorded(entry: HistoryEntry, seq: int) -> LandedEntry:
@@ -202,7 +206,7 @@ def plan_history(
             else:
                 write.append((name, raw))
             continue
-        at = entry.at.astimezone(timezone.utc).strftime(_ENTRY_TIME)
+        at = name_time(entry.at)
         same = [n for n in kept.get(raw, []) if n.startswith(at) and n not in keep]
         if same:
             keep.add(same[0])
