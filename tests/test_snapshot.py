@@ -10,6 +10,7 @@ clock ticks slower than the steps (every folder time equal) is covered by the ra
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -159,6 +160,23 @@ def test_what_is_kept_is_used_while_nothing_changes(team: Team) -> None:
     pack = next(p for p in after["packs"] if p["id"] == "K")
     assert pack["since"] != next(p for p in before["packs"] if p["id"] == "K")["since"]
     assert {**after, "packs": []} == {**before, "packs": []}
+
+
+def test_a_full_read_keeps_what_was_kept_while_it_holds_and_explains_the_main_file(
+    team: Team,
+) -> None:
+    alice = team.alice
+    assert alice.run("validate").exit_code == 0
+    (kept,) = kept_files(alice)
+    held = kept.read_bytes()
+    for command in (("validate",), ("build",)):
+        assert alice.run(*command).exit_code == 0
+        assert kept.read_bytes() == held, command  # nothing new to keep
+    main = alice.root / "manifest" / "valhalla.yaml"
+    main.write_bytes(main.read_bytes() + b"\n")  # another main file, the same manifest
+    assert alice.run("validate").exit_code == 0
+    explained = json.loads(kept.read_bytes())["explained"]
+    assert explained == hashlib.sha256(main.read_bytes()).hexdigest()
 
 
 @pytest.mark.parametrize(

@@ -493,7 +493,8 @@ def load_manifest(
     main, history = read_manifest(path)
     manifest = parse_state(path, main, history, explained=explained, kept=kept)
     landed = [entry for entry in manifest.history if isinstance(entry, LandedEntry)]
-    if explained and landed and len(landed) == len(manifest.history):
+    whole = explained and landed and len(landed) == len(manifest.history)
+    if whole and not kept.explains(digest(main)):
         order: list[Row] = [
             (
                 f"{entry.id}.yaml",

@@ -163,6 +163,12 @@ class Kept:
         self.snapshot = kept
         return kept
 
+    def explains(self, main: str) -> bool:
+        """Whether what was kept still holds and says the whole history explains the main file
+        whose SHA-256 is ``main``: what a full read would keep again, unchanged."""
+        kept = self.recall(0)
+        return kept is not None and kept.explained == main
+
     def still_holds(self) -> bool:
         """Whether the folders recalled are still unchanged (after the main file was read)."""
         return self._unchanged(self._folders)
