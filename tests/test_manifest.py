@@ -477,3 +477,22 @@ def test_a_manifest_built_in_memory_keeps_the_rule_too(tmp_path: Path) -> None:
         write_manifest(path, good.model_copy(update={"system": system}))
     assert caught.value.problems == [f"{path}: packs[1].status: {ONE_PENDING.format('I')}"]
     assert path.read_bytes() == before
+
+
+def test_history_entries_read_back_are_the_models_validation_makes(ws: Workspace) -> None:
+    from valhalla_status.models import LandedEntry
+
+    assert ws.run("init", "--no-build", "--by", "a").exit_code == 0
+    assert (
+        ws.run("pack", "set", "K", "--status", "pending", "--notes", "n", "--by", "b").exit_code
+        == 0
+    )
+    for _ in range(2):  # parsed, then taken from what was kept of each entry
+        entries = load_manifest(ws.manifest).history
+        assert len(entries) == 2
+        for entry in entries:
+            validated = LandedEntry.model_validate(entry.model_dump())
+            assert entry == validated and validated == entry
+            assert entry.model_fields_set == validated.model_fields_set
+            assert entry.__pydantic_extra__ is validated.__pydantic_extra__ is None
+            assert entry.model_copy(update={"by": "c"}).by == "c"

@@ -328,18 +328,33 @@ def parse_history(
     return entries, problems
 
 
+_ENTRY_FIELDS = frozenset(LandedEntry.model_fields)
+
+
 def _landed_entry(name: str, fields: Fields, landed: int) -> LandedEntry:
-    """The entry file ``name`` read as ``fields``, landed at ``landed`` (microseconds)."""
+    """The entry file ``name`` read as ``fields`` (validated), landed at ``landed``
+    (microseconds): what ``model_construct`` makes, set in one step through pydantic's pickle
+    protocol rather than field by field (a third of the time; a full read makes one per
+    entry)."""
     at, by, action, changes, notes = fields
-    return LandedEntry.model_construct(
-        at=from_micros(at),
-        by=by,
-        action=action,
-        changes=changes,
-        notes=notes,
-        id=name.removesuffix(".yaml"),
-        landed_at=from_micros(landed),
+    entry = LandedEntry.__new__(LandedEntry)
+    entry.__setstate__(
+        {
+            "__dict__": {
+                "at": from_micros(at),
+                "by": by,
+                "action": action,
+                "changes": changes,
+                "notes": notes,
+                "id": name.removesuffix(".yaml"),
+                "landed_at": from_micros(landed),
+            },
+            "__pydantic_fields_set__": set(_ENTRY_FIELDS),
+            "__pydantic_extra__": None,
+            "__pydantic_private__": None,
+        }
     )
+    return entry
 
 
 def _read_entry(raw: bytes, shown: str) -> tuple[LineMap, dict[str, Any]] | list[str]:
