@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Workspace, clean_env, snapshot
@@ -246,6 +247,29 @@ def test_an_unsigned_site_read_with_a_trusted_root_is_unavailable(
         f"error: {served.url}/tuf/timestamp.json not found: the site is not signed "
         "(build it with keys)\n",
     )
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda data: b"{not json", "it is not TUF root metadata"),
+        (lambda data: data.replace(b'"version": 1', b'"version": 2', 1), "signed by 0/1 keys"),
+        (lambda data: b"{}", "it is not TUF root metadata"),
+    ],
+    ids=["not JSON", "edited", "empty"],
+)
+def test_a_trusted_root_that_is_no_usable_root_is_named_before_the_site_is_asked(
+    ws: Workspace, signed: Path, served: Server, damage: Any, reason: str
+) -> None:
+    assert ws.run("build", "--keys", str(signed)).exit_code == 0
+    publish(ws, served)
+    trusted = ws.root / "manifest" / "tuf" / "1.root.json"
+    trusted.write_bytes(damage(trusted.read_bytes()))
+    code, said = check(ws, served)
+    assert code == 1, said
+    assert said.startswith(f"error: the trusted root {trusted} is not usable: "), said
+    assert reason in said and said.endswith("give the root.json the site's publisher shared\n")
+    assert served.url not in said
 
 
 def test_a_trusted_root_needs_a_url(ws: Workspace, signed: Path) -> None:

@@ -363,7 +363,7 @@ class StatusClient:
 
     def _fetch_verified(self) -> Status:
         """Through python-tuf's ngclient, from the trusted root (see :mod:`.readers.verify`)."""
-        from .readers.verify import fetch_verified, site_base
+        from .readers.verify import fetch_verified, root_problem, site_base
 
         assert self.trusted_root is not None
         try:
@@ -373,6 +373,12 @@ class StatusClient:
             raise InvalidArgument(
                 f"cannot read the trusted root {self.trusted_root}: {reason}"
             ) from None
+        problem = root_problem(root)
+        if problem is not None:
+            raise InvalidArgument(
+                f"the trusted root {self.trusted_root} is not usable: {problem}; give the "
+                "root.json the site's publisher shared"
+            )
         base = site_base(self.source)
         target = self.source[len(base) :]
         verified = fetch_verified(base, root, timeout=self.timeout, target=target)

@@ -60,6 +60,25 @@ def state_folder(base: str, root: bytes) -> Path:
     return Path(top) / "tuf" / key
 
 
+def root_problem(root: bytes) -> str | None:
+    """Why ``root`` is no usable trusted root (not TUF root metadata, or not signed by the keys
+    it names itself); None when it is, or when python-tuf is missing (the read says so)."""
+    try:
+        from tuf.api import exceptions
+        from tuf.api.metadata import Metadata, Root
+        from tuf.api.serialization import DeserializationError
+    except ImportError:
+        return None
+    try:
+        metadata = Metadata[Root].from_bytes(root)
+        metadata.verify_delegate(Root.type, metadata)
+    except DeserializationError:
+        return "it is not TUF root metadata"
+    except (exceptions.RepositoryError, ValueError, TypeError, KeyError) as exc:
+        return clip(str(exc) or type(exc).__name__)
+    return None
+
+
 def fetch_verified(
     base: str, root: bytes, *, timeout: float, target: str = "status.json"
 ) -> Verified:
