@@ -321,6 +321,17 @@ CASES: list[tuple[str, Callable[[], str | bytes], list[str]]] = [
         [f"{M}:20: packs[1].status: duplicate key 'status' (first at line 19)"],
     ),
     (
+        # A key that is no string is said as what it is; two of them are no duplicate.
+        "keys-that-are-no-string",
+        lambda: e(BASE, "extra: {}", "extra: {? [a, b] : c, ? [a, b] : d, ? {k: v} : e, 1: f}"),
+        [
+            f"{M}:10: system.extra: a key is a list, not a string",
+            f"{M}:10: system.extra: a key is a list, not a string",
+            f"{M}:10: system.extra: a key is a mapping, not a string",
+            f"{M}:10: system.extra: key 1 is not a string",
+        ],
+    ),
+    (
         "duplicate-top-level-key",
         lambda: BASE + "schema_version: 1\n",
         [f"{M}:30: schema_version: duplicate key 'schema_version' (first at line 1)"],

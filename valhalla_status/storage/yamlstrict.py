@@ -258,8 +258,12 @@ class _Builder:
 
     def key(self, frame: list[Any], value: Any, line: int) -> None:
         if not isinstance(value, str):
-            self.refuse(line, frame[1], f"key {quoted(value)} is not a string")
-            value = repr(value)
+            if isinstance(value, (list, dict)):  # seen as it starts: empty, its items to come
+                kind = "a list" if isinstance(value, list) else "a mapping"
+                self.refuse(line, frame[1], f"a key is {kind}, not a string")
+            else:
+                self.refuse(line, frame[1], f"key {quoted(value)} is not a string")
+            value = f"\0{len(frame[3])}"  # a name no other key has: refused once, no duplicate
         first = frame[3].get(value)
         if first is not None:
             self.refuse(
