@@ -412,6 +412,18 @@ def test_migrate_reports_a_manifest_path_with_control_characters_escaped(
 # --- init's .gitignore: only a regular file is read and replaced ------------------------------
 
 
+def tool_in(work: Path, *args: str | bytes) -> subprocess.CompletedProcess[str]:
+    """The tool run as a process in the folder ``work``."""
+    return subprocess.run(
+        [sys.executable, "-m", "valhalla_status", *args],
+        cwd=work,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,  # a guard against hanging the suite, not a timed assertion
+    )
+
+
 @pytest.mark.parametrize(
     "kind", ["fifo", "link", "dangling link", "folder", "device link", "not utf-8"]
 )
@@ -436,14 +448,7 @@ def test_init_never_waits_on_reads_through_or_replaces_a_gitignore_that_is_no_re
         ignore.write_bytes(b"site\xff/\n")
     else:
         ignore.symlink_to("/dev/zero")
-    result = subprocess.run(
-        [sys.executable, "-m", "valhalla_status", "init", "--by", "a"],
-        cwd=work,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,  # a guard against hanging the suite, not a timed assertion
-    )
+    result = tool_in(work, "init", "--by", "a")
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith("error: .gitignore")
     assert result.stderr.endswith("; add the site to it by hand\n")
@@ -468,21 +473,7 @@ def test_a_manifest_path_a_gitignore_cannot_hold_is_refused_before_any_write(
         (folder / "valhalla.yaml").write_text(dump(small_manifest()))
     before = snapshot(work)
 
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "valhalla_status",
-            "--manifest",
-            b"status\xff/valhalla.yaml",
-            *command,
-        ],
-        cwd=work,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,  # a guard against hanging the suite, not a timed assertion
-    )
+    result = tool_in(work, "--manifest", b"status\xff/valhalla.yaml", *command)
 
     assert result.returncode == 1, result.stderr
     assert result.stderr == (
