@@ -231,13 +231,22 @@ CASES: list[tuple[str, Callable[[], str | bytes], list[str]]] = [
     (
         # Each key names a field a change records: a system field, a pack, or a pack's field.
         "change-of-no-field",
-        lambda: e(BASE, "changes: {}", "changes:\n    packs.H.id: [H, Q]\n    status: [a, b]"),
+        lambda: e(
+            BASE,
+            "changes: {}",
+            "changes:\n    packs.H.id: [H, Q]\n    status: [a, b]\n    packs.H.: [a, b]\n"
+            "    packs.H.status.x: [a, b]",
+        ),
         [
             f"{M}:29: history[0].changes.packs.H.id: 'packs.H.id' is no field of a pack a "
             "change records (name, group, status, notes)",
             f"{M}:30: history[0].changes.status: 'status' is no field a change records (version, "
             "backend_complete, completed_at, notes, name, description, base_url, extra, "
             "packs.<ID>[.<field>])",
+            f"{M}:31: history[0].changes.packs.H.: 'packs.H.' is no field of a pack a change "
+            "records (name, group, status, notes)",
+            f"{M}:32: history[0].changes.packs.H.status.x: 'packs.H.status.x' is no field of a "
+            "pack a change records (name, group, status, notes)",
         ],
     ),
     (

@@ -218,9 +218,9 @@ def test_html_instead_of_json(here: Path, server: Server) -> None:
 )
 def test_invalid_documents(here: Path, server: Server, body: bytes, reason: str) -> None:
     url = server.script("/bad.json", Reply(200, body))
-    assert unavailable(check("--url", url)) == f"error: {reason}"
+    assert unavailable(check("--url", url)) == f"error: {url}: {reason}"
     (here / "bad.json").write_bytes(body)
-    assert unavailable(check("--file", "bad.json")) == f"error: {reason}"
+    assert unavailable(check("--file", "bad.json")) == f"error: bad.json: {reason}"
 
 
 def publish_inconsistent(here: Path, *pending: str) -> Path:

@@ -160,7 +160,7 @@ def test_not_a_status_document(server: Server, document: object, message: str) -
     url = server.script("/other.json", Reply(200, json.dumps(document).encode()))
     with pytest.raises(InvalidStatus) as caught:
         StatusClient(url).fetch()
-    assert str(caught.value) == message
+    assert str(caught.value) == f"{url}: {message}"
     assert server.paths() == ["/other.json"]
 
 

@@ -476,3 +476,43 @@ def test_only_what_the_last_publish_there_recorded_is_deleted(
     assert "delete" not in out
     assert PREFIX + "packs/H.json" in objects(client, name)
     assert err.startswith(f"note: left 1 other object(s) under s3://{name}/{PREFIX} alone")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "record", [b"{not json", b'{"files": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", b"[]"]
+)
+def test_a_damaged_record_deletes_nothing_and_is_written_again(
+    ws: Workspace, endpoint: str, bucket: tuple[Any, str], record: bytes
+) -> None:
+    client, name = bucket
+    built(ws)
+    assert publish(ws, endpoint, name)[0] == 0
+    client.put_object(Bucket=name, Key=PREFIX + RECORD, Body=record)
+    built(ws, changed_manifest())
+
+    code, out, err = publish(ws, endpoint, name)
+
+    assert code == 0, err
+    assert "delete" not in out and "internal error" not in err
+    assert err.startswith(f"note: left 1 other object(s) under s3://{name}/{PREFIX} alone")
+    body = client.get_object(Bucket=name, Key=PREFIX + RECORD)["Body"].read()
+    assert "packs/X.json" in json.loads(body)["files"]
+
+
+@pytest.mark.slow
+def test_what_this_site_published_under_another_site_s_prefix_is_said_left_alone(
+    ws: Workspace, endpoint: str, bucket: tuple[Any, str]
+) -> None:
+    client, name = bucket
+    built(ws)
+    assert publish(ws, endpoint, name)[0] == 0
+    client.put_object(Bucket=name, Key=PREFIX + "packs/" + RECORD, Body=b'{"files": {}}')
+    built(ws, changed_manifest())  # pack H removed
+
+    code, out, err = publish(ws, endpoint, name)
+
+    assert code == 0, err
+    assert "delete" not in out
+    assert err.startswith(f"note: left 1 other object(s) under s3://{name}/{PREFIX} alone")
+    assert PREFIX + "packs/H.json" in objects(client, name)

@@ -349,6 +349,7 @@ def test_a_template_syntax_error_is_located(ws: Workspace) -> None:
         ("{{ nothing.here }}", 2, "'nothing' is undefined"),
         ("{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}", 2, "RecursionError: maximum"),
         ('{% include "_footer.html" %}', 2, "RecursionError: maximum"),
+        ('{% include "missing.html" %}', 2, "template 'missing.html' not found"),
     ],
 )
 def test_a_template_that_fails_while_rendering_is_located_and_nothing_is_written(
@@ -429,6 +430,7 @@ def test_a_bad_base_url_is_refused(ws: Workspace) -> None:
         ("https://status.example/status?v=1", False),
         ("https://status.example/status#top", False),
         ("https://status.example?v=1", False),
+        ("HTTPS://STATUS.EXAMPLE/", True),
     ],
 )
 def test_the_base_url_is_a_url_a_browser_opens_and_publishes_no_password(

@@ -421,11 +421,11 @@ class StatusClient:
         return status
 
     def _typed(self, document: Any) -> Status:
-        """The Status of a decoded document; an inconsistent one is named after its source."""
+        """The Status of a decoded document; one that is not valid is named after its source."""
         try:
             return Status.from_document(document)
-        except InconsistentStatus as exc:
-            raise InconsistentStatus(f"{self.source}: {exc}") from None
+        except InvalidStatus as exc:
+            raise type(exc)(f"{self.source}: {exc}") from None
 
     def _exchange(self, request: Any, remaining: float) -> dict[str, Any]:
         """``{"etag", "body"}`` of one request, or ``{"error"}``: what it raised."""

@@ -133,7 +133,7 @@ def _character_kind(char: str) -> str:
 # password; no query or fragment, since every link is the URL with a path added.
 _PORT = "0*(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
 _HOST = rf"[^\s/?#@:\[\]{_FORBIDDEN}]+|\[[0-9A-Fa-f:.]+\]"
-BASE_URL_PATTERN = rf"^https://(?:{_HOST})(?::(?:{_PORT}))?(/[^\s?#{_FORBIDDEN}]*)?$"
+BASE_URL_PATTERN = rf"^[Hh][Tt][Tt][Pp][Ss]://(?:{_HOST})(?::(?:{_PORT}))?(/[^\s?#{_FORBIDDEN}]*)?$"
 
 
 def base_url_problem(value: str) -> str:
@@ -146,9 +146,9 @@ def base_url_problem(value: str) -> str:
             f"{quoted(value)} contains {_character_kind(char)} U+{ord(char):04X}, which is "
             "not allowed in a URL"
         )
-    if not value.startswith("https://"):
+    if value[:8].lower() != "https://":
         return f"{quoted(value)} is not an absolute https URL (https://host/path)"
-    rest = value.removeprefix("https://")
+    rest = value[8:]
     authority = re.split("[/?#]", rest, maxsplit=1)[0]
     if "@" in authority:
         return f"{quoted(value)} holds a user name or password, which every page would publish"

@@ -223,21 +223,23 @@ def _render(env: Environment, name: str, context: dict[str, Any]) -> str:
     except TemplateError as exc:
         where = _template_fault(exc)
         located = f"{where}: " if where else ""
-        raise ValhallaError(f"{located}cannot render {name}: {exc.message}") from None
+        reason = exc.message or ""
+        if isinstance(exc, TemplateNotFound):
+            reason = f"template {clip(reason)!r} not found (in the templates folder, nor built in)"
+        raise ValhallaError(f"{located}cannot render {name}: {reason}") from None
     except (ArithmeticError, LookupError, RecursionError, TypeError, ValueError) as exc:
+        frames = list(traceback.walk_tb(exc.__traceback__))
         where = _template_fault(exc)
-        if where is None:
-            raise
+        if where is None or frames[-1][0].f_code.co_filename.startswith(_PACKAGE):
+            raise  # this package's own code failed: an internal error
         reason = f"{type(exc).__name__}: {exc}"
         raise ValhallaError(f"{where}: cannot render {name}: {clip(reason)}") from None
 
 
 def _template_fault(exc: BaseException) -> str | None:
-    """``file:line`` of the template expression that raised ``exc`` (a ``%d`` given text, a
-    division by zero, a macro calling itself), or None when this package's code raised it."""
+    """``file:line`` of the innermost template line ``exc`` was raised under (a ``%d`` given
+    text, a division by zero, a macro calling itself, an include of no template), if any."""
     frames = list(traceback.walk_tb(exc.__traceback__))
-    if not frames or frames[-1][0].f_code.co_filename.startswith(_PACKAGE):
-        return None
     where = [
         f"{frame.f_code.co_filename}:{line}"
         for frame, line in frames

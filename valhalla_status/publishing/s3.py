@@ -241,7 +241,7 @@ class _Bucket:
         body = self.call(f"reading {RECORD}", fetch)
         try:
             files = json.loads(body)["files"] if body is not None else None
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):  # damaged: none read
             return None
         return files if isinstance(files, dict) else None
 
@@ -330,10 +330,13 @@ def publish_site(
     result = PublishResult(target.url, dry_run=dry_run, unchanged=len(local) - len(uploads))
     others = _other_sites(listing, target)
     stale = [k for k in listing if k.removeprefix(target.prefix) not in local]
-    stale = [k for k in stale if k != target.key(RECORD) and not k.startswith(others)]
     result.steps = [Step("upload", target.key(path), target.bucket) for path in uploads]
-    for key in stale:
-        if key.removeprefix(target.prefix) in (record or {}) and bucket.ours(key):
+    for key in (k for k in stale if k != target.key(RECORD)):
+        recorded = key.removeprefix(target.prefix) in (record or {})
+        if key.startswith(others):  # another site's: said only when this one published it
+            if recorded:
+                result.kept.append(key)
+        elif recorded and bucket.ours(key):
             result.steps.append(Step("delete", key, target.bucket))
         else:
             result.kept.append(key)

@@ -44,7 +44,7 @@ SNAPSHOT_LIFETIME = timedelta(days=7)
 TIMESTAMP_LIFETIME = timedelta(days=1)
 INSTALL_HINT = "python -m pip install 'valhalla-status[tuf]'"
 _PACK_DOCUMENT = re.compile(r"packs/[^/]+\.json")
-_DURATION = re.compile(r"([1-9][0-9]{0,6})([smhd])")
+_DURATION = re.compile(r"([1-9][0-9]{0,7})([smhd])")  # 99,999,999 s: over the limit in any unit
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _ROOT_FILE = re.compile(r"([1-9][0-9]{0,8})\.root\.json")
 

@@ -102,7 +102,7 @@ def change_key_problem(key: str) -> str | None:
     pack_id, field = about
     if not is_pack_id(pack_id):
         return f"{quoted(key)} names no pack: {not_pack_id(pack_id)}"
-    if field and field not in PACK_FIELDS:
+    if (field and field not in PACK_FIELDS) or key != pack_change_key(pack_id, field):
         fields = ", ".join(PACK_FIELDS)
         return f"{quoted(key)} is no field of a pack a change records ({fields})"
     return None
