@@ -36,6 +36,8 @@ from .rules.formats import (
     STATUSES,
     SUMMARY_KEYS,
     clip,
+    completion_problem,
+    duplicate_ids,
     is_pack_id,
     is_semver,
     not_pack_id,
@@ -199,19 +201,16 @@ class Status:
         """Raise ValueError at the first rule of the manifest the document breaks, of those its
         answers rest on: which pack an id names, whether and since when the backend is
         complete, and the counts."""
-        first: dict[str, int] = {}
         for index, pack in enumerate(self.packs):
             if not is_pack_id(pack.id):
                 raise ValueError(f"packs[{index}].id: {not_pack_id(pack.id)}")
-            if pack.id in first:
-                raise ValueError(
-                    f"packs[{index}].id: duplicate id '{pack.id}' (also packs[{first[pack.id]}])"
-                )
-            first[pack.id] = index
-        if self.backend_complete and self.completed_at is None:
-            raise ValueError("completed_at: must be set when backend_complete is true")
-        if not self.backend_complete and self.completed_at is not None:
-            raise ValueError("completed_at: must be null when backend_complete is false")
+        duplicates = duplicate_ids(pack.id for pack in self.packs)
+        if duplicates:
+            index, message = duplicates[0]
+            raise ValueError(f"packs[{index}].id: {message}")
+        completion = completion_problem(self.backend_complete, self.completed_at)
+        if completion is not None:
+            raise ValueError(f"completed_at: {completion}")
         if self.completed_at is not None and self.completed_at > self.updated_at:
             raise ValueError("completed_at: is after updated_at")
         counted = summary_of(pack.status for pack in self.packs)

@@ -508,8 +508,10 @@ def load_manifest(
     main, history = read_manifest(path)
     manifest = parse_state(path, main, history, explained=explained, kept=kept)
     landed = [entry for entry in manifest.history if isinstance(entry, LandedEntry)]
-    whole = explained and landed and len(landed) == len(manifest.history)
-    if whole and not kept.explains(digest(main)):
+    if not (explained and landed and len(landed) == len(manifest.history)):
+        return manifest
+    main_hash = digest(main)
+    if not kept.explains(main_hash):
         order: list[Row] = [
             (
                 f"{entry.id}.yaml",
@@ -519,7 +521,7 @@ def load_manifest(
             for entry in landed
         ]
         places = {name: history.place(name) for name, _, _ in order}
-        kept.keep(Snapshot.of(order, places, digest(main)), places.values())
+        kept.keep(Snapshot.of(order, places, main_hash), places.values())
     return manifest
 
 

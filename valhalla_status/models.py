@@ -33,6 +33,8 @@ from .rules.formats import (
     MAX_VERSION_LENGTH,
     PACK_ID_RULE,
     change_key_problem,
+    completion_problem,
+    duplicate_ids,
     is_pack_id,
     not_pack_id,
     not_semver,
@@ -383,10 +385,9 @@ def cross_field_problems(manifest: Manifest) -> list[tuple[tuple[str | int, ...]
     """
     problems: list[tuple[tuple[str | int, ...], str]] = []
     system = manifest.system
-    if system.backend_complete and system.completed_at is None:
-        problems.append((("system", "completed_at"), "must be set when backend_complete is true"))
-    if not system.backend_complete and system.completed_at is not None:
-        problems.append((("system", "completed_at"), "must be null when backend_complete is false"))
+    completion = completion_problem(system.backend_complete, system.completed_at)
+    if completion is not None:
+        problems.append((("system", "completed_at"), completion))
     if system.completed_at is not None and system.completed_at > system.updated_at:
         problems.append(
             (
@@ -395,17 +396,8 @@ def cross_field_problems(manifest: Manifest) -> list[tuple[tuple[str | int, ...]
                 f"{format_timestamp(system.updated_at)}",
             )
         )
-    first_seen: dict[str, int] = {}
-    for index, pack in enumerate(manifest.packs):
-        if pack.id in first_seen:
-            problems.append(
-                (
-                    ("packs", index, "id"),
-                    f"duplicate id '{pack.id}' (also packs[{first_seen[pack.id]}])",
-                )
-            )
-        else:
-            first_seen[pack.id] = index
+    duplicates = duplicate_ids(pack.id for pack in manifest.packs)
+    problems += [(("packs", index, "id"), message) for index, message in duplicates]
     return problems + pending_while_complete(manifest)
 
 

@@ -228,18 +228,20 @@ def _render(env: Environment, name: str, context: dict[str, Any]) -> str:
             reason = f"template {clip(reason)!r} not found (in the templates folder, nor built in)"
         raise ValhallaError(f"{located}cannot render {name}: {reason}") from None
     except (ArithmeticError, LookupError, RecursionError, TypeError, ValueError) as exc:
-        frames = list(traceback.walk_tb(exc.__traceback__))
-        where = _template_fault(exc)
-        if where is None or frames[-1][0].f_code.co_filename.startswith(_PACKAGE):
-            raise  # this package's own code failed: an internal error
+        where = _template_fault(exc, ours_excepted=True)
+        if where is None:
+            raise  # no template line, or this package's own code failed: an internal error
         reason = f"{type(exc).__name__}: {exc}"
         raise ValhallaError(f"{where}: cannot render {name}: {clip(reason)}") from None
 
 
-def _template_fault(exc: BaseException) -> str | None:
+def _template_fault(exc: BaseException, *, ours_excepted: bool = False) -> str | None:
     """``file:line`` of the innermost template line ``exc`` was raised under (a ``%d`` given
-    text, a division by zero, a macro calling itself, an include of no template), if any."""
+    text, a division by zero, a macro calling itself, an include of no template), if any;
+    ``ours_excepted``: None when this package's own code raised it."""
     frames = list(traceback.walk_tb(exc.__traceback__))
+    if ours_excepted and frames and frames[-1][0].f_code.co_filename.startswith(_PACKAGE):
+        return None
     where = [
         f"{frame.f_code.co_filename}:{line}"
         for frame, line in frames

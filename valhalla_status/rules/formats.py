@@ -28,6 +28,27 @@ def summary_of(statuses: Iterable[str]) -> dict[str, int]:
     return dict(zip(SUMMARY_KEYS, (sum(counts.values()), *counts.values()), strict=True))
 
 
+def completion_problem(complete: bool, completed_at: object) -> str | None:
+    """Why ``completed_at`` does not go with ``backend_complete`` (set exactly when it is)."""
+    if complete and completed_at is None:
+        return "must be set when backend_complete is true"
+    if not complete and completed_at is not None:
+        return "must be null when backend_complete is false"
+    return None
+
+
+def duplicate_ids(ids: Iterable[str]) -> list[tuple[int, str]]:
+    """Each pack id that repeats an earlier one, as (its index, why)."""
+    first: dict[str, int] = {}
+    found = []
+    for index, pack_id in enumerate(ids):
+        if pack_id in first:
+            found.append((index, f"duplicate id '{pack_id}' (also packs[{first[pack_id]}])"))
+        else:
+            first[pack_id] = index
+    return found
+
+
 # --- pack ids ------------------------------------------------------------------------------
 
 PACK_ID_PATTERN = r"^[A-Z][A-Z0-9_-]{0,31}$"
