@@ -92,6 +92,15 @@ def built(ws: Workspace, data: dict[str, Any] | None = None) -> dict[str, bytes]
     return site_files(ws)
 
 
+def published(ws: Workspace, endpoint: str, bucket: tuple[Any, str]) -> tuple[Any, str]:
+    """The small manifest's site built and published to the bucket; the bucket's client and
+    name."""
+    client, name = bucket
+    built(ws)
+    assert publish(ws, endpoint, name)[0] == 0
+    return client, name
+
+
 def changed_manifest() -> dict[str, Any]:
     """The small manifest one day later: pack H removed, pack X added (pending)."""
     data = small_manifest()
@@ -190,9 +199,7 @@ def test_an_object_changed_behind_its_back_is_uploaded_again(
 def test_a_dry_run_lists_what_would_change_and_changes_nothing(
     ws: Workspace, endpoint: str, bucket: tuple[Any, str]
 ) -> None:
-    client, name = bucket
-    built(ws)
-    assert publish(ws, endpoint, name)[0] == 0
+    client, name = published(ws, endpoint, bucket)
     files = built(ws, changed_manifest())
     before = objects(client, name)
     code, out, err = publish(ws, endpoint, name, "--dry-run")
@@ -278,9 +285,7 @@ class Reader(threading.Thread):
 def test_a_reader_polling_during_the_upload_never_sees_a_document_naming_a_missing_object(
     ws: Workspace, endpoint: str, bucket: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client, name = bucket
-    built(ws)
-    assert publish(ws, endpoint, name)[0] == 0
+    client, name = published(ws, endpoint, bucket)
     files = built(ws, changed_manifest())
     reader = Reader(client, name)
     made: list[tuple[str, str]] = []
@@ -464,9 +469,7 @@ def test_a_site_published_under_a_deeper_prefix_is_never_deleted_by_one_above_it
 def test_only_what_the_last_publish_there_recorded_is_deleted(
     ws: Workspace, endpoint: str, bucket: tuple[Any, str]
 ) -> None:
-    client, name = bucket
-    built(ws)
-    assert publish(ws, endpoint, name)[0] == 0
+    client, name = published(ws, endpoint, bucket)
     client.delete_object(Bucket=name, Key=PREFIX + RECORD)  # the record lost
     built(ws, changed_manifest())
 
@@ -485,9 +488,7 @@ def test_only_what_the_last_publish_there_recorded_is_deleted(
 def test_a_damaged_record_deletes_nothing_and_is_written_again(
     ws: Workspace, endpoint: str, bucket: tuple[Any, str], record: bytes
 ) -> None:
-    client, name = bucket
-    built(ws)
-    assert publish(ws, endpoint, name)[0] == 0
+    client, name = published(ws, endpoint, bucket)
     client.put_object(Bucket=name, Key=PREFIX + RECORD, Body=record)
     built(ws, changed_manifest())
 
@@ -504,9 +505,7 @@ def test_a_damaged_record_deletes_nothing_and_is_written_again(
 def test_what_this_site_published_under_another_site_s_prefix_is_said_left_alone(
     ws: Workspace, endpoint: str, bucket: tuple[Any, str]
 ) -> None:
-    client, name = bucket
-    built(ws)
-    assert publish(ws, endpoint, name)[0] == 0
+    client, name = published(ws, endpoint, bucket)
     client.put_object(Bucket=name, Key=PREFIX + "packs/" + RECORD, Body=b'{"files": {}}')
     built(ws, changed_manifest())  # pack H removed
 
